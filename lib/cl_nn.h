@@ -1,0 +1,93 @@
+/* cl_nn: the numeric layers of charlstm: recurrent stacks (LSTM, GRU),
+ * embedding, linear, softmax cross-entropy.
+ *
+ * Every layer is a pair of kernels over caller-owned memory, in llm.c style:
+ * forward(out, in..., params..., dims) and backward, which ACCUMULATES (+=)
+ * into parameter gradients and WRITES (=) input gradients.  Parameters live in
+ * one flat buffer owned by the model; layers only get pointers into it.
+ *
+ * Each kernel exists in float (name) and double (name_d); see cl_real.h. */
+#ifndef CL_NN_H
+#define CL_NN_H
+
+#include <stddef.h>
+
+#include "cl_rng.h"
+
+/* ---- recurrent stack configuration (precision independent) ------------- */
+
+typedef enum { CL_CELL_LSTM = 0, CL_CELL_GRU = 1 } cl_cell;
+
+typedef struct {
+    cl_cell cell;
+    int input;     /* I: features per time step into layer 0 */
+    int hidden;    /* H: units per layer and direction */
+    int layers;    /* L >= 1 */
+    int bidir;     /* 0: forward only; 1: forward and reverse directions */
+    float dropout; /* inverted dropout on the input of layers 1..L-1, training only */
+} cl_rnn_config;
+
+/* Tensors of one layer and direction, in PyTorch's order and row-major layout:
+ * weight_ih [G*H, I_l], weight_hh [G*H, H], bias_ih [G*H], bias_hh [G*H], where
+ * G = 4 (LSTM gates i,f,g,o) or 3 (GRU gates r,z,n) and I_l = I for layer 0,
+ * H*dirs above.  Layers follow each other, the reverse direction right after
+ * the forward one: exactly the order of torch.nn.LSTM.parameters(). */
+enum { CL_RNN_W_IH = 0, CL_RNN_W_HH = 1, CL_RNN_B_IH = 2, CL_RNN_B_HH = 3 };
+
+int cl_rnn_validate(const cl_rnn_config *c); /* 0 or CL_EINVAL */
+int cl_rnn_gates(cl_cell cell);              /* 4 or 3 */
+int cl_rnn_dirs(const cl_rnn_config *c);     /* 1 or 2 */
+int cl_rnn_out_dim(const cl_rnn_config *c);  /* H * dirs */
+size_t cl_rnn_param_count(const cl_rnn_config *c);
+/* Offset of tensor `which` (CL_RNN_W_IH...) of layer l, direction d within the
+ * stack's parameters; rows/cols get its shape (cols = 1 for biases). */
+size_t cl_rnn_param_offset(const cl_rnn_config *c, int l, int d, int which, int *rows, int *cols);
+/* PyTorch's name of that tensor, e.g. "weight_hh_l1_reverse". */
+void cl_rnn_param_name(int l, int d, int which, char *buf, size_t size);
+/* Glorot-uniform input weights, orthogonal recurrent weights (per gate block),
+ * zero biases except the LSTM forget gate of bias_ih, which is 1. */
+int cl_rnn_init(const cl_rnn_config *c, float *params, cl_rng *rng);
+
+/* ---- template part: float and double ------------------------------------ */
+
+#define CL_NN_DECLARE(real, S)                                                                 \
+    typedef struct cl_rnn##S cl_rnn##S;                                                          \
+    /* Workspace for sequences of up to max_T steps and max_B streams; caller frees            \
+     * with cl_rnn_free. Allocates everything the forward and backward passes need. */         \
+    int cl_rnn_create##S(cl_rnn##S **out, const cl_rnn_config *c, int max_T, int max_B);       \
+    void cl_rnn_free##S(cl_rnn##S *r);                                                          \
+    /* X [T,B,I] (time major); h0, c0 [L*dirs, B, H] initial states or NULL for zeros          \
+     * (c0/cT unused for GRU); Y [T,B,H*dirs]; hT, cT final states or NULL.  train != 0        \
+     * enables dropout (needs rng) and keeps what backward needs. */                           \
+    int cl_rnn_forward##S(cl_rnn##S *r, const real *params, int T, int B, const real *X,       \
+                          const real *h0, const real *c0, real *Y, real *hT, real *cT,         \
+                          int train, cl_rng *rng);                                             \
+    /* Backward through the last training forward: dY [T,B,H*dirs]; dhT, dcT gradients        \
+     * w.r.t. the final states or NULL.  grads += dL/dparams; dX [T,B,I], dh0, dc0 are          \
+     * written when not NULL. */                                                               \
+    int cl_rnn_backward##S(cl_rnn##S *r, const real *params, real *grads, const real *dY,      \
+                           const real *dhT, const real *dcT, real *dX, real *dh0, real *dc0);  \
+                                                                                               \
+    /* Embedding: out[n,:] = table[ids[n],:]; ids < 0 give zero rows (padding). */             \
+    void cl_embed_forward##S(real *out, const int *ids, int n, const real *table, int dim);    \
+    /* dtable[ids[n],:] += dout[n,:]: touches only the rows in use. */                         \
+    void cl_embed_backward##S(real *dtable, const int *ids, int n, const real *dout, int dim);\
+                                                                                               \
+    /* Linear: Y [N,O] = X [N,I] W^T + b, W [O,I], b [O] or NULL. */                           \
+    void cl_linear_forward##S(real *Y, const real *X, const real *W, const real *b, int N,     \
+                              int I, int O);                                                   \
+    /* dW += dY^T X; db += colsum(dY) (db may be NULL); dX = dY W (dX may be NULL). */         \
+    void cl_linear_backward##S(real *dX, real *dW, real *db, const real *dY, const real *X,    \
+                               const real *W, int N, int I, int O);                            \
+                                                                                               \
+    /* Softmax cross-entropy over logits [N,V] with targets[n] in [0,V) or < 0 (masked).       \
+     * Returns the summed loss over unmasked rows and stores their count in *count.            \
+     * If dlogits is not NULL it receives d(sum loss)/dlogits * scale (0 on masked rows);      \
+     * pass scale = 1/count for the mean.  dlogits may alias logits. */                       \
+    double cl_xent##S(const real *logits, const int *targets, int N, int V, real *dlogits,     \
+                      real scale, long *count);
+
+CL_NN_DECLARE(float, )
+CL_NN_DECLARE(double, _d)
+
+#endif

@@ -1,0 +1,97 @@
+/* cl_params: size table and flat parameter/gradient buffers. */
+#include "cl_params.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cl_error.h"
+
+#define CL_ALIGN_FLOATS 16 /* 64 bytes: one cache line, one AVX-512 vector */
+
+void *cl_alloc(size_t n)
+{
+    size_t rounded = (n + 63) / 64 * 64;
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    if (p)
+        memset(p, 0, rounded ? rounded : 64);
+    return p;
+}
+
+void cl_params_init(cl_params *p) { memset(p, 0, sizeof *p); }
+
+int cl_params_find(const cl_params *p, const char *name)
+{
+    for (int i = 0; i < p->nt; i++)
+        if (strcmp(p->t[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+int cl_params_add(cl_params *p, const char *name, int ndim, const int *shape)
+{
+    if (p->w || ndim < 1 || ndim > CL_MAX_DIMS || strlen(name) >= CL_NAME_MAX ||
+        cl_params_find(p, name) >= 0)
+        return CL_EINVAL;
+    if (p->nt == p->cap) {
+        int cap = p->cap ? 2 * p->cap : 16;
+        cl_tensor *t = realloc(p->t, (size_t)cap * sizeof *t);
+        if (!t)
+            return CL_ENOMEM;
+        p->t = t;
+        p->cap = cap;
+    }
+    cl_tensor *t = &p->t[p->nt];
+    memset(t, 0, sizeof *t);
+    strcpy(t->name, name);
+    t->ndim = ndim;
+    t->size = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] <= 0)
+            return CL_EINVAL;
+        t->shape[i] = shape[i];
+        t->size *= (size_t)shape[i];
+    }
+    t->offset = p->n;
+    p->n += (t->size + CL_ALIGN_FLOATS - 1) / CL_ALIGN_FLOATS * CL_ALIGN_FLOATS;
+    return p->nt++;
+}
+
+int cl_params_alloc(cl_params *p)
+{
+    p->w = cl_alloc(p->n * sizeof(float));
+    p->g = cl_alloc(p->n * sizeof(float));
+    if (!p->w || !p->g) {
+        free(p->w);
+        free(p->g);
+        p->w = p->g = NULL;
+        return CL_ENOMEM;
+    }
+    return CL_OK;
+}
+
+float *cl_params_w(const cl_params *p, int idx) { return p->w + p->t[idx].offset; }
+float *cl_params_g(const cl_params *p, int idx) { return p->g + p->t[idx].offset; }
+
+void cl_params_zero_grad(cl_params *p) { memset(p->g, 0, p->n * sizeof(float)); }
+
+int cl_params_copy_matching(cl_params *dst, const cl_params *src)
+{
+    int copied = 0;
+    for (int i = 0; i < src->nt; i++) {
+        int j = cl_params_find(dst, src->t[i].name);
+        if (j < 0 || dst->t[j].ndim != src->t[i].ndim ||
+            memcmp(dst->t[j].shape, src->t[i].shape, sizeof dst->t[j].shape) != 0)
+            continue;
+        memcpy(cl_params_w(dst, j), cl_params_w(src, i), src->t[i].size * sizeof(float));
+        copied++;
+    }
+    return copied;
+}
+
+void cl_params_free(cl_params *p)
+{
+    free(p->t);
+    free(p->w);
+    free(p->g);
+    cl_params_init(p);
+}

@@ -1,0 +1,49 @@
+/* cl_params: every parameter of a model in one contiguous buffer.
+ *
+ * Components register named tensors (a size table); cl_params_alloc then
+ * carves one 64-byte aligned buffer for values and a parallel one for
+ * gradients.  The optimizer, zero-grad, clipping and saving are one loop each
+ * over [0, n), and nothing is allocated inside a training step. */
+#ifndef CL_PARAMS_H
+#define CL_PARAMS_H
+
+#include <stddef.h>
+
+#define CL_NAME_MAX 64
+#define CL_MAX_DIMS 4
+
+typedef struct {
+    char name[CL_NAME_MAX];
+    int ndim;
+    int shape[CL_MAX_DIMS];
+    size_t offset; /* in floats from the start of the buffer, multiple of 16 */
+    size_t size;   /* product of shape */
+} cl_tensor;
+
+typedef struct {
+    cl_tensor *t;
+    int nt, cap;
+    size_t n;     /* floats in each buffer, padding included */
+    float *w, *g; /* values and gradients; NULL before cl_params_alloc */
+} cl_params;
+
+void cl_params_init(cl_params *p);
+/* Register a tensor; returns its index (>= 0) or CL_EINVAL/CL_ENOMEM.  Only
+ * before cl_params_alloc.  Names must be unique. */
+int cl_params_add(cl_params *p, const char *name, int ndim, const int *shape);
+/* Allocate w and g, zero-filled. */
+int cl_params_alloc(cl_params *p);
+/* Index of the tensor called name, or -1. */
+int cl_params_find(const cl_params *p, const char *name);
+float *cl_params_w(const cl_params *p, int idx);
+float *cl_params_g(const cl_params *p, int idx);
+void cl_params_zero_grad(cl_params *p);
+/* Copy the values of every tensor of src whose name and shape also exist in
+ * dst (used when a head is added to a loaded model). Returns how many. */
+int cl_params_copy_matching(cl_params *dst, const cl_params *src);
+void cl_params_free(cl_params *p);
+
+/* 64-byte aligned, zeroed allocation of n bytes; free with free(). */
+void *cl_alloc(size_t n);
+
+#endif

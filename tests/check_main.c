@@ -1,0 +1,57 @@
+/* The Check test runner: runs every suite found in tests/ (see Makefile). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cl_test.h"
+
+#define CL_SUITE(name) Suite *name(void);
+#include "suites.h"
+#undef CL_SUITE
+
+static char tmpdir[256];
+
+static void remove_tmpdir(void)
+{
+    char cmd[300];
+    if (tmpdir[0]) {
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "warning: could not remove %s\n", tmpdir);
+    }
+}
+
+const char *cl_test_tmpdir(void)
+{
+    if (!tmpdir[0]) {
+        snprintf(tmpdir, sizeof tmpdir, "/tmp/charlstm-test-XXXXXX");
+        if (!mkdtemp(tmpdir))
+            return "/tmp";
+        atexit(remove_tmpdir);
+    }
+    return tmpdir;
+}
+
+const char *cl_test_shared_data(void)
+{
+    static char path[1024];
+    const char *env = getenv("CHARLSTM_SHARED_DATA");
+    snprintf(path, sizeof path, "%s", env ? env : CL_SRCDIR "/../shared/data");
+    return access(path, R_OK) == 0 ? path : NULL;
+}
+
+int main(int argc, char **argv)
+{
+    /* Optional argument: run only the suite with that name (CK_RUN_SUITE works too). */
+    SRunner *sr = srunner_create(NULL);
+#define CL_SUITE(name) srunner_add_suite(sr, name());
+#include "suites.h"
+#undef CL_SUITE
+    if (argc > 1)
+        setenv("CK_RUN_SUITE", argv[1], 1);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
