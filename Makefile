@@ -66,7 +66,7 @@ $(BUILD)/lib/%_d.o: lib/%.c lib/*.h | $(BUILD)/lib
 $(BUILD)/lib/%.o: lib/%.c lib/*.h | $(BUILD)/lib
 	$(CC) $(CFLAGS) -c $< -o $@
 $(BUILD)/tools/%.o: tools/%.c tools/*.h lib/*.h | $(BUILD)/tools
-	$(CC) $(CFLAGS) -Itools -c $< -o $@
+	$(CC) $(CFLAGS) -Itools -DCL_VERSION='"$(VERSION)"' -c $< -o $@
 $(BUILD)/tests/%.o: tests/%.c tests/*.h lib/*.h $(BUILD)/tests/suites.h | $(BUILD)/tests
 	$(CC) $(CFLAGS) -Itools -I$(BUILD)/tests $(CHECK_CFLAGS) -DCL_SRCDIR='"$(CURDIR)"' \
 	    -DCL_TOOL='"$(CURDIR)/$(TOOL)"' -c $< -o $@

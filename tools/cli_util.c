@@ -1,0 +1,128 @@
+/* cli_util: error reporting and file opening for the charlstm tools. */
+#include "cli_util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli_opts.h"
+
+static int is_dash(const char *path)
+{
+    return strcmp(path, "-") == 0;
+}
+
+const char *cli_in_name(const char *path)
+{
+    return is_dash(path) ? "<stdin>" : path;
+}
+
+const char *cli_out_name(const char *path)
+{
+    return is_dash(path) ? "<stdout>" : path;
+}
+
+/* ---------------------------------------------------------------- messages */
+
+static void vreport(const char *cmd, const char *fmt, va_list ap)
+{
+    fprintf(stderr, CLI_PROG " %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+int cli_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(cmd, fmt, ap);
+    va_end(ap);
+    return CLI_EXIT_FAIL;
+}
+
+_Noreturn void cli_die(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(cmd, fmt, ap);
+    va_end(ap);
+    exit(CLI_EXIT_FAIL);
+}
+
+int cli_fail(const char *cmd, int err, const cl_diag *diag, const char *context, ...)
+{
+    fprintf(stderr, CLI_PROG " %s: ", cmd);
+    if (context) {
+        va_list ap;
+        va_start(ap, context);
+        vfprintf(stderr, context, ap);
+        va_end(ap);
+        fputs(": ", stderr);
+    }
+    if (diag && diag->msg[0])
+        fprintf(stderr, "%s (%s)\n", diag->msg, cl_strerror(err));
+    else
+        fprintf(stderr, "%s\n", cl_strerror(err));
+    return CLI_EXIT_FAIL;
+}
+
+/* ---------------------------------------------------------------- files */
+
+FILE *cli_open_in(const char *cmd, const char *path)
+{
+    if (is_dash(path)) {
+        if (isatty(STDIN_FILENO))
+            fprintf(stderr, CLI_PROG " %s: reading from the terminal (end with Ctrl-D)\n", cmd);
+        return stdin;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        cli_error(cmd, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    /* fopen succeeds on a directory and the first read fails with a vaguer error. */
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        cli_error(cmd, "cannot open %s: is a directory", path);
+        return NULL;
+    }
+    return f;
+}
+
+FILE *cli_open_out(const char *cmd, const char *path)
+{
+    if (is_dash(path))
+        return stdout;
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        cli_error(cmd, "cannot create %s: %s", path, strerror(errno));
+    return f;
+}
+
+int cli_close_in(const char *cmd, FILE *f, const char *path)
+{
+    int bad = ferror(f);
+    int saved = errno;
+    if (f != stdin)
+        fclose(f);
+    if (bad)
+        return cli_error(cmd, "%s: read error: %s", cli_in_name(path), strerror(saved));
+    return 0;
+}
+
+int cli_close_out(const char *cmd, FILE *f, const char *path)
+{
+    int bad = fflush(f) != 0 || ferror(f);
+    int saved = errno;
+    if (f != stdout && fclose(f) != 0 && !bad) {
+        bad = 1;
+        saved = errno;
+    }
+    if (bad)
+        return cli_error(cmd, "%s: write error: %s", cli_out_name(path), strerror(saved));
+    return 0;
+}

@@ -1,0 +1,77 @@
+/* cmd_eval: "charlstm eval": score a model on held-out data.
+ *
+ * Options first (struct, defaults, table), then the work, eval_run(). */
+#include <math.h>
+#include <stdio.h>
+
+#include "cli_opts.h"
+#include "cli_util.h"
+#include "commands.h"
+
+const char cmd_eval_summary[] = "score a model on held-out data (loss, accuracy)";
+
+typedef struct {
+    const char *model;
+    int task;          /* cmd_task, or -1: from the model's heads and the file names */
+    int batch, threads;
+    cli_strs files;    /* positional; "-" (stdin) when none */
+} eval_opts;
+
+/* ---------------------------------------------------------------- options */
+
+static void eval_defaults(eval_opts *o)
+{
+    /* 64 streams: what torch_charlm.py evaluates with, so losses compare. */
+    *o = (eval_opts){.task = -1, .batch = 64, .threads = 1};
+}
+
+static const char eval_description[] =
+    "lm: mean loss in nats and bits per character over every next-character\n"
+    "prediction of plain text.  tagger: tag accuracy on CoNLL-U (.conllu) files,\n"
+    "overall and for unknown words.  classifier: accuracy and per-label F1 on\n"
+    "'label<TAB>text' (.tsv) lines.  Without FILE, reads stdin.\n"
+    "\n"
+    "Examples:\n"
+    "  charlstm eval -m shakespeare.model tinyshakespeare/valid.txt\n"
+    "  charlstm eval -m en-pos.model en_ewt-ud-test.conllu\n";
+
+static int eval_parse(eval_opts *o, int argc, char **argv)
+{
+    const cli_opt opts[] = {
+        {"model", 'm', CLI_STR, &o->model, "MODEL", .help = "model to evaluate", .required = 1},
+        {"task", 0, CLI_CHOICE, &o->task, NULL, .help = "which head to evaluate", .choices = CMD_TASK_CHOICES,
+         .default_text = "from the model's heads and the file extension"},
+        {"batch", 0, CLI_INT, &o->batch, "N", .help = "parallel streams (lm) or sentences per batch",
+         .min = 1, .max = 65536},
+        {"threads", 0, CLI_INT, &o->threads, "N", .help = "threads for matrix products (OpenBLAS)",
+         .min = 1, .max = 1024},
+    };
+    const cli_command cmd = {"eval", cmd_eval_summary, "-m MODEL [options] [FILE...]",
+                             eval_description, opts, (int)(sizeof opts / sizeof opts[0]), 0, -1};
+    int first, rc = cli_parse(&cmd, argc, argv, &first);
+    if (rc == 0)
+        rc = cli_strs_collect(&cmd, &o->files, argc - first, argv + first, "-");
+    return rc;
+}
+
+/* ---------------------------------------------------------------- work */
+
+static int eval_run(const eval_opts *o)
+{
+    (void)o;
+    cli_error("eval", "not implemented yet");
+    return CLI_EXIT_USAGE;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    eval_opts o;
+    eval_defaults(&o);
+    int rc = eval_parse(&o, argc, argv);
+    if (rc == 0)
+        rc = eval_run(&o);
+    else if (rc == 1)
+        rc = 0;
+    cli_strs_free(&o.files);
+    return rc;
+}
