@@ -60,7 +60,7 @@ int cli_progress_format(const cli_progress *p, double now, char *buf, size_t siz
     buf[0] = '\0';
     PUT("step %ld", p->step);
     if (p->total > 0)
-        PUT("/%ld  %5.1f%%", p->total, 100.0 * (double)p->step / (double)p->total);
+        PUT("/%ld  %.1f%%", p->total, 100.0 * (double)p->step / (double)p->total);
     if (p->step > p->step0 && now > p->t_first) {
         cli_progress_si((p->units - p->units0) / (now - p->t_first), rate, sizeof rate);
         PUT("  %s %s/s", rate, p->unit);
