@@ -58,7 +58,8 @@ int cl_rnn_init(const cl_rnn_config *c, float *params, cl_rng *rng);
     void cl_rnn_free##S(cl_rnn##S *r);                                                          \
     /* X [T,B,I] (time major); h0, c0 [L*dirs, B, H] initial states or NULL for zeros          \
      * (c0/cT unused for GRU); Y [T,B,H*dirs]; hT, cT final states or NULL.  train != 0        \
-     * enables dropout (needs rng) and keeps what backward needs. */                           \
+     * enables dropout (needs rng) and keeps what backward needs.  hT may alias h0 and cT     \
+     * c0 (state carried in place across chunks). */                                         \
     int cl_rnn_forward##S(cl_rnn##S *r, const real *params, int T, int B, const real *X,       \
                           const real *h0, const real *c0, real *Y, real *hT, real *cT,         \
                           int train, cl_rng *rng);                                             \
