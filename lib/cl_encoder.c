@@ -25,16 +25,16 @@ int cl_encoder_add_params(const cl_encoder_config *c, cl_params *p)
     int err = cl_encoder_validate(c);
     if (err)
         return err;
-    int se[2] = {c->vocab, c->emb}, sr[1] = {(int)cl_rnn_param_count(&c->rnn)};
+    int se[2] = {c->vocab, c->emb};
     err = cl_params_add(p, "encoder.embed", 2, se);
     if (err >= 0)
-        err = cl_params_add(p, "encoder.rnn", 1, sr);
+        err = cl_rnn_add_params(&c->rnn, p, "encoder.rnn");
     return err < 0 ? err : CL_OK;
 }
 
 int cl_encoder_init_params(const cl_encoder_config *c, cl_params *p, cl_rng *rng)
 {
-    int ie = cl_params_find(p, "encoder.embed"), ir = cl_params_find(p, "encoder.rnn");
+    int ie = cl_params_find(p, "encoder.embed"), ir = cl_params_find(p, "encoder.rnn.weight_ih_l0");
     if (ie < 0 || ir < 0)
         return CL_ENOTFOUND;
     float *e = cl_params_w(p, ie);
@@ -56,7 +56,7 @@ int cl_encoder_create(cl_encoder *e, const cl_encoder_config *c, const cl_params
     memset(e, 0, sizeof *e);
     e->c = *c;
     e->i_embed = cl_params_find(p, "encoder.embed");
-    e->i_rnn = cl_params_find(p, "encoder.rnn");
+    e->i_rnn = cl_params_find(p, "encoder.rnn.weight_ih_l0");
     if (e->i_embed < 0 || e->i_rnn < 0)
         return CL_ENOTFOUND;
     e->max_T = max_T, e->max_B = max_B;

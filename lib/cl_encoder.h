@@ -1,7 +1,8 @@
 /* cl_encoder: the character encoder shared by every head: an embedding table
  * over character ids followed by a recurrent stack (DESIGN.md: "character
  * encoder").  Its parameters are two tensors of the model's flat buffer:
- * "encoder.embed" [V, E] and "encoder.rnn" (the stack, PyTorch layout). */
+ * "encoder.embed" [V, E] and the stack "encoder.rnn.weight_ih_l0", ... (PyTorch
+ * names and layout, packed into one slab). */
 #ifndef CL_ENCODER_H
 #define CL_ENCODER_H
 

@@ -44,6 +44,11 @@ size_t cl_rnn_param_count(const cl_rnn_config *c);
 size_t cl_rnn_param_offset(const cl_rnn_config *c, int l, int d, int which, int *rows, int *cols);
 /* PyTorch's name of that tensor, e.g. "weight_hh_l1_reverse". */
 void cl_rnn_param_name(int l, int d, int which, char *buf, size_t size);
+struct cl_params_s;
+/* Register the stack's tensors in p as "<prefix>.weight_ih_l0", ... packed
+ * into one slab in PyTorch order; returns the index of the first (its values
+ * are the `params` pointer of the kernels) or a negative error. */
+int cl_rnn_add_params(const cl_rnn_config *c, struct cl_params_s *p, const char *prefix);
 /* Glorot-uniform input weights, orthogonal recurrent weights (per gate block),
  * zero biases except the LSTM forget gate of bias_ih, which is 1. */
 int cl_rnn_init(const cl_rnn_config *c, float *params, cl_rng *rng);

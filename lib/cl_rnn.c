@@ -81,6 +81,27 @@ void cl_rnn_param_name(int l, int d, int which, char *buf, size_t size)
     snprintf(buf, size, "%s_l%d%s", kinds[which], l, d ? "_reverse" : "");
 }
 
+int cl_rnn_add_params(const cl_rnn_config *c, cl_params *p, const char *prefix)
+{
+    int first = -1, err = cl_rnn_validate(c);
+    for (int l = 0; l < c->layers && !err; l++)
+        for (int d = 0; d < cl_rnn_dirs(c) && !err; d++)
+            for (int k = 0; k < 4 && !err; k++) {
+                char name[CL_NAME_MAX], local[32];
+                int shape[2];
+                cl_rnn_param_offset(c, l, d, k, &shape[0], &shape[1]);
+                cl_rnn_param_name(l, d, k, local, sizeof local);
+                if (snprintf(name, sizeof name, "%s.%s", prefix, local) >= (int)sizeof name)
+                    return CL_EINVAL;
+                int idx = cl_params_add_packed(p, name, k < 2 ? 2 : 1, shape);
+                if (idx < 0)
+                    err = idx;
+                else if (first < 0)
+                    first = idx;
+            }
+    return err ? err : first;
+}
+
 /* LAPACK (shipped inside OpenBLAS): QR factorisation for orthogonal init. */
 void sgeqrf_(const int *m, const int *n, float *a, const int *lda, float *tau, float *work,
              const int *lwork, int *info);
