@@ -75,10 +75,10 @@ int cl_rnn_init(const cl_rnn_config *c, float *params, cl_rng *rng);
                                                                                                \
     /* Linear: Y [N,O] = X [N,I] W^T + b, W [O,I], b [O] or NULL. */                           \
     void cl_linear_forward##S(real *Y, const real *X, const real *W, const real *b, int N,     \
-                              int I, int O);                                                   \
+                              int nin, int nout);                                                   \
     /* dW += dY^T X; db += colsum(dY) (db may be NULL); dX = dY W (dX may be NULL). */         \
     void cl_linear_backward##S(real *dX, real *dW, real *db, const real *dY, const real *X,    \
-                               const real *W, int N, int I, int O);                            \
+                               const real *W, int N, int nin, int nout);                            \
                                                                                                \
     /* Softmax cross-entropy over logits [N,V] with targets[n] in [0,V) or < 0 (masked).       \
      * Returns the summed loss over unmasked rows and stores their count in *count.            \
