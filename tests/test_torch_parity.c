@@ -378,7 +378,7 @@ static int compare_dparams(const fx_case *c, const double *ours, const float *re
     for (int l = 0; l < c->cfg.layers; l++)
         for (int d = 0; d < D; d++)
             for (int w = CL_RNN_W_IH; w <= CL_RNN_B_HH; w++) {
-                char name[64], what[128];
+                char name[64], what[192];
                 int rows, cols;
                 size_t off = cl_rnn_param_offset(&c->cfg, l, d, w, &rows, &cols);
                 cl_rnn_param_name(l, d, w, name, sizeof name);
