@@ -111,3 +111,46 @@ int cl_lm_backward(cl_lm *lm, cl_params *p)
     /* Truncated BPTT: no gradient flows into the carried initial state. */
     return cl_encoder_backward(&lm->enc, p, lm->dY, NULL, NULL, NULL, NULL);
 }
+
+/* ==== head.lm in a model file ============================================== */
+
+cl_lm_head_config *cl_lm_head_new(float dropout)
+{
+    cl_lm_head_config *c = malloc(sizeof *c);
+    if (c)
+        c->dropout = dropout;
+    return c;
+}
+
+static int head_add_params(const cl_model *m, const void *cfg, cl_params *p)
+{
+    (void)cfg;
+    return cl_lm_add_params(&m->enc, p);
+}
+
+static int head_init_params(const cl_model *m, const void *cfg, cl_params *p, cl_rng *rng)
+{
+    (void)m, (void)cfg;
+    return cl_lm_init_params(p, rng);
+}
+
+static int head_save_meta(const void *cfg, cl_ckpt_writer *w)
+{
+    return cl_ckpt_put_f64(w, "dropout", ((const cl_lm_head_config *)cfg)->dropout);
+}
+
+static int head_load_meta(const cl_model *m, const cl_ckpt_section *s, void **cfg, cl_diag *d)
+{
+    double dropout;
+    (void)m;
+    int err = cl_ckpt_get_f64(s, "dropout", &dropout, d);
+    if (err)
+        return err;
+    if (!(dropout >= 0 && dropout < 1))
+        return cl_diag_set(d, CL_EFORMAT, "head.lm: dropout %g out of range", dropout);
+    *cfg = cl_lm_head_new((float)dropout);
+    return *cfg ? CL_OK : CL_ENOMEM;
+}
+
+const cl_head_ops cl_lm_head_ops = {"head.lm", head_add_params, head_init_params,
+                                    head_save_meta, head_load_meta, free};

@@ -39,4 +39,16 @@ double cl_lm_forward(cl_lm *lm, const cl_params *p, const int *ids, const int *t
 /* Gradients of the mean loss of the last training forward into p->g. */
 int cl_lm_backward(cl_lm *lm, cl_params *p);
 
+/* ---- the lm head inside a model file (section "head.lm") ---------------- */
+
+#include "cl_model.h"
+
+typedef struct {
+    float dropout; /* dropout on the encoder output during training */
+} cl_lm_head_config;
+
+extern const cl_head_ops cl_lm_head_ops;
+/* A config for cl_model_add_head (freed by the model); NULL on no memory. */
+cl_lm_head_config *cl_lm_head_new(float dropout);
+
 #endif
