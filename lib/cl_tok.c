@@ -4,6 +4,7 @@
 
 #include <assert.h>
 #include <pcre2.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 /* ------------------------------------------------------------------------
@@ -226,6 +227,8 @@ int cl_tok_line_alloc(const cl_tok *tok, const char *s, size_t len,
     if (len == 0)
         return 0;
     /* A token is at least one byte, so len spans always suffice. */
+    if (len > SIZE_MAX / sizeof(cl_tok_span))
+        return cl_diag_set(diag, CL_EINVAL, "tokenizer: line of %zu bytes too long", len);
     cl_tok_span *buf = malloc(len * sizeof *buf);
     if (!buf)
         return cl_diag_set(diag, CL_ENOMEM, "tokenizer: out of memory");

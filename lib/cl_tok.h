@@ -11,13 +11,20 @@
  *     mixed sentence-final runs ("?!", ".?") stay one token;
  *   - clitics are split as separate tokens: do|n't, ca|n't, wo|n't, I|'m,
  *     John|'s, they|'ll, we|'ve, I|'d, they|'re (ASCII ' or typographic ’),
- *     and cannot -> can|not, gonna -> gon|na, wanna, gotta, outta;
+ *     and cannot -> can|not, gonna -> gon|na, wanna, gotta, outta, and the
+ *     informal dont -> do|nt, im -> i|m, thats -> that|s (as EWT annotates);
  *   - hyphens between words are split (15|-|year, wheel|-|chair) except after
  *     a short list of bound prefixes (e-mail, non-human, re-wording, anti-...);
  *   - URLs, e-mail addresses, phone numbers, numbers with separators
  *     (1,000.50  3.14  10:30  10/12/2005), ordinals and decades (1st, 1970s),
  *     abbreviations (e.g.  Dr.  U.S.  etc.  single initials "M.") and
- *     emoticons (:)  :-(  ;)  <3  ^_^) stay whole.
+ *     emoticons (:)  :-(  ;)  <3  ^_^), file names (a.pdf), Usenet groups
+ *     and hashtags stay whole; units after numbers are split (3 pm, 70 k);
+ *   - a period after an abbreviation or acronym is split off only at the end
+ *     of the line ("in the U.S" "."), as in EWT.
+ *
+ * On EWT dev (# text lines against gold words, span P/R/F1) the table reaches
+ * P 0.9953 R 0.9938 F1 0.9946; tests/test_tok.c prints the figures.
  *
  * Tokens are returned as byte spans into the caller's input: nothing is
  * copied, and a split clitic such as "n't" is simply the last three bytes of
