@@ -65,7 +65,7 @@ $(BUILD)/lib/%_d.o: lib/%.c lib/*.h | $(BUILD)/lib
 	$(CC) $(CFLAGS) -DCL_DOUBLE -c $< -o $@
 $(BUILD)/lib/%.o: lib/%.c lib/*.h | $(BUILD)/lib
 	$(CC) $(CFLAGS) -c $< -o $@
-$(BUILD)/tools/%.o: tools/%.c tools/*.h lib/*.h | $(BUILD)/tools
+$(BUILD)/tools/%.o: tools/%.c $(wildcard tools/*.h) lib/*.h | $(BUILD)/tools
 	$(CC) $(CFLAGS) -Itools -DCL_VERSION='"$(VERSION)"' -c $< -o $@
 $(BUILD)/tests/%.o: tests/%.c tests/*.h lib/*.h $(BUILD)/tests/suites.h | $(BUILD)/tests
 	$(CC) $(CFLAGS) -Itools -I$(BUILD)/tests $(CHECK_CFLAGS) -DCL_SRCDIR='"$(CURDIR)"' \

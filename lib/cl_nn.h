@@ -44,6 +44,11 @@ size_t cl_rnn_param_count(const cl_rnn_config *c);
 size_t cl_rnn_param_offset(const cl_rnn_config *c, int l, int d, int which, int *rows, int *cols);
 /* PyTorch's name of that tensor, e.g. "weight_hh_l1_reverse". */
 void cl_rnn_param_name(int l, int d, int which, char *buf, size_t size);
+struct cl_params_s;
+/* Register the stack's tensors in p as "<prefix>.weight_ih_l0", ... packed
+ * into one slab in PyTorch order; returns the index of the first (its values
+ * are the `params` pointer of the kernels) or a negative error. */
+int cl_rnn_add_params(const cl_rnn_config *c, struct cl_params_s *p, const char *prefix);
 /* Glorot-uniform input weights, orthogonal recurrent weights (per gate block),
  * zero biases except the LSTM forget gate of bias_ih, which is 1. */
 int cl_rnn_init(const cl_rnn_config *c, float *params, cl_rng *rng);
@@ -58,7 +63,8 @@ int cl_rnn_init(const cl_rnn_config *c, float *params, cl_rng *rng);
     void cl_rnn_free##S(cl_rnn##S *r);                                                          \
     /* X [T,B,I] (time major); h0, c0 [L*dirs, B, H] initial states or NULL for zeros          \
      * (c0/cT unused for GRU); Y [T,B,H*dirs]; hT, cT final states or NULL.  train != 0        \
-     * enables dropout (needs rng) and keeps what backward needs. */                           \
+     * enables dropout (needs rng) and keeps what backward needs.  hT may alias h0 and cT     \
+     * c0 (state carried in place across chunks). */                                         \
     int cl_rnn_forward##S(cl_rnn##S *r, const real *params, int T, int B, const real *X,       \
                           const real *h0, const real *c0, real *Y, real *hT, real *cT,         \
                           int train, cl_rng *rng);                                             \
@@ -75,10 +81,10 @@ int cl_rnn_init(const cl_rnn_config *c, float *params, cl_rng *rng);
                                                                                                \
     /* Linear: Y [N,O] = X [N,I] W^T + b, W [O,I], b [O] or NULL. */                           \
     void cl_linear_forward##S(real *Y, const real *X, const real *W, const real *b, int N,     \
-                              int I, int O);                                                   \
+                              int nin, int nout);                                                   \
     /* dW += dY^T X; db += colsum(dY) (db may be NULL); dX = dY W (dX may be NULL). */         \
     void cl_linear_backward##S(real *dX, real *dW, real *db, const real *dY, const real *X,    \
-                               const real *W, int N, int I, int O);                            \
+                               const real *W, int N, int nin, int nout);                            \
                                                                                                \
     /* Softmax cross-entropy over logits [N,V] with targets[n] in [0,V) or < 0 (masked).       \
      * Returns the summed loss over unmasked rows and stores their count in *count.            \

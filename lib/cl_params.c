@@ -27,7 +27,7 @@ int cl_params_find(const cl_params *p, const char *name)
     return -1;
 }
 
-int cl_params_add(cl_params *p, const char *name, int ndim, const int *shape)
+static int add_tensor(cl_params *p, const char *name, int ndim, const int *shape, int packed)
 {
     if (p->w || ndim < 1 || ndim > CL_MAX_DIMS || strlen(name) >= CL_NAME_MAX ||
         cl_params_find(p, name) >= 0)
@@ -51,9 +51,20 @@ int cl_params_add(cl_params *p, const char *name, int ndim, const int *shape)
         t->shape[i] = shape[i];
         t->size *= (size_t)shape[i];
     }
-    t->offset = p->n;
-    p->n += (t->size + CL_ALIGN_FLOATS - 1) / CL_ALIGN_FLOATS * CL_ALIGN_FLOATS;
+    /* p->n is kept aligned; a packed tensor starts where the previous ended. */
+    t->offset = packed && p->nt ? p->t[p->nt - 1].offset + p->t[p->nt - 1].size : p->n;
+    p->n = (t->offset + t->size + CL_ALIGN_FLOATS - 1) / CL_ALIGN_FLOATS * CL_ALIGN_FLOATS;
     return p->nt++;
+}
+
+int cl_params_add(cl_params *p, const char *name, int ndim, const int *shape)
+{
+    return add_tensor(p, name, ndim, shape, 0);
+}
+
+int cl_params_add_packed(cl_params *p, const char *name, int ndim, const int *shape)
+{
+    return add_tensor(p, name, ndim, shape, 1);
 }
 
 int cl_params_alloc(cl_params *p)

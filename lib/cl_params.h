@@ -20,7 +20,7 @@ typedef struct {
     size_t size;   /* product of shape */
 } cl_tensor;
 
-typedef struct {
+typedef struct cl_params_s {
     cl_tensor *t;
     int nt, cap;
     size_t n;     /* floats in each buffer, padding included */
@@ -31,6 +31,10 @@ void cl_params_init(cl_params *p);
 /* Register a tensor; returns its index (>= 0) or CL_EINVAL/CL_ENOMEM.  Only
  * before cl_params_alloc.  Names must be unique. */
 int cl_params_add(cl_params *p, const char *name, int ndim, const int *shape);
+/* As cl_params_add, but the tensor follows the previous one with no padding,
+ * so a run of packed tensors is one contiguous slab (a recurrent stack keeps
+ * PyTorch's per-tensor names yet is passed to the kernels as one pointer). */
+int cl_params_add_packed(cl_params *p, const char *name, int ndim, const int *shape);
 /* Allocate w and g, zero-filled. */
 int cl_params_alloc(cl_params *p);
 /* Index of the tensor called name, or -1. */

@@ -1,0 +1,75 @@
+/* cl_conllu: streaming CoNLL-U reader and writer (Universal Dependencies).
+ *
+ * A reader pulls one sentence at a time from a FILE*, so files of any size
+ * stream in constant memory.  A sentence keeps every line in order:
+ * comments, multiword-token ranges ("3-4 don't") and empty nodes ("5.1") are
+ * kept verbatim; ordinary word lines are split into their 10 columns.  The
+ * ordinary words (IDs 1, 2, ...) are what taggers see: FORM, UPOS, XPOS by
+ * index, and UPOS/XPOS can be replaced.  Writing an unchanged sentence gives
+ * back its input lines byte for byte (CRLF line ends are read as LF and
+ * written as LF; runs of blank lines between sentences become one).
+ *
+ * Checked on input, each failing with CL_EPARSE and a diag "NAME:LINE: msg":
+ * a word line without exactly 10 tab-separated columns, an ID that is not a
+ * positive integer, word IDs that are not 1, 2, 3, ... in order, a malformed
+ * range or empty-node ID, an empty FORM, a sentence with no words.  A missing
+ * blank line at end of file is accepted. */
+#ifndef CL_CONLLU_H
+#define CL_CONLLU_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "cl_error.h"
+
+typedef struct cl_conllu_reader cl_conllu_reader;
+typedef struct cl_conllu_sent cl_conllu_sent;
+
+/* Columns of a word line. */
+enum {
+    CL_CONLLU_ID, CL_CONLLU_FORM, CL_CONLLU_LEMMA, CL_CONLLU_UPOS, CL_CONLLU_XPOS,
+    CL_CONLLU_FEATS, CL_CONLLU_HEAD, CL_CONLLU_DEPREL, CL_CONLLU_DEPS, CL_CONLLU_MISC,
+    CL_CONLLU_NCOLS
+};
+
+/* A reader on fp (not closed by the reader); name is used in diagnostics
+ * and copied.  Returns NULL when out of memory.  Free with
+ * cl_conllu_reader_free. */
+cl_conllu_reader *cl_conllu_reader_new(FILE *fp, const char *name);
+void cl_conllu_reader_free(cl_conllu_reader *r);
+
+/* An empty sentence to read into; reuse it for every sentence of a file.
+ * NULL when out of memory.  Free with cl_conllu_sent_free. */
+cl_conllu_sent *cl_conllu_sent_new(void);
+void cl_conllu_sent_free(cl_conllu_sent *s);
+
+/* Read the next sentence into s (its previous contents are dropped).
+ * Returns 1 when a sentence was read, 0 at end of input, or CL_EPARSE,
+ * CL_EIO, CL_ENOMEM (diag filled). */
+int cl_conllu_read(cl_conllu_reader *r, cl_conllu_sent *s, cl_diag *diag);
+
+/* Write s followed by one blank line.  name is for diagnostics.  Returns 0
+ * or CL_EIO. */
+int cl_conllu_write(FILE *fp, const cl_conllu_sent *s, const char *name, cl_diag *diag);
+
+/* Number of ordinary words (ranges and empty nodes not counted). */
+size_t cl_conllu_nwords(const cl_conllu_sent *s);
+/* Column col (CL_CONLLU_*) of word i (0-based); valid until s is read into
+ * again, freed, or that column is set. */
+const char *cl_conllu_col(const cl_conllu_sent *s, size_t i, int col);
+const char *cl_conllu_form(const cl_conllu_sent *s, size_t i);
+const char *cl_conllu_upos(const cl_conllu_sent *s, size_t i);
+const char *cl_conllu_xpos(const cl_conllu_sent *s, size_t i);
+
+/* Replace column col of word i with a copy of value (must be non-empty and
+ * hold no tab or newline: CL_EINVAL).  Returns 0, CL_EINVAL or CL_ENOMEM. */
+int cl_conllu_set_col(cl_conllu_sent *s, size_t i, int col, const char *value);
+int cl_conllu_set_upos(cl_conllu_sent *s, size_t i, const char *upos);
+int cl_conllu_set_xpos(cl_conllu_sent *s, size_t i, const char *xpos);
+
+/* The value of the "# text = ..." comment, or NULL when there is none. */
+const char *cl_conllu_text(const cl_conllu_sent *s);
+/* Line number (1-based) of the sentence's first line in its file. */
+long cl_conllu_line(const cl_conllu_sent *s);
+
+#endif

@@ -1,0 +1,49 @@
+/* cl_encoder: the character encoder shared by every head: an embedding table
+ * over character ids followed by a recurrent stack (DESIGN.md: "character
+ * encoder").  Its parameters are two tensors of the model's flat buffer:
+ * "encoder.embed" [V, E] and the stack "encoder.rnn.weight_ih_l0", ... (PyTorch
+ * names and layout, packed into one slab). */
+#ifndef CL_ENCODER_H
+#define CL_ENCODER_H
+
+#include "cl_nn.h"
+#include "cl_params.h"
+
+typedef struct {
+    int vocab;         /* V: character ids 0..V-1 (0 = unknown) */
+    int emb;           /* E: embedding width = rnn.input */
+    cl_rnn_config rnn; /* rnn.input must equal emb */
+} cl_encoder_config;
+
+/* Workspace for one (max_T, max_B) shape; owns no parameters. */
+typedef struct {
+    cl_encoder_config c;
+    int i_embed, i_rnn; /* tensor indices in the model's cl_params */
+    int max_T, max_B;
+    cl_rnn *rnn;
+    float *x, *dx; /* [T, B, E] embedded input and its gradient */
+    int *ids;      /* [T, B] ids of the last forward */
+    int T, B;
+} cl_encoder;
+
+int cl_encoder_validate(const cl_encoder_config *c);
+/* Register the encoder's tensors; returns 0 or an error. */
+int cl_encoder_add_params(const cl_encoder_config *c, cl_params *p);
+/* Random initial values: N(0,1) embeddings, see cl_rnn_init for the stack. */
+int cl_encoder_init_params(const cl_encoder_config *c, cl_params *p, cl_rng *rng);
+/* Workspace; tensor indices are looked up by name in p.  Free with cl_encoder_free. */
+int cl_encoder_create(cl_encoder *e, const cl_encoder_config *c, const cl_params *p, int max_T,
+                      int max_B);
+void cl_encoder_free(cl_encoder *e);
+/* ids [T, B] time major; state arrays as in cl_rnn_forward; Y [T, B, out_dim]. */
+int cl_encoder_forward(cl_encoder *e, const cl_params *p, const int *ids, int T, int B,
+                       const float *h0, const float *c0, float *Y, float *hT, float *cT,
+                       int train, cl_rng *rng);
+/* Accumulates into p->g; dh0/dc0 may be NULL. */
+int cl_encoder_backward(cl_encoder *e, cl_params *p, const float *dY, const float *dhT,
+                        const float *dcT, float *dh0, float *dc0);
+/* Per-batch state size: layers * dirs * hidden floats per stream. */
+size_t cl_encoder_state_size(const cl_encoder_config *c);
+int cl_encoder_out_dim(const cl_encoder_config *c);
+
+#endif

@@ -1,0 +1,156 @@
+/* cl_lm: language-model head and its fused forward/backward. */
+#include "cl_lm.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cl_error.h"
+
+int cl_lm_add_params(const cl_encoder_config *ec, cl_params *p)
+{
+    int sw[2] = {ec->vocab, cl_encoder_out_dim(ec)}, sb[1] = {ec->vocab};
+    int err = cl_params_add(p, "head.lm.weight", 2, sw);
+    if (err >= 0)
+        err = cl_params_add(p, "head.lm.bias", 1, sb);
+    return err < 0 ? err : CL_OK;
+}
+
+int cl_lm_init_params(cl_params *p, cl_rng *rng)
+{
+    int iw = cl_params_find(p, "head.lm.weight"), ib = cl_params_find(p, "head.lm.bias");
+    if (iw < 0 || ib < 0)
+        return CL_ENOTFOUND;
+    float a = 1.0f / sqrtf((float)p->t[iw].shape[1]);
+    float *w = cl_params_w(p, iw), *b = cl_params_w(p, ib);
+    for (size_t i = 0; i < p->t[iw].size; i++)
+        w[i] = a * (2 * cl_rng_float(rng) - 1);
+    for (size_t i = 0; i < p->t[ib].size; i++)
+        b[i] = a * (2 * cl_rng_float(rng) - 1);
+    return CL_OK;
+}
+
+void cl_lm_free(cl_lm *lm)
+{
+    cl_encoder_free(&lm->enc);
+    free(lm->Y), free(lm->dY), free(lm->mask), free(lm->logits);
+    memset(lm, 0, sizeof *lm);
+}
+
+int cl_lm_create(cl_lm *lm, const cl_encoder_config *ec, const cl_params *p, float dropout,
+                 int max_T, int max_B)
+{
+    memset(lm, 0, sizeof *lm);
+    lm->i_w = cl_params_find(p, "head.lm.weight");
+    lm->i_b = cl_params_find(p, "head.lm.bias");
+    if (lm->i_w < 0 || lm->i_b < 0 || !(dropout >= 0 && dropout < 1))
+        return lm->i_w < 0 || lm->i_b < 0 ? CL_ENOTFOUND : CL_EINVAL;
+    int err = cl_encoder_create(&lm->enc, ec, p, max_T, max_B);
+    if (err)
+        return err;
+    lm->V = ec->vocab, lm->H = cl_encoder_out_dim(ec), lm->dropout = dropout;
+    lm->max_T = max_T, lm->max_B = max_B;
+    size_t n = (size_t)max_T * max_B;
+    lm->Y = cl_alloc(n * lm->H * sizeof(float));
+    lm->dY = cl_alloc(n * lm->H * sizeof(float));
+    lm->mask = dropout > 0 ? cl_alloc(n * lm->H * sizeof(float)) : NULL;
+    lm->logits = cl_alloc(n * lm->V * sizeof(float));
+    if (!lm->Y || !lm->dY || !lm->logits || (dropout > 0 && !lm->mask)) {
+        cl_lm_free(lm);
+        return CL_ENOMEM;
+    }
+    return CL_OK;
+}
+
+static void apply_dropout(cl_lm *lm, size_t n, cl_rng *rng)
+{
+    float keep = 1.0f / (1.0f - lm->dropout);
+    for (size_t i = 0; i < n; i++) {
+        lm->mask[i] = cl_rng_float(rng) < lm->dropout ? 0.0f : keep;
+        lm->Y[i] *= lm->mask[i];
+    }
+}
+
+static long count_targets(const int *targets, size_t n, int V)
+{
+    long c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += targets[i] >= 0 && targets[i] < V;
+    return c;
+}
+
+double cl_lm_forward(cl_lm *lm, const cl_params *p, const int *ids, const int *targets, int T,
+                     int B, float *h, float *c, int train, cl_rng *rng)
+{
+    int err = cl_encoder_forward(&lm->enc, p, ids, T, B, h, c, lm->Y, h, c, train, rng);
+    if (err)
+        return NAN;
+    size_t n = (size_t)T * B;
+    lm->T = T, lm->B = B, lm->train = train && targets;
+    if (lm->train && lm->dropout > 0)
+        apply_dropout(lm, n * lm->H, rng);
+    cl_linear_forward(lm->logits, lm->Y, cl_params_w(p, lm->i_w), cl_params_w(p, lm->i_b), (int)n,
+                      lm->H, lm->V);
+    if (!targets)
+        return 0;
+    lm->count = count_targets(targets, n, lm->V);
+    float scale = lm->count ? 1.0f / (float)lm->count : 0.0f;
+    return cl_xent(lm->logits, targets, (int)n, lm->V, lm->train ? lm->logits : NULL, scale, NULL);
+}
+
+int cl_lm_backward(cl_lm *lm, cl_params *p)
+{
+    if (!lm->train)
+        return CL_EINVAL;
+    size_t n = (size_t)lm->T * lm->B;
+    cl_linear_backward(lm->dY, cl_params_g(p, lm->i_w), cl_params_g(p, lm->i_b), lm->logits,
+                       lm->Y, cl_params_w(p, lm->i_w), (int)n, lm->H, lm->V);
+    if (lm->dropout > 0)
+        for (size_t i = 0; i < n * lm->H; i++)
+            lm->dY[i] *= lm->mask[i];
+    /* Truncated BPTT: no gradient flows into the carried initial state. */
+    return cl_encoder_backward(&lm->enc, p, lm->dY, NULL, NULL, NULL, NULL);
+}
+
+/* ==== head.lm in a model file ============================================== */
+
+cl_lm_head_config *cl_lm_head_new(float dropout)
+{
+    cl_lm_head_config *c = malloc(sizeof *c);
+    if (c)
+        c->dropout = dropout;
+    return c;
+}
+
+static int head_add_params(const cl_model *m, const void *cfg, cl_params *p)
+{
+    (void)cfg;
+    return cl_lm_add_params(&m->enc, p);
+}
+
+static int head_init_params(const cl_model *m, const void *cfg, cl_params *p, cl_rng *rng)
+{
+    (void)m, (void)cfg;
+    return cl_lm_init_params(p, rng);
+}
+
+static int head_save_meta(const void *cfg, cl_ckpt_writer *w)
+{
+    return cl_ckpt_put_f64(w, "dropout", ((const cl_lm_head_config *)cfg)->dropout);
+}
+
+static int head_load_meta(const cl_model *m, const cl_ckpt_section *s, void **cfg, cl_diag *d)
+{
+    double dropout;
+    (void)m;
+    int err = cl_ckpt_get_f64(s, "dropout", &dropout, d);
+    if (err)
+        return err;
+    if (!(dropout >= 0 && dropout < 1))
+        return cl_diag_set(d, CL_EFORMAT, "head.lm: dropout %g out of range", dropout);
+    *cfg = cl_lm_head_new((float)dropout);
+    return *cfg ? CL_OK : CL_ENOMEM;
+}
+
+const cl_head_ops cl_lm_head_ops = {"head.lm", head_add_params, head_init_params,
+                                    head_save_meta, head_load_meta, free};

@@ -1,0 +1,54 @@
+/* cl_lm: the language-model head (next character) on top of the encoder.
+ *
+ * logits = dropout(encoder states) W^T + b over the character vocabulary,
+ * trained with mean softmax cross-entropy.  Tensors "head.lm.weight" [V, H]
+ * and "head.lm.bias" [V].  The dropout before the output layer follows
+ * karpathy/char-rnn and the PyTorch reference (bench/torch_charlm.py). */
+#ifndef CL_LM_H
+#define CL_LM_H
+
+#include "cl_encoder.h"
+
+typedef struct {
+    cl_encoder enc;
+    int V, H;           /* vocabulary, encoder output width */
+    int i_w, i_b;       /* tensor indices */
+    float dropout;      /* on the encoder output, training only */
+    int max_T, max_B, T, B, train;
+    float *Y, *dY;      /* [T*B, H] encoder output (after dropout) and gradient */
+    float *mask;        /* [T*B, H] dropout mask, 0 or 1/(1-p) */
+    float *logits;      /* [T*B, V]; becomes dlogits after a training forward */
+    long count;         /* unmasked targets of the last forward */
+} cl_lm;
+
+int cl_lm_add_params(const cl_encoder_config *ec, cl_params *p);
+/* PyTorch's nn.Linear init: U(-1/sqrt(H), 1/sqrt(H)) for weight and bias. */
+int cl_lm_init_params(cl_params *p, cl_rng *rng);
+int cl_lm_create(cl_lm *lm, const cl_encoder_config *ec, const cl_params *p, float dropout,
+                 int max_T, int max_B);
+void cl_lm_free(cl_lm *lm);
+
+/* Forward over ids [T, B] (time major).  h, c [layers, B, H] hold the initial
+ * state on entry and the final state on exit (c unused for GRU; NULL = zero
+ * start, nothing returned).  With targets (ids of the next characters, < 0 =
+ * masked) returns the summed cross-entropy and sets lm->count; with train != 0
+ * it also prepares cl_lm_backward (mean loss).  Without targets returns 0 and
+ * leaves logits in lm->logits. */
+double cl_lm_forward(cl_lm *lm, const cl_params *p, const int *ids, const int *targets, int T,
+                     int B, float *h, float *c, int train, cl_rng *rng);
+/* Gradients of the mean loss of the last training forward into p->g. */
+int cl_lm_backward(cl_lm *lm, cl_params *p);
+
+/* ---- the lm head inside a model file (section "head.lm") ---------------- */
+
+#include "cl_model.h"
+
+typedef struct {
+    float dropout; /* dropout on the encoder output during training */
+} cl_lm_head_config;
+
+extern const cl_head_ops cl_lm_head_ops;
+/* A config for cl_model_add_head (freed by the model); NULL on no memory. */
+cl_lm_head_config *cl_lm_head_new(float dropout);
+
+#endif
