@@ -102,31 +102,66 @@ static utf8proc_option_t utf8proc_options(const cl_text_opts *o)
     return uo;
 }
 
-/* Normalise s[0..n), which must be valid UTF-8, into out (replacing its
- * contents).  utf8proc_decompose reports the size it needs when the buffer
- * is too small, so the usual case is a single pass. */
-static int normalise(const uint8_t *s, size_t n, utf8proc_option_t uo, cps_buf *out)
+/* Append the normalisation of s[0..n), valid UTF-8, to out.
+ * utf8proc_decompose reports the size it needs when the buffer is too
+ * small, so the usual case is a single pass. */
+static int normalise_utf8proc(const uint8_t *s, size_t n, utf8proc_option_t uo, cps_buf *out)
 {
-    utf8proc_ssize_t r = 0;
-    out->n = 0;
-    if (n == 0)
-        return CL_OK;
-    if (cps_reserve(out, n) != CL_OK)
-        return CL_ENOMEM;
+    utf8proc_ssize_t r;
     for (;;) {
-        r = utf8proc_decompose(s, (utf8proc_ssize_t)n, out->p, (utf8proc_ssize_t)out->cap, uo);
+        r = utf8proc_decompose(s, (utf8proc_ssize_t)n, out->p + out->n,
+                               (utf8proc_ssize_t)(out->cap - out->n), uo);
         if (r < 0)
             return r == UTF8PROC_ERROR_NOMEM ? CL_ENOMEM : CL_EUTF8;
-        if ((size_t)r <= out->cap)
+        if ((size_t)r <= out->cap - out->n)
             break;
-        if (cps_reserve(out, (size_t)r) != CL_OK)
+        if (cps_reserve(out, out->n + (size_t)r) != CL_OK)
             return CL_ENOMEM;
     }
     if (uo & UTF8PROC_COMPOSE)
-        r = utf8proc_normalize_utf32(out->p, r, uo);
+        r = utf8proc_normalize_utf32(out->p + out->n, r, uo);
     if (r < 0)
         return r == UTF8PROC_ERROR_NOMEM ? CL_ENOMEM : CL_EUTF8;
-    out->n = (size_t)r;
+    out->n += (size_t)r;
+    return CL_OK;
+}
+
+static void append_ascii(const uint8_t *s, size_t n, int fold, cps_buf *out)
+{
+    int32_t *o = out->p + out->n;
+    for (size_t i = 0; i < n; i++)
+        o[i] = fold && s[i] >= 'A' && s[i] <= 'Z' ? s[i] + ('a' - 'A') : s[i];
+    out->n += n;
+}
+
+/* Normalise s[0..n), valid UTF-8, into out (replacing its contents).  ASCII
+ * is already in NFC, folds only A-Z, and joins nothing before it, so only
+ * the non-ASCII stretches (with the ASCII letter before each, which a mark
+ * may compose with) go through utf8proc: several times faster on mostly
+ * ASCII text. */
+static int normalise(const uint8_t *s, size_t n, utf8proc_option_t uo, cps_buf *out)
+{
+    int fold = (uo & UTF8PROC_CASEFOLD) != 0;
+    size_t i = 0;
+    out->n = 0;
+    if (cps_reserve(out, n) != CL_OK)
+        return CL_ENOMEM;
+    while (i < n) {
+        size_t j = i, k;
+        while (j < n && s[j] < 0x80)
+            j++;
+        k = j < n && j > i ? j - 1 : j;
+        if (cps_reserve(out, out->n + (k - i)) != CL_OK)
+            return CL_ENOMEM;
+        append_ascii(s + i, k - i, fold, out);
+        if (k == n)
+            break;
+        for (i = j + 1; i < n && s[i] >= 0x80; i++)
+            ;
+        int r = normalise_utf8proc(s + k, i - k, uo, out);
+        if (r != CL_OK)
+            return r;
+    }
     return CL_OK;
 }
 
@@ -360,6 +395,30 @@ static int window_take(cl_corpus *c, const cursor_step *s)
     return CL_OK;
 }
 
+/* Copy the ASCII bytes at the cursor that still fit in the window in one go;
+ * they need no validation and a window may end in front of any of them.
+ * Returns how many. */
+static size_t window_take_ascii(cl_corpus *c)
+{
+    skip_finished(c);
+    if (c->file == c->nfiles || c->win.n >= c->window)
+        return 0;
+    const text_file *f = &c->files[c->file];
+    const uint8_t *p = f->data + c->off;
+    size_t max = f->size - c->off, n = 0;
+    if (max > c->window - c->win.n)
+        max = c->window - c->win.n;
+    while (n < max && p[n] < 0x80)
+        n++;
+    if (n == 0 || bytes_reserve(&c->win, c->win.n + n) != CL_OK)
+        return 0; /* out of memory shows again, and is reported, in window_take */
+    memcpy(c->win.p + c->win.n, p, n);
+    c->win.n += n;
+    c->off += n;
+    c->done += n;
+    return n;
+}
+
 /* Whether the window, full, can end in front of cp. */
 static int window_ends(const cl_corpus *c, int32_t cp)
 {
@@ -377,6 +436,8 @@ static int window_fill(cl_corpus *c, cl_diag *d)
     c->win.n = 0;
     c->out.n = c->out_pos = 0;
     for (;;) {
+        if (window_take_ascii(c) > 0)
+            continue;
         if ((r = cursor_peek(c, &s, d)) != CL_OK)
             return r;
         if (s.len == 0 || window_ends(c, s.cp))

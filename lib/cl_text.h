@@ -29,7 +29,8 @@
 
 typedef struct {
     int nfc;             /* 1 (default): NFC-normalise; 0: keep code points as written */
-    int casefold;        /* 1: Unicode case folding (utf8proc); default 0 */
+    int casefold;        /* 1: Unicode case folding (utf8proc, which folds each
+                          * character before canonical reordering); default 0 */
     int replace_invalid; /* 0 (default): invalid UTF-8 is CL_EUTF8;
                           * 1: each invalid byte becomes U+FFFD */
 } cl_text_opts;
