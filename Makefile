@@ -42,7 +42,7 @@ LDFLAGS  += -fopenmp $(SANFLAGS)
 LDLIBS   += $(PKG_LIBS) -lm
 
 # Kernels compiled twice: float (training) and double (gradient checks).
-TPL_SRC  := $(wildcard lib/cl_rnn.c lib/cl_layers.c)
+TPL_SRC  := lib/cl_rnn.c lib/cl_layers.c
 LIB_SRC  := $(sort $(wildcard lib/*.c))
 LIB_OBJ  := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(TPL_SRC:lib/%.c=$(BUILD)/lib/%_d.o)
 TOOL_SRC := $(sort $(wildcard tools/*.c))
@@ -56,7 +56,7 @@ TOOL     := $(BUILD)/charlstm
 TESTBIN  := $(BUILD)/check_charlstm
 
 .PHONY: all deps check bench quality install uninstall clean corpora
-all: $(STATIC) $(SHARED) $(if $(TOOL_SRC),$(TOOL))
+all: $(STATIC) $(SHARED) $(TOOL)
 
 deps:
 	./scripts/deps.sh
@@ -92,7 +92,7 @@ $(TESTBIN): $(TEST_OBJ) $(filter-out $(BUILD)/tools/charlstm.o,$(TOOL_OBJ)) $(ST
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 # CK_DEFAULT_TIMEOUT: the sanitizer build is several times slower.
-check: $(TESTBIN) $(if $(TOOL_SRC),$(TOOL))
+check: $(TESTBIN) $(TOOL)
 	OPENBLAS_NUM_THREADS=1 CK_DEFAULT_TIMEOUT=600 $(TESTBIN)
 
 bench: all
