@@ -871,17 +871,22 @@ static int rd_string(rd *r, char **out)
 
 /* A count of things of at least min_size bytes each, checked against the
  * bytes left before it is used to size an allocation. */
+static int check_count(rd *r, const char *what, uint64_t min_size, uint32_t n)
+{
+    if (n <= (r->end - r->off) / min_size)
+        return 0;
+    if (r->section)
+        return rd_fail(r, CL_EFORMAT, "%" PRIu32 " %s cannot fit in the %" PRIu64
+                       " bytes left", n, what, r->end - r->off);
+    return cl_diag_set(r->d, CL_ETRUNC, "%s: truncated at byte %" PRIu64 ": %" PRIu32
+                       " %s need at least %" PRIu64 " bytes, the file ends after %" PRIu64,
+                       r->file, r->off, n, what, (uint64_t)n * min_size, r->end - r->off);
+}
+
 static int rd_count(rd *r, const char *what, uint64_t min_size, uint32_t *n)
 {
     int rc = rd_u32(r, "count", n);
-    if (rc || *n <= (r->end - r->off) / min_size)
-        return rc;
-    if (r->section)
-        return rd_fail(r, CL_EFORMAT, "%" PRIu32 " %s cannot fit in the %" PRIu64
-                       " bytes left", *n, what, r->end - r->off);
-    return cl_diag_set(r->d, CL_ETRUNC, "%s: truncated at byte %" PRIu64 ": %" PRIu32
-                       " %s need at least %" PRIu64 " bytes, the file ends after %" PRIu64,
-                       r->file, r->off, *n, what, (uint64_t)*n * min_size, r->end - r->off);
+    return rc ? rc : check_count(r, what, min_size, *n);
 }
 
 static void *rd_calloc(rd *r, uint32_t n, size_t size)
@@ -1110,7 +1115,8 @@ static int rd_file_header(rd *r, uint32_t *nsec)
         return cl_diag_set(r->d, CL_ECHECKSUM, "%s: file header checksum mismatch (file is corrupt)",
                            r->file);
     r->off = HEADER_SIZE;
-    return rd_count(r, "sections", MIN_SECTION, nsec);
+    *nsec = get_u32(h + 16);
+    return check_count(r, "sections", MIN_SECTION, *nsec);
 }
 
 static int rd_file(rd *r, cl_ckpt *ck)
