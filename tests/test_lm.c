@@ -1,0 +1,305 @@
+/* The language-model stack end to end in the library: model file round trip
+ * and damage, exact resume of an interrupted training, sampling. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cl_generate.h"
+#include "cl_lmtrain.h"
+#include "cl_test.h"
+
+static const char sample_text[] =
+    "To be, or not to be, that is the question:\n"
+    "Whether 'tis nobler in the mind to suffer\n"
+    "The slings and arrows of outrageous fortune,\n"
+    "Or to take arms against a sea of troubles\n"
+    "And by opposing end them. To die-to sleep,\n"
+    "No more; and by a sleep to say we end\n"
+    "The heart-ache and the thousand natural shocks\n"
+    "That flesh is heir to: 'tis a consummation\n"
+    "Devoutly to be wish'd. Příliš žluťoučký kůň úpěl ďábelské ódy. 日本語\n";
+
+/* Code points of sample_text. */
+static int32_t *sample_cps(size_t *n)
+{
+    int32_t *cps;
+    ck_assert_int_eq(cl_text_decode(sample_text, strlen(sample_text), NULL, "sample", &cps, n,
+                                    NULL),
+                     0);
+    return cps;
+}
+
+static cl_model *tiny_model(cl_cell cell, int layers, uint64_t seed)
+{
+    size_t n;
+    int32_t *cps = sample_cps(&n);
+    cl_vocab_builder b;
+    cl_vocab v;
+    ck_assert_int_eq(cl_vocab_builder_init(&b), 0);
+    cl_vocab_builder_add(&b, cps, n);
+    ck_assert_int_eq(cl_vocab_build(&v, &b, 0, 1), 0);
+    cl_vocab_builder_free(&b);
+    free(cps);
+    cl_encoder_config ec = {cl_vocab_size(&v), 8, {cell, 8, 16, layers, 0, 0.1f}};
+    cl_text_opts to = cl_text_defaults();
+    cl_rng rng;
+    cl_rng_seed(&rng, seed);
+    cl_model *m;
+    ck_assert_int_eq(cl_model_create(&m, &to, &v, &ec, &rng), 0);
+    ck_assert_int_eq(cl_model_add_head(m, &cl_lm_head_ops, cl_lm_head_new(0.1f), &rng), 0);
+    return m;
+}
+
+static void tmp_path(char *buf, size_t size, const char *name)
+{
+    snprintf(buf, size, "%s/%s", cl_test_tmpdir(), name);
+}
+
+/* ---- model file ----------------------------------------------------------- */
+
+START_TEST(model_round_trip)
+{
+    cl_model *m = tiny_model(CL_CELL_LSTM, 2, 1), *back;
+    char path[512];
+    tmp_path(path, sizeof path, "rt.model");
+    cl_diag d = {{0}};
+    ck_assert_int_eq(cl_model_save(m, path, NULL, NULL, &d), 0);
+    ck_assert_msg(cl_model_load(&back, path, NULL, &d) == 0, "%s", d.msg);
+    ck_assert_int_eq(back->params.n, m->params.n);
+    ck_assert_mem_eq(back->params.w, m->params.w, m->params.n * sizeof(float));
+    ck_assert_int_eq(cl_vocab_size(&back->vocab), cl_vocab_size(&m->vocab));
+    ck_assert_mem_eq(&back->enc, &m->enc, sizeof m->enc);
+    ck_assert_ptr_nonnull(cl_model_head(back, "head.lm"));
+    ck_assert_int_eq(back->text.nfc, 1);
+    cl_model_free(m);
+    cl_model_free(back);
+}
+END_TEST
+
+static void write_bytes(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(p, 1, n, f), n);
+    fclose(f);
+}
+
+static char *read_bytes(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    rewind(f);
+    char *p = malloc(*n);
+    ck_assert_uint_eq(fread(p, 1, *n, f), *n);
+    fclose(f);
+    return p;
+}
+
+/* Truncation at many places, flipped bytes, empty and foreign files: an
+ * error with a message, never a crash, never a model. */
+START_TEST(damaged_model_files_fail_cleanly)
+{
+    cl_model *m = tiny_model(CL_CELL_GRU, 1, 2), *back;
+    char path[512], bad[512];
+    tmp_path(path, sizeof path, "good.model");
+    tmp_path(bad, sizeof bad, "bad.model");
+    ck_assert_int_eq(cl_model_save(m, path, NULL, NULL, NULL), 0);
+    size_t n;
+    char *bytes = read_bytes(path, &n);
+    for (size_t cut = 0; cut < n; cut += 1 + cut / 8) {
+        cl_diag d = {{0}};
+        write_bytes(bad, bytes, cut);
+        ck_assert_int_lt(cl_model_load(&back, bad, NULL, &d), 0);
+        ck_assert_ptr_null(back);
+        ck_assert_msg(strstr(d.msg, "bad.model") != NULL, "message without file name: %s", d.msg);
+    }
+    for (size_t at = 0; at < n; at += 1 + at / 16) {
+        bytes[at] ^= 0x5a;
+        write_bytes(bad, bytes, n);
+        ck_assert_int_lt(cl_model_load(&back, bad, NULL, NULL), 0);
+        bytes[at] ^= 0x5a;
+    }
+    write_bytes(bad, "\x89PNG\r\n\x1a\n0000000000000000", 24);
+    ck_assert_int_eq(cl_model_load(&back, bad, NULL, NULL), CL_EFORMAT);
+    free(bytes);
+    cl_model_free(m);
+}
+END_TEST
+
+/* A valid container that is not a model (no meta section). */
+START_TEST(container_without_model_is_rejected)
+{
+    char path[512];
+    tmp_path(path, sizeof path, "other.ckpt");
+    cl_ckpt_writer *w;
+    ck_assert_int_eq(cl_ckpt_writer_open(&w, path, NULL), 0);
+    ck_assert_int_eq(cl_ckpt_section_begin(w, "something"), 0);
+    ck_assert_int_eq(cl_ckpt_section_end(w), 0);
+    ck_assert_int_eq(cl_ckpt_writer_commit(w, NULL), 0);
+    cl_model *m;
+    cl_diag d = {{0}};
+    ck_assert_int_eq(cl_model_load(&m, path, NULL, &d), CL_EFORMAT);
+    ck_assert(strstr(d.msg, "not a charlstm model") != NULL);
+}
+END_TEST
+
+/* ---- exact resume ------------------------------------------------------- */
+
+typedef struct {
+    const char *path;
+    cl_model *m;
+    cl_lmtrain *t;
+} save_ctx;
+
+static int save_latest(int best, void *ctx)
+{
+    save_ctx *s = ctx;
+    (void)best;
+    return cl_model_save(s->m, s->path, cl_lmtrain_save_state, s->t, NULL);
+}
+
+static void train_steps(cl_model *m, const cl_ids *ids, long steps, const cl_ckpt *resume,
+                        const char *save_path)
+{
+    cl_lmtrain_config c = cl_lmtrain_defaults();
+    c.batch = 3, c.seq = 7, c.max_steps = steps, c.eval_every = 0, c.seed = 9;
+    cl_lmtrain *t;
+    cl_diag d = {{0}};
+    ck_assert_msg(cl_lmtrain_create(&t, m, &c, &d) == 0, "%s", d.msg);
+    if (resume)
+        ck_assert_msg(cl_lmtrain_resume(t, resume, &d) == 0, "%s", d.msg);
+    save_ctx s = {save_path, m, t};
+    cl_lmtrain_hooks h = {.ctx = &s, .save = save_path ? save_latest : NULL};
+    ck_assert_msg(cl_lmtrain_run(t, ids, NULL, &h, &d) == 0, "%s", d.msg);
+    cl_lmtrain_free(t);
+}
+
+START_TEST(interrupted_training_resumes_exactly)
+{
+    size_t n;
+    int32_t *cps = sample_cps(&n);
+    cl_model *full = tiny_model(CL_CELL_LSTM, 2, 3), *half = tiny_model(CL_CELL_LSTM, 2, 3);
+    cl_ids ids;
+    ck_assert_int_eq(cl_ids_from_cps(&ids, cps, (int64_t)n, &full->vocab, NULL), 0);
+    char path[512];
+    tmp_path(path, sizeof path, "resume.model");
+    /* 40 steps cross an epoch boundary (the text gives 21 steps an epoch). */
+    train_steps(full, &ids, 40, NULL, NULL);
+    train_steps(half, &ids, 17, NULL, path);
+    cl_model_free(half);
+    cl_ckpt *ck;
+    cl_diag d = {{0}};
+    ck_assert_msg(cl_model_load(&half, path, &ck, &d) == 0, "%s", d.msg);
+    train_steps(half, &ids, 40, ck, NULL);
+    ck_assert_mem_eq(half->params.w, full->params.w, full->params.n * sizeof(float));
+    cl_ckpt_free(ck);
+    cl_ids_release(&ids);
+    cl_model_free(full);
+    cl_model_free(half);
+    free(cps);
+}
+END_TEST
+
+START_TEST(training_lowers_the_loss)
+{
+    size_t n;
+    int32_t *cps = sample_cps(&n);
+    cl_model *m = tiny_model(CL_CELL_LSTM, 1, 4);
+    cl_ids ids;
+    ck_assert_int_eq(cl_ids_from_cps(&ids, cps, (int64_t)n, &m->vocab, NULL), 0);
+    double before, after;
+    ck_assert_int_eq(cl_lm_evaluate(m, &ids, 4, 16, &before, NULL, NULL), 0);
+    train_steps(m, &ids, 300, NULL, NULL);
+    ck_assert_int_eq(cl_lm_evaluate(m, &ids, 4, 16, &after, NULL, NULL), 0);
+    ck_assert_msg(after < 0.6 * before, "loss %.3f -> %.3f", before, after);
+    cl_ids_release(&ids);
+    cl_model_free(m);
+    free(cps);
+}
+END_TEST
+
+/* ---- sampling ------------------------------------------------------------- */
+
+START_TEST(temperature_zero_is_argmax)
+{
+    float logits[5] = {0.1f, 2.0f, -1.0f, 1.9f, 0.0f}, work[5];
+    int order[5];
+    cl_sample_config c = {0, 0, 1};
+    cl_rng rng;
+    cl_rng_seed(&rng, 1);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(cl_sample(logits, 5, &c, &rng, work, order), 1);
+    c = (cl_sample_config){1, 1, 1}; /* top-k 1 */
+    ck_assert_int_eq(cl_sample(logits, 5, &c, &rng, work, order), 1);
+    c = (cl_sample_config){1, 0, 0.01f}; /* a tiny nucleus */
+    ck_assert_int_eq(cl_sample(logits, 5, &c, &rng, work, order), 1);
+}
+END_TEST
+
+START_TEST(sampling_follows_the_distribution)
+{
+    float logits[3] = {logf(0.2f), logf(0.5f), logf(0.3f)}, work[3];
+    int order[3], hits[3] = {0};
+    cl_sample_config c = cl_sample_defaults();
+    cl_rng rng;
+    cl_rng_seed(&rng, 2);
+    for (int i = 0; i < 20000; i++)
+        hits[cl_sample(logits, 3, &c, &rng, work, order)]++;
+    ck_assert_int_lt(abs(hits[0] - 4000), 300);
+    ck_assert_int_lt(abs(hits[1] - 10000), 300);
+    c.top_k = 2; /* drops the 0.2 entry */
+    hits[0] = hits[1] = hits[2] = 0;
+    for (int i = 0; i < 20000; i++)
+        hits[cl_sample(logits, 3, &c, &rng, work, order)]++;
+    ck_assert_int_eq(hits[0], 0);
+}
+END_TEST
+
+static void generate(const cl_model *m, uint64_t seed, int *out, int n)
+{
+    cl_sample_config sc = cl_sample_defaults();
+    cl_gen *g;
+    ck_assert_int_eq(cl_gen_create(&g, m, &sc, seed, NULL), 0);
+    int prompt[3] = {1, 2, 3};
+    ck_assert_int_eq(cl_gen_prime(g, prompt, 3), 0);
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(cl_gen_next(g, &out[i]), 0);
+        ck_assert_int_gt(out[i], 0); /* never <unk> */
+    }
+    cl_gen_free(g);
+}
+
+START_TEST(seed_makes_generation_reproducible)
+{
+    cl_model *m = tiny_model(CL_CELL_LSTM, 2, 5);
+    int a[200], b[200], c[200];
+    generate(m, 11, a, 200);
+    generate(m, 11, b, 200);
+    generate(m, 12, c, 200);
+    ck_assert_mem_eq(a, b, sizeof a);
+    ck_assert(memcmp(a, c, sizeof a) != 0);
+    cl_model_free(m);
+}
+END_TEST
+
+Suite *suite_lm(void)
+{
+    Suite *s = suite_create("lm");
+    TCase *file = tcase_create("model file");
+    tcase_add_test(file, model_round_trip);
+    tcase_add_test(file, damaged_model_files_fail_cleanly);
+    tcase_add_test(file, container_without_model_is_rejected);
+    suite_add_tcase(s, file);
+    TCase *train = tcase_create("training");
+    tcase_add_test(train, interrupted_training_resumes_exactly);
+    tcase_add_test(train, training_lowers_the_loss);
+    suite_add_tcase(s, train);
+    TCase *sample = tcase_create("sampling");
+    tcase_add_test(sample, temperature_zero_is_argmax);
+    tcase_add_test(sample, sampling_follows_the_distribution);
+    tcase_add_test(sample, seed_makes_generation_reproducible);
+    suite_add_tcase(s, sample);
+    return s;
+}
