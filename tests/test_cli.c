@@ -17,8 +17,11 @@
 
 /* ---------------------------------------------------------------- capturing stdout/stderr */
 
+/* words and argv live here, not in run_captured(): CLI_STR options point
+ * into argv after the call returns. */
 typedef struct {
     char out[32768], err[8192];
+    char words[1024], *argv[64];
 } captured;
 
 typedef int (*argv_fn)(int argc, char **argv, void *ctx);
@@ -36,10 +39,10 @@ static void slurp(const char *path, char *buf, size_t size)
  * to files, then read them into c.  Returns what fn returned. */
 static int run_captured(argv_fn fn, void *ctx, const char *line, captured *c)
 {
-    char words[1024], *argv[64], out[300], err[300];
+    char **argv = c->argv, out[300], err[300];
     int argc = 0;
-    snprintf(words, sizeof words, "%s", line);
-    for (char *w = strtok(words, " "); w && argc < 63; w = strtok(NULL, " "))
+    snprintf(c->words, sizeof c->words, "%s", line);
+    for (char *w = strtok(c->words, " "); w && argc < 63; w = strtok(NULL, " "))
         argv[argc++] = w;
     argv[argc] = NULL;
     snprintf(out, sizeof out, "%s/cli_out", cl_test_tmpdir());
