@@ -1,6 +1,7 @@
 /* cli_opts: table-driven option parsing (getopt_long) and --help text. */
 #include "cli_opts.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -375,6 +376,9 @@ static int build_tables(const cli_command *cmd, parse_tables *t)
         const cli_opt *o = &cmd->opts[i];
         if (o->type == CLI_SECTION)
             continue;
+        /* Table mistakes are programmer errors: catch them in the first test run. */
+        assert(o->name && o->dest && o->help && o->short_name != 'h' && o->short_name != ':');
+        assert(o->type != CLI_CHOICE || o->choices);
         int arg = o->type == CLI_FLAG ? no_argument : required_argument;
         t->longs[nl++] = (struct option){o->name, arg, NULL,
                                          o->short_name ? o->short_name : CLI_LONGVAL + i};
