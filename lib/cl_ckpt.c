@@ -751,7 +751,8 @@ static int rd_need(rd *r, uint64_t n, const char *what)
                            " bytes, the file ends after %" PRIu64,
                            r->file, r->off, what, n, r->end - r->off);
     return cl_diag_set(r->d, CL_EFORMAT,
-                       "%s: byte %" PRIu64 ": %s (%" PRIu64 " bytes) runs past the end of section '%s'",
+                       "%s: byte %" PRIu64 ": %s (%" PRIu64
+                       " bytes) runs past the end of section '%s'",
                        r->file, r->off, what, n, r->section);
 }
 
@@ -1110,9 +1111,11 @@ static int rd_file_header(rd *r, uint32_t *nsec)
         return CL_ETRUNC;
     if (get_u32(h + 12) != BOM)
         return cl_diag_set(r->d, CL_EFORMAT, "%s: bad byte-order mark 0x%08" PRIx32
-                           " (expected 0x01020304): foreign or garbled file", r->file, get_u32(h + 12));
+                           " (expected 0x01020304): foreign or garbled file",
+                           r->file, get_u32(h + 12));
     if (crc_buf(0, h, 20) != get_u32(h + 20))
-        return cl_diag_set(r->d, CL_ECHECKSUM, "%s: file header checksum mismatch (file is corrupt)",
+        return cl_diag_set(r->d, CL_ECHECKSUM,
+                           "%s: file header checksum mismatch (file is corrupt)",
                            r->file);
     r->off = HEADER_SIZE;
     *nsec = get_u32(h + 16);

@@ -1,6 +1,7 @@
 /* cl_model: the model file's components and their (de)serialisation. */
 #include "cl_model.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -164,7 +164,7 @@ static void train_steps(cl_model *m, const cl_ids *ids, long steps, const cl_ckp
                         const char *save_path)
 {
     cl_lmtrain_config c = cl_lmtrain_defaults();
-    c.batch = 3, c.seq = 7, c.max_steps = steps, c.eval_every = 0, c.seed = 9;
+    c.batch = 3, c.seq = 7, c.max_steps = steps, c.eval_every = 0, c.seed = 9, c.lr = 1e-2f;
     cl_lmtrain *t;
     cl_diag d = {{0}};
     ck_assert_msg(cl_lmtrain_create(&t, m, &c, &d) == 0, "%s", d.msg);

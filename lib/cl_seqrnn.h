@@ -1,0 +1,40 @@
+/* cl_seqrnn: recurrent stacks over batches of sequences of different lengths
+ * (sentences, words), uni- or bidirectional, multi-layer.
+ *
+ * cl_rnn runs every stream over the same T steps, which is right for a
+ * language model's endless streams but wrong for sentences: the reverse
+ * direction of a padded sentence would start in the padding.  cl_seqrnn
+ * builds each layer from one-layer cl_rnn runs, feeding the reverse direction
+ * each sequence reversed within its own length, so padding only ever follows
+ * the real steps and never influences them.  Parameters have exactly the
+ * layout of cl_rnn for the same cl_rnn_config (PyTorch's), so cl_rnn_init,
+ * cl_rnn_add_params and the PyTorch name mapping apply unchanged.
+ *
+ * Compiled in float (names as below) and double (suffix _d) like cl_nn. */
+#ifndef CL_SEQRNN_H
+#define CL_SEQRNN_H
+
+#include "cl_nn.h"
+
+#define CL_SEQRNN_DECLARE(real, S)                                                            \
+    typedef struct cl_seqrnn##S cl_seqrnn##S;                                                   \
+    /* Workspace for up to max_T steps and max_B sequences; free with cl_seqrnn_free. */       \
+    int cl_seqrnn_create##S(cl_seqrnn##S **out, const cl_rnn_config *c, int max_T, int max_B); \
+    void cl_seqrnn_free##S(cl_seqrnn##S *r);                                                    \
+    /* X [T,B,I] time major, sequence b occupying steps 0..len[b]-1 (1 <= len[b] <= T);        \
+     * Y [T,B,H*dirs] gets the top layer's outputs, zero at padded steps; last [B,H*dirs]      \
+     * (may be NULL) gets each direction's final top-layer state: the forward one at           \
+     * step len[b]-1, the reverse one at step 0.  Initial states are zero.  train != 0         \
+     * enables dropout between layers (needs rng) and keeps what backward needs. */            \
+    int cl_seqrnn_forward##S(cl_seqrnn##S *r, const real *params, int T, int B, const real *X, \
+                             const int *len, real *Y, real *last, int train, cl_rng *rng);     \
+    /* Backward through the last training forward: dY [T,B,H*dirs] and dlast [B,H*dirs]        \
+     * (either may be NULL; padded steps of dY are ignored).  grads += dL/dparams; dX           \
+     * [T,B,I] is written when not NULL (zero at padded steps). */                             \
+    int cl_seqrnn_backward##S(cl_seqrnn##S *r, const real *params, real *grads, const real *dY, \
+                              const real *dlast, real *dX);
+
+CL_SEQRNN_DECLARE(float, )
+CL_SEQRNN_DECLARE(double, _d)
+
+#endif
