@@ -1,0 +1,539 @@
+/* cl_classifier: classifier head configuration, its place in the model file,
+ * and its forward/backward passes.  Metrics are in cl_clfmetrics.c. */
+#include "cl_classifier.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cl_seqrnn.h"
+
+#define SECTION "head.classifier"
+
+/* ==== configuration ======================================================== */
+
+void cl_classifier_config_free(cl_classifier_config *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < c->nlabels; i++)
+        free(c->labels[i]);
+    free(c->labels);
+    free(c);
+}
+
+static int check_labels(const char *const *labels, int n, cl_diag *d)
+{
+    if (n < 2 || n > CL_CLASSIFIER_MAX_LABELS)
+        return cl_diag_set(d, CL_EINVAL, "a classifier needs 2 to %d labels, got %d",
+                           CL_CLASSIFIER_MAX_LABELS, n);
+    for (int i = 0; i < n; i++) {
+        if (!labels[i][0])
+            return cl_diag_set(d, CL_EINVAL, "empty label");
+        for (int j = 0; j < i; j++)
+            if (strcmp(labels[i], labels[j]) == 0)
+                return cl_diag_set(d, CL_EINVAL, "label \"%s\" appears twice", labels[i]);
+    }
+    return CL_OK;
+}
+
+int cl_classifier_config_new(cl_classifier_config **out, const char *const *labels, int n,
+                             cl_diag *d)
+{
+    *out = NULL;
+    int err = check_labels(labels, n, d);
+    if (err)
+        return err;
+    cl_classifier_config *c = calloc(1, sizeof *c);
+    if (!c || !(c->labels = calloc((size_t)n, sizeof *c->labels))) {
+        free(c);
+        return CL_ENOMEM;
+    }
+    for (; c->nlabels < n; c->nlabels++)
+        if (!(c->labels[c->nlabels] = strdup(labels[c->nlabels]))) {
+            cl_classifier_config_free(c);
+            return CL_ENOMEM;
+        }
+    c->pool = CL_CLASSIFIER_POOL_ALL, c->hidden = 128, c->dropout = 0.3f;
+    c->max_chars = CL_CLASSIFIER_MAX_CHARS;
+    *out = c;
+    return CL_OK;
+}
+
+int cl_classifier_label_index(const cl_classifier_config *c, const char *label)
+{
+    for (int i = 0; i < c->nlabels; i++)
+        if (strcmp(c->labels[i], label) == 0)
+            return i;
+    return -1;
+}
+
+static int npools(int pool)
+{
+    return !!(pool & CL_CLASSIFIER_POOL_LAST) + !!(pool & CL_CLASSIFIER_POOL_MEAN) +
+           !!(pool & CL_CLASSIFIER_POOL_MAX);
+}
+
+int cl_classifier_feature_dim(const cl_classifier_config *c, const cl_encoder_config *ec)
+{
+    return npools(c->pool) * cl_encoder_out_dim(ec);
+}
+
+/* ==== head.classifier in a model file ====================================== */
+
+static int head_add_params(const cl_model *m, const void *cfg, cl_params *p)
+{
+    const cl_classifier_config *c = cfg;
+    int F = cl_classifier_feature_dim(c, &m->enc), in2 = c->hidden ? c->hidden : F;
+    int s1[2] = {c->hidden, F}, sb1[1] = {c->hidden}, s2[2] = {c->nlabels, in2},
+        sb2[1] = {c->nlabels};
+    int err = CL_OK;
+    if (c->hidden > 0) {
+        err = cl_params_add(p, SECTION ".w1", 2, s1);
+        err = err < 0 ? err : cl_params_add(p, SECTION ".b1", 1, sb1);
+    }
+    err = err < 0 ? err : cl_params_add(p, SECTION ".w2", 2, s2);
+    err = err < 0 ? err : cl_params_add(p, SECTION ".b2", 1, sb2);
+    return err < 0 ? err : CL_OK;
+}
+
+/* PyTorch's nn.Linear init: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias. */
+static void init_linear(cl_params *p, const char *w, const char *b, cl_rng *rng)
+{
+    int iw = cl_params_find(p, w), ib = cl_params_find(p, b);
+    float a = 1.0f / sqrtf((float)p->t[iw].shape[1]);
+    float *pw = cl_params_w(p, iw), *pb = cl_params_w(p, ib);
+    for (size_t i = 0; i < p->t[iw].size; i++)
+        pw[i] = a * (2 * cl_rng_float(rng) - 1);
+    for (size_t i = 0; i < p->t[ib].size; i++)
+        pb[i] = a * (2 * cl_rng_float(rng) - 1);
+}
+
+static int head_init_params(const cl_model *m, const void *cfg, cl_params *p, cl_rng *rng)
+{
+    const cl_classifier_config *c = cfg;
+    (void)m;
+    if (cl_params_find(p, SECTION ".w2") < 0 || cl_params_find(p, SECTION ".b2") < 0 ||
+        (c->hidden > 0 && cl_params_find(p, SECTION ".w1") < 0))
+        return CL_ENOTFOUND;
+    if (c->hidden > 0)
+        init_linear(p, SECTION ".w1", SECTION ".b1", rng);
+    init_linear(p, SECTION ".w2", SECTION ".b2", rng);
+    return CL_OK;
+}
+
+static const char *const pool_names[] = {"last", "mean", "max"};
+
+/* "last,mean,max" <-> bits, the file's self-describing form. */
+static void pool_format(int pool, char *buf, size_t size)
+{
+    buf[0] = 0;
+    for (int i = 0; i < 3; i++)
+        if (pool & (1 << i)) {
+            size_t n = strlen(buf);
+            snprintf(buf + n, size - n, "%s%s", n ? "," : "", pool_names[i]);
+        }
+}
+
+static int pool_parse(const char *s, int *pool)
+{
+    *pool = 0;
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        int found = 0;
+        for (int i = 0; i < 3; i++)
+            if (strlen(pool_names[i]) == n && strncmp(s, pool_names[i], n) == 0)
+                *pool |= 1 << i, found = 1;
+        if (!found)
+            return CL_EFORMAT;
+        s += n + (s[n] == ',');
+    }
+    return *pool ? CL_OK : CL_EFORMAT;
+}
+
+static int head_save_meta(const void *cfg, cl_ckpt_writer *w)
+{
+    const cl_classifier_config *c = cfg;
+    char pool[32];
+    pool_format(c->pool, pool, sizeof pool);
+    int err = cl_ckpt_put_strs(w, "labels", (const char *const *)c->labels, c->nlabels);
+    err = err ? err : cl_ckpt_put_str(w, "pool", pool);
+    err = err ? err : cl_ckpt_put_i64(w, "hidden", c->hidden);
+    err = err ? err : cl_ckpt_put_f64(w, "dropout", c->dropout);
+    err = err ? err : cl_ckpt_put_i64(w, "frozen", c->frozen);
+    return err ? err : cl_ckpt_put_i64(w, "max_chars", c->max_chars);
+}
+
+static int get_meta_numbers(const cl_ckpt_section *s, cl_classifier_config *c, cl_diag *d)
+{
+    int64_t hidden, frozen, max_chars;
+    double dropout;
+    int err = cl_ckpt_get_i64(s, "hidden", &hidden, d);
+    err = err ? err : cl_ckpt_get_i64(s, "frozen", &frozen, d);
+    err = err ? err : cl_ckpt_get_i64(s, "max_chars", &max_chars, d);
+    err = err ? err : cl_ckpt_get_f64(s, "dropout", &dropout, d);
+    if (err)
+        return err;
+    if (hidden < 0 || hidden > 65536 || max_chars < 1 || max_chars > 1 << 24 ||
+        !(dropout >= 0 && dropout < 1))
+        return cl_diag_set(d, CL_EFORMAT, SECTION ": hidden, max_chars or dropout out of range");
+    c->hidden = (int)hidden, c->frozen = frozen != 0, c->max_chars = (int)max_chars;
+    c->dropout = (float)dropout;
+    return CL_OK;
+}
+
+static int head_load_meta(const cl_model *m, const cl_ckpt_section *s, void **cfg, cl_diag *d)
+{
+    const char *const *labels;
+    const char *pool;
+    int n;
+    cl_classifier_config *c = NULL;
+    (void)m;
+    *cfg = NULL;
+    int err = cl_ckpt_get_strs(s, "labels", &labels, &n, d);
+    err = err ? err : cl_ckpt_get_str(s, "pool", &pool, d);
+    if (!err && (err = cl_classifier_config_new(&c, labels, n, d)) != CL_OK)
+        return err == CL_ENOMEM ? err : cl_diag_set(d, CL_EFORMAT, SECTION ": bad label set");
+    if (!err && pool_parse(pool, &c->pool))
+        err = cl_diag_set(d, CL_EFORMAT, SECTION ": unknown pooling \"%s\"", pool);
+    err = err ? err : get_meta_numbers(s, c, d);
+    if (err)
+        cl_classifier_config_free(c);
+    else
+        *cfg = c;
+    return err;
+}
+
+static void head_free_cfg(void *cfg) { cl_classifier_config_free(cfg); }
+
+const cl_head_ops cl_classifier_head_ops = {SECTION, head_add_params, head_init_params,
+                                            head_save_meta, head_load_meta, head_free_cfg};
+
+/* ==== workspace ============================================================ */
+
+struct cl_classifier {
+    const cl_model *m;
+    const cl_classifier_config *cfg;
+    cl_seqrnn *rnn;
+    int E, D, F, Hd, K, max_T, max_B;
+    int i_embed, i_rnn, i_w1, i_b1, i_w2, i_b2;
+    int T, B, enc_train, head_train; /* shape and mode of the last passes */
+    int *ids, *len;                  /* [T, B] padded ids (-1), [B] lengths */
+    float *X, *dX;                   /* [T, B, E] embedded characters */
+    float *Y, *dY;                   /* [T, B, D] top-layer states */
+    float *last, *dlast;             /* [B, D] final states */
+    int *argmax;                     /* [B, D] step of each max */
+    float *feats;                    /* [B, F] pooled, from the last encode */
+    float *hin, *mask, *dhin;        /* [B, F] head input after dropout, mask, gradient */
+    float *h, *dh;                   /* [B, Hd] tanh layer */
+    float *dlogits;                  /* [B, K] */
+    float *probs;                    /* [B, K] */
+};
+
+void cl_classifier_free(cl_classifier *c)
+{
+    if (!c)
+        return;
+    cl_seqrnn_free(c->rnn);
+    free(c->ids), free(c->len), free(c->X), free(c->dX), free(c->Y), free(c->dY);
+    free(c->last), free(c->dlast), free(c->argmax), free(c->feats), free(c->hin);
+    free(c->mask), free(c->dhin), free(c->h), free(c->dh), free(c->dlogits), free(c->probs);
+    free(c);
+}
+
+static int alloc_buffers(cl_classifier *c)
+{
+    size_t TB = (size_t)c->max_T * c->max_B, B = (size_t)c->max_B, f = sizeof(float);
+    size_t Hd = c->Hd ? (size_t)c->Hd : 1;
+    c->ids = cl_alloc(TB * sizeof(int)), c->len = cl_alloc(B * sizeof(int));
+    c->X = cl_alloc(TB * c->E * f), c->dX = cl_alloc(TB * c->E * f);
+    c->Y = cl_alloc(TB * c->D * f), c->dY = cl_alloc(TB * c->D * f);
+    c->last = cl_alloc(B * c->D * f), c->dlast = cl_alloc(B * c->D * f);
+    c->argmax = cl_alloc(B * c->D * sizeof(int)), c->feats = cl_alloc(B * c->F * f);
+    c->hin = cl_alloc(B * c->F * f), c->mask = cl_alloc(B * c->F * f);
+    c->dhin = cl_alloc(B * c->F * f);
+    c->h = cl_alloc(B * Hd * f), c->dh = cl_alloc(B * Hd * f);
+    c->dlogits = cl_alloc(B * c->K * f), c->probs = cl_alloc(B * c->K * f);
+    return c->ids && c->len && c->X && c->dX && c->Y && c->dY && c->last && c->dlast &&
+                   c->argmax && c->feats && c->hin && c->mask && c->dhin && c->h && c->dh &&
+                   c->dlogits && c->probs
+               ? CL_OK
+               : CL_ENOMEM;
+}
+
+static int find_tensors(cl_classifier *c, const cl_params *p)
+{
+    c->i_embed = cl_params_find(p, "encoder.embed");
+    c->i_rnn = cl_params_find(p, "encoder.rnn.weight_ih_l0");
+    c->i_w1 = cl_params_find(p, SECTION ".w1"), c->i_b1 = cl_params_find(p, SECTION ".b1");
+    c->i_w2 = cl_params_find(p, SECTION ".w2"), c->i_b2 = cl_params_find(p, SECTION ".b2");
+    int ok = c->i_embed >= 0 && c->i_rnn >= 0 && c->i_w2 >= 0 && c->i_b2 >= 0 &&
+             (!c->Hd || (c->i_w1 >= 0 && c->i_b1 >= 0));
+    return ok ? CL_OK : CL_ENOTFOUND;
+}
+
+int cl_classifier_create(cl_classifier **out, const cl_model *m, int max_T, int max_B)
+{
+    *out = NULL;
+    const cl_classifier_config *cfg = cl_model_head(m, SECTION);
+    if (!cfg)
+        return CL_ENOTFOUND;
+    if (max_T < 1 || max_B < 1)
+        return CL_EINVAL;
+    cl_classifier *c = calloc(1, sizeof *c);
+    if (!c)
+        return CL_ENOMEM;
+    c->m = m, c->cfg = cfg, c->max_T = max_T, c->max_B = max_B;
+    c->E = m->enc.emb, c->D = cl_encoder_out_dim(&m->enc);
+    c->F = cl_classifier_feature_dim(cfg, &m->enc), c->Hd = cfg->hidden, c->K = cfg->nlabels;
+    int err = find_tensors(c, &m->params);
+    err = err ? err : cl_seqrnn_create(&c->rnn, &m->enc.rnn, max_T, max_B);
+    err = err ? err : alloc_buffers(c);
+    if (err) {
+        cl_classifier_free(c);
+        return err;
+    }
+    *out = c;
+    return CL_OK;
+}
+
+int cl_classifier_max_batch(const cl_classifier *c) { return c->max_B; }
+int cl_classifier_max_len(const cl_classifier *c) { return c->max_T; }
+
+/* ==== encoder and pooling ================================================== */
+
+/* Time-major padded ids; returns the longest length, or -1 on a bad length. */
+static int gather_ids(cl_classifier *c, const int *const *ids, const int *len, int B)
+{
+    int T = 0;
+    for (int b = 0; b < B; b++) {
+        if (len[b] < 1 || len[b] > c->max_T)
+            return -1;
+        T = len[b] > T ? len[b] : T;
+        c->len[b] = len[b];
+    }
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < B; b++)
+            c->ids[t * B + b] = t < len[b] ? ids[b][t] : -1;
+    return T;
+}
+
+/* Mean over the valid steps of sequence b into out[0..D). */
+static void pool_mean(const cl_classifier *c, int b, float *out)
+{
+    int B = c->B, D = c->D, n = c->len[b];
+    memset(out, 0, (size_t)D * sizeof(float));
+    for (int t = 0; t < n; t++) {
+        const float *y = c->Y + ((size_t)t * B + b) * D;
+        for (int j = 0; j < D; j++)
+            out[j] += y[j];
+    }
+    for (int j = 0; j < D; j++)
+        out[j] /= (float)n;
+}
+
+static void pool_max(cl_classifier *c, int b, float *out)
+{
+    int B = c->B, D = c->D;
+    int *arg = c->argmax + (size_t)b * D;
+    for (int j = 0; j < D; j++)
+        out[j] = -FLT_MAX, arg[j] = 0;
+    for (int t = 0; t < c->len[b]; t++) {
+        const float *y = c->Y + ((size_t)t * B + b) * D;
+        for (int j = 0; j < D; j++)
+            if (y[j] > out[j])
+                out[j] = y[j], arg[j] = t;
+    }
+}
+
+static void pool_all(cl_classifier *c)
+{
+    int D = c->D, pool = c->cfg->pool;
+    for (int b = 0; b < c->B; b++) {
+        float *f = c->feats + (size_t)b * c->F;
+        if (pool & CL_CLASSIFIER_POOL_LAST) {
+            memcpy(f, c->last + (size_t)b * D, (size_t)D * sizeof(float));
+            f += D;
+        }
+        if (pool & CL_CLASSIFIER_POOL_MEAN) {
+            pool_mean(c, b, f);
+            f += D;
+        }
+        if (pool & CL_CLASSIFIER_POOL_MAX)
+            pool_max(c, b, f);
+    }
+}
+
+int cl_classifier_encode(cl_classifier *c, const int *const *ids, const int *len, int B,
+                         float *feats, int train, cl_rng *rng)
+{
+    const cl_params *p = &c->m->params;
+    if (B < 1 || B > c->max_B)
+        return CL_EINVAL;
+    int T = gather_ids(c, ids, len, B);
+    if (T < 0)
+        return CL_EINVAL;
+    c->T = T, c->B = B, c->enc_train = train;
+    cl_embed_forward(c->X, c->ids, T * B, cl_params_w(p, c->i_embed), c->E);
+    int err = cl_seqrnn_forward(c->rnn, cl_params_w(p, c->i_rnn), T, B, c->X, c->len, c->Y,
+                                c->last, train, rng);
+    if (err)
+        return err;
+    pool_all(c);
+    if (feats)
+        memcpy(feats, c->feats, (size_t)B * c->F * sizeof(float));
+    return CL_OK;
+}
+
+/* ==== head ================================================================= */
+
+static void apply_dropout(cl_classifier *c, int n, cl_rng *rng)
+{
+    float p = c->cfg->dropout, keep = 1.0f / (1.0f - p);
+    for (int i = 0; i < n; i++) {
+        c->mask[i] = cl_rng_float(rng) < p ? 0.0f : keep;
+        c->hin[i] *= c->mask[i];
+    }
+}
+
+/* Softmax of logits (in probs) in place, row by row. */
+static void softmax_rows(float *z, int B, int K)
+{
+    for (int b = 0; b < B; b++, z += K) {
+        float m = z[0];
+        for (int k = 1; k < K; k++)
+            m = z[k] > m ? z[k] : m;
+        double s = 0;
+        for (int k = 0; k < K; k++)
+            s += z[k] = expf(z[k] - m);
+        for (int k = 0; k < K; k++)
+            z[k] = (float)(z[k] / s);
+    }
+}
+
+/* Weighted mean cross-entropy; dlogits = w_b (p - onehot) / sum w. */
+static double weighted_xent(cl_classifier *c, int B, const int *targets, const float *weights)
+{
+    int K = c->K;
+    double wsum = 0, loss = 0;
+    for (int b = 0; b < B; b++) {
+        if (targets[b] < 0 || targets[b] >= K)
+            return NAN;
+        wsum += weights ? weights[targets[b]] : 1.0;
+    }
+    for (int b = 0; b < B; b++) {
+        const float *pr = c->probs + (size_t)b * K;
+        float *dl = c->dlogits + (size_t)b * K;
+        double w = (weights ? weights[targets[b]] : 1.0) / (wsum > 0 ? wsum : 1);
+        loss += -w * log(fmax(pr[targets[b]], 1e-30));
+        for (int k = 0; k < K; k++)
+            dl[k] = (float)(w * (pr[k] - (k == targets[b])));
+    }
+    return loss;
+}
+
+double cl_classifier_head(cl_classifier *c, const float *feats, int B, const int *targets,
+                          const float *weights, float *probs, int train, cl_rng *rng)
+{
+    const cl_params *p = &c->m->params;
+    if (B < 1 || B > c->max_B)
+        return NAN;
+    c->B = B, c->head_train = train && targets;
+    memcpy(c->hin, feats, (size_t)B * c->F * sizeof(float));
+    if (c->head_train && c->cfg->dropout > 0)
+        apply_dropout(c, B * c->F, rng);
+    const float *x2 = c->hin;
+    int in2 = c->F;
+    if (c->Hd) {
+        cl_linear_forward(c->h, c->hin, cl_params_w(p, c->i_w1), cl_params_w(p, c->i_b1), B,
+                          c->F, c->Hd);
+        for (size_t i = 0; i < (size_t)B * c->Hd; i++)
+            c->h[i] = tanhf(c->h[i]);
+        x2 = c->h, in2 = c->Hd;
+    }
+    cl_linear_forward(c->probs, x2, cl_params_w(p, c->i_w2), cl_params_w(p, c->i_b2), B, in2,
+                      c->K);
+    softmax_rows(c->probs, B, c->K);
+    if (probs)
+        memcpy(probs, c->probs, (size_t)B * c->K * sizeof(float));
+    return targets ? weighted_xent(c, B, targets, weights) : 0.0;
+}
+
+/* ==== backward ============================================================= */
+
+/* dY and dlast from the gradient of the pooled vector (c->dhin). */
+static void unpool(cl_classifier *c)
+{
+    int B = c->B, D = c->D, pool = c->cfg->pool;
+    memset(c->dY, 0, (size_t)c->T * B * D * sizeof(float));
+    memset(c->dlast, 0, (size_t)B * D * sizeof(float));
+    for (int b = 0; b < B; b++) {
+        const float *g = c->dhin + (size_t)b * c->F;
+        if (pool & CL_CLASSIFIER_POOL_LAST) {
+            memcpy(c->dlast + (size_t)b * D, g, (size_t)D * sizeof(float));
+            g += D;
+        }
+        if (pool & CL_CLASSIFIER_POOL_MEAN) {
+            float inv = 1.0f / (float)c->len[b];
+            for (int t = 0; t < c->len[b]; t++) {
+                float *dy = c->dY + ((size_t)t * B + b) * D;
+                for (int j = 0; j < D; j++)
+                    dy[j] += g[j] * inv;
+            }
+            g += D;
+        }
+        if (pool & CL_CLASSIFIER_POOL_MAX) {
+            const int *arg = c->argmax + (size_t)b * D;
+            for (int j = 0; j < D; j++)
+                c->dY[((size_t)arg[j] * B + b) * D + j] += g[j];
+        }
+    }
+}
+
+static int backward_encoder(cl_classifier *c, cl_params *p)
+{
+    if (!c->enc_train)
+        return CL_EINVAL;
+    unpool(c);
+    int err = cl_seqrnn_backward(c->rnn, cl_params_w(p, c->i_rnn), cl_params_g(p, c->i_rnn),
+                                 c->dY, c->dlast, c->dX);
+    if (!err)
+        cl_embed_backward(cl_params_g(p, c->i_embed), c->ids, c->T * c->B, c->dX, c->E);
+    return err;
+}
+
+int cl_classifier_backward(cl_classifier *c, cl_params *p, int into_encoder)
+{
+    if (!c->head_train)
+        return CL_EINVAL;
+    int B = c->B;
+    const float *x2 = c->Hd ? c->h : c->hin;
+    int in2 = c->Hd ? c->Hd : c->F;
+    float *dx2 = c->Hd ? c->dh : c->dhin;
+    cl_linear_backward(dx2, cl_params_g(p, c->i_w2), cl_params_g(p, c->i_b2), c->dlogits, x2,
+                       cl_params_w(p, c->i_w2), B, in2, c->K);
+    if (c->Hd) {
+        for (size_t i = 0; i < (size_t)B * c->Hd; i++)
+            c->dh[i] *= 1.0f - c->h[i] * c->h[i];
+        cl_linear_backward(c->dhin, cl_params_g(p, c->i_w1), cl_params_g(p, c->i_b1), c->dh,
+                           c->hin, cl_params_w(p, c->i_w1), B, c->F, c->Hd);
+    }
+    if (!into_encoder)
+        return CL_OK;
+    if (c->cfg->dropout > 0)
+        for (size_t i = 0; i < (size_t)B * c->F; i++)
+            c->dhin[i] *= c->mask[i];
+    return backward_encoder(c, p);
+}
+
+int cl_classifier_predict(cl_classifier *c, const int *const *ids, const int *len, int B,
+                          float *probs)
+{
+    int err = cl_classifier_encode(c, ids, len, B, NULL, 0, NULL);
+    if (err)
+        return err;
+    double r = cl_classifier_head(c, c->feats, B, NULL, NULL, probs, 0, NULL);
+    return isnan(r) ? CL_EINVAL : CL_OK;
+}

@@ -1,0 +1,97 @@
+/* cl_classifier: the sentence-classifier head (sentiment, any label set) on
+ * top of the model's character encoder.
+ *
+ * A sentence's characters go through the encoder (encoder.embed and the
+ * stack encoder.rnn, run by cl_seqrnn with each sentence's own length, so
+ * padding never reaches the real steps; a bidirectional encoder runs both
+ * directions).  The top layer's states are pooled over the sentence's valid
+ * steps — last state, mean, max, any subset, in that order — and the pooled
+ * vector goes through dropout, a tanh layer and a linear layer to logits over
+ * the labels, trained with (optionally class-weighted) softmax cross-entropy:
+ *
+ *   F = pooled [B, P*D]  (D = encoder output width, P = pools in use)
+ *   h = tanh(dropout(F) W1^T + b1)  [B, hidden]   (hidden = 0: no such layer)
+ *   logits = h W2^T + b2            [B, K]
+ *
+ * A unidirectional encoder (a language model's) stays unidirectional: the
+ * last state then summarises the whole sentence left to right, and mean/max
+ * pooling see every position.
+ *
+ * Tensors "head.classifier.w1" [hidden, P*D], ".b1" [hidden], ".w2" [K, hidden
+ * or P*D], ".b2" [K].  The label strings and the settings below are the
+ * section's key/values.
+ *
+ * Texts longer than max_chars characters are cut to their first max_chars
+ * (the encoder is a recurrence: cost is linear in length, and sentences are
+ * far shorter than the default). */
+#ifndef CL_CLASSIFIER_H
+#define CL_CLASSIFIER_H
+
+#include "cl_model.h"
+
+enum { CL_CLASSIFIER_POOL_LAST = 1, CL_CLASSIFIER_POOL_MEAN = 2, CL_CLASSIFIER_POOL_MAX = 4 };
+#define CL_CLASSIFIER_POOL_ALL 7
+#define CL_CLASSIFIER_MAX_LABELS 4096
+#define CL_CLASSIFIER_MAX_CHARS 1000 /* default cap on a text's length */
+
+typedef struct {
+    int nlabels;     /* K >= 2 */
+    char **labels;   /* [K] distinct UTF-8 strings, owned */
+    int pool;        /* CL_CLASSIFIER_POOL_* bits, at least one */
+    int hidden;      /* units of the tanh layer; 0 = logits straight from the pooled vector */
+    float dropout;   /* on the pooled vector, training only */
+    int frozen;      /* the encoder was kept fixed in training (informational) */
+    int max_chars;   /* longer texts are cut to their first max_chars characters */
+} cl_classifier_config;
+
+/* A config with copies of labels[0..n) (checked distinct, non-empty, valid
+ * UTF-8, 2 <= n <= CL_CLASSIFIER_MAX_LABELS) and defaults pool = all,
+ * hidden = 128, dropout = 0.3, max_chars = CL_CLASSIFIER_MAX_CHARS.  Freed by
+ * the model once added, else with cl_classifier_config_free. */
+int cl_classifier_config_new(cl_classifier_config **c, const char *const *labels, int n,
+                             cl_diag *d);
+void cl_classifier_config_free(cl_classifier_config *c);
+/* Index of label, or -1. */
+int cl_classifier_label_index(const cl_classifier_config *c, const char *label);
+/* Width of the pooled vector for encoder config ec: P * D. */
+int cl_classifier_feature_dim(const cl_classifier_config *c, const cl_encoder_config *ec);
+
+extern const cl_head_ops cl_classifier_head_ops; /* section "head.classifier" */
+
+/* ---- forward / backward workspace --------------------------------------- */
+
+typedef struct cl_classifier cl_classifier;
+
+/* Workspace for batches of up to max_B texts of up to max_T characters over
+ * model m (which must have a classifier head and must outlive it).  All
+ * buffers are allocated here: the passes below allocate nothing.  Free with
+ * cl_classifier_free. */
+int cl_classifier_create(cl_classifier **c, const cl_model *m, int max_T, int max_B);
+void cl_classifier_free(cl_classifier *c);
+int cl_classifier_max_batch(const cl_classifier *c);
+int cl_classifier_max_len(const cl_classifier *c);
+
+/* Pooled features of B texts: text b is ids[b][0..len[b]) (1 <= len[b] <=
+ * max_T, ids < 0 or out of the vocabulary are not allowed; use
+ * cl_model_encode).  feats [B, P*D] may be NULL (kept inside for backward).
+ * train != 0 runs the encoder with its dropout (rng) and keeps what
+ * cl_classifier_backward needs to reach the encoder. */
+int cl_classifier_encode(cl_classifier *c, const int *const *ids, const int *len, int B,
+                         float *feats, int train, cl_rng *rng);
+/* The head on pooled features feats [B, P*D] (from cl_classifier_encode or a
+ * cache of them): probabilities [B, K] into probs when not NULL.  With
+ * targets (label indices) returns the loss — sum_b w[t_b] * xent_b /
+ * sum_b w[t_b], weights w[K] or NULL for 1 — else 0.  train != 0 applies
+ * dropout (rng) and prepares cl_classifier_backward. */
+double cl_classifier_head(cl_classifier *c, const float *feats, int B, const int *targets,
+                          const float *weights, float *probs, int train, cl_rng *rng);
+/* Gradients of that loss: always into the head's tensors of the model's
+ * p->g (+=); into the encoder's too when into_encoder != 0, which needs the
+ * features of the last cl_classifier_encode with train != 0. */
+int cl_classifier_backward(cl_classifier *c, cl_params *p, int into_encoder);
+
+/* Probabilities [B, K] of B texts (inference: no dropout). */
+int cl_classifier_predict(cl_classifier *c, const int *const *ids, const int *len, int B,
+                          float *probs);
+
+#endif
