@@ -83,7 +83,9 @@ static int alloc_layers(SEQ *r)
             if (err)
                 return err;
         }
-        if (!(r->xf[l] = ws_alloc(TB * s.input)) || (r->D == 2 && !(r->xr[l] = ws_alloc(TB * s.input))))
+        r->xf[l] = ws_alloc(TB * s.input);
+        r->xr[l] = r->D == 2 ? ws_alloc(TB * s.input) : NULL;
+        if (!r->xf[l] || (r->D == 2 && !r->xr[l]))
             return CL_ENOMEM;
         if (l > 0 && r->c.dropout > 0 && !(r->mask[l] = ws_alloc(TB * DH)))
             return CL_ENOMEM;
@@ -291,7 +293,7 @@ static int layer_backward(SEQ *r, const real *params, real *grads, int l, real *
     }
     if (dx && r->D == 2) /* the reverse run saw reversed steps: un-reverse its dx */
         seq_copy(r, view(dx, in, 0), view(r->dxr, in, 0), in, 1, 1);
-    else if (dx)
+    else if (dx) /* already zero in exact arithmetic; made explicit, as promised */
         zero_padding(r, dx, in);
     return CL_OK;
 }

@@ -347,10 +347,18 @@ START_TEST(bad_arguments_are_rejected)
     bad.hidden = 0;
     ck_assert_int_eq(cl_seqrnn_create(&r, &bad, PT, PB), CL_EINVAL);
     ck_assert_ptr_null(r);
-    ck_assert_int_eq(cl_seqrnn_forward(k.seq, k.p, PT, PB, k.x, zero, k.y, NULL, 0, NULL), CL_EINVAL);
-    ck_assert_int_eq(cl_seqrnn_forward(k.seq, k.p, PT, PB, k.x, longer, k.y, NULL, 0, NULL), CL_EINVAL);
-    ck_assert_int_eq(cl_seqrnn_forward(k.seq, k.p, PT + 1, PB, k.x, ok, k.y, NULL, 0, NULL), CL_EINVAL);
-    ck_assert_int_eq(cl_seqrnn_forward(k.seq, k.p, PT, PB + 1, k.x, ok, k.y, NULL, 0, NULL), CL_EINVAL);
+    cl_seqrnn *q = k.seq;
+    ck_assert_int_eq(cl_seqrnn_forward(q, k.p, PT, PB, k.x, zero, k.y, NULL, 0, NULL), CL_EINVAL);
+    ck_assert_int_eq(cl_seqrnn_forward(q, k.p, PT, PB, k.x, longer, k.y, NULL, 0, NULL), CL_EINVAL);
+    ck_assert_int_eq(cl_seqrnn_forward(q, k.p, PT + 1, PB, k.x, ok, k.y, NULL, 0, NULL), CL_EINVAL);
+    ck_assert_int_eq(cl_seqrnn_forward(q, k.p, PT, PB + 1, k.x, ok, k.y, NULL, 0, NULL), CL_EINVAL);
+    /* training with dropout needs an rng */
+    cl_rnn_config drop = k.c;
+    drop.dropout = 0.5f;
+    ck_assert_int_eq(cl_seqrnn_create(&r, &drop, PT, PB), 0);
+    ck_assert_int_eq(cl_seqrnn_forward(r, k.p, PT, PB, k.x, ok, k.y, NULL, 1, NULL), CL_EINVAL);
+    ck_assert_int_eq(cl_seqrnn_forward(r, k.p, PT, PB, k.x, ok, k.y, NULL, 0, NULL), 0);
+    cl_seqrnn_free(r);
     /* backward needs a training forward */
     ck_assert_int_eq(cl_seqrnn_forward(k.seq, k.p, PT, PB, k.x, ok, k.y, NULL, 0, NULL), 0);
     ck_assert_int_eq(cl_seqrnn_backward(k.seq, k.p, k.p, k.y, NULL, NULL), CL_EINVAL);
