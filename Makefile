@@ -42,7 +42,7 @@ LDFLAGS  += -fopenmp $(SANFLAGS)
 LDLIBS   += $(PKG_LIBS) -lm
 
 # Kernels compiled twice: float (training) and double (gradient checks).
-TPL_SRC  := lib/cl_rnn.c lib/cl_layers.c
+TPL_SRC  := lib/cl_rnn.c lib/cl_layers.c lib/cl_seqrnn.c
 LIB_SRC  := $(sort $(wildcard lib/*.c))
 LIB_OBJ  := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(TPL_SRC:lib/%.c=$(BUILD)/lib/%_d.o)
 TOOL_SRC := $(sort $(wildcard tools/*.c))

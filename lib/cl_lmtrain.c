@@ -299,10 +299,11 @@ int cl_lmtrain_run(cl_lmtrain *t, const cl_ids *train, const cl_ids *dev,
             last_eval = t->step;
         }
     }
-    if (!err && last_eval != t->step) {
-        fill_stats(t, t0, run_train_s, start);
+    fill_stats(t, t0, run_train_s, start);
+    if (h->progress)
+        h->progress(&t->stats, h->ctx); /* the final state, whatever the rate limit */
+    if (!err && last_eval != t->step)
         err = evaluate_and_save(t, dev, h, d);
-    }
     return err;
 }
 
@@ -320,6 +321,13 @@ static int put_state(const cl_lmtrain *t, cl_ckpt_writer *w)
     err = err ? err : cl_ckpt_put_i64(w, "step", t->step);
     err = err ? err : cl_ckpt_put_i64(w, "batch", t->c.batch);
     err = err ? err : cl_ckpt_put_i64(w, "seq", t->c.seq);
+    err = err ? err : cl_ckpt_put_f64(w, "lr", t->c.lr);
+    err = err ? err : cl_ckpt_put_f64(w, "clip", t->c.clip);
+    err = err ? err : cl_ckpt_put_f64(w, "lr_decay", t->c.lr_decay);
+    err = err ? err : cl_ckpt_put_i64(w, "decay_every", t->c.decay_every);
+    err = err ? err : cl_ckpt_put_i64(w, "decay_start", t->c.decay_start);
+    err = err ? err : cl_ckpt_put_i64(w, "eval_every", t->c.eval_every);
+    err = err ? err : cl_ckpt_put_i64(w, "seed", (int64_t)t->c.seed);
     err = err ? err : cl_ckpt_put_f64(w, "train_seconds", t->train_seconds);
     err = err ? err : cl_ckpt_put_f64(w, "best_valid", t->best_valid);
     err = err ? err : cl_ckpt_put_i32(w, "rng", 1, &n8, rng);
@@ -357,6 +365,27 @@ static int get_optim(cl_lmtrain *t, const cl_ckpt_section *s, cl_diag *d)
     return err;
 }
 
+/* What the run being resumed was configured with, so that it goes on exactly
+ * as it would have (limits such as max_steps stay the caller's). */
+static int get_run_config(cl_lmtrain *t, const cl_ckpt_section *s, cl_diag *d)
+{
+    double lr, clip, decay;
+    int64_t every, start, eval, seed;
+    int err = cl_ckpt_get_f64(s, "lr", &lr, d);
+    err = err ? err : cl_ckpt_get_f64(s, "clip", &clip, d);
+    err = err ? err : cl_ckpt_get_f64(s, "lr_decay", &decay, d);
+    err = err ? err : cl_ckpt_get_i64(s, "decay_every", &every, d);
+    err = err ? err : cl_ckpt_get_i64(s, "decay_start", &start, d);
+    err = err ? err : cl_ckpt_get_i64(s, "eval_every", &eval, d);
+    err = err ? err : cl_ckpt_get_i64(s, "seed", &seed, d);
+    if (err)
+        return err;
+    t->c.lr = (float)lr, t->c.clip = (float)clip, t->c.lr_decay = (float)decay;
+    t->c.decay_every = (long)every, t->c.decay_start = (long)start;
+    t->c.eval_every = (long)eval, t->c.seed = (uint64_t)seed;
+    return CL_OK;
+}
+
 static int get_state(cl_lmtrain *t, const cl_ckpt_section *s, cl_diag *d)
 {
     int64_t step, batch, seq, n8 = 8, ns = (int64_t)t->state_n;
@@ -386,5 +415,6 @@ int cl_lmtrain_resume(cl_lmtrain *t, const cl_ckpt *ck, cl_diag *d)
     if (!so || !st)
         return cl_diag_set(d, CL_ENOTFOUND, "the file holds no training state to resume");
     int err = get_optim(t, so, d);
+    err = err ? err : get_run_config(t, st, d);
     return err ? err : get_state(t, st, d);
 }

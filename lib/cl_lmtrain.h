@@ -65,8 +65,10 @@ typedef struct cl_lmtrain cl_lmtrain;
 int cl_lmtrain_create(cl_lmtrain **t, cl_model *m, const cl_lmtrain_config *c, cl_diag *d);
 void cl_lmtrain_free(cl_lmtrain *t);
 /* Restore the optimizer and training state from a file saved during an
- * earlier run (CL_ENOTFOUND if it holds none, CL_EMISMATCH if the run's
- * configuration differs in what changes the result). */
+ * earlier run, and that run's configuration (learning rate, schedule,
+ * clipping, evaluation interval, seed) so it goes on exactly as it would
+ * have; only the limits (steps, time, epochs) stay as given.  CL_ENOTFOUND
+ * if the file holds no training state, CL_EMISMATCH if batch or seq differ. */
 int cl_lmtrain_resume(cl_lmtrain *t, const cl_ckpt *ck, cl_diag *d);
 /* Train on `train` ids, evaluating on `dev` (dev.n == 0: no evaluation).
  * Returns CL_OK when a limit is reached, CL_EINTR when stop() asked. */

@@ -9,6 +9,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stddef.h>
 
 #ifdef CL_DOUBLE
 typedef double real;
@@ -38,6 +39,29 @@ static inline void cl_gemm(char ta, char tb, int M, int N, int K, real alpha, co
              tb == 'T' ? K : N, beta, C, N);
 }
 
-static inline real cl_sigmoid(real x) { return (real)1 / ((real)1 + R_EXP(-x)); }
+/* glibc's libmvec (2.35+) has vector tanh: declaring it lets `omp simd`
+ * loops call 8- or 16-wide versions instead of one scalar tanhf per value,
+ * which was a third of training time.  Same declaration glibc's own headers
+ * make under -ffast-math; here without loosening any other arithmetic. */
+extern float tanhf(float) __attribute__((simd("notinbranch")));
+extern double tanh(double) __attribute__((simd("notinbranch")));
+
+static inline real cl_sigmoid(real x) { return (real)0.5 * R_TANH((real)0.5 * x) + (real)0.5; }
+
+/* In place over n contiguous values; sigmoid(x) = (1 + tanh(x/2)) / 2 so that
+ * both activations use the one vector function. */
+static inline void cl_vtanh(real *restrict x, size_t n)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++)
+        x[i] = R_TANH(x[i]);
+}
+
+static inline void cl_vsigmoid(real *restrict x, size_t n)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++)
+        x[i] = (real)0.5 * R_TANH((real)0.5 * x[i]) + (real)0.5;
+}
 
 #endif

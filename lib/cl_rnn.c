@@ -326,21 +326,26 @@ static int out_slot(int t, int reverse) { return reverse ? t : t + 1; }
 static int prev_slot(int t, int reverse) { return reverse ? t + 1 : t; }
 
 /* LSTM gates of one step: g [B,4H] holds x W_ih^T + h W_hh^T on entry and the
- * activated gates on exit; writes c and h. */
+ * activated gates on exit; writes c and h.  Each loop runs over contiguous
+ * rows so that it vectorises (tanh from libmvec, see cl_real.h). */
 static void lstm_cell_fwd(real *g, const real *bih, const real *bhh, const real *cp, real *c,
                           real *h, int B, int H)
 {
     for (int b = 0; b < B; b++) {
-        real *gi = g + (size_t)b * 4 * H, *gf = gi + H, *gg = gf + H, *go = gg + H;
+        real *restrict gi = g + (size_t)b * 4 * H, *restrict gf = gi + H, *restrict gg = gf + H,
+                       *restrict go = gg + H;
+        const real *restrict cprev = cp + (size_t)b * H;
+        real *restrict cb = c + (size_t)b * H, *restrict hb = h + (size_t)b * H;
+#pragma omp simd
+        for (int k = 0; k < 4 * H; k++)
+            gi[k] += bih[k] + bhh[k];
+        cl_vsigmoid(gi, 2 * (size_t)H); /* i and f are adjacent */
+        cl_vtanh(gg, (size_t)H);
+        cl_vsigmoid(go, (size_t)H);
+#pragma omp simd
         for (int j = 0; j < H; j++) {
-            real i = cl_sigmoid(gi[j] + bih[j] + bhh[j]);
-            real f = cl_sigmoid(gf[j] + bih[H + j] + bhh[H + j]);
-            real z = R_TANH(gg[j] + bih[2 * H + j] + bhh[2 * H + j]);
-            real o = cl_sigmoid(go[j] + bih[3 * H + j] + bhh[3 * H + j]);
-            real cn = f * cp[(size_t)b * H + j] + i * z;
-            gi[j] = i, gf[j] = f, gg[j] = z, go[j] = o;
-            c[(size_t)b * H + j] = cn;
-            h[(size_t)b * H + j] = o * R_TANH(cn);
+            cb[j] = gf[j] * cprev[j] + gi[j] * gg[j];
+            hb[j] = go[j] * R_TANH(cb[j]);
         }
     }
 }
@@ -351,15 +356,20 @@ static void gru_cell_fwd(real *gi, const real *gh, const real *hp, real *hn, rea
                          int H)
 {
     for (int b = 0; b < B; b++) {
-        real *xr = gi + (size_t)b * 3 * H, *xz = xr + H, *xn = xz + H;
-        const real *hr = gh + (size_t)b * 3 * H, *hz = hr + H, *hnn = hz + H;
+        real *restrict xr = gi + (size_t)b * 3 * H, *restrict xn = xr + 2 * H;
+        const real *restrict hr = gh + (size_t)b * 3 * H, *restrict hnn = hr + 2 * H;
+        const real *restrict hpb = hp + (size_t)b * H;
+        real *restrict hnb = hn + (size_t)b * H, *restrict hb = h + (size_t)b * H;
+#pragma omp simd
+        for (int k = 0; k < 2 * H; k++)
+            xr[k] += hr[k];
+        cl_vsigmoid(xr, 2 * (size_t)H); /* r and z are adjacent */
+        const real *restrict z = xr + H;
+#pragma omp simd
         for (int j = 0; j < H; j++) {
-            real r = cl_sigmoid(xr[j] + hr[j]), z = cl_sigmoid(xz[j] + hz[j]);
-            real n = R_TANH(xn[j] + r * hnn[j]);
-            size_t k = (size_t)b * H + j;
-            xr[j] = r, xz[j] = z, xn[j] = n;
-            hn[k] = hnn[j];
-            h[k] = (1 - z) * n + z * hp[k];
+            hnb[j] = hnn[j];
+            xn[j] = R_TANH(xn[j] + xr[j] * hnn[j]);
+            hb[j] = (1 - z[j]) * xn[j] + z[j] * hpb[j];
         }
     }
 }
@@ -478,17 +488,22 @@ static void lstm_cell_bwd(real *dg, const real *g, const real *c, const real *cp
                           real *dc, int B, int H)
 {
     for (int b = 0; b < B; b++) {
-        const real *gi = g + (size_t)b * 4 * H, *gf = gi + H, *gg = gf + H, *go = gg + H;
-        real *di = dg + (size_t)b * 4 * H, *df = di + H, *dz = df + H, *dout = dz + H;
+        const real *restrict gi = g + (size_t)b * 4 * H, *restrict gf = gi + H,
+                             *restrict gg = gf + H, *restrict go = gg + H;
+        real *restrict di = dg + (size_t)b * 4 * H, *restrict df = di + H, *restrict dz = df + H,
+                       *restrict dout = dz + H;
+        const real *restrict cb = c + (size_t)b * H, *restrict cpb = cp + (size_t)b * H,
+                             *restrict dhb = dh + (size_t)b * H;
+        real *restrict dcb = dc + (size_t)b * H;
+#pragma omp simd
         for (int j = 0; j < H; j++) {
-            size_t k = (size_t)b * H + j;
-            real tc = R_TANH(c[k]), i = gi[j], f = gf[j], z = gg[j], o = go[j];
-            real dct = dc[k] + dh[k] * o * (1 - tc * tc);
-            dout[j] = dh[k] * tc * o * (1 - o);
+            real tc = R_TANH(cb[j]), i = gi[j], f = gf[j], z = gg[j], o = go[j];
+            real dct = dcb[j] + dhb[j] * o * (1 - tc * tc);
+            dout[j] = dhb[j] * tc * o * (1 - o);
             di[j] = dct * z * i * (1 - i);
-            df[j] = dct * cp[k] * f * (1 - f);
+            df[j] = dct * cpb[j] * f * (1 - f);
             dz[j] = dct * i * (1 - z * z);
-            dc[k] = dct * f;
+            dcb[j] = dct * f;
         }
     }
 }

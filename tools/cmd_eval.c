@@ -6,7 +6,11 @@
 
 #include "cli_opts.h"
 #include "cli_util.h"
+#include "cl_model.h"
 #include "commands.h"
+#include "eval_tasks.h"
+#include <cblas.h>
+#include <string.h>
 
 const char cmd_eval_summary[] = "score a model on held-out data (loss, accuracy)";
 
@@ -56,11 +60,49 @@ static int eval_parse(eval_opts *o, int argc, char **argv)
 
 /* ---------------------------------------------------------------- work */
 
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* --task, else the file name (.conllu, .tsv), else the only head there is. */
+static int pick_task(const eval_opts *o, const cl_model *m)
+{
+    if (o->task >= 0)
+        return o->task;
+    const char *f = o->files.v[0];
+    if (ends_with(f, ".conllu") || ends_with(f, ".conll"))
+        return CMD_TASK_TAGGER;
+    if (ends_with(f, ".tsv"))
+        return CMD_TASK_CLASSIFIER;
+    if (cl_model_head(m, "head.lm"))
+        return CMD_TASK_LM;
+    return cl_model_head(m, "head.tagger") ? CMD_TASK_TAGGER : CMD_TASK_CLASSIFIER;
+}
+
+static const char *const task_heads[] = {"head.lm", "head.tagger", "head.classifier"};
+
 static int eval_run(const eval_opts *o)
 {
-    (void)o;
-    cli_error("eval", "not implemented yet");
-    return CLI_EXIT_USAGE;
+    cl_model *m;
+    cl_diag d = {{0}};
+    int err = cl_model_load(&m, o->model, NULL, &d);
+    if (err)
+        return cli_fail("eval", err, &d, "cannot load the model");
+    openblas_set_num_threads(o->threads);
+    int task = pick_task(o, m), rc;
+    if (!cl_model_head(m, task_heads[task]))
+        rc = cli_error("eval", "%s has no %s head (charlstm info %s lists what it holds)",
+                       o->model, task_heads[task] + 5, o->model);
+    else if (task == CMD_TASK_TAGGER)
+        rc = eval_tagger(m, o->files.v, o->files.n, o->batch);
+    else if (task == CMD_TASK_CLASSIFIER)
+        rc = eval_classifier(m, o->files.v, o->files.n, o->batch);
+    else
+        rc = eval_lm(m, o->files.v, o->files.n, o->batch);
+    cl_model_free(m);
+    return rc;
 }
 
 int cmd_eval(int argc, char **argv)

@@ -8,6 +8,14 @@
 #include "cli_util.h"
 #include "commands.h"
 
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cl_generate.h"
+
 const char cmd_generate_summary[] = "continue a text with a language model";
 
 typedef struct {
@@ -66,11 +74,117 @@ static int generate_parse(generate_opts *o, int argc, char **argv)
 
 /* ---------------------------------------------------------------- work */
 
+#define CMD "generate"
+
+/* The prompt's bytes: --prompt, else stdin unless it is a terminal. */
+static char *read_prompt(const generate_opts *o, size_t *n)
+{
+    if (o->prompt || isatty(STDIN_FILENO)) {
+        const char *p = o->prompt ? o->prompt : "";
+        *n = strlen(p);
+        return strdup(p);
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    for (size_t got; buf && (got = fread(buf + len, 1, cap - len, stdin)) > 0;) {
+        len += got;
+        char *bigger = len == cap ? realloc(buf, cap *= 2) : buf;
+        if (!bigger)
+            free(buf);
+        buf = bigger;
+    }
+    *n = len;
+    return buf;
+}
+
+/* Prompt characters the model has never seen: say which, then go on with
+ * the unknown symbol in their place. */
+static void warn_unknown(const cl_model *m, const int32_t *cps, size_t n)
+{
+    char list[256] = "", enc[5];
+    size_t unknown = 0, used = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (cl_vocab_id(&m->vocab, cps[i]) != CL_VOCAB_UNK)
+            continue;
+        int k = cl_text_encode_cp(cps[i], enc);
+        enc[k] = 0;
+        if (unknown++ < 10 && used + (size_t)k + 8 < sizeof list)
+            used += (size_t)snprintf(list + used, sizeof list - used, " '%s' (U+%04X)", enc,
+                                     (unsigned)cps[i]);
+    }
+    if (unknown)
+        fprintf(stderr, "charlstm generate: warning: %zu prompt character%s not in the model's "
+                        "vocabulary, read as unknown:%s%s\n",
+                unknown, unknown > 1 ? "s are" : " is", list, unknown > 10 ? " ..." : "");
+}
+
+static int encode_prompt(const generate_opts *o, const cl_model *m, int **ids, size_t *n)
+{
+    size_t nbytes;
+    int32_t *cps = NULL;
+    char *bytes = read_prompt(o, &nbytes);
+    cl_diag d = {{0}};
+    if (!bytes)
+        return cli_error(CMD, "out of memory reading the prompt");
+    int err = cl_text_decode(bytes, nbytes, &m->text, o->prompt ? "--prompt" : "<stdin>", &cps, n,
+                             &d);
+    free(bytes);
+    if (err)
+        return cli_fail(CMD, err, &d, "cannot read the prompt");
+    warn_unknown(m, cps, *n);
+    *ids = malloc(sizeof(int) * (*n ? *n : 1));
+    if (*ids)
+        cl_model_encode(m, cps, *n, *ids, NULL);
+    free(cps);
+    return *ids ? 0 : cli_error(CMD, "out of memory");
+}
+
+/* The prompt as the model read it, then the sampled continuation, flushed
+ * character by character on a terminal so the text appears as it comes. */
+static int sample_text(const generate_opts *o, const cl_model *m, cl_gen *g, const int *ids,
+                       size_t n)
+{
+    char enc[4];
+    int tty = isatty(STDOUT_FILENO);
+    for (size_t i = 0; i < n; i++)
+        fwrite(enc, 1, (size_t)cl_text_encode_cp(cl_vocab_cp(&m->vocab, ids[i]), enc), stdout);
+    for (long i = 0; i < o->length; i++) {
+        int id;
+        cl_gen_next(g, &id);
+        int32_t cp = cl_vocab_cp(&m->vocab, id);
+        fwrite(enc, 1, (size_t)cl_text_encode_cp(cp, enc), stdout);
+        if (tty || cp == '\n')
+            fflush(stdout);
+    }
+    if (o->length > 0)
+        putchar('\n');
+    return ferror(stdout) || fflush(stdout) ? cli_error(CMD, "cannot write to stdout") : 0;
+}
+
 static int generate_run(const generate_opts *o)
 {
-    (void)o;
-    cli_error("generate", "not implemented yet");
-    return CLI_EXIT_USAGE;
+    cl_model *m;
+    cl_gen *g = NULL;
+    int *ids = NULL;
+    size_t n = 0;
+    cl_diag d = {{0}};
+    int err = cl_model_load(&m, o->model, NULL, &d);
+    if (err)
+        return cli_fail(CMD, err, &d, "cannot load the model");
+    openblas_set_num_threads(o->threads);
+    cl_sample_config sc = {(float)o->temperature, o->top_k, (float)o->top_p};
+    uint64_t seed = o->seed ? (uint64_t)o->seed : (uint64_t)time(NULL);
+    int rc = encode_prompt(o, m, &ids, &n);
+    if (!rc && (err = cl_gen_create(&g, m, &sc, seed, &d)))
+        rc = cli_fail(CMD, err, &d, "%s", o->model);
+    if (!rc) {
+        cl_gen_prime(g, ids, n);
+        rc = sample_text(o, m, g, ids, n);
+    }
+    cl_gen_free(g);
+    free(ids);
+    cl_model_free(m);
+    return rc;
 }
 
 int cmd_generate(int argc, char **argv)

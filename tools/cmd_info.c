@@ -7,6 +7,8 @@
 #include "cli_util.h"
 #include "commands.h"
 
+#include "cl_model.h"
+
 const char cmd_info_summary[] = "describe model files (hyperparameters, vocabulary, heads)";
 
 typedef struct {
@@ -35,11 +37,87 @@ static int info_parse(info_opts *o, int argc, char **argv)
 
 /* ---------------------------------------------------------------- work */
 
+static void print_keys(const cl_ckpt_section *s)
+{
+    char buf[160];
+    for (int k = 0; k < cl_ckpt_nkeys(s); k++)
+        printf("    %-16s %s\n", cl_ckpt_key_at(s, k, NULL), cl_ckpt_key_format(s, k, buf, sizeof buf));
+}
+
+static void print_tensors(const cl_ckpt_section *s)
+{
+    uint64_t values = 0;
+    int n = cl_ckpt_ntensors(s);
+    for (int i = 0; i < n; i++) {
+        cl_ckpt_tensor_info t;
+        cl_ckpt_tensor_at(s, i, &t);
+        values += t.nbytes / 4;
+    }
+    if (n)
+        printf("    %d tensor%s, %llu values\n", n, n > 1 ? "s" : "", (unsigned long long)values);
+}
+
+/* The characters of the vocabulary, printable ones as they are. */
+static void print_vocab(const cl_model *m)
+{
+    int n = cl_vocab_size(&m->vocab) - 1, shown = n < 120 ? n : 120;
+    printf("vocabulary: %d characters + unknown:  ", n);
+    for (int i = 1; i <= shown; i++) {
+        int32_t cp = cl_vocab_cp(&m->vocab, i);
+        char enc[5];
+        if (cp < 0x20 || cp == 0x7f) {
+            printf(cp == '\n' ? "\\n" : cp == '\t' ? "\\t" : "\\x%02x", cp);
+            continue;
+        }
+        enc[cl_text_encode_cp(cp, enc)] = 0;
+        fputs(enc, stdout);
+    }
+    printf("%s\n", shown < n ? " ..." : "");
+}
+
+static int info_one(const char *path)
+{
+    cl_model *m;
+    cl_ckpt *ck;
+    cl_diag d = {{0}};
+    int err = cl_model_load(&m, path, &ck, &d);
+    if (err)
+        return cli_fail("info", err, &d, "cannot load the model");
+    const cl_encoder_config *e = &m->enc;
+    printf("%s: charlstm model, format version %d, %zu parameters (%.1f MB as float32)\n", path,
+           CL_CKPT_VERSION, m->params.n, (double)m->params.n * 4 / 1e6);
+    printf("encoder: %d x %d %s%s, embedding %d, dropout %.2f; text: %s%s\n", e->rnn.layers,
+           e->rnn.hidden, e->rnn.cell == CL_CELL_GRU ? "GRU" : "LSTM",
+           e->rnn.bidir ? " (bidirectional)" : "", e->emb, e->rnn.dropout,
+           m->text.nfc ? "NFC" : "as is", m->text.casefold ? ", case-folded" : "");
+    print_vocab(m);
+    printf("heads:");
+    for (int i = 0; i < m->nheads; i++)
+        printf(" %s", m->heads[i].ops->section + 5);
+    printf("%s\nsections:\n", m->nheads ? "" : " none");
+    for (int i = 0; i < cl_ckpt_nsections(ck); i++) {
+        const cl_ckpt_section *s = cl_ckpt_section_at(ck, i);
+        printf("  %s (%llu bytes)\n", cl_ckpt_section_name(s),
+               (unsigned long long)cl_ckpt_section_size(s));
+        print_keys(s);
+        print_tensors(s);
+    }
+    if (!cl_ckpt_find(ck, "optim"))
+        printf("no optimizer state: cannot be resumed (the MODEL.last file of a run can)\n");
+    cl_ckpt_free(ck);
+    cl_model_free(m);
+    return 0;
+}
+
 static int info_run(const info_opts *o)
 {
-    (void)o;
-    cli_error("info", "not implemented yet");
-    return CLI_EXIT_USAGE;
+    int rc = 0;
+    for (int i = 0; i < o->models.n; i++) {
+        if (i)
+            putchar('\n');
+        rc |= info_one(o->models.v[i]);
+    }
+    return rc;
 }
 
 int cmd_info(int argc, char **argv)

@@ -10,38 +10,9 @@
 #include "cli_opts.h"
 #include "cli_util.h"
 #include "commands.h"
+#include "train_opts.h"
 
 const char cmd_train_summary[] = "train a language model, a tagger or a classifier";
-
-typedef enum { CELL_LSTM, CELL_GRU } train_cell;
-typedef enum { COLUMN_UPOS, COLUMN_XPOS } train_column;
-
-typedef struct {
-    /* data */
-    int task;               /* cmd_task */
-    cli_strs train;         /* --train files, then positional files */
-    const char *dev;
-    double dev_fraction;    /* resolved: 0 with --dev */
-    int max_vocab, min_count, casefold, no_nfc, replace_invalid;
-    /* model */
-    const char *output, *init, *resume;
-    int layers, hidden, emb, cell, bidir;
-    double dropout;
-    /* optimisation */
-    int batch, seq;
-    double lr, lr_decay, clip;
-    long decay_every;
-    int epochs;             /* resolved: 0 = no limit */
-    double minutes;
-    long steps, eval_every, save_every, seed;
-    int patience, threads;
-    /* tagger and classifier */
-    int column, no_affixes, freeze, class_weights;
-    double encoder_lr;      /* resolved: 0 with --freeze */
-    /* output */
-    const char *log;
-    int quiet;
-} train_opts;
 
 /* ---------------------------------------------------------------- options */
 
@@ -191,9 +162,11 @@ static int train_parse(train_opts *o, int argc, char **argv)
 
 static int train_run(const train_opts *o)
 {
-    (void)o;
-    cli_error("train", "not implemented yet");
-    return CLI_EXIT_USAGE;
+    switch (o->task) {
+    case CMD_TASK_TAGGER: return train_tagger(o);
+    case CMD_TASK_CLASSIFIER: return train_classifier(o);
+    default: return train_lm(o);
+    }
 }
 
 int cmd_train(int argc, char **argv)

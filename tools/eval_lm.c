@@ -1,0 +1,35 @@
+/* eval_lm: "charlstm eval" of a language model on text files. */
+#include <math.h>
+#include <stdio.h>
+
+#include "cl_lmtrain.h"
+#include "cli_util.h"
+#include "eval_tasks.h"
+
+/* The reference evaluates in windows of 256 steps; the loss does not depend
+ * on the window, only speed and memory do. */
+enum { EVAL_CHUNK = 256 };
+
+int eval_lm(const cl_model *m, const char *const *files, int nfiles, int streams)
+{
+    cl_corpus *c;
+    cl_ids ids;
+    cl_diag d = {{0}};
+    int64_t unk = 0;
+    double loss = NAN;
+    long count = 0;
+    int err = cl_corpus_open(&c, files, nfiles, &m->text, &d);
+    if (err)
+        return cli_fail("eval", err, &d, "cannot read the text");
+    err = cl_ids_from_corpus(&ids, c, &m->vocab, NULL, &unk, &d);
+    cl_corpus_close(c);
+    if (!err)
+        err = cl_lm_evaluate(m, &ids, streams, EVAL_CHUNK, &loss, &count, &d);
+    cl_ids_release(&ids);
+    if (err)
+        return cli_fail("eval", err, &d, "evaluation failed");
+    printf("nats/char\t%.4f\nbits/char\t%.4f\nperplexity\t%.3f\npredictions\t%ld\n"
+           "unknown_chars\t%lld\n",
+           loss, loss / log(2.0), exp(loss), count, (long long)unk);
+    return 0;
+}

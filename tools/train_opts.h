@@ -1,0 +1,44 @@
+/* train_opts: the parsed options of "charlstm train", shared by the
+ * command (tools/cmd_train.c: option table, defaults, checks) and the task
+ * trainers (train_lm.c, train_tagger.c, train_classifier.c). */
+#ifndef TRAIN_OPTS_H
+#define TRAIN_OPTS_H
+
+#include "cli_opts.h"
+
+typedef enum { CELL_LSTM, CELL_GRU } train_cell;
+typedef enum { COLUMN_UPOS, COLUMN_XPOS } train_column;
+
+typedef struct {
+    /* data */
+    int task;               /* cmd_task */
+    cli_strs train;         /* --train files, then positional files */
+    const char *dev;
+    double dev_fraction;    /* resolved: 0 with --dev */
+    int max_vocab, min_count, casefold, no_nfc, replace_invalid;
+    /* model */
+    const char *output, *init, *resume;
+    int layers, hidden, emb, cell, bidir;
+    double dropout;
+    /* optimisation */
+    int batch, seq;
+    double lr, lr_decay, clip;
+    long decay_every;
+    int epochs;             /* resolved: 0 = no limit */
+    double minutes;
+    long steps, eval_every, save_every, seed;
+    int patience, threads;
+    /* tagger and classifier */
+    int column, no_affixes, freeze, class_weights;
+    double encoder_lr;      /* resolved: 0 with --freeze */
+    /* output */
+    const char *log;
+    int quiet;
+} train_opts;
+
+/* Each returns the process exit status. */
+int train_lm(const train_opts *o);
+int train_tagger(const train_opts *o);
+int train_classifier(const train_opts *o);
+
+#endif
