@@ -204,3 +204,41 @@ void cl_clfdata_label_counts(const cl_clfdata *ds, int K, long *counts)
         if (ds->y && ds->y[i] >= 0 && ds->y[i] < K)
             counts[ds->y[i]]++;
 }
+
+/* Copy example i of src to the end of dst (allocated for enough room). */
+static void copy_example(cl_clfdata *dst, const cl_clfdata *src, int i)
+{
+    size_t n = src->off[i + 1] - src->off[i], at = dst->off[dst->n];
+    memcpy(dst->cps + at, src->cps + src->off[i], n * sizeof *dst->cps);
+    dst->line[dst->n] = src->line[i], dst->tag[dst->n] = src->tag[i];
+    dst->off[++dst->n] = at + n;
+}
+
+static int alloc_like(cl_clfdata *dst, const cl_clfdata *src, const char *suffix)
+{
+    size_t n = (size_t)src->n + 1, ncps = src->off[src->n] + 1;
+    memset(dst, 0, sizeof *dst);
+    dst->name = malloc(strlen(src->name) + strlen(suffix) + 1);
+    if (dst->name)
+        strcat(strcpy(dst->name, src->name), suffix);
+    dst->cps = malloc(ncps * sizeof *dst->cps), dst->off = malloc(n * sizeof *dst->off);
+    dst->line = malloc(n * sizeof *dst->line), dst->tag = malloc(n * sizeof *dst->tag);
+    dst->labels = calloc((size_t)src->nlabels + 1, sizeof *dst->labels);
+    if (!dst->name || !dst->cps || !dst->off || !dst->line || !dst->tag || !dst->labels)
+        return CL_ENOMEM;
+    dst->off[0] = 0;
+    for (; dst->nlabels < src->nlabels; dst->nlabels++)
+        if (!(dst->labels[dst->nlabels] = strdup(src->labels[dst->nlabels])))
+            return CL_ENOMEM;
+    return CL_OK;
+}
+
+int cl_clfdata_split(const cl_clfdata *all, double fraction, cl_rng *rng, cl_clfdata *train,
+                     cl_clfdata *dev)
+{
+    int err = alloc_like(train, all, "");
+    err = err ? err : alloc_like(dev, all, "");
+    for (int i = 0; i < all->n && !err; i++)
+        copy_example(cl_rng_double(rng) < fraction ? dev : train, all, i);
+    return err;
+}

@@ -49,6 +49,13 @@ int cl_clfdata_sorted_labels(const cl_clfdata *ds, const char ***labels);
  * example's label is not one of the classifier's. */
 int cl_clfdata_encode(cl_clfdata *ds, const cl_model *m, cl_diag *d);
 
+/* Split the examples of all (read, not yet encoded) into *train and *dev
+ * (both zeroed first, freed with cl_clfdata_free): each example goes to dev
+ * with probability fraction, drawn from rng, so a file sorted by label still
+ * gives a mixed dev set.  Labels keep their order of first appearance in all. */
+int cl_clfdata_split(const cl_clfdata *all, double fraction, cl_rng *rng, cl_clfdata *train,
+                     cl_clfdata *dev);
+
 /* Per-label counts of the encoded examples into counts[K]. */
 void cl_clfdata_label_counts(const cl_clfdata *ds, int K, long *counts);
 

@@ -63,7 +63,7 @@ static int train_resolve(const cli_command *cmd, train_opts *o, int npos, char *
     if (o->freeze && o->encoder_lr >= 0)
         return cli_usage_error(cmd, "--freeze and --encoder-lr exclude each other");
     if (o->encoder_lr < 0)
-        o->encoder_lr = o->freeze ? 0 : o->lr / 10;
+        o->encoder_lr = o->freeze ? 0 : o->init ? o->lr / 10 : o->lr;
     if (o->epochs < 0)
         o->epochs = o->steps > 0 || o->minutes > 0 ? 0 : 10;
     return 0;
@@ -141,7 +141,7 @@ static int train_parse(train_opts *o, int argc, char **argv)
         {"freeze", 0, CLI_FLAG, &o->freeze, NULL, .help = "keep the encoder fixed, train only the head"},
         {"encoder-lr", 0, CLI_FLOAT, &o->encoder_lr, "F",
          .help = "learning rate of the encoder when fine-tuning", .min = 0, .max = 10,
-         .default_text = "--lr / 10, or 0 with --freeze"},
+         .default_text = "--lr / 10 with --init, --lr without, 0 with --freeze"},
         {"class-weights", 0, CLI_FLAG, &o->class_weights, NULL,
          .help = "weight classes by inverse frequency (classifier)"},
 
