@@ -1,8 +1,12 @@
 /* cmd_classify: "charlstm classify": a label for each sentence.
  *
  * Options first (struct, defaults, table), then the work, classify_run(). */
+#include <cblas.h>
+#include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "cl_classifier.h"
 #include "cli_opts.h"
 #include "cli_util.h"
 #include "commands.h"
@@ -27,9 +31,12 @@ static void classify_defaults(classify_opts *o)
 }
 
 static const char classify_description[] =
-    "Reads one sentence per line and writes, per line, the most likely label, its\n"
-    "probability and the sentence ('label<TAB>prob<TAB>text'), or with --all the\n"
-    "probability of every label.  --output json writes one JSON object per line.\n"
+    "Reads one sentence per line and writes, per line, the most likely label and\n"
+    "its probability ('label<TAB>prob'); with --all every label and its\n"
+    "probability, most likely first ('label<TAB>prob<TAB>label<TAB>prob...').\n"
+    "--output json writes one JSON object per line instead:\n"
+    "{\"label\": \"pos\", \"probability\": 0.93} (with --all also \"probabilities\").\n"
+    "An empty line gets a label too.  Texts are cut to the model's max_chars.\n"
     "Without FILE, reads stdin.\n"
     "\n"
     "Example:\n"
@@ -55,11 +62,177 @@ static int classify_parse(classify_opts *o, int argc, char **argv)
 
 /* ---------------------------------------------------------------- work */
 
+/* One batch of input lines, as character ids for the model. */
+typedef struct {
+    const cl_model *m;
+    cl_classifier *clf;
+    const cl_classifier_config *cfg;
+    int B, n;          /* capacity and lines held */
+    int **ids, *len;   /* [B] ids of each line (grown as needed), lengths */
+    size_t *cap;       /* [B] capacity of ids[b] */
+    float *probs;      /* [B, K] */
+    int *rank;         /* [K] label order for --all */
+} classify_batch;
+
+static void batch_free(classify_batch *b)
+{
+    for (int i = 0; b->ids && i < b->B; i++)
+        free(b->ids[i]);
+    free(b->ids), free(b->len), free(b->cap), free(b->probs), free(b->rank);
+    cl_classifier_free(b->clf);
+}
+
+static int batch_init(classify_batch *b, const cl_model *m, int B)
+{
+    *b = (classify_batch){.m = m, .B = B, .cfg = cl_model_head(m, "head.classifier")};
+    b->ids = calloc((size_t)B, sizeof *b->ids), b->len = calloc((size_t)B, sizeof *b->len);
+    b->cap = calloc((size_t)B, sizeof *b->cap);
+    b->probs = malloc(sizeof *b->probs * (size_t)B * b->cfg->nlabels);
+    b->rank = malloc(sizeof *b->rank * (size_t)b->cfg->nlabels);
+    if (!b->ids || !b->len || !b->cap || !b->probs || !b->rank)
+        return CL_ENOMEM;
+    return cl_classifier_create(&b->clf, m, b->cfg->max_chars, B);
+}
+
+/* Decode one line into slot b->n.  An empty line reads as one unknown
+ * character, so every input line gets an output line. */
+static int batch_add(classify_batch *b, const char *line, size_t n, const char *where, cl_diag *d)
+{
+    int32_t *cps;
+    size_t ncps;
+    int err = cl_text_decode(line, n, &b->m->text, where, &cps, &ncps, d);
+    if (err)
+        return err;
+    size_t keep = ncps > (size_t)b->cfg->max_chars ? (size_t)b->cfg->max_chars : ncps;
+    int k = b->n;
+    if (b->cap[k] < keep + 1) {
+        int *p = realloc(b->ids[k], sizeof *p * (keep + 1));
+        if (!p) {
+            free(cps);
+            return CL_ENOMEM;
+        }
+        b->ids[k] = p, b->cap[k] = keep + 1;
+    }
+    b->ids[k][0] = CL_VOCAB_UNK;
+    cl_model_encode(b->m, cps, keep, b->ids[k], NULL);
+    b->len[k] = keep ? (int)keep : 1;
+    b->n++;
+    free(cps);
+    return CL_OK;
+}
+
+/* JSON string literal of a UTF-8 string (labels). */
+static void json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(out, "\\u%04x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+/* Labels by decreasing probability (insertion sort: K is small). */
+static void rank_labels(const float *p, int K, int *rank)
+{
+    for (int k = 0; k < K; k++) {
+        int j = k;
+        for (; j > 0 && p[rank[j - 1]] < p[k]; j--)
+            rank[j] = rank[j - 1];
+        rank[j] = k;
+    }
+}
+
+static void write_one(const classify_opts *o, classify_batch *b, const float *p, FILE *out)
+{
+    int K = b->cfg->nlabels, n = o->all ? K : 1;
+    char *const *labels = b->cfg->labels;
+    rank_labels(p, K, b->rank);
+    if (o->output == CLASSIFY_OUT_TSV) {
+        for (int i = 0; i < n; i++)
+            fprintf(out, "%s%s\t%.4f", i ? "\t" : "", labels[b->rank[i]], p[b->rank[i]]);
+        fputc('\n', out);
+        return;
+    }
+    fputs("{\"label\": ", out);
+    json_string(out, labels[b->rank[0]]);
+    fprintf(out, ", \"probability\": %.6f", p[b->rank[0]]);
+    if (o->all) {
+        fputs(", \"probabilities\": {", out);
+        for (int k = 0; k < K; k++) {
+            fputs(k ? ", " : "", out);
+            json_string(out, labels[k]);
+            fprintf(out, ": %.6f", p[k]);
+        }
+        fputc('}', out);
+    }
+    fputs("}\n", out);
+}
+
+static int flush_batch(const classify_opts *o, classify_batch *b, FILE *out)
+{
+    if (!b->n)
+        return CL_OK;
+    int err = cl_classifier_predict(b->clf, (const int *const *)b->ids, b->len, b->n, b->probs);
+    for (int i = 0; i < b->n && !err; i++)
+        write_one(o, b, b->probs + (size_t)i * b->cfg->nlabels, out);
+    b->n = 0;
+    return err;
+}
+
+static int classify_file(const classify_opts *o, classify_batch *b, const char *path, FILE *out)
+{
+    FILE *in = cli_open_in("classify", path);
+    if (!in)
+        return CLI_EXIT_FAIL;
+    char *line = NULL, where[4200];
+    size_t cap = 0;
+    ssize_t n;
+    long lineno = 0;
+    int err = CL_OK;
+    cl_diag d = {{0}};
+    while (!err && (n = getline(&line, &cap, in)) >= 0) {
+        lineno++;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            n--;
+        snprintf(where, sizeof where, "%s:%ld", cli_in_name(path), lineno);
+        err = batch_add(b, line, (size_t)n, where, &d);
+        if (!err && b->n == b->B)
+            err = flush_batch(o, b, out);
+    }
+    err = err ? err : flush_batch(o, b, out);
+    free(line);
+    int rc = cli_close_in("classify", in, path);
+    return err ? cli_fail("classify", err, &d, NULL) : rc;
+}
+
 static int classify_run(const classify_opts *o)
 {
-    (void)o;
-    cli_error("classify", "not implemented yet");
-    return CLI_EXIT_USAGE;
+    cl_model *m;
+    cl_diag d = {{0}};
+    int err = cl_model_load(&m, o->model, NULL, &d);
+    if (err)
+        return cli_fail("classify", err, &d, "cannot load the model");
+    openblas_set_num_threads(o->threads);
+    omp_set_num_threads(o->threads);
+    classify_batch b = {0};
+    int rc = 0;
+    if (!cl_model_head(m, "head.classifier"))
+        rc = cli_error("classify", "%s has no classifier head (charlstm info %s lists what it "
+                       "holds)", o->model, o->model);
+    else if ((err = batch_init(&b, m, o->batch)) != CL_OK)
+        rc = cli_fail("classify", err, NULL, "cannot set up");
+    for (int i = 0; i < o->files.n && !rc; i++)
+        rc = classify_file(o, &b, o->files.v[i], stdout);
+    int rc2 = cli_close_out("classify", stdout, "-");
+    batch_free(&b);
+    cl_model_free(m);
+    return rc ? rc : rc2;
 }
 
 int cmd_classify(int argc, char **argv)

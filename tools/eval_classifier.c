@@ -1,9 +1,79 @@
-/* eval_classifier: "charlstm eval" on a model with a classifier head. */
+/* eval_classifier: "charlstm eval" on a model with a classifier head:
+ * accuracy, per-label precision/recall/F1, macro F1, mean loss and the
+ * confusion matrix over `label<TAB>text` files (all files together). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cl_clfeval.h"
 #include "cli_util.h"
 #include "eval_tasks.h"
 
+#define CMD "eval"
+
+static void print_confusion(const cl_clfeval_metrics *mt, char *const *labels)
+{
+    printf("\nconfusion (rows: gold, columns: predicted)\n%-12s", "");
+    for (int k = 0; k < mt->K; k++)
+        printf("\t%s", labels[k]);
+    putchar('\n');
+    for (int g = 0; g < mt->K; g++) {
+        printf("%-12s", labels[g]);
+        for (int k = 0; k < mt->K; k++)
+            printf("\t%ld", mt->confusion[(size_t)g * mt->K + k]);
+        putchar('\n');
+    }
+}
+
+static void print_metrics(const cl_clfeval_metrics *mt, const cl_classifier_config *c,
+                          size_t unknown)
+{
+    printf("sentences\t%ld\naccuracy\t%.4f\nmacro_f1\t%.4f\nloss\t%.4f\nunknown_chars\t%zu\n",
+           mt->total, cl_clfeval_accuracy(mt), cl_clfeval_macro_f1(mt), cl_clfeval_mean_loss(mt),
+           unknown);
+    printf("\nlabel\tprecision\trecall\tf1\tsupport\n");
+    for (int k = 0; k < mt->K; k++) {
+        double p, r, f;
+        long support = 0;
+        for (int j = 0; j < mt->K; j++)
+            support += mt->confusion[(size_t)k * mt->K + j];
+        cl_clfeval_prf(mt, k, &p, &r, &f);
+        printf("%s\t%.4f\t%.4f\t%.4f\t%ld\n", c->labels[k], p, r, f, support);
+    }
+    print_confusion(mt, c->labels);
+}
+
+static int eval_file(const cl_model *m, const char *path, int batch, cl_clfeval_metrics *mt,
+                     size_t *unknown)
+{
+    cl_clfdata ds;
+    cl_classifier *clf = NULL;
+    cl_diag d = {{0}};
+    int *order = NULL;
+    int err = cl_clfdata_read_file(&ds, path, &m->text, &d);
+    err = err ? err : cl_clfdata_encode(&ds, m, &d);
+    err = err ? err : cl_classifier_create(&clf, m, ds.max_len, batch);
+    if (!err && !(order = cl_clfeval_length_order(&ds)))
+        err = CL_ENOMEM;
+    err = err ? err : cl_clfeval_run(clf, &ds, order, mt, &d);
+    *unknown += ds.unknown;
+    free(order);
+    cl_classifier_free(clf);
+    cl_clfdata_free(&ds);
+    return err ? cli_fail(CMD, err, &d, "cannot evaluate on %s", cli_in_name(path)) : 0;
+}
+
 int eval_classifier(const cl_model *m, const char *const *files, int nfiles, int batch)
 {
-    (void)m, (void)files, (void)nfiles, (void)batch;
-    return cli_error("eval", "evaluating a classifier is not implemented yet");
+    const cl_classifier_config *c = cl_model_head(m, "head.classifier");
+    cl_clfeval_metrics mt;
+    size_t unknown = 0;
+    if (cl_clfeval_metrics_init(&mt, c->nlabels))
+        return cli_error(CMD, "out of memory");
+    int rc = 0;
+    for (int i = 0; i < nfiles && !rc; i++)
+        rc = eval_file(m, files[i], batch, &mt, &unknown);
+    if (!rc)
+        print_metrics(&mt, c, unknown);
+    cl_clfeval_metrics_free(&mt);
+    return rc;
 }
