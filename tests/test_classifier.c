@@ -1,0 +1,464 @@
+/* The classifier: TSV data sets and their errors, the head's gradients, a
+ * tiny classifier that must learn "good"/"bad" sentences, frozen training
+ * that must not touch the encoder, model files holding several heads, and
+ * the classify/train commands through the built tool. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cl_clftrain.h"
+#include "cl_lm.h"
+#include "cl_test.h"
+
+/* ==== helpers ============================================================== */
+
+static const char *tmp_file(char *buf, size_t size, const char *name)
+{
+    snprintf(buf, size, "%s/%s", cl_test_tmpdir(), name);
+    return buf;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* n sentences of filler words with "good" (pos) or "bad" (neg) somewhere. */
+static void write_good_bad(const char *path, int n, uint64_t seed)
+{
+    static const char *const words[] = {"the", "movie", "was", "quite", "a", "film", "plot",
+                                        "and", "actors", "really", "it", "story"};
+    cl_rng rng;
+    cl_rng_seed(&rng, seed);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < n; i++) {
+        int pos = (int)cl_rng_below(&rng, 2), nw = 2 + (int)cl_rng_below(&rng, 5);
+        int at = (int)cl_rng_below(&rng, (uint64_t)nw + 1);
+        fprintf(f, "%s\t", pos ? "pos" : "neg");
+        for (int w = 0; w <= nw; w++)
+            fprintf(f, "%s%s", w ? " " : "",
+                    w == at ? (pos ? "good" : "bad") : words[cl_rng_below(&rng, 12)]);
+        fputc('\n', f);
+    }
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* A fresh model over the characters of ds with a classifier head. */
+static cl_model *fresh_model(const cl_clfdata *ds, int hidden, int bidir, int clf_hidden,
+                             float dropout, uint64_t seed)
+{
+    cl_vocab_builder b;
+    cl_vocab v;
+    ck_assert_int_eq(cl_vocab_builder_init(&b), 0);
+    cl_vocab_builder_add(&b, ds->cps, ds->off[ds->n]);
+    ck_assert_int_eq(cl_vocab_build(&v, &b, 0, 1), 0);
+    cl_vocab_builder_free(&b);
+    cl_encoder_config ec = {cl_vocab_size(&v), 8, {CL_CELL_LSTM, 8, hidden, 1, bidir, 0}};
+    cl_text_opts to = cl_text_defaults();
+    cl_rng rng;
+    cl_rng_seed(&rng, seed);
+    cl_model *m;
+    ck_assert_int_eq(cl_model_create(&m, &to, &v, &ec, &rng), 0);
+    const char **labels;
+    cl_classifier_config *c;
+    ck_assert_int_eq(cl_clfdata_sorted_labels(ds, &labels), 0);
+    ck_assert_int_eq(cl_classifier_config_new(&c, labels, ds->nlabels, NULL), 0);
+    free(labels);
+    c->hidden = clf_hidden, c->dropout = dropout;
+    ck_assert_int_eq(cl_model_add_head(m, &cl_classifier_head_ops, c, &rng), 0);
+    return m;
+}
+
+static void read_tsv(cl_clfdata *ds, const char *path)
+{
+    cl_diag d = {{0}};
+    int err = cl_clfdata_read_file(ds, path, NULL, &d);
+    ck_assert_msg(err == 0, "%s", d.msg);
+}
+
+/* ==== data sets ============================================================ */
+
+START_TEST(test_data_read)
+{
+    char path[512];
+    cl_clfdata ds;
+    write_file(tmp_file(path, sizeof path, "a.tsv"),
+               "pos\tfine\tfilm\r\n\nneg\tdull\nneu\tso-so\npos\tCafe\xcc\x81\n");
+    read_tsv(&ds, path);
+    ck_assert_int_eq(ds.n, 4);
+    ck_assert_int_eq(ds.nlabels, 3);
+    ck_assert_str_eq(ds.labels[ds.tag[2]], "neu");
+    ck_assert_int_eq(ds.line[1], 3); /* the blank line counts */
+    ck_assert_uint_eq(ds.off[1] - ds.off[0], 9); /* "fine\tfilm": later tabs are text */
+    ck_assert_uint_eq(ds.off[4] - ds.off[3], 4); /* NFC: e + combining acute = one char */
+    const char **sorted;
+    ck_assert_int_eq(cl_clfdata_sorted_labels(&ds, &sorted), 0);
+    ck_assert_str_eq(sorted[0], "neg");
+    ck_assert_str_eq(sorted[2], "pos");
+    free(sorted);
+    cl_clfdata_free(&ds);
+}
+END_TEST
+
+static void expect_read_error(const char *name, const char *text, int code, const char *msg)
+{
+    char path[512];
+    cl_clfdata ds;
+    cl_diag d = {{0}};
+    write_file(tmp_file(path, sizeof path, name), text);
+    ck_assert_int_eq(cl_clfdata_read_file(&ds, path, NULL, &d), code);
+    ck_assert_msg(strstr(d.msg, msg) != NULL, "message \"%s\" lacks \"%s\"", d.msg, msg);
+    cl_clfdata_free(&ds);
+}
+
+START_TEST(test_data_errors)
+{
+    expect_read_error("notab.tsv", "pos\tok\nno tab here\n", CL_EPARSE, "notab.tsv:2:");
+    expect_read_error("nolabel.tsv", "pos\tok\n\nneg\tok\n\tx\n", CL_EPARSE, "nolabel.tsv:4:");
+    expect_read_error("utf8.tsv", "pos\tok\nneg\tbad \xff byte\n", CL_EUTF8, "utf8.tsv:2");
+    expect_read_error("empty.tsv", "\n\n", CL_EEMPTY, "empty.tsv");
+}
+END_TEST
+
+START_TEST(test_data_unknown_label)
+{
+    char path[512];
+    cl_clfdata tr, dev;
+    cl_diag d = {{0}};
+    write_file(tmp_file(path, sizeof path, "tr.tsv"), "pos\tgood\nneg\tbad\n");
+    read_tsv(&tr, path);
+    write_file(tmp_file(path, sizeof path, "dev.tsv"), "pos\tgood\nmeh\tso so\n");
+    read_tsv(&dev, path);
+    cl_model *m = fresh_model(&tr, 4, 0, 4, 0, 1);
+    ck_assert_int_eq(cl_clfdata_encode(&tr, m, NULL), 0);
+    ck_assert_int_eq(cl_clfdata_encode(&dev, m, &d), CL_ENOTFOUND);
+    ck_assert_msg(strstr(d.msg, "dev.tsv:2: unknown label \"meh\"") != NULL, "%s", d.msg);
+    cl_model_free(m);
+    cl_clfdata_free(&tr);
+    cl_clfdata_free(&dev);
+}
+END_TEST
+
+START_TEST(test_data_split)
+{
+    char path[512];
+    cl_clfdata all, tr, dev;
+    cl_rng rng;
+    write_good_bad(tmp_file(path, sizeof path, "split.tsv"), 400, 3);
+    read_tsv(&all, path);
+    cl_rng_seed(&rng, 1);
+    ck_assert_int_eq(cl_clfdata_split(&all, 0.25, &rng, &tr, &dev), 0);
+    ck_assert_int_eq(tr.n + dev.n, 400);
+    ck_assert(dev.n > 60 && dev.n < 140);
+    ck_assert_uint_eq(tr.off[tr.n] + dev.off[dev.n], all.off[all.n]);
+    cl_clfdata_free(&all);
+    cl_clfdata_free(&tr);
+    cl_clfdata_free(&dev);
+}
+END_TEST
+
+/* ==== gradients ============================================================ */
+
+/* Loss of a fixed batch (no dropout) at the model's current weights. */
+static double batch_loss(cl_classifier *c, const int *const *ids, const int *len, int B,
+                         const int *y, const float *w, int grads, cl_model *m)
+{
+    float feats[8 * 64];
+    ck_assert_int_eq(cl_classifier_encode(c, ids, len, B, feats, grads, NULL), 0);
+    double loss = cl_classifier_head(c, feats, B, y, w, NULL, grads, NULL);
+    if (grads) {
+        cl_params_zero_grad(&m->params);
+        ck_assert_int_eq(cl_classifier_backward(c, &m->params, 1), 0);
+    }
+    return loss;
+}
+
+/* Central differences along a random direction over every trained tensor:
+ * pooling (last, mean, max), both directions, padding and class weights. */
+static void check_gradient(int bidir, int pool, int clf_hidden)
+{
+    char path[512];
+    cl_clfdata ds;
+    write_good_bad(tmp_file(path, sizeof path, "grad.tsv"), 6, 7);
+    read_tsv(&ds, path);
+    cl_model *m = fresh_model(&ds, 6, bidir, clf_hidden, 0, 11);
+    ((cl_classifier_config *)cl_model_head(m, "head.classifier"))->pool = pool;
+    ck_assert_int_eq(cl_clfdata_encode(&ds, m, NULL), 0);
+    cl_classifier *c;
+    ck_assert_int_eq(cl_classifier_create(&c, m, ds.max_len, 6), 0);
+    const int *ids[6];
+    for (int i = 0; i < 6; i++)
+        ids[i] = ds.ids + ds.off[i];
+    float w[2] = {0.7f, 1.9f};
+    batch_loss(c, ids, ds.len, 6, ds.y, w, 1, m);
+    cl_params *p = &m->params;
+    float *dir = calloc(p->n, sizeof *dir), *w0 = malloc(p->n * sizeof *w0);
+    memcpy(w0, p->w, p->n * sizeof *w0);
+    cl_rng rng;
+    cl_rng_seed(&rng, 5);
+    double analytic = 0, eps = 1e-2;
+    for (size_t i = 0; i < p->n; i++) {
+        dir[i] = (float)cl_rng_normal(&rng);
+        analytic += (double)dir[i] * p->g[i];
+    }
+    for (size_t i = 0; i < p->n; i++)
+        p->w[i] = w0[i] + (float)eps * dir[i];
+    double up = batch_loss(c, ids, ds.len, 6, ds.y, w, 0, m);
+    for (size_t i = 0; i < p->n; i++)
+        p->w[i] = w0[i] - (float)eps * dir[i];
+    double down = batch_loss(c, ids, ds.len, 6, ds.y, w, 0, m);
+    double numeric = (up - down) / (2 * eps);
+    ck_assert_msg(fabs(numeric - analytic) <= 2e-2 * fmax(1, fabs(analytic)),
+                  "bidir %d pool %d: numeric %g analytic %g", bidir, pool, numeric, analytic);
+    free(dir), free(w0);
+    cl_classifier_free(c);
+    cl_model_free(m);
+    cl_clfdata_free(&ds);
+}
+
+START_TEST(test_gradient)
+{
+    check_gradient(0, CL_CLASSIFIER_POOL_ALL, 5);
+    check_gradient(1, CL_CLASSIFIER_POOL_ALL, 5);
+    check_gradient(1, CL_CLASSIFIER_POOL_LAST, 0);
+    check_gradient(0, CL_CLASSIFIER_POOL_MEAN, 3);
+    check_gradient(1, CL_CLASSIFIER_POOL_MAX, 3);
+}
+END_TEST
+
+/* ==== training ============================================================= */
+
+typedef struct {
+    cl_model *m;
+    cl_clfdata tr, dev;
+} tiny_task;
+
+static void tiny_setup(tiny_task *t, int bidir)
+{
+    char path[512];
+    write_good_bad(tmp_file(path, sizeof path, "gb-train.tsv"), 240, 1);
+    read_tsv(&t->tr, path);
+    write_good_bad(tmp_file(path, sizeof path, "gb-dev.tsv"), 60, 2);
+    read_tsv(&t->dev, path);
+    t->m = fresh_model(&t->tr, 16, bidir, 16, 0.1f, 3);
+    ck_assert_int_eq(cl_clfdata_encode(&t->tr, t->m, NULL), 0);
+    ck_assert_int_eq(cl_clfdata_encode(&t->dev, t->m, NULL), 0);
+}
+
+static void tiny_free(tiny_task *t)
+{
+    cl_model_free(t->m);
+    cl_clfdata_free(&t->tr);
+    cl_clfdata_free(&t->dev);
+}
+
+static const cl_clftrain_stats *tiny_train(tiny_task *t, int freeze, int epochs, float lr,
+                                           cl_clftrain **tr)
+{
+    cl_clftrain_config c = cl_clftrain_defaults();
+    c.batch = 16, c.lr = lr, c.encoder_lr = lr, c.freeze = freeze, c.max_epochs = epochs;
+    c.patience = 0, c.class_weights = 1;
+    cl_diag d = {{0}};
+    ck_assert_int_eq(cl_clftrain_create(tr, t->m, &c, &t->tr, &t->dev, &d), 0);
+    cl_clftrain_hooks h = {0};
+    int err = cl_clftrain_run(*tr, &h, &d);
+    ck_assert_msg(err == 0, "%s", d.msg);
+    return cl_clftrain_stats_get(*tr);
+}
+
+START_TEST(test_learns_good_bad)
+{
+    tiny_task t = {0};
+    cl_clftrain *tr;
+    tiny_setup(&t, 1);
+    const cl_clftrain_stats *s = tiny_train(&t, 0, 12, 1e-2f, &tr);
+    ck_assert_msg(s->best_acc >= 0.95, "dev accuracy %.3f", s->best_acc);
+    /* The model holds the best weights: scoring it again gives the best accuracy. */
+    cl_classifier *c;
+    cl_clfeval_metrics mt;
+    ck_assert_int_eq(cl_classifier_create(&c, t.m, t.dev.max_len, 7), 0);
+    ck_assert_int_eq(cl_clfeval_metrics_init(&mt, 2), 0);
+    ck_assert_int_eq(cl_clfeval_run(c, &t.dev, NULL, &mt, NULL), 0);
+    ck_assert_double_eq_tol(cl_clfeval_accuracy(&mt), s->best_acc, 1e-9);
+    cl_clfeval_metrics_free(&mt);
+    cl_classifier_free(c);
+    cl_clftrain_free(tr);
+    tiny_free(&t);
+}
+END_TEST
+
+START_TEST(test_frozen_encoder_unchanged)
+{
+    tiny_task t = {0};
+    cl_clftrain *tr;
+    tiny_setup(&t, 0);
+    size_t eb, ee, hb, he;
+    cl_model_param_range(t.m, "encoder", &eb, &ee);
+    cl_model_param_range(t.m, "head.classifier", &hb, &he);
+    ck_assert(ee > eb && he > hb);
+    float *enc = malloc((ee - eb) * sizeof *enc), *head = malloc((he - hb) * sizeof *head);
+    memcpy(enc, t.m->params.w + eb, (ee - eb) * sizeof *enc);
+    memcpy(head, t.m->params.w + hb, (he - hb) * sizeof *head);
+    tiny_train(&t, 1, 3, 1e-2f, &tr);
+    ck_assert_int_eq(memcmp(enc, t.m->params.w + eb, (ee - eb) * sizeof *enc), 0);
+    ck_assert_int_ne(memcmp(head, t.m->params.w + hb, (he - hb) * sizeof *head), 0);
+    free(enc), free(head);
+    cl_clftrain_free(tr);
+    tiny_free(&t);
+}
+END_TEST
+
+START_TEST(test_metrics)
+{
+    cl_clfeval_metrics m;
+    ck_assert_int_eq(cl_clfeval_metrics_init(&m, 3), 0);
+    float a[3] = {0.8f, 0.1f, 0.1f}, b[3] = {0.1f, 0.7f, 0.2f};
+    cl_clfeval_metrics_add(&m, 0, a); /* right */
+    cl_clfeval_metrics_add(&m, 0, b); /* gold 0, predicted 1 */
+    cl_clfeval_metrics_add(&m, 1, b); /* right */
+    cl_clfeval_metrics_add(&m, 2, a); /* gold 2, predicted 0 */
+    ck_assert_double_eq_tol(cl_clfeval_accuracy(&m), 0.5, 1e-12);
+    ck_assert_int_eq(m.confusion[0 * 3 + 1], 1);
+    double p, r, f;
+    cl_clfeval_prf(&m, 0, &p, &r, &f);
+    ck_assert_double_eq_tol(p, 0.5, 1e-12);
+    ck_assert_double_eq_tol(r, 0.5, 1e-12);
+    cl_clfeval_prf(&m, 2, &p, &r, &f);
+    ck_assert_double_eq_tol(f, 0, 1e-12);
+    ck_assert_double_eq_tol(cl_clfeval_mean_loss(&m),
+                            -(log(0.8) + log(0.1) + log(0.7) + log(0.1)) / 4, 1e-6);
+    cl_clfeval_metrics_free(&m);
+}
+END_TEST
+
+/* ==== model files with several heads ======================================= */
+
+START_TEST(test_several_heads_round_trip)
+{
+    char path[512], tsv[512];
+    cl_clfdata ds;
+    write_good_bad(tmp_file(tsv, sizeof tsv, "heads.tsv"), 20, 4);
+    read_tsv(&ds, tsv);
+    cl_model *m = fresh_model(&ds, 6, 0, 4, 0, 9);
+    cl_rng rng;
+    cl_rng_seed(&rng, 2);
+    /* Adding an lm head keeps the encoder and classifier values. */
+    size_t b0, e0;
+    cl_model_param_range(m, "head.classifier", &b0, &e0);
+    float *before = malloc((e0 - b0) * sizeof *before);
+    memcpy(before, m->params.w + b0, (e0 - b0) * sizeof *before);
+    ck_assert_int_eq(cl_model_add_head(m, &cl_lm_head_ops, cl_lm_head_new(0.1f), &rng), 0);
+    size_t b1, e1;
+    cl_model_param_range(m, "head.classifier", &b1, &e1);
+    ck_assert_int_eq(memcmp(before, m->params.w + b1, (e1 - b1) * sizeof *before), 0);
+    free(before);
+    ck_assert_int_eq(cl_model_save(m, tmp_file(path, sizeof path, "heads.model"), NULL, NULL,
+                                   NULL), 0);
+    cl_model *back;
+    cl_diag d = {{0}};
+    ck_assert_msg(cl_model_load(&back, path, NULL, &d) == 0, "%s", d.msg);
+    ck_assert_int_eq(back->nheads, 2);
+    ck_assert_ptr_nonnull(cl_model_head(back, "head.lm"));
+    const cl_classifier_config *c = cl_model_head(back, "head.classifier");
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(c->nlabels, 2);
+    ck_assert_str_eq(c->labels[1], "pos");
+    ck_assert_int_eq(c->pool, CL_CLASSIFIER_POOL_ALL);
+    ck_assert_int_eq(c->hidden, 4);
+    ck_assert_uint_eq(back->params.n, m->params.n);
+    ck_assert_int_eq(memcmp(back->params.w, m->params.w, m->params.n * sizeof(float)), 0);
+    cl_model_free(back);
+    cl_model_free(m);
+    cl_clfdata_free(&ds);
+}
+END_TEST
+
+/* ==== the tool ============================================================= */
+
+/* Run a shell command line; output (stdout and stderr) into out. */
+static int run_shell(const char *cmd, char *out, size_t size)
+{
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int have_tool(const char *test)
+{
+    if (access(CL_TOOL, X_OK) == 0)
+        return 1;
+    printf("skipping %s: %s not built\n", test, CL_TOOL);
+    return 0;
+}
+
+START_TEST(test_tool_train_and_classify)
+{
+    char tr[512], dev[512], model[512], cmd[4096], out[8192];
+    if (!have_tool("test_tool_train_and_classify"))
+        return;
+    write_good_bad(tmp_file(tr, sizeof tr, "t-train.tsv"), 240, 1);
+    write_good_bad(tmp_file(dev, sizeof dev, "t-dev.tsv"), 60, 2);
+    tmp_file(model, sizeof model, "t.model");
+    snprintf(cmd, sizeof cmd, "'%s' train --task classifier --train '%s' --dev '%s' -o '%s' "
+             "--layers 1 --hidden 16 --emb 8 --lr 0.01 --epochs 12 --batch 16 -q 2>&1",
+             CL_TOOL, tr, dev, model);
+    ck_assert_msg(run_shell(cmd, out, sizeof out) == 0, "%s", out);
+    snprintf(cmd, sizeof cmd, "printf 'such a good film\\nbad plot\\n' | '%s' classify -m '%s'",
+             CL_TOOL, model);
+    ck_assert_int_eq(run_shell(cmd, out, sizeof out), 0);
+    ck_assert_msg(strncmp(out, "pos\t", 4) == 0 && strstr(out, "\nneg\t") != NULL, "%s", out);
+    snprintf(cmd, sizeof cmd, "echo 'good' | '%s' classify -m '%s' --all --output json",
+             CL_TOOL, model);
+    ck_assert_int_eq(run_shell(cmd, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "{\"label\": \"pos\", \"probability\": ") == out &&
+                  strstr(out, "\"probabilities\": {\"neg\": "), "%s", out);
+    snprintf(cmd, sizeof cmd, "'%s' eval -m '%s' '%s'", CL_TOOL, model, dev);
+    ck_assert_int_eq(run_shell(cmd, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "accuracy\t") && strstr(out, "confusion"), "%s", out);
+}
+END_TEST
+
+START_TEST(test_tool_malformed_tsv)
+{
+    char tr[512], model[512], cmd[4096], out[8192];
+    if (!have_tool("test_tool_malformed_tsv"))
+        return;
+    write_file(tmp_file(tr, sizeof tr, "m-train.tsv"), "pos\tgood\nneg\tbad\nno tab\n");
+    tmp_file(model, sizeof model, "m.model");
+    snprintf(cmd, sizeof cmd, "'%s' train --task classifier --train '%s' -o '%s' 2>&1",
+             CL_TOOL, tr, model);
+    int rc = run_shell(cmd, out, sizeof out);
+    ck_assert_int_ne(rc, 0);
+    ck_assert_msg(strstr(out, "m-train.tsv:3:") != NULL, "%s", out);
+    ck_assert_int_ne(access(model, F_OK), 0);
+}
+END_TEST
+
+Suite *suite_classifier(void)
+{
+    Suite *s = suite_create("classifier");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_data_read);
+    tcase_add_test(tc, test_data_errors);
+    tcase_add_test(tc, test_data_unknown_label);
+    tcase_add_test(tc, test_data_split);
+    tcase_add_test(tc, test_metrics);
+    tcase_add_test(tc, test_gradient);
+    tcase_add_test(tc, test_learns_good_bad);
+    tcase_add_test(tc, test_frozen_encoder_unchanged);
+    tcase_add_test(tc, test_several_heads_round_trip);
+    tcase_add_test(tc, test_tool_train_and_classify);
+    tcase_add_test(tc, test_tool_malformed_tsv);
+    suite_add_tcase(s, tc);
+    return s;
+}
