@@ -91,7 +91,25 @@ static int batch_init(classify_batch *b, const cl_model *m, int B)
     b->rank = malloc(sizeof *b->rank * (size_t)b->cfg->nlabels);
     if (!b->ids || !b->len || !b->cap || !b->probs || !b->rank)
         return CL_ENOMEM;
-    return cl_classifier_create(&b->clf, m, b->cfg->max_chars, B);
+    return CL_OK;
+}
+
+/* A workspace long enough for the current batch: grown by doubling, so
+ * memory follows the longest line seen, not the model's max_chars. */
+static int batch_workspace(classify_batch *b)
+{
+    int T = 1;
+    for (int i = 0; i < b->n; i++)
+        T = b->len[i] > T ? b->len[i] : T;
+    if (b->clf && T <= cl_classifier_max_len(b->clf))
+        return CL_OK;
+    int want = b->clf ? cl_classifier_max_len(b->clf) : 128;
+    while (want < T)
+        want *= 2;
+    want = want < b->cfg->max_chars ? want : b->cfg->max_chars;
+    cl_classifier_free(b->clf);
+    b->clf = NULL;
+    return cl_classifier_create(&b->clf, b->m, want, b->B);
 }
 
 /* Decode one line into slot b->n.  An empty line reads as one unknown
@@ -178,7 +196,9 @@ static int flush_batch(const classify_opts *o, classify_batch *b, FILE *out)
 {
     if (!b->n)
         return CL_OK;
-    int err = cl_classifier_predict(b->clf, (const int *const *)b->ids, b->len, b->n, b->probs);
+    int err = batch_workspace(b);
+    err = err ? err : cl_classifier_predict(b->clf, (const int *const *)b->ids, b->len, b->n,
+                                            b->probs);
     for (int i = 0; i < b->n && !err; i++)
         write_one(o, b, b->probs + (size_t)i * b->cfg->nlabels, out);
     b->n = 0;
