@@ -89,8 +89,10 @@ static int head_add_params(const cl_model *m, const void *cfg, cl_params *p)
     int F = cl_classifier_feature_dim(c, &m->enc), in2 = c->hidden ? c->hidden : F;
     int s1[2] = {c->hidden, F}, sb1[1] = {c->hidden}, s2[2] = {c->nlabels, in2},
         sb2[1] = {c->nlabels};
-    int err = CL_OK;
-    if (c->hidden > 0) {
+    int sn[1] = {F};
+    int err = cl_params_add(p, SECTION ".norm_mean", 1, sn);
+    err = err < 0 ? err : cl_params_add(p, SECTION ".norm_scale", 1, sn);
+    if (c->hidden > 0 && err >= 0) {
         err = cl_params_add(p, SECTION ".w1", 2, s1);
         err = err < 0 ? err : cl_params_add(p, SECTION ".b1", 1, sb1);
     }
@@ -115,9 +117,12 @@ static int head_init_params(const cl_model *m, const void *cfg, cl_params *p, cl
 {
     const cl_classifier_config *c = cfg;
     (void)m;
+    int im = cl_params_find(p, SECTION ".norm_mean"), is = cl_params_find(p, SECTION ".norm_scale");
     if (cl_params_find(p, SECTION ".w2") < 0 || cl_params_find(p, SECTION ".b2") < 0 ||
-        (c->hidden > 0 && cl_params_find(p, SECTION ".w1") < 0))
+        (c->hidden > 0 && cl_params_find(p, SECTION ".w1") < 0) || im < 0 || is < 0)
         return CL_ENOTFOUND;
+    for (size_t i = 0; i < p->t[is].size; i++) /* identity until cl_classifier_set_norm */
+        cl_params_w(p, im)[i] = 0, cl_params_w(p, is)[i] = 1;
     if (c->hidden > 0)
         init_linear(p, SECTION ".w1", SECTION ".b1", rng);
     init_linear(p, SECTION ".w2", SECTION ".b2", rng);
@@ -218,7 +223,7 @@ struct cl_classifier {
     const cl_classifier_config *cfg;
     cl_seqrnn *rnn;
     int E, D, F, Hd, K, max_T, max_B;
-    int i_embed, i_rnn, i_w1, i_b1, i_w2, i_b2;
+    int i_embed, i_rnn, i_w1, i_b1, i_w2, i_b2, i_mean, i_scale;
     int T, B, enc_train, head_train; /* shape and mode of the last passes */
     int *ids, *len;                  /* [T, B] padded ids (-1), [B] lengths */
     float *X, *dX;                   /* [T, B, E] embedded characters */
@@ -268,8 +273,11 @@ static int find_tensors(cl_classifier *c, const cl_params *p)
     c->i_embed = cl_params_find(p, "encoder.embed");
     c->i_rnn = cl_params_find(p, "encoder.rnn.weight_ih_l0");
     c->i_w1 = cl_params_find(p, SECTION ".w1"), c->i_b1 = cl_params_find(p, SECTION ".b1");
+    c->i_mean = cl_params_find(p, SECTION ".norm_mean");
+    c->i_scale = cl_params_find(p, SECTION ".norm_scale");
     c->i_w2 = cl_params_find(p, SECTION ".w2"), c->i_b2 = cl_params_find(p, SECTION ".b2");
     int ok = c->i_embed >= 0 && c->i_rnn >= 0 && c->i_w2 >= 0 && c->i_b2 >= 0 &&
+             c->i_mean >= 0 && c->i_scale >= 0 &&
              (!c->Hd || (c->i_w1 >= 0 && c->i_b1 >= 0));
     return ok ? CL_OK : CL_ENOTFOUND;
 }
@@ -398,6 +406,19 @@ static void apply_dropout(cl_classifier *c, int n, cl_rng *rng)
     }
 }
 
+/* hin = (feats - norm_mean) * norm_scale: standardised features, so the
+ * head learns at the same pace whatever the encoder's output scale. */
+static void normalise(cl_classifier *c, const float *feats, int B)
+{
+    const float *mu = cl_params_w(&c->m->params, c->i_mean);
+    const float *sc = cl_params_w(&c->m->params, c->i_scale);
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < c->F; j++) {
+            size_t i = (size_t)b * c->F + j;
+            c->hin[i] = (feats[i] - mu[j]) * sc[j];
+        }
+}
+
 /* Softmax of logits (in probs) in place, row by row. */
 static void softmax_rows(float *z, int B, int K)
 {
@@ -441,7 +462,7 @@ double cl_classifier_head(cl_classifier *c, const float *feats, int B, const int
     if (B < 1 || B > c->max_B)
         return NAN;
     c->B = B, c->head_train = train && targets;
-    memcpy(c->hin, feats, (size_t)B * c->F * sizeof(float));
+    normalise(c, feats, B);
     if (c->head_train && c->cfg->dropout > 0)
         apply_dropout(c, B * c->F, rng);
     const float *x2 = c->hin;
@@ -522,9 +543,9 @@ int cl_classifier_backward(cl_classifier *c, cl_params *p, int into_encoder)
     }
     if (!into_encoder)
         return CL_OK;
-    if (c->cfg->dropout > 0)
-        for (size_t i = 0; i < (size_t)B * c->F; i++)
-            c->dhin[i] *= c->mask[i];
+    const float *sc = cl_params_w(p, c->i_scale);
+    for (size_t i = 0; i < (size_t)B * c->F; i++)
+        c->dhin[i] *= (c->cfg->dropout > 0 ? c->mask[i] : 1.0f) * sc[i % (size_t)c->F];
     return backward_encoder(c, p);
 }
 
@@ -536,4 +557,26 @@ int cl_classifier_predict(cl_classifier *c, const int *const *ids, const int *le
         return err;
     double r = cl_classifier_head(c, c->feats, B, NULL, NULL, probs, 0, NULL);
     return isnan(r) ? CL_EINVAL : CL_OK;
+}
+
+int cl_classifier_set_norm(cl_model *m, const float *feats, size_t n)
+{
+    const cl_classifier_config *cfg = cl_model_head(m, SECTION);
+    int im = cl_params_find(&m->params, SECTION ".norm_mean");
+    int is = cl_params_find(&m->params, SECTION ".norm_scale");
+    if (!cfg || im < 0 || is < 0 || n < 1)
+        return cfg ? CL_EINVAL : CL_ENOTFOUND;
+    int F = cl_classifier_feature_dim(cfg, &m->enc);
+    float *mu = cl_params_w(&m->params, im), *sc = cl_params_w(&m->params, is);
+    for (int j = 0; j < F; j++) {
+        double s = 0, s2 = 0;
+        for (size_t i = 0; i < n; i++) {
+            double x = feats[i * F + j];
+            s += x, s2 += x * x;
+        }
+        double mean = s / (double)n, var = fmax(s2 / (double)n - mean * mean, 0);
+        mu[j] = (float)mean;
+        sc[j] = (float)(1 / sqrt(var + 1e-4)); /* floor: near-constant units stay tame */
+    }
+    return CL_OK;
 }

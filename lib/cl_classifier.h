@@ -10,14 +10,22 @@
  * the labels, trained with (optionally class-weighted) softmax cross-entropy:
  *
  *   F = pooled [B, P*D]  (D = encoder output width, P = pools in use)
- *   h = tanh(dropout(F) W1^T + b1)  [B, hidden]   (hidden = 0: no such layer)
+ *   x = (F - norm_mean) * norm_scale               (standardised, per unit)
+ *   h = tanh(dropout(x) W1^T + b1)  [B, hidden]   (hidden = 0: no such layer)
  *   logits = h W2^T + b2            [B, K]
  *
  * A unidirectional encoder (a language model's) stays unidirectional: the
  * last state then summarises the whole sentence left to right, and mean/max
  * pooling see every position.
  *
- * Tensors "head.classifier.w1" [hidden, P*D], ".b1" [hidden], ".w2" [K, hidden
+ * The standardisation is fixed before training from the training
+ * sentences' features (cl_classifier_set_norm): a language model's states
+ * have large common offsets and small spread between sentences, on which a
+ * freshly initialised head learns very slowly.  norm_mean and norm_scale are
+ * constants: they get no gradient.
+ *
+ * Tensors "head.classifier.norm_mean" [P*D], ".norm_scale" [P*D],
+ * "head.classifier.w1" [hidden, P*D], ".b1" [hidden], ".w2" [K, hidden
  * or P*D], ".b2" [K].  The label strings and the settings below are the
  * section's key/values.
  *
@@ -89,6 +97,11 @@ double cl_classifier_head(cl_classifier *c, const float *feats, int B, const int
  * p->g (+=); into the encoder's too when into_encoder != 0, which needs the
  * features of the last cl_classifier_encode with train != 0. */
 int cl_classifier_backward(cl_classifier *c, cl_params *p, int into_encoder);
+
+/* Set norm_mean / norm_scale of m's classifier from the raw pooled features
+ * feats [n, P*D] of training sentences: per unit, the mean and
+ * 1 / sqrt(variance + 1e-4). */
+int cl_classifier_set_norm(cl_model *m, const float *feats, size_t n);
 
 /* Probabilities [B, K] of B texts (inference: no dropout). */
 int cl_classifier_predict(cl_classifier *c, const int *const *ids, const int *len, int B,

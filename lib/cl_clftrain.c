@@ -39,7 +39,7 @@ cl_clftrain_config cl_clftrain_defaults(void)
 {
     cl_clftrain_config c = {0};
     c.batch = 32, c.window = 50, c.lr = 1e-3f, c.encoder_lr = 1e-4f, c.clip = 5.0f;
-    c.max_epochs = 10, c.patience = 3, c.seed = 1;
+    c.max_epochs = 10, c.patience = 3, c.seed = 1, c.normalize = 1;
     return c;
 }
 
@@ -366,6 +366,17 @@ static int is_eval_step(const cl_clftrain *t)
     return t->c.eval_every ? t->step % t->c.eval_every == 0 : t->step % t->nbatches == 0;
 }
 
+/* Standardisation from the initial encoder's features of the training set
+ * (one forward pass, before any step). */
+static int set_norm_from_scratch(cl_clftrain *t)
+{
+    float *feats = malloc(sizeof(float) * (size_t)t->train->n * t->F);
+    int err = feats ? cache_features(t, t->train, feats) : CL_ENOMEM;
+    err = err ? err : cl_classifier_set_norm(t->m, feats, (size_t)t->train->n);
+    free(feats);
+    return err;
+}
+
 static int prepare(cl_clftrain *t, double t0)
 {
     t->stats = (cl_clftrain_stats){0};
@@ -373,9 +384,11 @@ static int prepare(cl_clftrain *t, double t0)
     t->stats.train_loss = t->stats.eta = NAN;
     t->step = 0, t->have_best = 0, t->loss_sum = 0, t->loss_n = 0;
     if (!t->c.freeze)
-        return CL_OK;
+        return t->c.normalize ? set_norm_from_scratch(t) : CL_OK;
     int err = cache_features(t, t->train, t->train_feats);
     err = err ? err : t->dev ? cache_features(t, t->dev, t->dev_feats) : CL_OK;
+    if (!err && t->c.normalize)
+        err = cl_classifier_set_norm(t->m, t->train_feats, (size_t)t->train->n);
     t->stats.feature_seconds = now() - t0;
     return err;
 }

@@ -37,11 +37,12 @@ typedef struct {
     double max_seconds;  /* 0 = no limit (evaluation included) */
     long eval_every;     /* steps between evaluations; 0 = once per epoch */
     int patience;        /* evaluations without improvement before stopping; 0 = never */
+    int normalize;       /* standardise the pooled features first (cl_classifier_set_norm) */
     uint64_t seed;
 } cl_clftrain_config;
 
 /* batch 32, window 50, lr 1e-3, encoder_lr 1e-4, clip 5, max_epochs 10,
- * patience 3, seed 1. */
+ * patience 3, normalize 1, seed 1. */
 cl_clftrain_config cl_clftrain_defaults(void);
 
 typedef struct {
