@@ -56,7 +56,7 @@ int cl_classifier_config_new(cl_classifier_config **out, const char *const *labe
             cl_classifier_config_free(c);
             return CL_ENOMEM;
         }
-    c->pool = CL_CLASSIFIER_POOL_ALL, c->hidden = 128, c->dropout = 0.3f;
+    c->pool = CL_CLASSIFIER_POOL_ALL, c->hidden = 128, c->dropout = 0.3f, c->norm = 1;
     c->max_chars = CL_CLASSIFIER_MAX_CHARS;
     *out = c;
     return CL_OK;
@@ -89,9 +89,11 @@ static int head_add_params(const cl_model *m, const void *cfg, cl_params *p)
     int F = cl_classifier_feature_dim(c, &m->enc), in2 = c->hidden ? c->hidden : F;
     int s1[2] = {c->hidden, F}, sb1[1] = {c->hidden}, s2[2] = {c->nlabels, in2},
         sb2[1] = {c->nlabels};
-    int sn[1] = {F};
-    int err = cl_params_add(p, SECTION ".norm_mean", 1, sn);
-    err = err < 0 ? err : cl_params_add(p, SECTION ".norm_scale", 1, sn);
+    int sn[1] = {F}, err = CL_OK;
+    if (c->norm) {
+        err = cl_params_add(p, SECTION ".norm_mean", 1, sn);
+        err = err < 0 ? err : cl_params_add(p, SECTION ".norm_scale", 1, sn);
+    }
     if (c->hidden > 0 && err >= 0) {
         err = cl_params_add(p, SECTION ".w1", 2, s1);
         err = err < 0 ? err : cl_params_add(p, SECTION ".b1", 1, sb1);
@@ -119,9 +121,9 @@ static int head_init_params(const cl_model *m, const void *cfg, cl_params *p, cl
     (void)m;
     int im = cl_params_find(p, SECTION ".norm_mean"), is = cl_params_find(p, SECTION ".norm_scale");
     if (cl_params_find(p, SECTION ".w2") < 0 || cl_params_find(p, SECTION ".b2") < 0 ||
-        (c->hidden > 0 && cl_params_find(p, SECTION ".w1") < 0) || im < 0 || is < 0)
+        (c->hidden > 0 && cl_params_find(p, SECTION ".w1") < 0) || (c->norm && (im < 0 || is < 0)))
         return CL_ENOTFOUND;
-    for (size_t i = 0; i < p->t[is].size; i++) /* identity until cl_classifier_set_norm */
+    for (size_t i = 0; c->norm && i < p->t[is].size; i++) /* identity until set_norm */
         cl_params_w(p, im)[i] = 0, cl_params_w(p, is)[i] = 1;
     if (c->hidden > 0)
         init_linear(p, SECTION ".w1", SECTION ".b1", rng);
@@ -168,6 +170,7 @@ static int head_save_meta(const void *cfg, cl_ckpt_writer *w)
     err = err ? err : cl_ckpt_put_i64(w, "hidden", c->hidden);
     err = err ? err : cl_ckpt_put_f64(w, "dropout", c->dropout);
     err = err ? err : cl_ckpt_put_i64(w, "frozen", c->frozen);
+    err = err ? err : cl_ckpt_put_i64(w, "norm", c->norm);
     return err ? err : cl_ckpt_put_i64(w, "max_chars", c->max_chars);
 }
 
@@ -184,6 +187,15 @@ static int get_meta_numbers(const cl_ckpt_section *s, cl_classifier_config *c, c
     if (hidden < 0 || hidden > 65536 || max_chars < 1 || max_chars > 1 << 24 ||
         !(dropout >= 0 && dropout < 1))
         return cl_diag_set(d, CL_EFORMAT, SECTION ": hidden, max_chars or dropout out of range");
+    /* Without the key (early files), the tensors tell. */
+    int64_t norm = 0;
+    cl_ckpt_tensor_info ti;
+    int e = cl_ckpt_get_i64(s, "norm", &norm, NULL);
+    if (e == CL_EFORMAT)
+        return cl_diag_set(d, CL_EFORMAT, SECTION ": norm is not an integer");
+    if (e == CL_ENOTFOUND)
+        norm = cl_ckpt_tensor_find(s, "norm_mean", &ti) == CL_OK;
+    c->norm = norm != 0;
     c->hidden = (int)hidden, c->frozen = frozen != 0, c->max_chars = (int)max_chars;
     c->dropout = (float)dropout;
     return CL_OK;
@@ -277,7 +289,7 @@ static int find_tensors(cl_classifier *c, const cl_params *p)
     c->i_scale = cl_params_find(p, SECTION ".norm_scale");
     c->i_w2 = cl_params_find(p, SECTION ".w2"), c->i_b2 = cl_params_find(p, SECTION ".b2");
     int ok = c->i_embed >= 0 && c->i_rnn >= 0 && c->i_w2 >= 0 && c->i_b2 >= 0 &&
-             c->i_mean >= 0 && c->i_scale >= 0 &&
+             (!c->cfg->norm || (c->i_mean >= 0 && c->i_scale >= 0)) &&
              (!c->Hd || (c->i_w1 >= 0 && c->i_b1 >= 0));
     return ok ? CL_OK : CL_ENOTFOUND;
 }
@@ -410,6 +422,10 @@ static void apply_dropout(cl_classifier *c, int n, cl_rng *rng)
  * head learns at the same pace whatever the encoder's output scale. */
 static void normalise(cl_classifier *c, const float *feats, int B)
 {
+    if (!c->cfg->norm) {
+        memcpy(c->hin, feats, (size_t)B * c->F * sizeof(float));
+        return;
+    }
     const float *mu = cl_params_w(&c->m->params, c->i_mean);
     const float *sc = cl_params_w(&c->m->params, c->i_scale);
     for (int b = 0; b < B; b++)
@@ -543,9 +559,9 @@ int cl_classifier_backward(cl_classifier *c, cl_params *p, int into_encoder)
     }
     if (!into_encoder)
         return CL_OK;
-    const float *sc = cl_params_w(p, c->i_scale);
+    const float *sc = c->cfg->norm ? cl_params_w(p, c->i_scale) : NULL;
     for (size_t i = 0; i < (size_t)B * c->F; i++)
-        c->dhin[i] *= (c->cfg->dropout > 0 ? c->mask[i] : 1.0f) * sc[i % (size_t)c->F];
+        c->dhin[i] *= (c->cfg->dropout > 0 ? c->mask[i] : 1.0f) * (sc ? sc[i % (size_t)c->F] : 1);
     return backward_encoder(c, p);
 }
 
@@ -564,8 +580,8 @@ int cl_classifier_set_norm(cl_model *m, const float *feats, size_t n)
     const cl_classifier_config *cfg = cl_model_head(m, SECTION);
     int im = cl_params_find(&m->params, SECTION ".norm_mean");
     int is = cl_params_find(&m->params, SECTION ".norm_scale");
-    if (!cfg || im < 0 || is < 0 || n < 1)
-        return cfg ? CL_EINVAL : CL_ENOTFOUND;
+    if (!cfg || !cfg->norm || im < 0 || is < 0 || n < 1)
+        return cfg && cfg->norm ? CL_EINVAL : CL_ENOTFOUND;
     int F = cl_classifier_feature_dim(cfg, &m->enc);
     float *mu = cl_params_w(&m->params, im), *sc = cl_params_w(&m->params, is);
     for (int j = 0; j < F; j++) {

@@ -50,11 +50,12 @@ typedef struct {
     float dropout;   /* on the pooled vector, training only */
     int frozen;      /* the encoder was kept fixed in training (informational) */
     int max_chars;   /* longer texts are cut to their first max_chars characters */
+    int norm;        /* the head standardises its input (norm_mean/norm_scale tensors) */
 } cl_classifier_config;
 
 /* A config with copies of labels[0..n) (checked distinct, non-empty, valid
  * UTF-8, 2 <= n <= CL_CLASSIFIER_MAX_LABELS) and defaults pool = all,
- * hidden = 128, dropout = 0.3, max_chars = CL_CLASSIFIER_MAX_CHARS.  Freed by
+ * hidden = 128, dropout = 0.3, max_chars = CL_CLASSIFIER_MAX_CHARS, norm = 1.  Freed by
  * the model once added, else with cl_classifier_config_free. */
 int cl_classifier_config_new(cl_classifier_config **c, const char *const *labels, int n,
                              cl_diag *d);
@@ -98,7 +99,7 @@ double cl_classifier_head(cl_classifier *c, const float *feats, int B, const int
  * features of the last cl_classifier_encode with train != 0. */
 int cl_classifier_backward(cl_classifier *c, cl_params *p, int into_encoder);
 
-/* Set norm_mean / norm_scale of m's classifier from the raw pooled features
+/* Set norm_mean / norm_scale of m's classifier (CL_ENOTFOUND without norm) from the raw pooled features
  * feats [n, P*D] of training sentences: per unit, the mean and
  * 1 / sqrt(variance + 1e-4). */
 int cl_classifier_set_norm(cl_model *m, const float *feats, size_t n);

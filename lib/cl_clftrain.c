@@ -383,11 +383,12 @@ static int prepare(cl_clftrain *t, double t0)
     t->stats.best_acc = t->stats.best_loss = t->stats.dev_acc = t->stats.dev_loss = NAN;
     t->stats.train_loss = t->stats.eta = NAN;
     t->step = 0, t->have_best = 0, t->loss_sum = 0, t->loss_n = 0;
+    int norm = t->c.normalize && ((const cl_classifier_config *)cl_model_head(t->m, "head.classifier"))->norm;
     if (!t->c.freeze)
-        return t->c.normalize ? set_norm_from_scratch(t) : CL_OK;
+        return norm ? set_norm_from_scratch(t) : CL_OK;
     int err = cache_features(t, t->train, t->train_feats);
     err = err ? err : t->dev ? cache_features(t, t->dev, t->dev_feats) : CL_OK;
-    if (!err && t->c.normalize)
+    if (!err && norm)
         err = cl_classifier_set_norm(t->m, t->train_feats, (size_t)t->train->n);
     t->stats.feature_seconds = now() - t0;
     return err;
