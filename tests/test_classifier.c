@@ -386,6 +386,7 @@ START_TEST(test_several_heads_round_trip)
     ck_assert_str_eq(c->labels[1], "pos");
     ck_assert_int_eq(c->pool, CL_CLASSIFIER_POOL_ALL);
     ck_assert_int_eq(c->hidden, 4);
+    ck_assert_int_eq(c->norm, 1);
     ck_assert_uint_eq(back->params.n, m->params.n);
     ck_assert_int_eq(memcmp(back->params.w, m->params.w, m->params.n * sizeof(float)), 0);
     cl_model_free(back);
