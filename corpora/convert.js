@@ -159,7 +159,7 @@ function conllu(sent, id, text) {
   return out.join('\n');
 }
 
-// Every 20th file (ca20, cb07, ...) is held out, so valid.txt spans genres.
+// Every 20th file (ca20, ca40, cb16, ...) is held out, so valid.txt spans genres.
 function brown(pkg, out, mapFile) {
   const map = readMap(mapFile);
   const files = fs.readdirSync(pkg).filter((f) => /^c[a-r]\d\d$/.test(f)).sort();
