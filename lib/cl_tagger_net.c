@@ -67,13 +67,20 @@ static int ws_alloc(cl_tagger *t, cl_tagger_ws *ws)
 
 static int imax(int a, int b) { return a > b ? a : b; }
 
+static int grow(int need, int have)
+{
+    return need <= have ? have : imax(need, have + have / 2);
+}
+
 int cl_tagger_ws_reserve(cl_tagger *t, int N, int S, int Tc, int Tw, int Tl)
 {
     cl_tagger_ws *ws = &t->ws;
     if (ws->crnn && N <= ws->N && S <= ws->S && Tc <= ws->Tc && Tw <= ws->Tw && Tl <= ws->Tl)
         return CL_OK;
-    cl_tagger_ws grown = {.N = imax(N, ws->N), .S = imax(S, ws->S), .Tc = imax(Tc, ws->Tc),
-                          .Tw = imax(Tw, ws->Tw), .Tl = imax(Tl, ws->Tl)};
+    /* Grow by half again at least, so a stream of ever larger batches
+     * (sentences sorted by length) reallocates only a few times. */
+    cl_tagger_ws grown = {.N = grow(N, ws->N), .S = grow(S, ws->S), .Tc = grow(Tc, ws->Tc),
+                          .Tw = grow(Tw, ws->Tw), .Tl = grow(Tl, ws->Tl)};
     cl_tagger_ws_free(ws);
     *ws = grown;
     int err = ws_alloc(t, ws);

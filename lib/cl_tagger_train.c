@@ -87,6 +87,50 @@ static void score(const cl_tagger_data *x, const int *pred, cl_tagger_eval *e)
     }
 }
 
+/* Batches of at most `batch` sentences and max_words words (the char
+ * BiLSTM's workspace, which keeps what training needs, grows with the words
+ * of a batch: ~0.3 MB per word).  Training takes larger batches than tagging,
+ * where 256 words already keep the matrix products efficient. */
+#define TRAIN_BATCH_WORDS 1024
+#define TAG_BATCH_WORDS 256
+
+static int next_batch(const cl_tagger_data *x, const int *order, int b, int S, int batch,
+                      int max_words)
+{
+    int e = b + 1, words = x->start[order[b] + 1] - x->start[order[b]];
+    while (e < S && e - b < batch) {
+        words += x->start[order[e] + 1] - x->start[order[e]];
+        if (words > max_words)
+            break;
+        e++;
+    }
+    return e;
+}
+
+static int reserve_all(cl_tagger *t, const cl_tagger_data *x, const int *order, int S, int batch,
+                       int max_words)
+{
+    int mN = 1, mS = 1, mTc = 1, mTw = 1, mTl = 1;
+    for (int b = 0, e; b < S; b = e) {
+        int N, Tc, Tw, Tl;
+        e = next_batch(x, order, b, S, batch, max_words);
+        cl_tagger_batch_shape(x, order + b, e - b, &N, &Tc, &Tw, &Tl);
+        mN = N > mN ? N : mN, mS = e - b > mS ? e - b : mS, mTc = Tc > mTc ? Tc : mTc;
+        mTw = Tw > mTw ? Tw : mTw, mTl = Tl > mTl ? Tl : mTl;
+    }
+    return cl_tagger_ws_reserve(t, mN, mS, mTc, mTw, mTl);
+}
+
+/* Room for any batch of ordinary sentences from the start: a caller that
+ * tags chunk after chunk (charlstm tag) then never reallocates, which would
+ * cost more than the tagging (fresh pages are zeroed by the kernel). */
+static int reserve_typical(cl_tagger *t, int batch)
+{
+    const cl_tagger_config *c = t->cfg;
+    int Tw = 80, Tl = c->use_lm ? 8 * Tw : 1;
+    return cl_tagger_ws_reserve(t, TAG_BATCH_WORDS, batch, c->max_word_chars, Tw, Tl);
+}
+
 static int predict_all(cl_tagger *t, const cl_tagger_data *x, int batch, int *pred)
 {
     int S = x->nsent, err = CL_OK;
@@ -98,8 +142,12 @@ static int predict_all(cl_tagger *t, const cl_tagger_data *x, int batch, int *pr
         order[s] = s;
     if (!err)
         sort_by_length(x, order, S, tmp);
-    for (int b = 0; b < S && !err; b += batch)
-        err = cl_tagger_predict(t, x, order + b, b + batch <= S ? batch : S - b, pred);
+    err = err ? err : reserve_typical(t, batch);
+    err = err ? err : reserve_all(t, x, order, S, batch, TAG_BATCH_WORDS);
+    for (int b = 0, e; b < S && !err; b = e) {
+        e = next_batch(x, order, b, S, batch, TAG_BATCH_WORDS);
+        err = cl_tagger_predict(t, x, order + b, e - b, pred);
+    }
     free(order), free(tmp);
     return err;
 }
@@ -165,8 +213,8 @@ static int trainer_init(trainer *r)
     r->nbatch = (S + r->c.batch - 1) / r->c.batch;
     r->best = cl_alloc((r->pe - r->pb) * sizeof(float));
     r->order = malloc(sizeof(int) * (size_t)S);
-    r->bstart = malloc(sizeof(int) * (size_t)(r->nbatch + 1));
-    r->perm = malloc(sizeof(int) * (size_t)r->nbatch);
+    r->bstart = malloc(sizeof(int) * (size_t)(S + 1));
+    r->perm = malloc(sizeof(int) * (size_t)S);
     r->tmp = malloc(sizeof(len_id) * (size_t)S);
     if (!err && (!r->best || !r->order || !r->bstart || !r->perm || !r->tmp))
         err = CL_ENOMEM;
@@ -176,7 +224,8 @@ static int trainer_init(trainer *r)
     return err;
 }
 
-/* This epoch's batches; reserves the workspace for the largest. */
+/* This epoch's batches (at most `batch` sentences and TRAIN_BATCH_WORDS
+ * words each); reserves the workspace for the largest. */
 static int plan_epoch(trainer *r)
 {
     int S = r->train->nsent, B = r->c.batch, W = B * SORT_WINDOW;
@@ -185,17 +234,15 @@ static int plan_epoch(trainer *r)
     shuffle(r->order, S, &r->rng);
     for (int s = 0; s < S; s += W)
         sort_by_length(r->train, r->order + s, s + W <= S ? W : S - s, r->tmp);
-    int mN = 1, mS = 1, mTc = 1, mTw = 1, mTl = 1;
-    for (int b = 0; b < r->nbatch; b++) {
-        int first = b * B, n = first + B <= S ? B : S - first, N, Tc, Tw, Tl;
-        r->bstart[b] = first, r->perm[b] = b;
-        cl_tagger_batch_shape(r->train, r->order + first, n, &N, &Tc, &Tw, &Tl);
-        mN = N > mN ? N : mN, mS = n > mS ? n : mS, mTc = Tc > mTc ? Tc : mTc;
-        mTw = Tw > mTw ? Tw : mTw, mTl = Tl > mTl ? Tl : mTl;
+    r->nbatch = 0;
+    for (int b = 0; b < S; b = r->bstart[r->nbatch]) {
+        r->perm[r->nbatch] = r->nbatch;
+        r->bstart[r->nbatch++] = b;
+        r->bstart[r->nbatch] = next_batch(r->train, r->order, b, S, B, TRAIN_BATCH_WORDS);
     }
-    r->bstart[r->nbatch] = S;
+    r->st.steps_per_epoch = r->nbatch;
     shuffle(r->perm, r->nbatch, &r->rng);
-    return cl_tagger_ws_reserve(r->t, mN, mS, mTc, mTw, mTl);
+    return reserve_all(r->t, r->train, r->order, S, B, TRAIN_BATCH_WORDS);
 }
 
 static int train_step(trainer *r, int b, float lr)
