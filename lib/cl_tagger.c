@@ -206,6 +206,9 @@ static int frequent_words(cl_tagger_config *cfg, const cl_tagger_corpus *c, int 
         if (!(low[i] = strdup(buf)))
             err = CL_ENOMEM;
     }
+    char **keep = err ? NULL : malloc(sizeof *keep * (size_t)(n ? n : 1)); /* not owning */
+    if (!err && !keep)
+        err = CL_ENOMEM;
     if (!err) {
         qsort(low, (size_t)n, sizeof *low, cmp_str);
         int u = 0;
@@ -213,11 +216,12 @@ static int frequent_words(cl_tagger_config *cfg, const cl_tagger_corpus *c, int 
             for (j = i + 1; j < n && strcmp(low[i], low[j]) == 0; j++)
                 ;
             if (j - i >= min_count)
-                low[u++] = low[i], low[i] = NULL;
+                keep[u++] = low[i];
         }
-        err = sorted_unique(low, u, &cfg->words);
+        err = sorted_unique(keep, u, &cfg->words);
         cfg->nwords = err < 0 ? 0 : err;
     }
+    free(keep);
     free_strs(low, n);
     return err < 0 ? err : CL_OK;
 }
