@@ -27,6 +27,7 @@ typedef struct {
     long eval_every;     /* evaluate on the dev ids every N steps (0 = only at the end) */
     int eval_streams;    /* parallel streams for evaluation (64 as the reference) */
     uint64_t seed;
+    int threads;         /* recurrence and OpenBLAS threads (cl_rnn_set_threads) */
 } cl_lmtrain_config;
 
 cl_lmtrain_config cl_lmtrain_defaults(void);

@@ -179,7 +179,7 @@ static cl_lmtrain_config trainer_config(const train_opts *o)
     c.batch = o->batch, c.seq = o->seq, c.lr = (float)o->lr, c.clip = (float)o->clip;
     c.lr_decay = (float)o->lr_decay, c.decay_every = o->decay_every;
     c.max_steps = o->steps, c.max_seconds = o->minutes * 60, c.max_epochs = o->epochs;
-    c.eval_every = o->eval_every, c.seed = (uint64_t)o->seed;
+    c.eval_every = o->eval_every, c.seed = (uint64_t)o->seed, c.threads = o->threads;
     return c;
 }
 
