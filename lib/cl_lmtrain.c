@@ -242,6 +242,8 @@ static void fill_stats(cl_lmtrain *t, double t0, double run_train_s, long start_
     s->train_seconds = t->train_seconds;
     s->elapsed = elapsed;
     s->chars_per_sec = rate * t->c.batch * t->c.seq;
+    s->run_train_seconds = run_train_s;
+    s->run_steps = t->step - start_step;
     s->eta = eta_of(t, elapsed, rate * (elapsed > 0 ? run_train_s / elapsed : 1), start_step);
 }
 

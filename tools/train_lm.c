@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cl_lmtrain.h"
 #include "cli_progress.h"
@@ -224,6 +225,13 @@ static int run_trainer(lm_run *r, const cl_ids *train, const cl_ids *dev, const 
     err = cl_lmtrain_run(r->t, train, dev, &h, &d);
     if (!r->o->quiet)
         cli_progress_finish(&r->progress);
+    const cl_lmtrain_stats *st = cl_lmtrain_stats_get(r->t);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    if (!r->o->quiet && err != CL_EINTR) /* one line for scripts and benchmarks */
+        fprintf(stderr, "train chars/s: %.0f (%ld steps, %.1f s in training steps); "
+                        "peak memory %.0f MB\n",
+                st->chars_per_sec, st->run_steps, st->run_train_seconds, ru.ru_maxrss / 1024.0);
     if (err == CL_EINTR) {
         fprintf(stderr, "charlstm train: interrupted at step %ld; saved %s and %s\n"
                         "resume with: charlstm train --resume %s -o %s [same files]\n",
