@@ -27,7 +27,7 @@ cl_lmtrain_config cl_lmtrain_defaults(void)
 {
     cl_lmtrain_config c = {0};
     c.batch = 32, c.seq = 100, c.lr = 2e-3f, c.clip = 5.0f, c.lr_decay = 1.0f;
-    c.eval_streams = 64, c.seed = 1;
+    c.eval_streams = 64, c.seed = 1, c.threads = 1;
     return c;
 }
 
@@ -94,6 +94,10 @@ int cl_lmtrain_create(cl_lmtrain **out, cl_model *m, const cl_lmtrain_config *c,
     err = err ? err : cl_lm_create(&t->eval, &m->enc, &m->params, 0, c->seq, c->eval_streams);
     err = err ? err : cl_optim_create(&t->opt, &oc, m->params.n);
     err = err ? err : alloc_buffers(t);
+    if (!err) {
+        cl_rnn_set_threads(t->lm.enc.rnn, c->threads);
+        cl_rnn_set_threads(t->eval.enc.rnn, c->threads);
+    }
     if (err) {
         cl_lmtrain_free(t);
         return cl_diag_set(d, err, "cannot set up training: %s", cl_strerror(err));
@@ -238,6 +242,8 @@ static void fill_stats(cl_lmtrain *t, double t0, double run_train_s, long start_
     s->train_seconds = t->train_seconds;
     s->elapsed = elapsed;
     s->chars_per_sec = rate * t->c.batch * t->c.seq;
+    s->run_train_seconds = run_train_s;
+    s->run_steps = t->step - start_step;
     s->eta = eta_of(t, elapsed, rate * (elapsed > 0 ? run_train_s / elapsed : 1), start_step);
 }
 

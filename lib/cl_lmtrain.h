@@ -27,6 +27,7 @@ typedef struct {
     long eval_every;     /* evaluate on the dev ids every N steps (0 = only at the end) */
     int eval_streams;    /* parallel streams for evaluation (64 as the reference) */
     uint64_t seed;
+    int threads;         /* recurrence and OpenBLAS threads (cl_rnn_set_threads) */
 } cl_lmtrain_config;
 
 cl_lmtrain_config cl_lmtrain_defaults(void);
@@ -41,6 +42,8 @@ typedef struct {
     double train_seconds; /* inside training steps, this run and earlier ones */
     double elapsed;       /* wall seconds of this run */
     double chars_per_sec; /* training throughput of this run */
+    double run_train_seconds; /* inside training steps, this run */
+    long run_steps;       /* steps taken in this run */
     double eta;           /* seconds to the nearest limit, NAN if none */
     int improved;         /* on evaluation: this model is the best so far */
 } cl_lmtrain_stats;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cl_lmtrain.h"
 #include "cli_progress.h"
@@ -179,7 +180,7 @@ static cl_lmtrain_config trainer_config(const train_opts *o)
     c.batch = o->batch, c.seq = o->seq, c.lr = (float)o->lr, c.clip = (float)o->clip;
     c.lr_decay = (float)o->lr_decay, c.decay_every = o->decay_every;
     c.max_steps = o->steps, c.max_seconds = o->minutes * 60, c.max_epochs = o->epochs;
-    c.eval_every = o->eval_every, c.seed = (uint64_t)o->seed;
+    c.eval_every = o->eval_every, c.seed = (uint64_t)o->seed, c.threads = o->threads;
     return c;
 }
 
@@ -224,6 +225,13 @@ static int run_trainer(lm_run *r, const cl_ids *train, const cl_ids *dev, const 
     err = cl_lmtrain_run(r->t, train, dev, &h, &d);
     if (!r->o->quiet)
         cli_progress_finish(&r->progress);
+    const cl_lmtrain_stats *st = cl_lmtrain_stats_get(r->t);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    if (!r->o->quiet && err != CL_EINTR) /* one line for scripts and benchmarks */
+        fprintf(stderr, "train chars/s: %.0f (%ld steps, %.1f s in training steps); "
+                        "peak memory %.0f MB\n",
+                st->chars_per_sec, st->run_steps, st->run_train_seconds, ru.ru_maxrss / 1024.0);
     if (err == CL_EINTR) {
         fprintf(stderr, "charlstm train: interrupted at step %ld; saved %s and %s\n"
                         "resume with: charlstm train --resume %s -o %s [same files]\n",
