@@ -630,6 +630,10 @@ static int data_alloc(cl_tagger_data *x, const cl_tagger_corpus *c, size_t nchar
 static size_t word_chars(const cl_tagger *t, const int32_t *cps, size_t n, int *out)
 {
     size_t cap = (size_t)t->cfg->max_word_chars;
+    if (n == 0) { /* an empty form (only the API allows one): one unknown character */
+        out[0] = CL_VOCAB_UNK;
+        return 1;
+    }
     if (n <= cap) {
         cl_model_encode(t->m, cps, n, out, NULL);
         return n;

@@ -28,13 +28,21 @@ typedef struct {
     size_t mask;
 } cl_tagger_map;
 
+/* The char BiLSTM runs over the batch's words sorted by length, in this many
+ * groups each padded only to its own longest word (one padded run over all
+ * words would spend most of its time on padding). */
+#define CL_TAGGER_CHAR_GROUPS 4
+
 /* Buffers of one batch; sized by cl_tagger_ws_reserve, never inside a step. */
 typedef struct {
     int N, S, Tc, Tw, Tl;   /* capacity: words, sentences, chars/word, words/sentence, text */
-    cl_seqrnn *crnn, *wrnn;
+    cl_seqrnn *crnn[CL_TAGGER_CHAR_GROUPS], *wrnn;
+    int *cord;              /* [N] batch word at each length-sorted position */
+    int gstart[CL_TAGGER_CHAR_GROUPS + 1], gT[CL_TAGGER_CHAR_GROUPS]; /* groups of the last forward */
+    float *slast, *dslast;  /* [N, 2 * char_hidden] final states in sorted order */
     cl_encoder enc;         /* use_lm only */
     int have_enc;
-    int *cids, *clen;       /* [Tc * N] char ids time major, [N] lengths */
+    int *cids, *clen;       /* per group [T_g, B_g] char ids time major; [N] sorted lengths */
     float *cx, *dcx;        /* [Tc, N, char_emb] */
     float *cy;              /* [Tc, N, 2 * char_hidden] (outputs, unused) */
     float *clast, *dclast;  /* [N, 2 * char_hidden] */

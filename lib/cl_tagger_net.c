@@ -18,7 +18,10 @@ static int *ialloc(size_t n) { return cl_alloc((n + 16) * sizeof(int)); }
 
 void cl_tagger_ws_free(cl_tagger_ws *ws)
 {
-    cl_seqrnn_free(ws->crnn), cl_seqrnn_free(ws->wrnn);
+    for (int g = 0; g < CL_TAGGER_CHAR_GROUPS; g++)
+        cl_seqrnn_free(ws->crnn[g]);
+    cl_seqrnn_free(ws->wrnn);
+    free(ws->cord), free(ws->slast), free(ws->dslast);
     if (ws->have_enc)
         cl_encoder_free(&ws->enc);
     void *bufs[] = {ws->cids, ws->clen, ws->cx, ws->dcx, ws->cy, ws->clast, ws->dclast,
@@ -36,7 +39,8 @@ static int ws_alloc_bufs(cl_tagger *t, cl_tagger_ws *ws)
     size_t N = (size_t)ws->N, TcN = (size_t)ws->Tc * N, TwS = (size_t)ws->Tw * ws->S;
     size_t C2 = 2 * (size_t)c->char_hidden, F = (size_t)CL_FEAT_SLOTS * c->feat_emb;
     size_t W2 = 2 * (size_t)c->word_hidden;
-    ws->cids = ialloc(TcN), ws->clen = ialloc(N);
+    ws->cids = ialloc(TcN), ws->clen = ialloc(N), ws->cord = ialloc(N);
+    ws->slast = falloc(N * C2), ws->dslast = falloc(N * C2);
     ws->cx = falloc(TcN * c->char_emb), ws->dcx = falloc(TcN * c->char_emb);
     ws->cy = falloc(TcN * C2), ws->clast = falloc(N * C2), ws->dclast = falloc(N * C2);
     ws->fids = (int32_t *)ialloc(N * CL_FEAT_SLOTS), ws->fx = falloc(N * F), ws->dfx = falloc(N * F);
@@ -47,7 +51,7 @@ static int ws_alloc_bufs(cl_tagger *t, cl_tagger_ws *ws)
     ws->slen = ialloc((size_t)ws->S), ws->row = ialloc(N);
     ws->wy = falloc(TwS * W2), ws->dwy = falloc(TwS * W2), ws->ymask = falloc(TwS * W2);
     ws->logits = falloc(TwS * c->ntags), ws->targets = ialloc(TwS);
-    int ok = ws->cids && ws->clen && ws->cx && ws->dcx && ws->cy && ws->clast && ws->dclast &&
+    int ok = ws->cids && ws->clen && ws->cord && ws->slast && ws->dslast && ws->cx && ws->dcx && ws->cy && ws->clast && ws->dclast &&
              ws->fids && ws->fx && ws->dfx && ws->wids && ws->wex && ws->dwex && ws->tids &&
              ws->ly && ws->wx && ws->dwx && ws->xmask && ws->slen && ws->row && ws->wy &&
              ws->dwy && ws->ymask && ws->logits && ws->targets;
@@ -56,7 +60,9 @@ static int ws_alloc_bufs(cl_tagger *t, cl_tagger_ws *ws)
 
 static int ws_alloc(cl_tagger *t, cl_tagger_ws *ws)
 {
-    int err = cl_seqrnn_create(&ws->crnn, &t->crnn, ws->Tc, ws->N);
+    int per = (ws->N + CL_TAGGER_CHAR_GROUPS - 1) / CL_TAGGER_CHAR_GROUPS, err = CL_OK;
+    for (int g = 0; g < CL_TAGGER_CHAR_GROUPS && !err; g++)
+        err = cl_seqrnn_create(&ws->crnn[g], &t->crnn, ws->Tc, per);
     err = err ? err : cl_seqrnn_create(&ws->wrnn, &t->wrnn, ws->Tw, ws->S);
     if (!err && t->lm_dim) {
         err = cl_encoder_create(&ws->enc, &t->m->enc, &t->m->params, ws->Tl, ws->S);
@@ -75,7 +81,7 @@ static int grow(int need, int have)
 int cl_tagger_ws_reserve(cl_tagger *t, int N, int S, int Tc, int Tw, int Tl)
 {
     cl_tagger_ws *ws = &t->ws;
-    if (ws->crnn && N <= ws->N && S <= ws->S && Tc <= ws->Tc && Tw <= ws->Tw && Tl <= ws->Tl)
+    if (ws->wrnn && N <= ws->N && S <= ws->S && Tc <= ws->Tc && Tw <= ws->Tw && Tl <= ws->Tl)
         return CL_OK;
     /* Grow by half again at least, so a stream of ever larger batches
      * (sentences sorted by length) reallocates only a few times. */
@@ -120,26 +126,90 @@ static void dropout(float *x, float *mask, size_t n, float p, cl_rng *rng)
     }
 }
 
-/* Char ids [Tc, N] (padding -1, dropped characters unknown) and the char
- * BiLSTM's final states into clast. */
+/* Batch words sorted by length (counting sort: lengths are at most Tc)
+ * into cord, cut into CL_TAGGER_CHAR_GROUPS groups of equal size. */
+static void char_groups(cl_tagger *t, const cl_tagger_data *x, const int *words, int N, int Tc)
+{
+    cl_tagger_ws *ws = &t->ws;
+    int count[4097] = {0}, per = (N + CL_TAGGER_CHAR_GROUPS - 1) / CL_TAGGER_CHAR_GROUPS;
+    for (int n = 0; n < N; n++)
+        count[x->cstart[words[n] + 1] - x->cstart[words[n]]]++;
+    for (int l = 1, sum = count[0]; l <= Tc; l++)
+        sum += count[l], count[l] = sum - count[l];
+    count[0] = 0;
+    for (int n = 0; n < N; n++) {
+        int len = x->cstart[words[n] + 1] - x->cstart[words[n]], i = count[len]++;
+        ws->cord[i] = n, ws->clen[i] = len;
+    }
+    for (int g = 0; g <= CL_TAGGER_CHAR_GROUPS; g++)
+        ws->gstart[g] = g * per < N ? g * per : N;
+    for (int g = 0; g < CL_TAGGER_CHAR_GROUPS; g++)
+        ws->gT[g] = ws->gstart[g + 1] > ws->gstart[g] ? ws->clen[ws->gstart[g + 1] - 1] : 0;
+}
+
+/* Char ids of group g ([T_g, B_g] from offset gstart * Tc; dropped
+ * characters become unknown) and its BiLSTM run. */
+static int char_group_forward(cl_tagger *t, const cl_tagger_data *x, const int *words, int g,
+                              int Tc, int train, cl_rng *rng)
+{
+    cl_tagger_ws *ws = &t->ws;
+    const cl_tagger_config *c = t->cfg;
+    float pd = train ? c->char_dropout : 0;
+    int g0 = ws->gstart[g], B = ws->gstart[g + 1] - g0, T = ws->gT[g];
+    int *ids = ws->cids + (size_t)g0 * Tc;
+    for (int i = 0; i < B; i++) {
+        int w = words[ws->cord[g0 + i]], b = x->cstart[w], len = ws->clen[g0 + i];
+        for (int k = 0; k < T; k++) {
+            int id = k < len ? x->chars[b + k] : -1;
+            if (id > 0 && pd > 0 && cl_rng_float(rng) < pd)
+                id = CL_VOCAB_UNK;
+            ids[(size_t)k * B + i] = id;
+        }
+    }
+    float *cx = ws->cx + (size_t)g0 * Tc * c->char_emb;
+    cl_embed_forward(cx, ids, T * B, W(t, t->i_cemb), c->char_emb);
+    return cl_seqrnn_forward(ws->crnn[g], W(t, t->i_crnn), T, B, cx, ws->clen + g0,
+                             ws->cy + (size_t)g0 * Tc * 2 * c->char_hidden,
+                             ws->slast + (size_t)g0 * 2 * c->char_hidden, train, rng);
+}
+
+/* The char BiLSTM's final states of every word of the batch into clast. */
 static int char_forward(cl_tagger *t, const cl_tagger_data *x, const int *words, int N, int Tc,
                         int train, cl_rng *rng)
 {
     cl_tagger_ws *ws = &t->ws;
-    float pd = train ? t->cfg->char_dropout : 0;
-    for (int n = 0; n < N; n++) {
-        int w = words[n], b = x->cstart[w], len = x->cstart[w + 1] - b;
-        ws->clen[n] = len;
-        for (int k = 0; k < Tc; k++) {
-            int id = k < len ? x->chars[b + k] : -1;
-            if (id > 0 && pd > 0 && cl_rng_float(rng) < pd)
-                id = CL_VOCAB_UNK;
-            ws->cids[(size_t)k * N + n] = id;
-        }
+    size_t C2 = 2 * (size_t)t->cfg->char_hidden;
+    char_groups(t, x, words, N, Tc);
+    for (int g = 0; g < CL_TAGGER_CHAR_GROUPS; g++) {
+        int err = ws->gT[g] ? char_group_forward(t, x, words, g, Tc, train, rng) : CL_OK;
+        if (err)
+            return err;
     }
-    cl_embed_forward(ws->cx, ws->cids, Tc * N, W(t, t->i_cemb), t->cfg->char_emb);
-    return cl_seqrnn_forward(ws->crnn, W(t, t->i_crnn), Tc, N, ws->cx, ws->clen, ws->cy,
-                             ws->clast, train, rng);
+    for (int i = 0; i < N; i++)
+        memcpy(ws->clast + ws->cord[i] * C2, ws->slast + i * C2, C2 * sizeof(float));
+    return CL_OK;
+}
+
+/* Backward through the char groups from dclast (batch order). */
+static int char_backward(cl_tagger *t, int N, int Tc)
+{
+    cl_tagger_ws *ws = &t->ws;
+    const cl_tagger_config *c = t->cfg;
+    size_t C2 = 2 * (size_t)c->char_hidden;
+    for (int i = 0; i < N; i++)
+        memcpy(ws->dslast + i * C2, ws->dclast + ws->cord[i] * C2, C2 * sizeof(float));
+    for (int g = 0; g < CL_TAGGER_CHAR_GROUPS; g++) {
+        int g0 = ws->gstart[g], B = ws->gstart[g + 1] - g0, T = ws->gT[g];
+        if (!T)
+            continue;
+        float *dcx = ws->dcx + (size_t)g0 * Tc * c->char_emb;
+        int err = cl_seqrnn_backward(ws->crnn[g], W(t, t->i_crnn), G(t, t->i_crnn), NULL,
+                                     ws->dslast + g0 * C2, dcx);
+        if (err)
+            return err;
+        cl_embed_backward(G(t, t->i_cemb), ws->cids + (size_t)g0 * Tc, T * B, dcx, c->char_emb);
+    }
+    return CL_OK;
 }
 
 /* Feature and frequent-word embeddings of the batch's words. */
@@ -294,10 +364,7 @@ int cl_tagger_backward(cl_tagger *t, const cl_tagger_data *x, const int *sents, 
     cl_embed_backward(G(t, t->i_femb), (const int *)ws->fids, N * CL_FEAT_SLOTS, ws->dfx,
                       c->feat_emb);
     cl_embed_backward(G(t, t->i_wemb), ws->wids, N, ws->dwex, c->word_emb);
-    err = cl_seqrnn_backward(ws->crnn, W(t, t->i_crnn), G(t, t->i_crnn), NULL, ws->dclast, ws->dcx);
-    if (!err)
-        cl_embed_backward(G(t, t->i_cemb), ws->cids, Tc * N, ws->dcx, c->char_emb);
-    return err;
+    return char_backward(t, N, Tc);
 }
 
 /* ==== prediction =========================================================== */
