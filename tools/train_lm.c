@@ -211,12 +211,14 @@ static int run_trainer(lm_run *r, const cl_ids *train, const cl_ids *dev, const 
 {
     cl_lmtrain_config c = trainer_config(r->o);
     cl_diag d = {{0}};
+    long chunks = (long)((train->n - 1) / ((int64_t)c.batch * c.seq));
+    if (c.lr_decay < 1 && c.decay_every == 0)
+        c.decay_every = chunks > 0 ? chunks : 1; /* --decay-every 0: once an epoch */
     int err = cl_lmtrain_create(&r->t, r->m, &c, &d);
     if (!err && ck)
         err = cl_lmtrain_resume(r->t, ck, &d);
     if (err)
         return cli_fail(CMD, err, &d, "cannot start training");
-    long chunks = (long)((train->n - 1) / ((int64_t)c.batch * c.seq));
     long total = c.max_steps ? c.max_steps : c.max_epochs > 0 ? (long)(c.max_epochs * chunks) : 0;
     cli_progress_init(&r->progress, stderr, total, "chars");
     r->progress.time_limit = c.max_seconds;
