@@ -223,7 +223,6 @@ static int run_trainer(lm_run *r, const cl_ids *train, const cl_ids *dev, const 
     cli_progress_init(&r->progress, stderr, total, "chars");
     r->progress.time_limit = c.max_seconds;
     cl_lmtrain_hooks h = {r, hook_progress, hook_evaluated, hook_stop, hook_save};
-    cli_signal_install();
     err = cl_lmtrain_run(r->t, train, dev, &h, &d);
     if (!r->o->quiet)
         cli_progress_finish(&r->progress);
@@ -274,6 +273,7 @@ int train_lm(const train_opts *o)
     snprintf(r.last, sizeof r.last, "%s.last", o->output);
     openblas_set_num_threads(o->threads);
     omp_set_num_threads(o->threads);
+    cli_signal_install(); /* before the (long) data preparation: Ctrl-C stops cleanly there too */
     int rc = train_with(&r);
     if (r.log && fclose(r.log) != 0 && !rc)
         rc = cli_error(CMD, "%s: cannot write the log file", o->log);
