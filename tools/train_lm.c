@@ -126,7 +126,8 @@ static int load_model(lm_run *r, const char *path, cl_ckpt **ck)
 static int save_to(lm_run *r, const char *path, int with_state)
 {
     cl_diag d = {{0}};
-    int err = cl_model_save(r->m, path, with_state ? cl_lmtrain_save_state : NULL, r->t, &d);
+    int err = cl_model_save(r->m, path, with_state ? cl_lmtrain_save_state : cl_lmtrain_save_history,
+                            r->t, &d);
     return err ? cli_fail(CMD, err, &d, "cannot save the model") : 0;
 }
 
