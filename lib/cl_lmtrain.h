@@ -77,8 +77,11 @@ int cl_lmtrain_resume(cl_lmtrain *t, const cl_ckpt *ck, cl_diag *d);
  * Returns CL_OK when a limit is reached, CL_EINTR when stop() asked. */
 int cl_lmtrain_run(cl_lmtrain *t, const cl_ids *train, const cl_ids *dev,
                    const cl_lmtrain_hooks *h, cl_diag *d);
-/* Writes the "optim" and "train" sections: a cl_model_extra_fn for
- * cl_model_save with ctx = the trainer. */
+/* cl_model_extra_fn for cl_model_save with ctx = the trainer: a "history"
+ * section (steps, characters, seconds, last validation loss), for every saved
+ * model. */
+int cl_lmtrain_save_history(cl_ckpt_writer *w, void *trainer);
+/* The history plus the "optim" and "train" sections --resume needs. */
 int cl_lmtrain_save_state(cl_ckpt_writer *w, void *trainer);
 const cl_lmtrain_stats *cl_lmtrain_stats_get(const cl_lmtrain *t);
 

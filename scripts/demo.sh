@@ -13,7 +13,7 @@ mkdir -p build/demo
 echo "== training a 1 x 512 LSTM on $DATA/train.txt for $MINUTES minutes ($THREADS threads)"
 ./build/charlstm train --train "$DATA/train.txt" --dev "$DATA/valid.txt" \
     -o build/demo/en.model --layers 1 --hidden 512 --emb 64 --batch 32 --seq 100 \
-    --dropout 0.1 --minutes "$MINUTES" --eval-every 500 --threads "$THREADS" \
+    --dropout 0.1 --min-count 20 --minutes "$MINUTES" --eval-every 0 --threads "$THREADS" \
     --log build/demo/en.tsv
 echo "== model"
 ./build/charlstm info build/demo/en.model | head -4
