@@ -4,6 +4,7 @@
 #   make deps            install the Debian packages the build needs (root)
 #   make check           build and run the Check unit test suite
 #   make check SANITIZE=1  the same under AddressSanitizer + UBSan
+#   make demo            the main job: fetch a corpus, train a few minutes, generate
 #   make bench           speed benchmarks side by side with the PyTorch reference
 #   make quality         long quality checks on ../shared/data (not run by CI)
 #   make install PREFIX=/usr/local DESTDIR=
@@ -55,7 +56,7 @@ SHARED   := $(BUILD)/libcharlstm.so.$(VERSION)
 TOOL     := $(BUILD)/charlstm
 TESTBIN  := $(BUILD)/check_charlstm
 
-.PHONY: all deps check bench quality install uninstall clean corpora
+.PHONY: all deps check bench quality install uninstall clean corpora demo
 all: $(STATIC) $(SHARED) $(TOOL)
 
 deps:
@@ -95,8 +96,17 @@ $(TESTBIN): $(TEST_OBJ) $(filter-out $(BUILD)/tools/charlstm.o,$(TOOL_OBJ)) $(ST
 check: $(TESTBIN) $(TOOL)
 	OPENBLAS_NUM_THREADS=1 CK_DEFAULT_TIMEOUT=600 $(TESTBIN)
 
-bench: all
-	./bench/run.sh
+demo:
+	./scripts/demo.sh
+
+# Benchmark helpers, optimised like the library (not part of `all`).
+$(BUILD)/gen_bench: bench/gen_bench.c $(STATIC)
+	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) $(LDLIBS)
+$(BUILD)/%_bench: ../shared/bench/%_bench.c
+	$(CC) -O2 -march=native $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS)
+
+bench: all $(BUILD)/gen_bench
+	BUILD=$(BUILD) ./bench/run.sh
 
 quality: all
 	./scripts/quality.sh

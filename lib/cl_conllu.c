@@ -1,9 +1,9 @@
 /* cl_conllu: streaming CoNLL-U reading and writing (see cl_conllu.h). */
 #include "cl_conllu.h"
+#include "cl_lines.h"
 
 #include <assert.h>
 #include <ctype.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +24,7 @@ struct cl_conllu_sent {
 };
 
 struct cl_conllu_reader {
-    FILE *fp;
-    char *name;
-    char *buf;
-    size_t bufcap;
-    long lineno;
+    cl_lines in;
 };
 
 /* ------------------------------------------------------------------------
@@ -40,9 +36,7 @@ cl_conllu_reader *cl_conllu_reader_new(FILE *fp, const char *name)
     cl_conllu_reader *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
-    r->fp = fp;
-    r->name = strdup(name ? name : "-");
-    if (!r->name) {
+    if (cl_lines_init(&r->in, fp, name)) {
         free(r);
         return NULL;
     }
@@ -53,8 +47,7 @@ void cl_conllu_reader_free(cl_conllu_reader *r)
 {
     if (!r)
         return;
-    free(r->name);
-    free(r->buf);
+    cl_lines_free(&r->in);
     free(r);
 }
 
@@ -146,7 +139,7 @@ static int perr(const cl_conllu_reader *r, cl_diag *diag, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return cl_diag_set(diag, CL_EPARSE, "%s:%ld: %s", r->name, r->lineno, msg);
+    return cl_lines_error(&r->in, diag, CL_EPARSE, msg);
 }
 
 /* Cut l->split at tabs into exactly 10 columns. */
@@ -195,7 +188,7 @@ static int parse_node(cl_conllu_reader *r, cl_conllu_sent *s, line *l, cl_diag *
 {
     int err = split_cols(r, l, diag);
     if (err)
-        return err == CL_ENOMEM ? cl_diag_set(diag, err, "%s: out of memory", r->name) : err;
+        return err == CL_ENOMEM ? cl_diag_set(diag, err, "%s: out of memory", r->in.name) : err;
     const char *id = l->col[CL_CONLLU_ID];
     if (!l->col[CL_CONLLU_FORM][0])
         return perr(r, diag, "empty FORM");
@@ -209,7 +202,7 @@ static int parse_node(cl_conllu_reader *r, cl_conllu_sent *s, line *l, cl_diag *
         return perr(r, diag, "expected word ID %zu, got %zu",
                     s->nwords + 1, v);
     if (grow((void **)&s->words, &s->wcap, s->nwords, sizeof(size_t)))
-        return cl_diag_set(diag, CL_ENOMEM, "%s: out of memory", r->name);
+        return cl_diag_set(diag, CL_ENOMEM, "%s: out of memory", r->in.name);
     s->words[s->nwords++] = s->nlines - 1;
     return 0;
 }
@@ -218,30 +211,11 @@ static int parse_node(cl_conllu_reader *r, cl_conllu_sent *s, line *l, cl_diag *
  * Reading sentences
  * ------------------------------------------------------------------------ */
 
-/* Next line into r->buf without its line end: 1, 0 at EOF, or CL_EIO. */
-static int next_line(cl_conllu_reader *r, cl_diag *diag)
-{
-    errno = 0;
-    ssize_t n = getline(&r->buf, &r->bufcap, r->fp);
-    if (n < 0) {
-        if (ferror(r->fp) || errno == ENOMEM)
-            return cl_diag_set(diag, errno == ENOMEM ? CL_ENOMEM : CL_EIO,
-                               "%s:%ld: read error", r->name, r->lineno + 1);
-        return 0;
-    }
-    r->lineno++;
-    if (n > 0 && r->buf[n - 1] == '\n')
-        r->buf[--n] = '\0';
-    if (n > 0 && r->buf[n - 1] == '\r')
-        r->buf[--n] = '\0';
-    return 1;
-}
-
 static int finish(cl_conllu_reader *r, cl_conllu_sent *s, cl_diag *diag)
 {
     if (s->nwords == 0)
         return cl_diag_set(diag, CL_EPARSE, "%s:%ld: sentence has no words",
-                           r->name, s->first_line);
+                           r->in.name, s->first_line);
     return 1;
 }
 
@@ -249,22 +223,22 @@ int cl_conllu_read(cl_conllu_reader *r, cl_conllu_sent *s, cl_diag *diag)
 {
     sent_clear(s);
     for (;;) {
-        int got = next_line(r, diag);
+        int got = cl_lines_next(&r->in, diag);
         if (got < 0)
             return got;
         if (got == 0)
             return s->nlines ? finish(r, s, diag) : 0;
-        if (!r->buf[0]) {
+        if (!r->in.buf[0]) {
             if (s->nlines)
                 return finish(r, s, diag);
             continue; /* blank lines before a sentence */
         }
         line *l;
-        if (add_line(s, r->buf, &l))
-            return cl_diag_set(diag, CL_ENOMEM, "%s: out of memory", r->name);
+        if (add_line(s, r->in.buf, &l))
+            return cl_diag_set(diag, CL_ENOMEM, "%s: out of memory", r->in.name);
         if (s->nlines == 1)
-            s->first_line = r->lineno;
-        if (r->buf[0] != '#') {
+            s->first_line = r->in.lineno;
+        if (r->in.buf[0] != '#') {
             int err = parse_node(r, s, l, diag);
             if (err)
                 return err;

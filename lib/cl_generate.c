@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl_infer.h"
 #include "cl_lm.h"
 
 enum { PRIME_CHUNK = 128 };
@@ -14,6 +15,7 @@ struct cl_gen {
     cl_sample_config sc;
     cl_rng rng;
     cl_lm lm;
+    cl_infer *fast;   /* bfloat16 engine for LSTM models, NULL otherwise */
     float *h, *c;     /* carried state [layers, 1, H] */
     float *last;      /* logits after the last character fed [V] */
     float *work;      /* [V] */
@@ -25,6 +27,7 @@ void cl_gen_free(cl_gen *g)
     if (!g)
         return;
     cl_lm_free(&g->lm);
+    cl_infer_free(g->fast);
     free(g->h), free(g->c), free(g->last), free(g->work), free(g->order);
     free(g);
 }
@@ -50,6 +53,8 @@ int cl_gen_create(cl_gen **out, const cl_model *m, const cl_sample_config *sc, u
     g->order = malloc(V * sizeof(int));
     if (!err && !(g->h && g->c && g->last && g->work && g->order))
         err = CL_ENOMEM;
+    if (!err && cl_infer_create(&g->fast, m) == CL_ENOMEM)
+        err = CL_ENOMEM; /* CL_EINVAL: not an LSTM; the general path serves */
     if (err) {
         cl_gen_free(g);
         return err;
@@ -62,6 +67,14 @@ int cl_gen_create(cl_gen **out, const cl_model *m, const cl_sample_config *sc, u
 static void feed(cl_gen *g, const int *ids, size_t n)
 {
     int V = g->m->enc.vocab;
+    if (g->fast) {
+        const float *logits = NULL;
+        for (size_t i = 0; i < n; i++)
+            logits = cl_infer_step(g->fast, ids[i]);
+        if (logits)
+            memcpy(g->last, logits, (size_t)V * sizeof(float));
+        return;
+    }
     for (size_t i = 0; i < n; i += PRIME_CHUNK) {
         int T = (int)(n - i < PRIME_CHUNK ? n - i : PRIME_CHUNK);
         cl_lm_forward(&g->lm, &g->m->params, ids + i, NULL, T, 1, g->h, g->c, 0, NULL);
@@ -71,6 +84,8 @@ static void feed(cl_gen *g, const int *ids, size_t n)
 
 int cl_gen_prime(cl_gen *g, const int *ids, size_t n)
 {
+    if (g->fast)
+        cl_infer_reset(g->fast);
     memset(g->h, 0, cl_encoder_state_size(&g->m->enc) * sizeof(float));
     memset(g->c, 0, cl_encoder_state_size(&g->m->enc) * sizeof(float));
     if (n == 0) {

@@ -27,7 +27,7 @@ cl_lmtrain_config cl_lmtrain_defaults(void)
 {
     cl_lmtrain_config c = {0};
     c.batch = 32, c.seq = 100, c.lr = 2e-3f, c.clip = 5.0f, c.lr_decay = 1.0f;
-    c.eval_streams = 64, c.seed = 1;
+    c.eval_streams = 64, c.seed = 1, c.threads = 1;
     return c;
 }
 
@@ -94,6 +94,10 @@ int cl_lmtrain_create(cl_lmtrain **out, cl_model *m, const cl_lmtrain_config *c,
     err = err ? err : cl_lm_create(&t->eval, &m->enc, &m->params, 0, c->seq, c->eval_streams);
     err = err ? err : cl_optim_create(&t->opt, &oc, m->params.n);
     err = err ? err : alloc_buffers(t);
+    if (!err) {
+        cl_rnn_set_threads(t->lm.enc.rnn, c->threads);
+        cl_rnn_set_threads(t->eval.enc.rnn, c->threads);
+    }
     if (err) {
         cl_lmtrain_free(t);
         return cl_diag_set(d, err, "cannot set up training: %s", cl_strerror(err));
@@ -214,7 +218,7 @@ static int train_step(cl_lmtrain *t, const cl_ids *train, cl_diag *d)
 
 /* ==== the loop ============================================================= */
 
-static double eta_of(const cl_lmtrain *t, double elapsed, double step_rate, long start_step)
+static double eta_of(const cl_lmtrain *t, double elapsed, double step_rate)
 {
     double eta = INFINITY;
     if (t->c.max_steps && step_rate > 0)
@@ -223,7 +227,6 @@ static double eta_of(const cl_lmtrain *t, double elapsed, double step_rate, long
         eta = fmin(eta, (t->c.max_epochs * (double)t->chunks - (double)t->step) / step_rate);
     if (t->c.max_seconds > 0)
         eta = fmin(eta, t->c.max_seconds - elapsed);
-    (void)start_step;
     return isinf(eta) ? NAN : fmax(eta, 0);
 }
 
@@ -238,7 +241,9 @@ static void fill_stats(cl_lmtrain *t, double t0, double run_train_s, long start_
     s->train_seconds = t->train_seconds;
     s->elapsed = elapsed;
     s->chars_per_sec = rate * t->c.batch * t->c.seq;
-    s->eta = eta_of(t, elapsed, rate * (elapsed > 0 ? run_train_s / elapsed : 1), start_step);
+    s->run_train_seconds = run_train_s;
+    s->run_steps = t->step - start_step;
+    s->eta = eta_of(t, elapsed, rate * (elapsed > 0 ? run_train_s / elapsed : 1));
 }
 
 static int evaluate_and_save(cl_lmtrain *t, const cl_ids *dev, const cl_lmtrain_hooks *h,
@@ -347,10 +352,23 @@ static int put_optim(const cl_lmtrain *t, cl_ckpt_writer *w)
     return err ? err : cl_ckpt_section_end(w);
 }
 
+int cl_lmtrain_save_history(cl_ckpt_writer *w, void *trainer)
+{
+    const cl_lmtrain *t = trainer;
+    int err = cl_ckpt_section_begin(w, "history");
+    err = err ? err : cl_ckpt_put_str(w, "task", "lm");
+    err = err ? err : cl_ckpt_put_i64(w, "step", t->step);
+    err = err ? err : cl_ckpt_put_i64(w, "chars", (int64_t)t->step * t->c.batch * t->c.seq);
+    err = err ? err : cl_ckpt_put_f64(w, "train_seconds", t->train_seconds);
+    err = err ? err : cl_ckpt_put_f64(w, "valid_loss", t->stats.valid_loss);
+    return err ? err : cl_ckpt_section_end(w);
+}
+
 int cl_lmtrain_save_state(cl_ckpt_writer *w, void *trainer)
 {
     const cl_lmtrain *t = trainer;
-    int err = put_optim(t, w);
+    int err = cl_lmtrain_save_history(w, trainer);
+    err = err ? err : put_optim(t, w);
     return err ? err : put_state(t, w);
 }
 

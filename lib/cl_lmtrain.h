@@ -27,6 +27,7 @@ typedef struct {
     long eval_every;     /* evaluate on the dev ids every N steps (0 = only at the end) */
     int eval_streams;    /* parallel streams for evaluation (64 as the reference) */
     uint64_t seed;
+    int threads;         /* recurrence and OpenBLAS threads (cl_rnn_set_threads) */
 } cl_lmtrain_config;
 
 cl_lmtrain_config cl_lmtrain_defaults(void);
@@ -41,6 +42,8 @@ typedef struct {
     double train_seconds; /* inside training steps, this run and earlier ones */
     double elapsed;       /* wall seconds of this run */
     double chars_per_sec; /* training throughput of this run */
+    double run_train_seconds; /* inside training steps, this run */
+    long run_steps;       /* steps taken in this run */
     double eta;           /* seconds to the nearest limit, NAN if none */
     int improved;         /* on evaluation: this model is the best so far */
 } cl_lmtrain_stats;
@@ -74,8 +77,11 @@ int cl_lmtrain_resume(cl_lmtrain *t, const cl_ckpt *ck, cl_diag *d);
  * Returns CL_OK when a limit is reached, CL_EINTR when stop() asked. */
 int cl_lmtrain_run(cl_lmtrain *t, const cl_ids *train, const cl_ids *dev,
                    const cl_lmtrain_hooks *h, cl_diag *d);
-/* Writes the "optim" and "train" sections: a cl_model_extra_fn for
- * cl_model_save with ctx = the trainer. */
+/* cl_model_extra_fn for cl_model_save with ctx = the trainer: a "history"
+ * section (steps, characters, seconds, last validation loss), for every saved
+ * model. */
+int cl_lmtrain_save_history(cl_ckpt_writer *w, void *trainer);
+/* The history plus the "optim" and "train" sections --resume needs. */
 int cl_lmtrain_save_state(cl_ckpt_writer *w, void *trainer);
 const cl_lmtrain_stats *cl_lmtrain_stats_get(const cl_lmtrain *t);
 

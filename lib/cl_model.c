@@ -7,9 +7,11 @@
 
 #include "cl_classifier.h"
 #include "cl_lm.h"
+#include "cl_tagger.h"
 
 /* Heads a file may hold; the loader finds each by its section name. */
-static const cl_head_ops *const known_heads[] = {&cl_lm_head_ops, &cl_classifier_head_ops};
+static const cl_head_ops *const known_heads[] = {&cl_lm_head_ops, &cl_tagger_head_ops,
+                                                  &cl_classifier_head_ops};
 
 #define MODEL_FORMAT "charlstm-model"
 

@@ -46,7 +46,7 @@ static void adam_update(cl_optim *o, float *w, const float *g, size_t begin, siz
     const double c1 = 1.0 - pow(b1, (double)o->step), c2 = 1.0 - pow(b2, (double)o->step);
     const float step = (float)(lr / c1), rc2 = (float)(1.0 / sqrt(c2));
     float *m = o->m, *v = o->v;
-#pragma omp simd
+#pragma omp parallel for simd schedule(static) if (end - begin > (1 << 18))
     for (size_t i = begin; i < end; i++) {
         m[i] = b1 * m[i] + (1 - b1) * g[i];
         v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];

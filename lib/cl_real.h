@@ -34,6 +34,12 @@ typedef float real;
 static inline void cl_gemm(char ta, char tb, int M, int N, int K, real alpha, const real *A,
                            const real *B, real beta, real *C)
 {
+    /* One row times a weight matrix (generation, batch 1): GEMM would pack the
+     * whole weight matrix on every call; GEMV streams it once. */
+    if (M == 1 && ta == 'N' && tb == 'T') {
+        cl_gemv_(CblasRowMajor, CblasNoTrans, N, K, alpha, B, K, A, 1, beta, C, 1);
+        return;
+    }
     cl_gemm_(CblasRowMajor, ta == 'T' ? CblasTrans : CblasNoTrans,
              tb == 'T' ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, ta == 'T' ? M : K, B,
              tb == 'T' ? K : N, beta, C, N);

@@ -190,6 +190,7 @@ typedef struct {
 struct RNN {
     cl_rnn_config c;
     int max_T, max_B, G, D;
+    int threads;       /* for the step loops and OpenBLAS; see row_threads() */
     int T, B, trained; /* shape of the last forward; whether it kept caches */
     const real *x0;    /* layer-0 input of the last forward (caller keeps it) */
     CL_R(rnn_cache) * cache; /* [layers * dirs] */
@@ -292,6 +293,7 @@ int CL_R(cl_rnn_create)(RNN **out, const cl_rnn_config *c, int max_T, int max_B)
     r->c = *c;
     r->max_T = max_T, r->max_B = max_B;
     r->G = cl_rnn_gates(c->cell), r->D = cl_rnn_dirs(c);
+    r->threads = 1;
     int err = alloc_layers(r);
     if (!err)
         err = alloc_scratch(r);
@@ -302,6 +304,8 @@ int CL_R(cl_rnn_create)(RNN **out, const cl_rnn_config *c, int max_T, int max_B)
     *out = r;
     return CL_OK;
 }
+
+void CL_R(cl_rnn_set_threads)(RNN *r, int threads) { r->threads = threads > 0 ? threads : 1; }
 
 /* ==== one layer, one direction: forward ==================================== */
 
@@ -389,31 +393,76 @@ static void set_state(real *dst, const real *src, size_t n)
         memset(dst, 0, n * sizeof(real));
 }
 
+/* What the step loops of one direction need. */
+typedef struct {
+    RNN *r;
+    CL_R(rnn_cache) * k;
+    CL_R(rnn_block) w;
+    const real *dY; /* backward only */
+    int reverse;
+} CL_R(rnn_job);
+
+/* Forward through time for batch rows [b0, b0 + nb). */
+static void steps_forward(const CL_R(rnn_job) * j, int b0, int nb)
+{
+    RNN *r = j->r;
+    CL_R(rnn_cache) *k = j->k;
+    int T = r->T, B = r->B, H = r->c.hidden, GH = r->G * H, rev = j->reverse;
+    size_t BH = (size_t)B * H, h0 = (size_t)b0 * H, g0 = (size_t)b0 * GH;
+    for (int s = 0; s < T; s++) {
+        int t = rev ? T - 1 - s : s;
+        real *g = k->gates + (size_t)t * B * GH + g0;
+        const real *hp = k->hs + prev_slot(t, rev) * BH + h0;
+        real *h = k->hs + out_slot(t, rev) * BH + h0;
+        if (r->c.cell == CL_CELL_LSTM) {
+            cl_gemm('N', 'T', nb, GH, H, 1, hp, j->w.whh, 1, g);
+            lstm_cell_fwd(g, j->w.bih, j->w.bhh, k->cs + prev_slot(t, rev) * BH + h0,
+                          k->cs + out_slot(t, rev) * BH + h0, h, nb, H);
+        } else {
+            real *gh = r->gh + g0;
+            for (int b = 0; b < nb; b++)
+                memcpy(gh + (size_t)b * GH, j->w.bhh, GH * sizeof(real));
+            cl_gemm('N', 'T', nb, GH, H, 1, hp, j->w.whh, 1, gh);
+            gru_cell_fwd(g, gh, hp, k->hn + (size_t)t * BH + h0, h, nb, H);
+        }
+    }
+}
+
+/* Threads for the step loops: rows of the batch are independent through
+ * time, so each thread takes a block of rows for all T steps and runs its
+ * small GEMMs single-threaded, with no synchronisation per step.  (OpenBLAS
+ * threading a [32 x H] product costs more than it gains: 1x256 training ran
+ * slower with two OpenBLAS threads than with one.) */
+static int row_threads(const RNN *r)
+{
+    int n = r->threads < r->B / 4 ? r->threads : r->B / 4;
+    return n > 1 ? n : 1;
+}
+
+static void run_rows(const CL_R(rnn_job) * j, void (*fn)(const CL_R(rnn_job) *, int, int))
+{
+    int n = row_threads(j->r), B = j->r->B;
+    if (n == 1) {
+        fn(j, 0, B);
+        return;
+    }
+    openblas_set_num_threads(1);
+#pragma omp parallel for num_threads(n) schedule(static, 1)
+    for (int p = 0; p < n; p++)
+        fn(j, B * p / n, B * (p + 1) / n - B * p / n);
+    openblas_set_num_threads(j->r->threads);
+}
+
 static void dir_forward(RNN *r, CL_R(rnn_cache) * k, CL_R(rnn_block) w, const real *x,
                         int reverse)
 {
-    int T = r->T, B = r->B, H = r->c.hidden, GH = r->G * H;
-    size_t BH = (size_t)B * H;
-    /* Input projection of every step at once. */
+    int T = r->T, B = r->B, GH = r->G * r->c.hidden;
+    /* Input projection of every step at once, with all of OpenBLAS's threads. */
     cl_gemm('N', 'T', T * B, GH, w.in, 1, x, w.wih, 0, k->gates);
     if (r->c.cell == CL_CELL_GRU)
         add_rows(k->gates, w.bih, T * B, GH);
-    for (int s = 0; s < T; s++) {
-        int t = reverse ? T - 1 - s : s;
-        real *g = k->gates + (size_t)t * B * GH;
-        const real *hp = k->hs + prev_slot(t, reverse) * BH;
-        real *h = k->hs + out_slot(t, reverse) * BH;
-        if (r->c.cell == CL_CELL_LSTM) {
-            cl_gemm('N', 'T', B, GH, H, 1, hp, w.whh, 1, g);
-            lstm_cell_fwd(g, w.bih, w.bhh, k->cs + prev_slot(t, reverse) * BH,
-                          k->cs + out_slot(t, reverse) * BH, h, B, H);
-        } else {
-            for (int b = 0; b < B; b++)
-                memcpy(r->gh + (size_t)b * GH, w.bhh, GH * sizeof(real));
-            cl_gemm('N', 'T', B, GH, H, 1, hp, w.whh, 1, r->gh);
-            gru_cell_fwd(g, r->gh, hp, k->hn + (size_t)t * BH, h, B, H);
-        }
-    }
+    CL_R(rnn_job) j = {r, k, w, NULL, reverse};
+    run_rows(&j, steps_forward);
 }
 
 /* ==== stack: forward ======================================================= */
@@ -532,14 +581,17 @@ static void gru_cell_bwd(real *dgi, real *dgh, const real *g, const real *hn, co
     }
 }
 
-/* dh += dY[t] for one direction: dY rows are [D*H] wide, this direction's
- * columns start at d*H. */
-static void add_output_grad(real *dh, const real *dY, int t, int B, int H, int D, int d)
+/* dh[rows b0..b0+nb) += dY[t] for one direction: dY rows are [D*H] wide,
+ * this direction's columns start at d*H; dh points at row b0. */
+static void add_output_grad(real *dh, const real *dY, int t, int b0, int nb, int B, int H, int D,
+                            int d)
 {
-    for (int b = 0; b < B; b++) {
-        const real *src = dY + ((size_t)t * B + b) * D * H + (size_t)d * H;
+    for (int b = 0; b < nb; b++) {
+        const real *src = dY + ((size_t)t * B + b0 + b) * D * H + (size_t)d * H;
+        real *dst = dh + (size_t)b * H;
+#pragma omp simd
         for (int j = 0; j < H; j++)
-            dh[(size_t)b * H + j] += src[j];
+            dst[j] += src[j];
     }
 }
 
@@ -552,26 +604,38 @@ static void col_sums(real *acc, const real *m, int rows, int cols)
 
 /* Backward through time for one direction; leaves dL/d(pre-activations) in
  * r->dG (and r->dGh for GRU), dL/dh0 in r->dh and dL/dc0 in r->dc. */
+/* Backward through time for batch rows [b0, b0 + nb). */
+static void steps_backward(const CL_R(rnn_job) * j, int b0, int nb)
+{
+    RNN *r = j->r;
+    CL_R(rnn_cache) *k = j->k;
+    int T = r->T, B = r->B, H = r->c.hidden, GH = r->G * H, d = j->reverse;
+    size_t BH = (size_t)B * H, h0 = (size_t)b0 * H, g0 = (size_t)b0 * GH;
+    real *dG = r->dG, *dGh = r->c.cell == CL_CELL_GRU ? r->dGh : r->dG;
+    real *dh = r->dh + h0, *dc = r->dc + h0;
+    for (int s = 0; s < T; s++) {
+        int t = d ? s : T - 1 - s;
+        size_t off = (size_t)t * B * GH + g0;
+        add_output_grad(dh, j->dY, t, b0, nb, B, H, r->D, d);
+        if (r->c.cell == CL_CELL_LSTM) {
+            lstm_cell_bwd(dG + off, k->gates + off, k->cs + out_slot(t, d) * BH + h0,
+                          k->cs + prev_slot(t, d) * BH + h0, dh, dc, nb, H);
+            cl_gemm('N', 'N', nb, H, GH, 1, dG + off, j->w.whh, 0, dh);
+        } else {
+            gru_cell_bwd(dG + off, dGh + off, k->gates + off, k->hn + (size_t)t * BH + h0,
+                         k->hs + prev_slot(t, d) * BH + h0, dh, nb, H);
+            cl_gemm('N', 'N', nb, H, GH, 1, dGh + off, j->w.whh, 1, dh);
+        }
+    }
+}
+
+/* Leaves dL/d(pre-activations) in r->dG (and r->dGh for GRU), dL/dh0 in r->dh
+ * and dL/dc0 in r->dc. */
 static void dir_backward_time(RNN *r, CL_R(rnn_cache) * k, CL_R(rnn_block) w, const real *dY,
                               int d)
 {
-    int T = r->T, B = r->B, H = r->c.hidden, GH = r->G * H;
-    size_t BH = (size_t)B * H;
-    real *dGh = r->c.cell == CL_CELL_GRU ? r->dGh : r->dG;
-    for (int s = 0; s < T; s++) {
-        int t = d ? s : T - 1 - s;
-        size_t off = (size_t)t * B * GH;
-        add_output_grad(r->dh, dY, t, B, H, r->D, d);
-        if (r->c.cell == CL_CELL_LSTM) {
-            lstm_cell_bwd(r->dG + off, k->gates + off, k->cs + out_slot(t, d) * BH,
-                          k->cs + prev_slot(t, d) * BH, r->dh, r->dc, B, H);
-            cl_gemm('N', 'N', B, H, GH, 1, r->dG + off, w.whh, 0, r->dh);
-        } else {
-            gru_cell_bwd(r->dG + off, dGh + off, k->gates + off, k->hn + (size_t)t * BH,
-                         k->hs + prev_slot(t, d) * BH, r->dh, B, H);
-            cl_gemm('N', 'N', B, H, GH, 1, dGh + off, w.whh, 1, r->dh);
-        }
-    }
+    CL_R(rnn_job) j = {r, k, w, dY, d};
+    run_rows(&j, steps_backward);
 }
 
 /* Weight, bias and input gradients of all steps at once. dx gets the input

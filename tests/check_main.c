@@ -1,5 +1,7 @@
 /* The Check test runner: runs every suite found in tests/ (see Makefile). */
+#include <stdarg.h>
 #include <stdio.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -39,6 +41,33 @@ const char *cl_test_shared_data(void)
     const char *env = getenv("CHARLSTM_SHARED_DATA");
     snprintf(path, sizeof path, "%s", env ? env : CL_SRCDIR "/../shared/data");
     return access(path, R_OK) == 0 ? path : NULL;
+}
+
+int cl_test_run(char *out, size_t size, const char *fmt, ...)
+{
+    char args[8192], cmd[9000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "( '%s' %s ) 2>&1", CL_TOOL, args);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = 0;
+    while (fgetc(p) != EOF) /* drain what did not fit */
+        ;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void cl_test_write(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s", path);
+    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
 }
 
 int main(int argc, char **argv)

@@ -18,4 +18,13 @@ const char *cl_test_shared_data(void);
 /* A fresh temporary directory for this test process (removed at exit). */
 const char *cl_test_tmpdir(void);
 
+/* Run the built charlstm (CL_TOOL) through the shell as `charlstm ARGS`
+ * (ARGS may hold redirections and pipes after the tool's arguments), with
+ * stdout and stderr captured into out (NUL-terminated, truncated to size).
+ * Returns the exit status, or -1 if it could not run or was killed. */
+int cl_test_run(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Write len bytes to path (fails the test on error). */
+void cl_test_write(const char *path, const void *data, size_t len);
+
 #endif

@@ -39,13 +39,13 @@ static double rnn_loss(void *ctx)
 
 static double *dalloc(size_t n) { return calloc(n ? n : 1, sizeof(double)); }
 
-static void rnn_case_init(rnn_case *k, cl_cell cell, int layers, int bidir, float dropout)
+static void rnn_case_init_b(rnn_case *k, cl_cell cell, int layers, int bidir, float dropout, int B)
 {
     cl_rng rng;
     cl_rng_seed(&rng, 42 + layers * 2 + bidir + cell * 7);
     memset(k, 0, sizeof *k);
     k->c = (cl_rnn_config){cell, 3, 4, layers, bidir, dropout};
-    k->T = 4, k->B = 2, k->dropout_seed = 7;
+    k->T = 4, k->B = B, k->dropout_seed = 7;
     k->np = cl_rnn_param_count(&k->c);
     k->nx = (size_t)k->T * k->B * k->c.input;
     k->ns = (size_t)layers * cl_rnn_dirs(&k->c) * k->B * k->c.hidden;
@@ -62,6 +62,11 @@ static void rnn_case_init(rnn_case *k, cl_cell cell, int layers, int bidir, floa
     fill_uniform(k->rh, k->ns, &rng, 1.0);
     fill_uniform(k->rc, k->ns, &rng, 1.0);
     ck_assert_int_eq(cl_rnn_create_d(&k->rnn, &k->c, k->T, k->B), 0);
+}
+
+static void rnn_case_init(rnn_case *k, cl_cell cell, int layers, int bidir, float dropout)
+{
+    rnn_case_init_b(k, cell, layers, bidir, dropout, 2);
 }
 
 static void rnn_case_free(rnn_case *k)
@@ -148,6 +153,36 @@ START_TEST(state_carry_matches_full_sequence)
     free(h1), free(c1), free(y2);
     rnn_case_free(&k);
 }
+END_TEST
+
+/* Splitting the batch rows over threads gives the same outputs and gradients. */
+static void check_threads_agree(cl_cell cell, int bidir)
+{
+    rnn_case k;
+    rnn_case_init_b(&k, cell, 2, bidir, 0, 8); /* 8 rows: two threads of 4 */
+    double *y1 = dalloc(k.ny), *gp1 = dalloc(k.np), *gx1 = dalloc(k.nx);
+    double *gp2 = dalloc(k.np), *gx2 = dalloc(k.nx);
+    rnn_loss(&k);
+    memcpy(y1, k.y, k.ny * sizeof *y1);
+    ck_assert_int_eq(cl_rnn_backward_d(k.rnn, k.p, gp1, k.ry, k.rh, k.rc, gx1, NULL, NULL), 0);
+    cl_rnn_free_d(k.rnn);
+    ck_assert_int_eq(cl_rnn_create_d(&k.rnn, &k.c, k.T, 8), 0);
+    cl_rnn_set_threads_d(k.rnn, 2);
+    rnn_loss(&k);
+    ck_assert_int_eq(cl_rnn_backward_d(k.rnn, k.p, gp2, k.ry, k.rh, k.rc, gx2, NULL, NULL), 0);
+    for (size_t i = 0; i < k.ny; i++)
+        ck_assert_double_eq_tol(k.y[i], y1[i], 1e-12);
+    for (size_t i = 0; i < k.np; i++)
+        ck_assert_double_eq_tol(gp2[i], gp1[i], 1e-12);
+    for (size_t i = 0; i < k.nx; i++)
+        ck_assert_double_eq_tol(gx2[i], gx1[i], 1e-12);
+    free(y1), free(gp1), free(gx1), free(gp2), free(gx2);
+    rnn_case_free(&k);
+}
+
+START_TEST(threads_agree_lstm) { check_threads_agree(CL_CELL_LSTM, 1); }
+END_TEST
+START_TEST(threads_agree_gru) { check_threads_agree(CL_CELL_GRU, 0); }
 END_TEST
 
 /* ---- embedding, linear, cross-entropy ------------------------------------- */
@@ -253,6 +288,8 @@ Suite *suite_gradcheck(void)
     tcase_add_test(rnn, gru_2layer_uni_dropout);
     tcase_add_test(rnn, perturbed_gradient_is_caught);
     tcase_add_test(rnn, state_carry_matches_full_sequence);
+    tcase_add_test(rnn, threads_agree_lstm);
+    tcase_add_test(rnn, threads_agree_gru);
     suite_add_tcase(s, rnn);
     TCase *layers = tcase_create("layers");
     tcase_add_test(layers, embedding);

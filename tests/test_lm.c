@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cl_generate.h"
+#include "cl_infer.h"
 #include "cl_lmtrain.h"
 #include "cl_test.h"
 
@@ -284,6 +285,64 @@ START_TEST(seed_makes_generation_reproducible)
 }
 END_TEST
 
+/* ---- the bfloat16 generation engine ----------------------------------------- */
+
+START_TEST(bf16_rounding)
+{
+    ck_assert_uint_eq(cl_bf16_from_float(1.0f), 0x3f80);
+    ck_assert_float_eq(cl_bf16_to_float(cl_bf16_from_float(-2.5f)), -2.5f);
+    /* 1 + 2^-8 lies halfway between 1 and 1 + 2^-7: ties go to even (1). */
+    ck_assert_uint_eq(cl_bf16_from_float(1.0f + 0x1p-8f), 0x3f80);
+    ck_assert_uint_eq(cl_bf16_from_float(1.0f + 0x1p-8f + 0x1p-12f), 0x3f81);
+    ck_assert(isnan(cl_bf16_to_float(cl_bf16_from_float(NAN))));
+    ck_assert(isinf(cl_bf16_to_float(cl_bf16_from_float(INFINITY))));
+}
+END_TEST
+
+/* The engine's logits follow the float32 model's to bfloat16 precision over
+ * a long sequence (state carried), for 1 and 3 layers. */
+static void check_engine(int layers)
+{
+    cl_model *m = tiny_model(CL_CELL_LSTM, layers, 7);
+    cl_infer *e;
+    cl_lm lm;
+    ck_assert_int_eq(cl_infer_create(&e, m), 0);
+    ck_assert_int_eq(cl_lm_create(&lm, &m->enc, &m->params, 0, 1, 1), 0);
+    size_t sn = cl_encoder_state_size(&m->enc), n;
+    float *h = calloc(sn, sizeof *h), *c = calloc(sn, sizeof *c);
+    int32_t *cps = sample_cps(&n);
+    double worst = 0;
+    for (size_t i = 0; i < 200; i++) {
+        int id = cl_vocab_id(&m->vocab, cps[i]);
+        const float *fast = cl_infer_step(e, id);
+        cl_lm_forward(&lm, &m->params, &id, NULL, 1, 1, h, c, 0, NULL);
+        for (int v = 0; v < m->enc.vocab; v++)
+            worst = fmax(worst, fabs(fast[v] - lm.logits[v]) / (1 + fabs(lm.logits[v])));
+    }
+    ck_assert_msg(worst < 2e-2, "bf16 engine differs by %g", worst);
+    ck_assert_msg(worst > 0, "the engine should not be bit-identical to float32");
+    free(h), free(c), free(cps);
+    cl_lm_free(&lm);
+    cl_infer_free(e);
+    cl_model_free(m);
+}
+
+START_TEST(engine_follows_float32_1layer) { check_engine(1); }
+END_TEST
+START_TEST(engine_follows_float32_3layers) { check_engine(3); }
+END_TEST
+
+START_TEST(engine_declines_gru)
+{
+    cl_model *m = tiny_model(CL_CELL_GRU, 1, 8);
+    cl_infer *e;
+    ck_assert_int_eq(cl_infer_create(&e, m), CL_EINVAL);
+    int out[20];
+    generate(m, 1, out, 20); /* the general path still generates */
+    cl_model_free(m);
+}
+END_TEST
+
 Suite *suite_lm(void)
 {
     Suite *s = suite_create("lm");
@@ -300,6 +359,10 @@ Suite *suite_lm(void)
     tcase_add_test(sample, temperature_zero_is_argmax);
     tcase_add_test(sample, sampling_follows_the_distribution);
     tcase_add_test(sample, seed_makes_generation_reproducible);
+    tcase_add_test(sample, bf16_rounding);
+    tcase_add_test(sample, engine_follows_float32_1layer);
+    tcase_add_test(sample, engine_follows_float32_3layers);
+    tcase_add_test(sample, engine_declines_gru);
     suite_add_tcase(s, sample);
     return s;
 }

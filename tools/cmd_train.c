@@ -20,7 +20,7 @@ static void train_defaults(train_opts *o)
 {
     *o = (train_opts){
         .task = CMD_TASK_LM, .dev_fraction = -1, .min_count = 1,
-        .layers = 2, .hidden = 512, .emb = 64, .cell = CELL_LSTM, .dropout = 0.1,
+        .layers = -1, .hidden = -1, .emb = -1, .cell = CELL_LSTM, .dropout = -1,
         .batch = 32, .seq = 100, .lr = 2e-3, .lr_decay = 1, .clip = 5,
         .epochs = -1, .eval_every = 200, .seed = 1, .patience = 5, .threads = 1,
         .column = COLUMN_UPOS, .encoder_lr = -1,
@@ -65,7 +65,17 @@ static int train_resolve(const cli_command *cmd, train_opts *o, int npos, char *
     if (o->encoder_lr < 0)
         o->encoder_lr = o->freeze ? 0 : o->init ? o->lr / 10 : o->lr;
     if (o->epochs < 0)
-        o->epochs = o->steps > 0 || o->minutes > 0 ? 0 : 10;
+        o->epochs = o->steps > 0 || o->minutes > 0 ? 0 : o->task == CMD_TASK_TAGGER ? 30 : 10;
+    /* The tagger's word BiLSTM is much smaller than a language model. */
+    int tagger = o->task == CMD_TASK_TAGGER;
+    if (o->layers < 0)
+        o->layers = tagger ? 1 : 2;
+    if (o->hidden < 0)
+        o->hidden = tagger ? 128 : 512;
+    if (o->emb < 0)
+        o->emb = tagger ? 32 : 64;
+    if (o->dropout < 0)
+        o->dropout = tagger ? 0.33 : 0.1;
     return 0;
 }
 
@@ -96,13 +106,18 @@ static int train_parse(train_opts *o, int argc, char **argv)
         {"init", 0, CLI_STR, &o->init, "MODEL", .help = "start from the encoder of MODEL (a language model)"},
         {"resume", 0, CLI_STR, &o->resume, "MODEL",
          .help = "continue an interrupted training exactly where MODEL stopped"},
-        {"layers", 0, CLI_INT, &o->layers, "N", .help = "recurrent layers", .min = 1, .max = 64},
-        {"hidden", 0, CLI_INT, &o->hidden, "N", .help = "units per recurrent layer", .min = 1, .max = 65536},
-        {"emb", 0, CLI_INT, &o->emb, "N", .help = "character embedding size", .min = 1, .max = 65536},
+        {"layers", 0, CLI_INT, &o->layers, "N", .help = "recurrent layers (tagger: word BiLSTM layers)",
+         .min = 1, .max = 64, .default_text = "2, tagger 1"},
+        {"hidden", 0, CLI_INT, &o->hidden, "N",
+         .help = "units per recurrent layer (tagger: word BiLSTM, per direction)", .min = 1,
+         .max = 65536, .default_text = "512, tagger 128"},
+        {"emb", 0, CLI_INT, &o->emb, "N", .help = "character embedding size", .min = 1, .max = 65536,
+         .default_text = "64, tagger 32"},
         {"cell", 0, CLI_CHOICE, &o->cell, NULL, .help = "recurrent cell", .choices = "lstm|gru"},
         {"bidir", 0, CLI_FLAG, &o->bidir, NULL, .help = "bidirectional encoder (tagger, classifier)"},
         {"dropout", 0, CLI_FLOAT, &o->dropout, "F",
-         .help = "dropout between layers and before the output (0 = none)", .min = 0, .max = 0.95},
+         .help = "dropout between layers and before the output (0 = none)", .min = 0, .max = 0.95,
+         .default_text = "0.1, tagger 0.33"},
 
         {.type = CLI_SECTION, .help = "Optimisation:"},
         {"batch", 0, CLI_INT, &o->batch, "N", .help = "parallel streams (lm) or sentences per step",

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cl_lmtrain.h"
 #include "cli_progress.h"
@@ -125,7 +126,8 @@ static int load_model(lm_run *r, const char *path, cl_ckpt **ck)
 static int save_to(lm_run *r, const char *path, int with_state)
 {
     cl_diag d = {{0}};
-    int err = cl_model_save(r->m, path, with_state ? cl_lmtrain_save_state : NULL, r->t, &d);
+    int err = cl_model_save(r->m, path, with_state ? cl_lmtrain_save_state : cl_lmtrain_save_history,
+                            r->t, &d);
     return err ? cli_fail(CMD, err, &d, "cannot save the model") : 0;
 }
 
@@ -179,7 +181,7 @@ static cl_lmtrain_config trainer_config(const train_opts *o)
     c.batch = o->batch, c.seq = o->seq, c.lr = (float)o->lr, c.clip = (float)o->clip;
     c.lr_decay = (float)o->lr_decay, c.decay_every = o->decay_every;
     c.max_steps = o->steps, c.max_seconds = o->minutes * 60, c.max_epochs = o->epochs;
-    c.eval_every = o->eval_every, c.seed = (uint64_t)o->seed;
+    c.eval_every = o->eval_every, c.seed = (uint64_t)o->seed, c.threads = o->threads;
     return c;
 }
 
@@ -210,20 +212,28 @@ static int run_trainer(lm_run *r, const cl_ids *train, const cl_ids *dev, const 
 {
     cl_lmtrain_config c = trainer_config(r->o);
     cl_diag d = {{0}};
+    long chunks = (long)((train->n - 1) / ((int64_t)c.batch * c.seq));
+    if (c.lr_decay < 1 && c.decay_every == 0)
+        c.decay_every = chunks > 0 ? chunks : 1; /* --decay-every 0: once an epoch */
     int err = cl_lmtrain_create(&r->t, r->m, &c, &d);
     if (!err && ck)
         err = cl_lmtrain_resume(r->t, ck, &d);
     if (err)
         return cli_fail(CMD, err, &d, "cannot start training");
-    long chunks = (long)((train->n - 1) / ((int64_t)c.batch * c.seq));
     long total = c.max_steps ? c.max_steps : c.max_epochs > 0 ? (long)(c.max_epochs * chunks) : 0;
     cli_progress_init(&r->progress, stderr, total, "chars");
     r->progress.time_limit = c.max_seconds;
     cl_lmtrain_hooks h = {r, hook_progress, hook_evaluated, hook_stop, hook_save};
-    cli_signal_install();
     err = cl_lmtrain_run(r->t, train, dev, &h, &d);
     if (!r->o->quiet)
         cli_progress_finish(&r->progress);
+    const cl_lmtrain_stats *st = cl_lmtrain_stats_get(r->t);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    if (!r->o->quiet && err != CL_EINTR) /* one line for scripts and benchmarks */
+        fprintf(stderr, "train chars/s: %.0f (%ld steps, %.1f s in training steps); "
+                        "peak memory %.0f MB\n",
+                st->chars_per_sec, st->run_steps, st->run_train_seconds, ru.ru_maxrss / 1024.0);
     if (err == CL_EINTR) {
         fprintf(stderr, "charlstm train: interrupted at step %ld; saved %s and %s\n"
                         "resume with: charlstm train --resume %s -o %s [same files]\n",
@@ -264,6 +274,7 @@ int train_lm(const train_opts *o)
     snprintf(r.last, sizeof r.last, "%s.last", o->output);
     openblas_set_num_threads(o->threads);
     omp_set_num_threads(o->threads);
+    cli_signal_install(); /* before the (long) data preparation: Ctrl-C stops cleanly there too */
     int rc = train_with(&r);
     if (r.log && fclose(r.log) != 0 && !rc)
         rc = cli_error(CMD, "%s: cannot write the log file", o->log);

@@ -1,0 +1,66 @@
+/* gen_bench: characters per second of batch-1 generation (one character at a
+ * time, state carried, sampling at temperature 1) with a randomly initialised
+ * model of the given size, as torch_charlm.py --gen-bench does.
+ * usage: gen_bench LAYERS HIDDEN [CHARS=5000] [EMB=64] [VOCAB=65] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "cl_generate.h"
+#include "cl_lm.h"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static cl_model *random_model(int layers, int hidden, int emb, int vocab)
+{
+    int32_t *cps = malloc(sizeof(int32_t) * (size_t)vocab);
+    cl_vocab v;
+    for (int i = 0; i < vocab - 1; i++)
+        cps[i] = 32 + i;
+    if (cl_vocab_from_cps(&v, cps, vocab - 1))
+        return NULL;
+    free(cps);
+    cl_encoder_config ec = {vocab, emb, {CL_CELL_LSTM, emb, hidden, layers, 0, 0}};
+    cl_text_opts to = cl_text_defaults();
+    cl_rng rng;
+    cl_rng_seed(&rng, 1);
+    cl_model *m;
+    if (cl_model_create(&m, &to, &v, &ec, &rng) ||
+        cl_model_add_head(m, &cl_lm_head_ops, cl_lm_head_new(0), &rng))
+        return NULL;
+    return m;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s LAYERS HIDDEN [CHARS] [EMB] [VOCAB]\n", argv[0]);
+        return 2;
+    }
+    int layers = atoi(argv[1]), hidden = atoi(argv[2]);
+    long n = argc > 3 ? atol(argv[3]) : 5000;
+    int emb = argc > 4 ? atoi(argv[4]) : 64, vocab = argc > 5 ? atoi(argv[5]) : 65;
+    cl_model *m = random_model(layers, hidden, emb, vocab);
+    cl_sample_config sc = cl_sample_defaults();
+    cl_gen *g;
+    if (!m || cl_gen_create(&g, m, &sc, 1, NULL))
+        return 1;
+    int id = 1;
+    cl_gen_prime(g, &id, 1);
+    for (long i = 0; i < n / 10; i++) /* warm caches */
+        cl_gen_next(g, &id);
+    double t = now();
+    for (long i = 0; i < n; i++)
+        cl_gen_next(g, &id);
+    t = now() - t;
+    printf("generation: %ld chars in %.2f s = %.0f chars/s (batch 1, %d x %d)\n", n, t, n / t,
+           layers, hidden);
+    cl_gen_free(g);
+    cl_model_free(m);
+    return 0;
+}

@@ -1,0 +1,27 @@
+/* charlstm.h: the whole public interface of libcharlstm in one include.
+ * See docs/architecture.md for what each module does. */
+#ifndef CHARLSTM_H
+#define CHARLSTM_H
+
+#include "cl_ckpt.h"
+#include "cl_conllu.h"
+#include "cl_encoder.h"
+#include "cl_error.h"
+#include "cl_feat.h"
+#include "cl_generate.h"
+#include "cl_ids.h"
+#include "cl_infer.h"
+#include "cl_lm.h"
+#include "cl_lmtrain.h"
+#include "cl_model.h"
+#include "cl_nn.h"
+#include "cl_optim.h"
+#include "cl_params.h"
+#include "cl_rng.h"
+#include "cl_sample.h"
+#include "cl_seqrnn.h"
+#include "cl_text.h"
+#include "cl_tok.h"
+#include "cl_tsv.h"
+
+#endif

@@ -1,0 +1,47 @@
+/* cl_lines: getline with a name and line numbers. */
+#include "cl_lines.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+int cl_lines_init(cl_lines *l, FILE *fp, const char *name)
+{
+    memset(l, 0, sizeof *l);
+    l->fp = fp;
+    l->name = strdup(name ? name : "-");
+    return l->name ? CL_OK : CL_ENOMEM;
+}
+
+void cl_lines_free(cl_lines *l)
+{
+    free(l->name);
+    free(l->buf);
+    memset(l, 0, sizeof *l);
+}
+
+int cl_lines_next(cl_lines *l, cl_diag *diag)
+{
+    errno = 0;
+    ssize_t n = getline(&l->buf, &l->cap, l->fp);
+    if (n < 0) {
+        if (errno == ENOMEM)
+            return cl_diag_set(diag, CL_ENOMEM, "%s: out of memory", l->name);
+        if (ferror(l->fp))
+            return cl_diag_set(diag, CL_EIO, "%s:%ld: read error", l->name, l->lineno + 1);
+        return 0;
+    }
+    l->lineno++;
+    if (n > 0 && l->buf[n - 1] == '\n')
+        l->buf[--n] = '\0';
+    if (n > 0 && l->buf[n - 1] == '\r')
+        l->buf[--n] = '\0';
+    l->len = (size_t)n;
+    return 1;
+}
+
+int cl_lines_error(const cl_lines *l, cl_diag *diag, int err, const char *msg)
+{
+    return cl_diag_set(diag, err, "%s:%ld: %s", l->name, l->lineno, msg);
+}

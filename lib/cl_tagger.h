@@ -1,0 +1,199 @@
+/* cl_tagger: the part-of-speech tagger head ("head.tagger") — character
+ * features, network, training, tagging and scoring.
+ *
+ * Word representation (one row per word):
+ *     char BiLSTM final states over the word's characters   [2 * char_hidden]
+ *   ⊕ charfeat embeddings, one per slot (cl_feat.h)         [CL_FEAT_SLOTS * feat_emb]
+ *   ⊕ embedding of the lower-cased word (frequent words)    [word_emb]
+ *   ⊕ (use_lm) the model encoder's forward state at the word's last character,
+ *     reading "\n" + the words joined by single spaces (Flair's contextual
+ *     string embeddings); the encoder is frozen: no gradient flows into it.
+ * then a word-level BiLSTM (word_layers) and a softmax over the tag set.
+ * Training uses word dropout (a word id becomes unknown), character dropout
+ * (a character id becomes unknown) and dropout on the BiLSTM input and output.
+ *
+ * Tensors "head.tagger.char_embed" [V, char_emb] (V = the model's character
+ * vocabulary), "head.tagger.char_rnn.*", "head.tagger.feat_embed" [buckets,
+ * feat_emb], "head.tagger.word_embed" [nwords + 1, word_emb],
+ * "head.tagger.word_rnn.*", "head.tagger.out_weight" [ntags, 2 * word_hidden],
+ * "head.tagger.out_bias" [ntags].  The section also holds the tag set, the
+ * frequent-word list, every training form (for the unseen-word metric), the
+ * charfeat settings and all dimensions.
+ *
+ * Data flows in three stages: a cl_tagger_corpus holds sentences as strings
+ * (from CoNLL-U or a tokenizer); cl_tagger_data_prepare turns it into ids for
+ * one tagger; cl_tagger_predict / cl_tagger_train / cl_tagger_evaluate run on
+ * the ids.
+ *
+ * Memory: a cl_tagger's workspace is sized for the largest batch seen so far
+ * and grows (between calls, never inside a training step) when a batch needs
+ * more; the trainer sizes it for its largest batch before the first step.
+ * Words longer than max_word_chars characters are read by the char BiLSTM as
+ * their first and last max_word_chars / 2 characters (affixes still see the
+ * whole word). */
+#ifndef CL_TAGGER_H
+#define CL_TAGGER_H
+
+#include <stdint.h>
+
+#include "cl_feat.h"
+#include "cl_model.h"
+
+/* ==== corpus: sentences as strings ====================================== */
+
+typedef struct {
+    int nsent, nwords;
+    int *start;  /* [nsent + 1] index of each sentence's first word */
+    char **form; /* [nwords] word forms (UTF-8) */
+    char **tag;  /* [nwords] gold tags, NULL entries when unknown */
+    int cap_s, cap_w;
+} cl_tagger_corpus;
+
+void cl_tagger_corpus_init(cl_tagger_corpus *c);
+/* Append a sentence of n >= 1 words (copied); tags may be NULL. */
+int cl_tagger_corpus_add(cl_tagger_corpus *c, const char *const *forms, const char *const *tags,
+                         int n);
+/* Forget every sentence, keeping the memory for reuse. */
+void cl_tagger_corpus_clear(cl_tagger_corpus *c);
+void cl_tagger_corpus_free(cl_tagger_corpus *c);
+/* Append every sentence of a CoNLL-U file with the tags of column
+ * CL_CONLLU_UPOS or CL_CONLLU_XPOS ("_" counts as unknown).  Errors name the
+ * file and line (cl_conllu). */
+int cl_tagger_corpus_read_conllu(cl_tagger_corpus *c, const char *path, int column, cl_diag *d);
+
+/* ==== configuration: the head.tagger section ============================ */
+
+typedef struct {
+    int column;                   /* CL_CONLLU_UPOS or CL_CONLLU_XPOS: what the tags are */
+    int ntags;  char **tags;      /* tag set, sorted (strcmp) */
+    int nwords; char **words;     /* frequent lower-cased words: id i + 1 (0 = unknown) */
+    int nforms; char **forms;     /* every training form, sorted, for "unseen" */
+    cl_feat feat;                 /* charfeat settings (affixes on/off) */
+    int char_emb, char_hidden;    /* char embedding, char BiLSTM units per direction */
+    int max_word_chars;           /* characters the char BiLSTM reads per word */
+    int feat_emb;                 /* embedding width of each charfeat slot */
+    int word_emb;                 /* frequent-word embedding width */
+    int word_hidden, word_layers; /* word BiLSTM */
+    float dropout;                /* BiLSTM input/output and between layers */
+    float word_dropout;           /* probability that a word id becomes unknown */
+    float char_dropout;           /* probability that a char id becomes unknown */
+    int use_lm;                   /* 1: the model encoder's states are an input */
+} cl_tagger_config;
+
+/* Dimensions and dropouts of the default recipe; no tag or word lists. */
+cl_tagger_config cl_tagger_config_defaults(void);
+/* Fill tags, words (lower-cased forms seen >= min_word_count times) and
+ * forms from a training corpus; CL_EEMPTY when it holds no tag. */
+int cl_tagger_config_build(cl_tagger_config *cfg, const cl_tagger_corpus *train,
+                           int min_word_count);
+/* A deep copy (for cl_model_add_head, which takes ownership) or NULL. */
+cl_tagger_config *cl_tagger_config_dup(const cl_tagger_config *cfg);
+/* Free the lists (not cfg itself). */
+void cl_tagger_config_clear(cl_tagger_config *cfg);
+/* Free the lists and cfg (cl_head_ops.free_cfg). */
+void cl_tagger_config_free(void *cfg);
+
+extern const cl_head_ops cl_tagger_head_ops;
+
+/* The character vocabulary of a tagger trained without a language model:
+ * every character of the training forms, plus ' ' and '\n'.  Free with
+ * cl_vocab_free. */
+int cl_tagger_vocab_build(cl_vocab *v, const cl_tagger_corpus *train, const cl_text_opts *text,
+                          cl_diag *d);
+/* The encoder such a model carries (unused: use_lm = 0): the smallest valid one. */
+cl_encoder_config cl_tagger_tiny_encoder(int vocab);
+
+/* ==== runtime ============================================================ */
+
+typedef struct cl_tagger cl_tagger;
+
+/* The tagger of model m (which must have a head.tagger and must outlive t).
+ * CL_ENOTFOUND when it has none.  Free with cl_tagger_free. */
+int cl_tagger_create(cl_tagger **t, cl_model *m, cl_diag *d);
+void cl_tagger_free(cl_tagger *t);
+const cl_tagger_config *cl_tagger_config_of(const cl_tagger *t);
+/* Tag id of a tag string or -1; tag string of an id. */
+int cl_tagger_tag_id(const cl_tagger *t, const char *tag);
+const char *cl_tagger_tag_name(const cl_tagger *t, int id);
+
+/* Sentences as ids for t: opaque, free with cl_tagger_data_free. */
+typedef struct cl_tagger_data cl_tagger_data;
+/* CL_EUTF8 (with the word's position in d) when a form is not valid UTF-8. */
+int cl_tagger_data_prepare(cl_tagger_data **out, const cl_tagger *t, const cl_tagger_corpus *c,
+                           cl_diag *d);
+void cl_tagger_data_free(cl_tagger_data *data);
+int cl_tagger_data_nsent(const cl_tagger_data *data);
+int cl_tagger_data_nwords(const cl_tagger_data *data);
+/* First word index of sentence s and its length. */
+int cl_tagger_data_sent(const cl_tagger_data *data, int s, int *len);
+
+/* Tag sentences sents[0..ns) of data in one batch: tags[w] gets the tag id
+ * of every word w of those sentences (indexed as in the corpus).  Batches of
+ * sentences of similar length waste least work. */
+int cl_tagger_predict(cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns,
+                      int *tags);
+
+/* ==== scoring ============================================================= */
+
+typedef struct {
+    int ntags;
+    long words, correct;          /* scored words (gold tag known) */
+    long unseen, unseen_correct;  /* of those, forms absent from training */
+    long unknown_gold;            /* gold tags outside the tag set (always wrong) */
+    long *confusion;              /* [ntags * ntags]: gold row, predicted column */
+} cl_tagger_eval;
+
+/* Tag all of data (batches of `batch` sentences of similar length) and
+ * score against its gold tags.  On success free e with cl_tagger_eval_free.
+ * pred (may be NULL) gets every word's predicted tag id. */
+int cl_tagger_evaluate(cl_tagger *t, const cl_tagger_data *data, int batch, cl_tagger_eval *e,
+                       int *pred);
+void cl_tagger_eval_free(cl_tagger_eval *e);
+double cl_tagger_eval_accuracy(const cl_tagger_eval *e);
+double cl_tagger_eval_unseen_accuracy(const cl_tagger_eval *e); /* NAN when none */
+
+/* ==== training ============================================================ */
+
+typedef struct {
+    int batch;          /* sentences per step (32) */
+    float lr, clip;     /* Adam learning rate (2e-3), gradient-norm bound (5; 0 = off) */
+    float lr_decay;     /* multiply lr by this after each epoch (1 = none) */
+    int epochs;         /* maximum epochs (0 = no limit) */
+    int patience;       /* stop after this many epochs without a better dev score (0 = never) */
+    double max_seconds; /* wall time (0 = no limit) */
+    uint64_t seed;
+} cl_tagger_train_config;
+
+cl_tagger_train_config cl_tagger_train_defaults(void);
+
+typedef struct {
+    int epoch;               /* epochs completed (during an epoch: the one running, from 1) */
+    int epochs;              /* the limit, 0 if none */
+    long step, steps_per_epoch;
+    double train_loss;       /* mean loss per word since the last progress report */
+    double dev_acc, best_acc;/* NAN before the first evaluation */
+    int best_epoch;
+    double words;            /* training words processed */
+    double elapsed;          /* wall seconds */
+    int improved;            /* after an evaluation: this is the best model so far */
+} cl_tagger_train_stats;
+
+/* Hooks, as in cl_lmtrain: every member may be NULL. */
+typedef struct {
+    void *ctx;
+    void (*progress)(const cl_tagger_train_stats *s, void *ctx); /* every step */
+    int (*evaluated)(const cl_tagger_train_stats *s, void *ctx); /* non-zero: stop with error */
+    int (*stop)(void *ctx);                                      /* polled every step */
+    int (*save)(int best, void *ctx);                            /* after each evaluation */
+} cl_tagger_train_hooks;
+
+/* Train t's head on train (Adam on the head.tagger parameters only, the
+ * encoder and other heads stay as they are), evaluating on dev after each
+ * epoch (dev may be NULL: then the last epoch counts as best).  On return the
+ * model holds the best parameters.  Returns CL_OK, CL_EINTR when stop() asked,
+ * or an error.  Nothing is allocated inside a step. */
+int cl_tagger_train(cl_tagger *t, const cl_tagger_data *train, const cl_tagger_data *dev,
+                    const cl_tagger_train_config *c, const cl_tagger_train_hooks *h,
+                    cl_tagger_train_stats *final_stats, cl_diag *d);
+
+#endif

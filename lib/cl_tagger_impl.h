@@ -1,0 +1,91 @@
+/* cl_tagger_impl: internals shared by the files of the tagger module
+ * (cl_tagger.c: corpus, configuration, head ops, data; cl_tagger_net.c: the
+ * network; cl_tagger_train.c: training and scoring).  Not installed, not API. */
+#ifndef CL_TAGGER_IMPL_H
+#define CL_TAGGER_IMPL_H
+
+#include "cl_seqrnn.h"
+#include "cl_tagger.h"
+
+struct cl_tagger_data {
+    int nsent, nwords;
+    int *start;            /* [nsent + 1] first word of each sentence */
+    int *cstart;           /* [nwords + 1] each word's characters in chars */
+    int *chars;            /* char ids, at most max_word_chars per word */
+    int32_t *feats;        /* [nwords * CL_FEAT_SLOTS] bucket ids, -1 = off */
+    int *wid;              /* [nwords] frequent-word id, 0 = unknown */
+    int *gold;             /* [nwords] tag id; -1 none, -2 outside the tag set */
+    unsigned char *unseen; /* [nwords] form absent from training */
+    int *tstart;           /* [nsent + 1] each sentence's text in text (use_lm) */
+    int *text;             /* char ids of "\n" + words joined by ' ' */
+    int *tend;             /* [nwords] position of the word's last char in its text */
+};
+
+/* String -> index, open addressing; keys point into the configuration. */
+typedef struct {
+    const char **key;
+    int *val;
+    size_t mask;
+} cl_tagger_map;
+
+/* The char BiLSTM runs over the batch's words sorted by length, in this many
+ * groups each padded only to its own longest word (one padded run over all
+ * words would spend most of its time on padding). */
+#define CL_TAGGER_CHAR_GROUPS 4
+
+/* Buffers of one batch; sized by cl_tagger_ws_reserve, never inside a step. */
+typedef struct {
+    int N, S, Tc, Tw, Tl;   /* capacity: words, sentences, chars/word, words/sentence, text */
+    cl_seqrnn *crnn[CL_TAGGER_CHAR_GROUPS], *wrnn;
+    int *cord;              /* [N] batch word at each length-sorted position */
+    int gstart[CL_TAGGER_CHAR_GROUPS + 1], gT[CL_TAGGER_CHAR_GROUPS]; /* groups of the last forward */
+    float *slast, *dslast;  /* [N, 2 * char_hidden] final states in sorted order */
+    cl_encoder enc;         /* use_lm only */
+    int have_enc;
+    int *cids, *clen;       /* per group [T_g, B_g] char ids time major; [N] sorted lengths */
+    float *cx, *dcx;        /* [Tc, N, char_emb] */
+    float *cy;              /* [Tc, N, 2 * char_hidden] (outputs, unused) */
+    float *clast, *dclast;  /* [N, 2 * char_hidden] */
+    int32_t *fids;          /* [N * SLOTS] */
+    float *fx, *dfx;        /* [N, SLOTS * feat_emb] */
+    int *wids;              /* [N] */
+    float *wex, *dwex;      /* [N, word_emb] */
+    int *tids;              /* [Tl * S] text ids time major */
+    float *ly;              /* [Tl, S, lm_dim] encoder states */
+    float *wx, *dwx, *xmask;/* [Tw, S, din] word BiLSTM input, its gradient, dropout mask */
+    int *slen, *row;        /* [S] sentence lengths; [N] row (t * S + s) of each word */
+    float *wy, *dwy, *ymask;/* [Tw, S, 2 * word_hidden] */
+    float *logits;          /* [Tw * S, ntags] */
+    int *targets;           /* [Tw * S] */
+} cl_tagger_ws;
+
+struct cl_tagger {
+    cl_model *m;
+    const cl_tagger_config *cfg;
+    cl_tagger_map words, forms, tags;
+    int i_cemb, i_crnn, i_femb, i_wemb, i_wrnn, i_ow, i_ob; /* tensor indices */
+    cl_rnn_config crnn, wrnn;
+    int din, lm_dim;        /* word BiLSTM input width; encoder width (0 without LM) */
+    cl_tagger_ws ws;
+};
+
+/* Largest batch shape in words, sentences, chars per word, words per
+ * sentence and text length; (re)allocates when the current one is smaller. */
+int cl_tagger_ws_reserve(cl_tagger *t, int N, int S, int Tc, int Tw, int Tl);
+void cl_tagger_ws_free(cl_tagger_ws *ws);
+/* Shape of a batch of sentences. */
+void cl_tagger_batch_shape(const cl_tagger_data *data, const int *sents, int ns, int *N, int *Tc,
+                           int *Tw, int *Tl);
+/* Forward over a batch; train != 0 applies dropout (rng) and keeps what
+ * backward needs.  Returns the summed loss over words with a gold tag and
+ * their count in *count (0 when the data has no gold tags). */
+double cl_tagger_forward(cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns,
+                         int train, cl_rng *rng, long *count);
+/* Gradients of the mean loss of the last training forward, added to the
+ * head's gradients. */
+int cl_tagger_backward(cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns);
+/* Arg-max tags of the last forward into tags[w]. */
+void cl_tagger_argmax(const cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns,
+                      int *tags);
+
+#endif

@@ -1,0 +1,405 @@
+/* cl_tagger_net: the tagger's network over a batch of sentences — workspace,
+ * forward, backward, prediction.
+ *
+ * Layout of a batch of S sentences holding N words: words are numbered n in
+ * sentence order; word n of sentence s at position t sits in row t * S + s
+ * of the word-level buffers (time major, as cl_seqrnn wants).  The char
+ * BiLSTM runs over all N words at once, [Tc, N] time major. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cl_tagger_impl.h"
+
+static float *falloc(size_t n) { return cl_alloc((n + 16) * sizeof(float)); }
+static int *ialloc(size_t n) { return cl_alloc((n + 16) * sizeof(int)); }
+
+/* ==== workspace ============================================================ */
+
+void cl_tagger_ws_free(cl_tagger_ws *ws)
+{
+    for (int g = 0; g < CL_TAGGER_CHAR_GROUPS; g++)
+        cl_seqrnn_free(ws->crnn[g]);
+    cl_seqrnn_free(ws->wrnn);
+    free(ws->cord), free(ws->slast), free(ws->dslast);
+    if (ws->have_enc)
+        cl_encoder_free(&ws->enc);
+    void *bufs[] = {ws->cids, ws->clen, ws->cx, ws->dcx, ws->cy, ws->clast, ws->dclast,
+                    ws->fids, ws->fx, ws->dfx, ws->wids, ws->wex, ws->dwex, ws->tids, ws->ly,
+                    ws->wx, ws->dwx, ws->xmask, ws->slen, ws->row, ws->wy, ws->dwy, ws->ymask,
+                    ws->logits, ws->targets};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        free(bufs[i]);
+    memset(ws, 0, sizeof *ws);
+}
+
+static int ws_alloc_bufs(cl_tagger *t, cl_tagger_ws *ws)
+{
+    const cl_tagger_config *c = t->cfg;
+    size_t N = (size_t)ws->N, TcN = (size_t)ws->Tc * N, TwS = (size_t)ws->Tw * ws->S;
+    size_t C2 = 2 * (size_t)c->char_hidden, F = (size_t)CL_FEAT_SLOTS * c->feat_emb;
+    size_t W2 = 2 * (size_t)c->word_hidden;
+    ws->cids = ialloc(TcN), ws->clen = ialloc(N), ws->cord = ialloc(N);
+    ws->slast = falloc(N * C2), ws->dslast = falloc(N * C2);
+    ws->cx = falloc(TcN * c->char_emb), ws->dcx = falloc(TcN * c->char_emb);
+    ws->cy = falloc(TcN * C2), ws->clast = falloc(N * C2), ws->dclast = falloc(N * C2);
+    ws->fids = (int32_t *)ialloc(N * CL_FEAT_SLOTS), ws->fx = falloc(N * F), ws->dfx = falloc(N * F);
+    ws->wids = ialloc(N), ws->wex = falloc(N * c->word_emb), ws->dwex = falloc(N * c->word_emb);
+    ws->tids = ialloc((size_t)ws->Tl * ws->S);
+    ws->ly = falloc(t->lm_dim ? (size_t)ws->Tl * ws->S * t->lm_dim : 0);
+    ws->wx = falloc(TwS * t->din), ws->dwx = falloc(TwS * t->din), ws->xmask = falloc(TwS * t->din);
+    ws->slen = ialloc((size_t)ws->S), ws->row = ialloc(N);
+    ws->wy = falloc(TwS * W2), ws->dwy = falloc(TwS * W2), ws->ymask = falloc(TwS * W2);
+    ws->logits = falloc(TwS * c->ntags), ws->targets = ialloc(TwS);
+    int ok = ws->cids && ws->clen && ws->cord && ws->slast && ws->dslast && ws->cx && ws->dcx && ws->cy && ws->clast && ws->dclast &&
+             ws->fids && ws->fx && ws->dfx && ws->wids && ws->wex && ws->dwex && ws->tids &&
+             ws->ly && ws->wx && ws->dwx && ws->xmask && ws->slen && ws->row && ws->wy &&
+             ws->dwy && ws->ymask && ws->logits && ws->targets;
+    return ok ? CL_OK : CL_ENOMEM;
+}
+
+static int ws_alloc(cl_tagger *t, cl_tagger_ws *ws)
+{
+    int per = (ws->N + CL_TAGGER_CHAR_GROUPS - 1) / CL_TAGGER_CHAR_GROUPS, err = CL_OK;
+    for (int g = 0; g < CL_TAGGER_CHAR_GROUPS && !err; g++)
+        err = cl_seqrnn_create(&ws->crnn[g], &t->crnn, ws->Tc, per);
+    err = err ? err : cl_seqrnn_create(&ws->wrnn, &t->wrnn, ws->Tw, ws->S);
+    if (!err && t->lm_dim) {
+        err = cl_encoder_create(&ws->enc, &t->m->enc, &t->m->params, ws->Tl, ws->S);
+        ws->have_enc = !err;
+    }
+    return err ? err : ws_alloc_bufs(t, ws);
+}
+
+static int imax(int a, int b) { return a > b ? a : b; }
+
+static int grow(int need, int have)
+{
+    return need <= have ? have : imax(need, have + have / 2);
+}
+
+int cl_tagger_ws_reserve(cl_tagger *t, int N, int S, int Tc, int Tw, int Tl)
+{
+    cl_tagger_ws *ws = &t->ws;
+    if (ws->wrnn && N <= ws->N && S <= ws->S && Tc <= ws->Tc && Tw <= ws->Tw && Tl <= ws->Tl)
+        return CL_OK;
+    /* Grow by half again at least, so a stream of ever larger batches
+     * (sentences sorted by length) reallocates only a few times. */
+    cl_tagger_ws grown = {.N = grow(N, ws->N), .S = grow(S, ws->S), .Tc = grow(Tc, ws->Tc),
+                          .Tw = grow(Tw, ws->Tw), .Tl = grow(Tl, ws->Tl)};
+    cl_tagger_ws_free(ws);
+    *ws = grown;
+    int err = ws_alloc(t, ws);
+    if (err)
+        cl_tagger_ws_free(ws);
+    return err;
+}
+
+void cl_tagger_batch_shape(const cl_tagger_data *x, const int *sents, int ns, int *N, int *Tc,
+                           int *Tw, int *Tl)
+{
+    *N = *Tc = *Tw = *Tl = 1;
+    int n = 0;
+    for (int i = 0; i < ns; i++) {
+        int s = sents[i], len = x->start[s + 1] - x->start[s];
+        n += len;
+        *Tw = imax(*Tw, len);
+        *Tl = imax(*Tl, x->tstart[s + 1] - x->tstart[s]);
+        for (int w = x->start[s]; w < x->start[s + 1]; w++)
+            *Tc = imax(*Tc, x->cstart[w + 1] - x->cstart[w]);
+    }
+    *N = imax(n, 1);
+}
+
+/* ==== forward ============================================================== */
+
+static float *W(const cl_tagger *t, int i) { return cl_params_w(&t->m->params, i); }
+static float *G(const cl_tagger *t, int i) { return cl_params_g(&t->m->params, i); }
+
+/* Inverted dropout in place: x *= mask, mask in {0, 1/(1-p)}. */
+static void dropout(float *x, float *mask, size_t n, float p, cl_rng *rng)
+{
+    float keep = 1 / (1 - p);
+    for (size_t i = 0; i < n; i++) {
+        mask[i] = cl_rng_float(rng) < p ? 0 : keep;
+        x[i] *= mask[i];
+    }
+}
+
+/* Batch words sorted by length (counting sort: lengths are at most Tc)
+ * into cord, cut into CL_TAGGER_CHAR_GROUPS groups of equal size. */
+static void char_groups(cl_tagger *t, const cl_tagger_data *x, const int *words, int N, int Tc)
+{
+    cl_tagger_ws *ws = &t->ws;
+    int count[4097] = {0}, per = (N + CL_TAGGER_CHAR_GROUPS - 1) / CL_TAGGER_CHAR_GROUPS;
+    for (int n = 0; n < N; n++)
+        count[x->cstart[words[n] + 1] - x->cstart[words[n]]]++;
+    for (int l = 1, sum = count[0]; l <= Tc; l++)
+        sum += count[l], count[l] = sum - count[l];
+    count[0] = 0;
+    for (int n = 0; n < N; n++) {
+        int len = x->cstart[words[n] + 1] - x->cstart[words[n]], i = count[len]++;
+        ws->cord[i] = n, ws->clen[i] = len;
+    }
+    for (int g = 0; g <= CL_TAGGER_CHAR_GROUPS; g++)
+        ws->gstart[g] = g * per < N ? g * per : N;
+    for (int g = 0; g < CL_TAGGER_CHAR_GROUPS; g++)
+        ws->gT[g] = ws->gstart[g + 1] > ws->gstart[g] ? ws->clen[ws->gstart[g + 1] - 1] : 0;
+}
+
+/* Char ids of group g ([T_g, B_g] from offset gstart * Tc; dropped
+ * characters become unknown) and its BiLSTM run. */
+static int char_group_forward(cl_tagger *t, const cl_tagger_data *x, const int *words, int g,
+                              int Tc, int train, cl_rng *rng)
+{
+    cl_tagger_ws *ws = &t->ws;
+    const cl_tagger_config *c = t->cfg;
+    float pd = train ? c->char_dropout : 0;
+    int g0 = ws->gstart[g], B = ws->gstart[g + 1] - g0, T = ws->gT[g];
+    int *ids = ws->cids + (size_t)g0 * Tc;
+    for (int i = 0; i < B; i++) {
+        int w = words[ws->cord[g0 + i]], b = x->cstart[w], len = ws->clen[g0 + i];
+        for (int k = 0; k < T; k++) {
+            int id = k < len ? x->chars[b + k] : -1;
+            if (id > 0 && pd > 0 && cl_rng_float(rng) < pd)
+                id = CL_VOCAB_UNK;
+            ids[(size_t)k * B + i] = id;
+        }
+    }
+    float *cx = ws->cx + (size_t)g0 * Tc * c->char_emb;
+    cl_embed_forward(cx, ids, T * B, W(t, t->i_cemb), c->char_emb);
+    return cl_seqrnn_forward(ws->crnn[g], W(t, t->i_crnn), T, B, cx, ws->clen + g0,
+                             ws->cy + (size_t)g0 * Tc * 2 * c->char_hidden,
+                             ws->slast + (size_t)g0 * 2 * c->char_hidden, train, rng);
+}
+
+/* The char BiLSTM's final states of every word of the batch into clast. */
+static int char_forward(cl_tagger *t, const cl_tagger_data *x, const int *words, int N, int Tc,
+                        int train, cl_rng *rng)
+{
+    cl_tagger_ws *ws = &t->ws;
+    size_t C2 = 2 * (size_t)t->cfg->char_hidden;
+    char_groups(t, x, words, N, Tc);
+    for (int g = 0; g < CL_TAGGER_CHAR_GROUPS; g++) {
+        int err = ws->gT[g] ? char_group_forward(t, x, words, g, Tc, train, rng) : CL_OK;
+        if (err)
+            return err;
+    }
+    for (int i = 0; i < N; i++)
+        memcpy(ws->clast + ws->cord[i] * C2, ws->slast + i * C2, C2 * sizeof(float));
+    return CL_OK;
+}
+
+/* Backward through the char groups from dclast (batch order). */
+static int char_backward(cl_tagger *t, int N, int Tc)
+{
+    cl_tagger_ws *ws = &t->ws;
+    const cl_tagger_config *c = t->cfg;
+    size_t C2 = 2 * (size_t)c->char_hidden;
+    for (int i = 0; i < N; i++)
+        memcpy(ws->dslast + i * C2, ws->dclast + ws->cord[i] * C2, C2 * sizeof(float));
+    for (int g = 0; g < CL_TAGGER_CHAR_GROUPS; g++) {
+        int g0 = ws->gstart[g], B = ws->gstart[g + 1] - g0, T = ws->gT[g];
+        if (!T)
+            continue;
+        float *dcx = ws->dcx + (size_t)g0 * Tc * c->char_emb;
+        int err = cl_seqrnn_backward(ws->crnn[g], W(t, t->i_crnn), G(t, t->i_crnn), NULL,
+                                     ws->dslast + g0 * C2, dcx);
+        if (err)
+            return err;
+        cl_embed_backward(G(t, t->i_cemb), ws->cids + (size_t)g0 * Tc, T * B, dcx, c->char_emb);
+    }
+    return CL_OK;
+}
+
+/* Feature and frequent-word embeddings of the batch's words. */
+static void embed_forward(cl_tagger *t, const cl_tagger_data *x, const int *words, int N,
+                          int train, cl_rng *rng)
+{
+    cl_tagger_ws *ws = &t->ws;
+    const cl_tagger_config *c = t->cfg;
+    for (int n = 0; n < N; n++) {
+        int w = words[n];
+        memcpy(ws->fids + (size_t)n * CL_FEAT_SLOTS, x->feats + (size_t)w * CL_FEAT_SLOTS,
+               sizeof(int32_t) * CL_FEAT_SLOTS);
+        ws->wids[n] = x->wid[w];
+        if (train && c->word_dropout > 0 && cl_rng_float(rng) < c->word_dropout)
+            ws->wids[n] = 0;
+    }
+    cl_embed_forward(ws->fx, (const int *)ws->fids, N * CL_FEAT_SLOTS, W(t, t->i_femb), c->feat_emb);
+    cl_embed_forward(ws->wex, ws->wids, N, W(t, t->i_wemb), c->word_emb);
+}
+
+/* The frozen encoder over each sentence's text: states in ly [Tl, S, lm_dim]. */
+static int lm_forward(cl_tagger *t, const cl_tagger_data *x, const int *sents, int S, int Tl)
+{
+    cl_tagger_ws *ws = &t->ws;
+    for (int s = 0; s < S; s++) {
+        int b = x->tstart[sents[s]], len = x->tstart[sents[s] + 1] - b;
+        for (int k = 0; k < Tl; k++)
+            ws->tids[(size_t)k * S + s] = k < len ? x->text[b + k] : 0;
+    }
+    return cl_encoder_forward(&ws->enc, &t->m->params, ws->tids, Tl, S, NULL, NULL, ws->ly, NULL,
+                              NULL, 0, NULL);
+}
+
+/* One word's input row: [char states | features | word | encoder state]. */
+static void assemble_row(cl_tagger *t, const cl_tagger_data *x, int n, int w, int s, int S)
+{
+    cl_tagger_ws *ws = &t->ws;
+    const cl_tagger_config *c = t->cfg;
+    size_t C2 = 2 * (size_t)c->char_hidden, F = (size_t)CL_FEAT_SLOTS * c->feat_emb;
+    float *o = ws->wx + (size_t)ws->row[n] * t->din;
+    memcpy(o, ws->clast + n * C2, C2 * sizeof(float));
+    memcpy(o + C2, ws->fx + n * F, F * sizeof(float));
+    memcpy(o + C2 + F, ws->wex + (size_t)n * c->word_emb, (size_t)c->word_emb * sizeof(float));
+    if (t->lm_dim) {
+        size_t r = (size_t)x->tend[w] * S + s;
+        memcpy(o + C2 + F + c->word_emb, ws->ly + r * t->lm_dim, (size_t)t->lm_dim * sizeof(float));
+    }
+}
+
+/* Rows, lengths, targets and the word BiLSTM input of the batch. */
+static long assemble(cl_tagger *t, const cl_tagger_data *x, const int *sents, int S, int Tw)
+{
+    cl_tagger_ws *ws = &t->ws;
+    memset(ws->wx, 0, (size_t)Tw * S * t->din * sizeof(float));
+    long count = 0;
+    for (int i = 0; i < Tw * S; i++)
+        ws->targets[i] = -1;
+    for (int s = 0, n = 0; s < S; s++) {
+        int b = x->start[sents[s]], len = x->start[sents[s] + 1] - b;
+        ws->slen[s] = len;
+        for (int k = 0; k < len; k++, n++) {
+            ws->row[n] = k * S + s;
+            assemble_row(t, x, n, b + k, s, S);
+            ws->targets[ws->row[n]] = x->gold[b + k];
+            count += x->gold[b + k] >= 0;
+        }
+    }
+    return count;
+}
+
+/* Word indices of the batch in sentence order. */
+static void batch_words(const cl_tagger_data *x, const int *sents, int S, int *words)
+{
+    for (int s = 0, n = 0; s < S; s++)
+        for (int w = x->start[sents[s]]; w < x->start[sents[s] + 1]; w++)
+            words[n++] = w;
+}
+
+double cl_tagger_forward(cl_tagger *t, const cl_tagger_data *x, const int *sents, int S,
+                         int train, cl_rng *rng, long *count)
+{
+    cl_tagger_ws *ws = &t->ws;
+    const cl_tagger_config *c = t->cfg;
+    int N, Tc, Tw, Tl;
+    cl_tagger_batch_shape(x, sents, S, &N, &Tc, &Tw, &Tl);
+    /* The word list borrows targets' room until assembly refills it. */
+    int *words = ws->targets;
+    batch_words(x, sents, S, words);
+    int err = char_forward(t, x, words, N, Tc, train, rng);
+    embed_forward(t, x, words, N, train, rng);
+    if (!err && t->lm_dim)
+        err = lm_forward(t, x, sents, S, Tl);
+    if (err)
+        return NAN;
+    *count = assemble(t, x, sents, S, Tw);
+    size_t nx = (size_t)Tw * S * t->din, ny = (size_t)Tw * S * 2 * c->word_hidden;
+    if (train && c->dropout > 0)
+        dropout(ws->wx, ws->xmask, nx, c->dropout, rng);
+    if (cl_seqrnn_forward(ws->wrnn, W(t, t->i_wrnn), Tw, S, ws->wx, ws->slen, ws->wy, NULL, train,
+                          rng))
+        return NAN;
+    if (train && c->dropout > 0)
+        dropout(ws->wy, ws->ymask, ny, c->dropout, rng);
+    cl_linear_forward(ws->logits, ws->wy, W(t, t->i_ow), W(t, t->i_ob), Tw * S,
+                      2 * c->word_hidden, c->ntags);
+    if (*count == 0)
+        return 0;
+    long cnt;
+    return cl_xent(ws->logits, ws->targets, Tw * S, c->ntags, train ? ws->logits : NULL,
+                   1.0f / (float)*count, &cnt);
+}
+
+/* ==== backward ============================================================= */
+
+/* dwx rows back into the gradients of the char states, features and words. */
+static void scatter(cl_tagger *t, int N)
+{
+    cl_tagger_ws *ws = &t->ws;
+    const cl_tagger_config *c = t->cfg;
+    size_t C2 = 2 * (size_t)c->char_hidden, F = (size_t)CL_FEAT_SLOTS * c->feat_emb;
+    for (int n = 0; n < N; n++) {
+        const float *g = ws->dwx + (size_t)ws->row[n] * t->din;
+        memcpy(ws->dclast + n * C2, g, C2 * sizeof(float));
+        memcpy(ws->dfx + n * F, g + C2, F * sizeof(float));
+        memcpy(ws->dwex + (size_t)n * c->word_emb, g + C2 + F, (size_t)c->word_emb * sizeof(float));
+    }
+}
+
+static void mul(float *x, const float *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] *= m[i];
+}
+
+int cl_tagger_backward(cl_tagger *t, const cl_tagger_data *x, const int *sents, int S)
+{
+    cl_tagger_ws *ws = &t->ws;
+    const cl_tagger_config *c = t->cfg;
+    int N, Tc, Tw, Tl, H2 = 2 * c->word_hidden;
+    cl_tagger_batch_shape(x, sents, S, &N, &Tc, &Tw, &Tl);
+    size_t nx = (size_t)Tw * S * t->din, ny = (size_t)Tw * S * H2;
+    cl_linear_backward(ws->dwy, G(t, t->i_ow), G(t, t->i_ob), ws->logits, ws->wy, W(t, t->i_ow),
+                       Tw * S, H2, c->ntags);
+    if (c->dropout > 0)
+        mul(ws->dwy, ws->ymask, ny);
+    int err = cl_seqrnn_backward(ws->wrnn, W(t, t->i_wrnn), G(t, t->i_wrnn), ws->dwy, NULL, ws->dwx);
+    if (err)
+        return err;
+    if (c->dropout > 0)
+        mul(ws->dwx, ws->xmask, nx);
+    scatter(t, N);
+    cl_embed_backward(G(t, t->i_femb), (const int *)ws->fids, N * CL_FEAT_SLOTS, ws->dfx,
+                      c->feat_emb);
+    cl_embed_backward(G(t, t->i_wemb), ws->wids, N, ws->dwex, c->word_emb);
+    return char_backward(t, N, Tc);
+}
+
+/* ==== prediction =========================================================== */
+
+void cl_tagger_argmax(const cl_tagger *t, const cl_tagger_data *x, const int *sents, int S,
+                      int *tags)
+{
+    const cl_tagger_ws *ws = &t->ws;
+    int V = t->cfg->ntags;
+    for (int s = 0; s < S; s++) {
+        int b = x->start[sents[s]], len = x->start[sents[s] + 1] - b;
+        for (int k = 0; k < len; k++) {
+            const float *l = ws->logits + ((size_t)k * S + s) * V;
+            int best = 0;
+            for (int j = 1; j < V; j++)
+                if (l[j] > l[best])
+                    best = j;
+            tags[b + k] = best;
+        }
+    }
+}
+
+int cl_tagger_predict(cl_tagger *t, const cl_tagger_data *x, const int *sents, int ns, int *tags)
+{
+    if (ns < 1)
+        return CL_OK;
+    int N, Tc, Tw, Tl;
+    cl_tagger_batch_shape(x, sents, ns, &N, &Tc, &Tw, &Tl);
+    int err = cl_tagger_ws_reserve(t, N, ns, Tc, Tw, Tl);
+    if (err)
+        return err;
+    long count;
+    double loss = cl_tagger_forward(t, x, sents, ns, 0, NULL, &count);
+    if (loss != loss)
+        return CL_EINVAL;
+    cl_tagger_argmax(t, x, sents, ns, tags);
+    return CL_OK;
+}

@@ -1,0 +1,336 @@
+/* Tests for cl_tagger: a tiny tagger learns a small tagged sample, model
+ * files with encoder + head.lm + head.tagger round-trip, and the tool's
+ * "tag" command reads stdin and reports malformed CoNLL-U with file:line. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "cl_conllu.h"
+#include "cl_lm.h"
+#include "cl_tagger.h"
+#include "cl_test.h"
+
+/* ==== a small tagged sample ============================================== */
+
+/* Words whose tag shows in their ending, so affixes and the char BiLSTM
+ * have something to learn: -ly ADV, -ed VERB, -tion NOUN, -ous ADJ. */
+static const char *const advs[] = {"quickly", "slowly", "badly", "softly", "gladly", "boldly"};
+static const char *const verbs[] = {"walked", "jumped", "played", "called", "opened", "moved"};
+static const char *const nouns[] = {"nation", "station", "motion", "notion", "fraction", "lotion"};
+static const char *const adjs[] = {"famous", "nervous", "curious", "joyous", "various", "odious"};
+static const char *const dets[] = {"the", "a", "The", "A"};
+
+#define NSENT 30
+
+/* Sentence i: six words in one of three orders, so that position alone
+ * does not give the tag. */
+static void sample_sentence(int i, const char *forms[6], const char *tags[6])
+{
+    static const char *const order[3][6] = {
+        {"DET", "ADJ", "NOUN", "VERB", "ADV", "PUNCT"},
+        {"ADV", "DET", "NOUN", "VERB", "ADJ", "PUNCT"},
+        {"DET", "NOUN", "ADV", "VERB", "ADJ", "PUNCT"}};
+    for (int k = 0; k < 6; k++) {
+        const char *t = tags[k] = order[i % 3][k];
+        int j = (i * (k + 5) + k) % 6;
+        forms[k] = !strcmp(t, "DET")    ? dets[(i + k) % 4]
+                   : !strcmp(t, "ADJ")  ? adjs[j]
+                   : !strcmp(t, "NOUN") ? nouns[j]
+                   : !strcmp(t, "VERB") ? verbs[j]
+                   : !strcmp(t, "ADV")  ? advs[j]
+                                        : ".";
+    }
+}
+
+/* The sample as a CoNLL-U file (a comment and a multiword range included,
+ * which the reader keeps aside), read back through cl_tagger_corpus. */
+static const char *write_sample(char *path, size_t size)
+{
+    snprintf(path, size, "%s/sample.conllu", cl_test_tmpdir());
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < NSENT; i++) {
+        const char *forms[6], *tags[6];
+        sample_sentence(i, forms, tags);
+        fprintf(f, "# sent_id = %d\n", i + 1);
+        if (i == 0)
+            fprintf(f, "1-2\t%s%s\t_\t_\t_\t_\t_\t_\t_\t_\n", forms[0], forms[1]);
+        for (int k = 0; k < 6; k++)
+            fprintf(f, "%d\t%s\t_\t%s\t_\t_\t_\t_\t_\t_\n", k + 1, forms[k], tags[k]);
+        fprintf(f, "\n");
+    }
+    ck_assert_int_eq(fclose(f), 0);
+    return path;
+}
+
+static cl_tagger_config small_config(void)
+{
+    cl_tagger_config c = cl_tagger_config_defaults();
+    c.feat.buckets = 1 << 12;
+    c.char_emb = 8, c.char_hidden = 16, c.feat_emb = 8, c.word_emb = 8;
+    c.word_hidden = 24, c.dropout = 0.1f, c.word_dropout = 0.05f, c.char_dropout = 0;
+    return c;
+}
+
+/* A model without a language model holding a fresh tagger for the sample. */
+static cl_model *sample_model(const cl_tagger_corpus *c, int use_lm, cl_rng *rng)
+{
+    cl_text_opts text = cl_text_defaults();
+    cl_vocab v;
+    cl_model *m;
+    ck_assert_int_eq(cl_tagger_vocab_build(&v, c, &text, NULL), 0);
+    cl_encoder_config ec = cl_tagger_tiny_encoder(cl_vocab_size(&v));
+    if (use_lm) /* a real (small) language model to read states from */
+        ec.emb = ec.rnn.input = 8, ec.rnn.hidden = 12;
+    ck_assert_int_eq(cl_model_create(&m, &text, &v, &ec, rng), 0);
+    if (use_lm)
+        ck_assert_int_eq(cl_model_add_head(m, &cl_lm_head_ops, cl_lm_head_new(0.1f), rng), 0);
+    cl_tagger_config cfg = small_config();
+    cfg.use_lm = use_lm;
+    ck_assert_int_eq(cl_tagger_config_build(&cfg, c, 1), 0);
+    ck_assert_int_eq(cl_model_add_head(m, &cl_tagger_head_ops, cl_tagger_config_dup(&cfg), rng), 0);
+    cl_tagger_config_clear(&cfg);
+    return m;
+}
+
+static void read_sample(cl_tagger_corpus *c)
+{
+    char path[512];
+    cl_tagger_corpus_init(c);
+    ck_assert_int_eq(cl_tagger_corpus_read_conllu(c, write_sample(path, sizeof path),
+                                                  CL_CONLLU_UPOS, NULL), 0);
+    ck_assert_int_eq(c->nsent, NSENT);
+    ck_assert_int_eq(c->nwords, NSENT * 6);
+}
+
+/* Train the sample's tagger (epochs < 0: not at all); returns its accuracy on the sample. */
+static double train_sample(cl_model *m, const cl_tagger_corpus *c, int epochs)
+{
+    cl_tagger *t;
+    cl_tagger_data *x;
+    cl_tagger_eval e;
+    ck_assert_int_eq(cl_tagger_create(&t, m, NULL), 0);
+    ck_assert_int_eq(cl_tagger_data_prepare(&x, t, c, NULL), 0);
+    cl_tagger_train_config tc = cl_tagger_train_defaults();
+    tc.batch = 4, tc.epochs = epochs, tc.patience = 0, tc.lr = 1e-2f;
+    if (epochs > 0)
+        ck_assert_int_eq(cl_tagger_train(t, x, NULL, &tc, NULL, NULL, NULL), 0);
+    ck_assert_int_eq(cl_tagger_evaluate(t, x, 8, &e, NULL), 0);
+    double acc = cl_tagger_eval_accuracy(&e);
+    ck_assert_int_eq(e.words, NSENT * 6);
+    cl_tagger_eval_free(&e);
+    cl_tagger_data_free(x);
+    cl_tagger_free(t);
+    return acc;
+}
+
+START_TEST(tiny_tagger_learns_the_sample)
+{
+    cl_tagger_corpus c;
+    cl_rng rng;
+    cl_rng_seed(&rng, 7);
+    read_sample(&c);
+    cl_model *m = sample_model(&c, 0, &rng);
+    double before = train_sample(m, &c, -1); /* untrained */
+    double after = train_sample(m, &c, 25);
+    printf("tagger: sample accuracy %.3f untrained, %.3f after 25 epochs\n", before, after);
+    ck_assert(before < 1.0);
+    ck_assert(after == 1.0);
+    cl_model_free(m);
+    cl_tagger_corpus_free(&c);
+}
+END_TEST
+
+/* Unseen words of the learnt patterns get their tags from the suffix. */
+START_TEST(tagger_generalises_suffixes_and_scores_unseen_words)
+{
+    cl_tagger_corpus c, test;
+    cl_rng rng;
+    cl_rng_seed(&rng, 11);
+    read_sample(&c);
+    cl_model *m = sample_model(&c, 0, &rng);
+    ck_assert(train_sample(m, &c, 30) == 1.0);
+    const char *forms[6] = {"the", "dangerous", "creation", "painted", "warmly", "."};
+    const char *tags[6] = {"DET", "ADJ", "NOUN", "VERB", "ADV", "PUNCT"};
+    cl_tagger_corpus_init(&test);
+    ck_assert_int_eq(cl_tagger_corpus_add(&test, forms, tags, 6), 0);
+    cl_tagger *t;
+    cl_tagger_data *x;
+    cl_tagger_eval e;
+    ck_assert_int_eq(cl_tagger_create(&t, m, NULL), 0);
+    ck_assert_int_eq(cl_tagger_data_prepare(&x, t, &test, NULL), 0);
+    ck_assert_int_eq(cl_tagger_evaluate(t, x, 1, &e, NULL), 0);
+    ck_assert_int_eq(e.words, 6);
+    ck_assert_int_eq(e.unseen, 4);
+    printf("tagger: unseen-word accuracy %.2f\n", cl_tagger_eval_unseen_accuracy(&e));
+    ck_assert(cl_tagger_eval_unseen_accuracy(&e) >= 0.75);
+    cl_tagger_eval_free(&e);
+    cl_tagger_data_free(x);
+    cl_tagger_free(t);
+    cl_model_free(m);
+    cl_tagger_corpus_free(&c);
+    cl_tagger_corpus_free(&test);
+}
+END_TEST
+
+/* ==== model files ========================================================= */
+
+static int *predict_sample(cl_model *m, const cl_tagger_corpus *c)
+{
+    cl_tagger *t;
+    cl_tagger_data *x;
+    ck_assert_int_eq(cl_tagger_create(&t, m, NULL), 0);
+    ck_assert_int_eq(cl_tagger_data_prepare(&x, t, c, NULL), 0);
+    int *tags = malloc(sizeof *tags * (size_t)c->nwords), sents[NSENT];
+    for (int s = 0; s < NSENT; s++)
+        sents[s] = s;
+    ck_assert_int_eq(cl_tagger_predict(t, x, sents, NSENT, tags), 0);
+    cl_tagger_data_free(x);
+    cl_tagger_free(t);
+    return tags;
+}
+
+START_TEST(model_with_lm_and_tagger_round_trips)
+{
+    cl_tagger_corpus c;
+    cl_rng rng;
+    cl_rng_seed(&rng, 3);
+    read_sample(&c);
+    cl_model *m = sample_model(&c, 1, &rng), *back;
+    size_t lb, le;
+    cl_model_param_range(m, "head.lm", &lb, &le);
+    ck_assert(le > lb);
+    float *lm = malloc((le - lb) * sizeof *lm);
+    memcpy(lm, m->params.w + lb, (le - lb) * sizeof *lm);
+    ck_assert(train_sample(m, &c, 3) > 0); /* trains the tagger only */
+    ck_assert_int_eq(memcmp(lm, m->params.w + lb, (le - lb) * sizeof *lm), 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/lm-tagger.model", cl_test_tmpdir());
+    cl_diag d = {{0}};
+    ck_assert_int_eq(cl_model_save(m, path, NULL, NULL, &d), 0);
+    ck_assert_msg(cl_model_load(&back, path, NULL, &d) == 0, "%s", d.msg);
+    ck_assert_ptr_nonnull(cl_model_head(back, "head.lm"));
+    const cl_tagger_config *a = cl_model_head(m, "head.tagger"), *b = cl_model_head(back, "head.tagger");
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(b->use_lm, 1);
+    ck_assert_int_eq(b->ntags, a->ntags);
+    ck_assert_int_eq(b->nforms, a->nforms);
+    ck_assert_str_eq(b->tags[2], a->tags[2]);
+    ck_assert_int_eq(back->params.n, m->params.n);
+    cl_model_param_range(back, "head.lm", &lb, &le);
+    ck_assert_int_eq(memcmp(lm, back->params.w + lb, (le - lb) * sizeof *lm), 0);
+    int *p1 = predict_sample(m, &c), *p2 = predict_sample(back, &c);
+    ck_assert_int_eq(memcmp(p1, p2, sizeof *p1 * (size_t)c.nwords), 0);
+    free(p1), free(p2), free(lm);
+    cl_model_free(back);
+    cl_model_free(m);
+    cl_tagger_corpus_free(&c);
+}
+END_TEST
+
+/* ==== the tool ============================================================ */
+
+/* A trained sample tagger saved to a file (for the CLI tests). */
+static const char *sample_model_file(char *path, size_t size)
+{
+    cl_tagger_corpus c;
+    cl_rng rng;
+    cl_rng_seed(&rng, 5);
+    read_sample(&c);
+    cl_model *m = sample_model(&c, 0, &rng);
+    ck_assert(train_sample(m, &c, 25) == 1.0);
+    snprintf(path, size, "%s/sample.model", cl_test_tmpdir());
+    ck_assert_int_eq(cl_model_save(m, path, NULL, NULL, NULL), 0);
+    cl_model_free(m);
+    cl_tagger_corpus_free(&c);
+    return path;
+}
+
+/* Run a shell command; its stdout (and stderr when err_too) into out. */
+static int run(const char *cmd, char *out, size_t size)
+{
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+START_TEST(tag_reads_stdin)
+{
+    char model[512], cmd[2048], out[8192];
+    sample_model_file(model, sizeof model);
+    snprintf(cmd, sizeof cmd, "printf 'The famous nation walked quickly.\\n\\nA curious motion "
+                              "opened slowly.\\n' | %s tag -m %s", CL_TOOL, model);
+    ck_assert_int_eq(run(cmd, out, sizeof out), 0);
+    ck_assert_str_eq(out, "The/DET famous/ADJ nation/NOUN walked/VERB quickly/ADV ./PUNCT\n\n"
+                          "A/DET curious/ADJ motion/NOUN opened/VERB slowly/ADV ./PUNCT\n");
+    snprintf(cmd, sizeof cmd, "echo 'The famous nation walked quickly.' | %s tag -m %s "
+                              "--output conllu", CL_TOOL, model);
+    ck_assert_int_eq(run(cmd, out, sizeof out), 0);
+    ck_assert_str_eq(out, "# text = The famous nation walked quickly.\n"
+                          "1\tThe\t_\tDET\t_\t_\t_\t_\t_\t_\n"
+                          "2\tfamous\t_\tADJ\t_\t_\t_\t_\t_\t_\n"
+                          "3\tnation\t_\tNOUN\t_\t_\t_\t_\t_\t_\n"
+                          "4\twalked\t_\tVERB\t_\t_\t_\t_\t_\t_\n"
+                          "5\tquickly\t_\tADV\t_\t_\t_\t_\t_\t_\n"
+                          "6\t.\t_\tPUNCT\t_\t_\t_\t_\t_\t_\n\n");
+}
+END_TEST
+
+START_TEST(tag_conllu_keeps_other_columns)
+{
+    char model[512], cmd[2048], out[8192];
+    sample_model_file(model, sizeof model);
+    snprintf(cmd, sizeof cmd, "printf '# c\\n1-2\\tA famous\\t_\\t_\\t_\\t_\\t_\\t_\\t_\\t_\\n"
+                              "1\\tA\\ta\\tX\\tDT\\t_\\t2\\tdet\\t_\\tSpaceAfter=No\\n"
+                              "2\\tfamous\\t_\\t_\\t_\\t_\\t_\\t_\\t_\\t_\\n\\n' | %s tag -m %s "
+                              "--input conllu", CL_TOOL, model);
+    ck_assert_int_eq(run(cmd, out, sizeof out), 0);
+    ck_assert_str_eq(out, "# c\n1-2\tA famous\t_\t_\t_\t_\t_\t_\t_\t_\n"
+                          "1\tA\ta\tDET\tDT\t_\t2\tdet\t_\tSpaceAfter=No\n"
+                          "2\tfamous\t_\tADJ\t_\t_\t_\t_\t_\t_\n\n");
+}
+END_TEST
+
+START_TEST(malformed_conllu_fails_with_file_and_line)
+{
+    char model[512], cmd[2048], out[8192], path[512];
+    sample_model_file(model, sizeof model);
+    snprintf(path, sizeof path, "%s/bad.conllu", cl_test_tmpdir());
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("# ok\n1\tA\t_\t_\t_\t_\t_\t_\t_\t_\n2\tbroken line\n\n", f);
+    ck_assert_int_eq(fclose(f), 0);
+    snprintf(cmd, sizeof cmd, "%s tag -m %s --input conllu %s 2>&1 >/dev/null", CL_TOOL, model,
+             path);
+    ck_assert_int_ne(run(cmd, out, sizeof out), 0);
+    char where[600];
+    snprintf(where, sizeof where, "%s:3:", path);
+    ck_assert_msg(strstr(out, where) != NULL, "message: %s", out);
+    snprintf(cmd, sizeof cmd, "%s eval -m %s %s 2>&1 >/dev/null", CL_TOOL, model, path);
+    ck_assert_int_ne(run(cmd, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, where) != NULL, "message: %s", out);
+}
+END_TEST
+
+Suite *suite_tagger(void)
+{
+    Suite *s = suite_create("tagger");
+    TCase *learn = tcase_create("learn");
+    tcase_add_test(learn, tiny_tagger_learns_the_sample);
+    tcase_add_test(learn, tagger_generalises_suffixes_and_scores_unseen_words);
+    suite_add_tcase(s, learn);
+    TCase *file = tcase_create("file");
+    tcase_add_test(file, model_with_lm_and_tagger_round_trips);
+    suite_add_tcase(s, file);
+    TCase *cli = tcase_create("cli");
+    tcase_add_test(cli, tag_reads_stdin);
+    tcase_add_test(cli, tag_conllu_keeps_other_columns);
+    tcase_add_test(cli, malformed_conllu_fails_with_file_and_line);
+    suite_add_tcase(s, cli);
+    return s;
+}
