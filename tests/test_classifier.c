@@ -10,6 +10,7 @@
 
 #include "cl_clftrain.h"
 #include "cl_lm.h"
+#include "cl_tagger.h"
 #include "cl_test.h"
 
 /* ==== helpers ============================================================== */
@@ -354,6 +355,24 @@ END_TEST
 
 /* ==== model files with several heads ======================================= */
 
+/* A small tagger head (its own char BiLSTM; not reading the encoder). */
+static void add_tagger(cl_model *m, cl_rng *rng)
+{
+    cl_tagger_corpus tc;
+    const char *forms[2] = {"good", "film"}, *tags[2] = {"ADJ", "NOUN"};
+    cl_tagger_corpus_init(&tc);
+    ck_assert_int_eq(cl_tagger_corpus_add(&tc, forms, tags, 2), 0);
+    cl_tagger_config cfg = cl_tagger_config_defaults();
+    cfg.feat.buckets = 1 << 10;
+    cfg.char_emb = 4, cfg.char_hidden = 4, cfg.feat_emb = 4, cfg.word_emb = 4;
+    cfg.word_hidden = 4, cfg.use_lm = 0;
+    ck_assert_int_eq(cl_tagger_config_build(&cfg, &tc, 1), 0);
+    ck_assert_int_eq(cl_model_add_head(m, &cl_tagger_head_ops, cl_tagger_config_dup(&cfg), rng),
+                     0);
+    cl_tagger_config_clear(&cfg);
+    cl_tagger_corpus_free(&tc);
+}
+
 START_TEST(test_several_heads_round_trip)
 {
     char path[512], tsv[512];
@@ -363,12 +382,13 @@ START_TEST(test_several_heads_round_trip)
     cl_model *m = fresh_model(&ds, 6, 0, 4, 0, 9);
     cl_rng rng;
     cl_rng_seed(&rng, 2);
-    /* Adding an lm head keeps the encoder and classifier values. */
+    /* Adding lm and tagger heads keeps the encoder and classifier values. */
     size_t b0, e0;
     cl_model_param_range(m, "head.classifier", &b0, &e0);
     float *before = malloc((e0 - b0) * sizeof *before);
     memcpy(before, m->params.w + b0, (e0 - b0) * sizeof *before);
     ck_assert_int_eq(cl_model_add_head(m, &cl_lm_head_ops, cl_lm_head_new(0.1f), &rng), 0);
+    add_tagger(m, &rng);
     size_t b1, e1;
     cl_model_param_range(m, "head.classifier", &b1, &e1);
     ck_assert_int_eq(memcmp(before, m->params.w + b1, (e1 - b1) * sizeof *before), 0);
@@ -378,8 +398,9 @@ START_TEST(test_several_heads_round_trip)
     cl_model *back;
     cl_diag d = {{0}};
     ck_assert_msg(cl_model_load(&back, path, NULL, &d) == 0, "%s", d.msg);
-    ck_assert_int_eq(back->nheads, 2);
+    ck_assert_int_eq(back->nheads, 3);
     ck_assert_ptr_nonnull(cl_model_head(back, "head.lm"));
+    ck_assert_ptr_nonnull(cl_model_head(back, "head.tagger"));
     const cl_classifier_config *c = cl_model_head(back, "head.classifier");
     ck_assert_ptr_nonnull(c);
     ck_assert_int_eq(c->nlabels, 2);
