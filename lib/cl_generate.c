@@ -88,14 +88,16 @@ int cl_gen_prime(cl_gen *g, const int *ids, size_t n)
         cl_infer_reset(g->fast);
     memset(g->h, 0, cl_encoder_state_size(&g->m->enc) * sizeof(float));
     memset(g->c, 0, cl_encoder_state_size(&g->m->enc) * sizeof(float));
-    if (n == 0) {
-        int start = cl_vocab_id(&g->m->vocab, '\n');
-        if (start == CL_VOCAB_UNK)
-            start = 1;
-        feed(g, &start, 1);
-    } else {
+    /* A zero state is rare in training (only where a stream starts), and from
+     * it some prompts fall into a loop of junk (greedy "R" -> "RSZZZZ..." on a
+     * tiny-shakespeare model).  Starting as after a newline puts the model
+     * where text begins: at the start of a line. */
+    int start = cl_vocab_id(&g->m->vocab, '\n');
+    if (start == CL_VOCAB_UNK)
+        start = 1;
+    feed(g, &start, 1);
+    if (n)
         feed(g, ids, n);
-    }
     return CL_OK;
 }
 

@@ -13,9 +13,9 @@ typedef struct cl_gen cl_gen;
 int cl_gen_create(cl_gen **g, const cl_model *m, const cl_sample_config *sc, uint64_t seed,
                   cl_diag *d);
 void cl_gen_free(cl_gen *g);
-/* Run the prompt through the model to set the state.  With n == 0 the
- * model starts from a newline (or, if the vocabulary has none, from its
- * first character), as if at the start of a line. */
+/* Run the prompt through the model to set the state, as if it followed a
+ * newline (the start of a line; if the vocabulary has no newline, its first
+ * character); n may be 0. */
 int cl_gen_prime(cl_gen *g, const int *ids, size_t n);
 /* Draw the next character id (never the unknown symbol) and feed it back. */
 int cl_gen_next(cl_gen *g, int *id);

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# make quality: the long quality checks of docs/ on ../shared/data, each with
+# its recipe and its target.  Tens of minutes each: not part of CI.
+#   QUALITY="lm tagger classifier"   which ones (default: all)
+#   THREADS=2                        threads for training
+set -euo pipefail
+cd "$(dirname "$0")/.."
+D=${SHARED_DATA:-../shared/data}
+B=./build/charlstm
+OUT=build/quality
+THREADS=${THREADS:-2}
+mkdir -p "$OUT"
+status=0
+
+check() { # name value op target
+    if awk -v v="$2" -v t="$4" -v op="$3" 'BEGIN {exit !(op == "<=" ? v <= t : v >= t)}'; then
+        echo "quality $1: $2 (target $3 $4): PASS"
+    else
+        echo "quality $1: $2 (target $3 $4): FAIL"; status=1
+    fi
+}
+
+need() { [ -f "$1" ] || { echo "quality: $1 not found (set SHARED_DATA)"; exit 1; }; }
+
+lm() { # docs/language-model.md: tiny-shakespeare, <= 1.48 nats/char in 30 minutes
+    need "$D/tinyshakespeare/train.txt"
+    "$B" train --train "$D/tinyshakespeare/train.txt" --dev "$D/tinyshakespeare/valid.txt" \
+        -o "$OUT/shakespeare.model" --layers 2 --hidden 512 --emb 64 --batch 32 --seq 100 \
+        --dropout 0.3 --lr 2e-3 --lr-decay 0.95 --decay-every 500 --minutes 30 \
+        --eval-every 200 --threads "$THREADS" --log "$OUT/shakespeare.tsv"
+    v=$("$B" eval -m "$OUT/shakespeare.model" "$D/tinyshakespeare/valid.txt" | awk '$1 == "nats/char" {print $2}')
+    check "lm (tiny-shakespeare valid, nats/char)" "$v" "<=" 1.48
+    "$B" generate -m "$OUT/shakespeare.model" --prompt "ROMEO:" -n 300 --temperature 0.8
+}
+
+for q in ${QUALITY:-lm tagger classifier}; do
+    if declare -F "$q" >/dev/null; then "$q"; else echo "quality: no check named $q"; fi
+done
+exit $status
