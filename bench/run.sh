@@ -33,13 +33,13 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else p
 ours_train() { # layers hidden batch seq steps threads
     "$TOOL" train --train "$DATA/train.txt" --dev "$OUT/valid.txt" -o "$OUT/m.model" \
         --layers "$1" --hidden "$2" --emb 64 --batch "$3" --seq "$4" --steps "$5" \
-        --threads "$6" --eval-every 0 --lr 2e-3 --clip 5 --seed 1 2>&1 |
+        --threads "$6" --eval-every 0 --lr 2e-3 --clip 5 --dropout 0 --seed 1 2>&1 |
         tr '\r' '\n' | awk '/^train chars\/s:/ {print $3}'
 }
 ref_train() {
     OPENBLAS_NUM_THREADS=$6 /usr/bin/python3 "$REF" --train "$DATA/train.txt" \
         --valid "$OUT/valid.txt" --layers "$1" --hidden "$2" --emb 64 --batch "$3" \
-        --seq "$4" --steps "$5" --threads "$6" --eval-every 0 --lr 2e-3 --seed 1 2>&1 |
+        --seq "$4" --steps "$5" --threads "$6" --eval-every 0 --lr 2e-3 --dropout 0 --seed 1 2>&1 |
         awk '/^train chars\/s:/ {print $3}'
 }
 ours_gen() { OPENBLAS_NUM_THREADS=1 "$BUILD/gen_bench" "$1" "$2" "$3" | awk '{print $8}'; }

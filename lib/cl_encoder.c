@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cl_error.h"
+#include "cl_real.h"
 
 int cl_encoder_validate(const cl_encoder_config *c)
 {
@@ -46,7 +47,7 @@ int cl_encoder_init_params(const cl_encoder_config *c, cl_params *p, cl_rng *rng
 void cl_encoder_free(cl_encoder *e)
 {
     cl_rnn_free(e->rnn);
-    free(e->x), free(e->dx), free(e->ids);
+    free(e->x), free(e->dx), free(e->ids), free(e->table), free(e->dtable);
     memset(e, 0, sizeof *e);
 }
 
@@ -67,9 +68,59 @@ int cl_encoder_create(cl_encoder *e, const cl_encoder_config *c, const cl_params
     e->ids = cl_alloc(n * sizeof(int));
     if (!err && (!e->x || !e->dx || !e->ids))
         err = CL_ENOMEM;
+    e->fold = !c->rnn.bidir;
+    if (!err && e->fold) {
+        size_t table = (size_t)c->vocab * cl_rnn_gates(c->rnn.cell) * c->rnn.hidden;
+        e->table = cl_alloc(table * sizeof(float));
+        e->dtable = cl_alloc(table * sizeof(float));
+        err = e->table && e->dtable ? CL_OK : CL_ENOMEM;
+    }
     if (err)
         cl_encoder_free(e);
     return err;
+}
+
+static int gate_width(const cl_encoder *e)
+{
+    return cl_rnn_gates(e->c.rnn.cell) * e->c.rnn.hidden;
+}
+
+/* Layer 0's input projection by table lookup (padding ids give zeros). */
+static void gather_gates(cl_encoder *e, const cl_params *p, int n)
+{
+    int GH = gate_width(e), V = e->c.vocab;
+    const float *wih = cl_params_w(p, e->i_rnn); /* weight_ih_l0 comes first */
+    float *g = cl_rnn_gates0(e->rnn);
+    cl_gemm('N', 'T', V, GH, e->c.emb, 1, cl_params_w(p, e->i_embed), wih, 0, e->table);
+    for (int i = 0; i < n; i++) {
+        float *row = g + (size_t)i * GH;
+        if (e->ids[i] < 0)
+            memset(row, 0, (size_t)GH * sizeof(float));
+        else
+            memcpy(row, e->table + (size_t)e->ids[i] * GH, (size_t)GH * sizeof(float));
+    }
+}
+
+/* From dL/d(layer-0 projection) to the embedding's and W_ih0's gradients. */
+static void scatter_gates_grad(cl_encoder *e, cl_params *p)
+{
+    int GH = gate_width(e), V = e->c.vocab, E = e->c.emb, n = e->T * e->B;
+    const float *dg = cl_rnn_gates0_grad(e->rnn);
+    memset(e->dtable, 0, (size_t)V * GH * sizeof(float));
+    for (int i = 0; i < n; i++) {
+        if (e->ids[i] < 0)
+            continue;
+        float *dst = e->dtable + (size_t)e->ids[i] * GH;
+        const float *src = dg + (size_t)i * GH;
+#pragma omp simd
+        for (int j = 0; j < GH; j++)
+            dst[j] += src[j];
+    }
+    /* dW_ih0 += dtable^T embed [GH, E]; dembed += dtable W_ih0 [V, E] */
+    cl_gemm('T', 'N', GH, E, V, 1, e->dtable, cl_params_w(p, e->i_embed), 1,
+            cl_params_g(p, e->i_rnn));
+    cl_gemm('N', 'N', V, E, GH, 1, e->dtable, cl_params_w(p, e->i_rnn), 1,
+            cl_params_g(p, e->i_embed));
 }
 
 int cl_encoder_forward(cl_encoder *e, const cl_params *p, const int *ids, int T, int B,
@@ -80,6 +131,11 @@ int cl_encoder_forward(cl_encoder *e, const cl_params *p, const int *ids, int T,
         return CL_EINVAL;
     e->T = T, e->B = B;
     memcpy(e->ids, ids, (size_t)T * B * sizeof(int));
+    if (e->fold) {
+        gather_gates(e, p, T * B);
+        return cl_rnn_forward_gates(e->rnn, cl_params_w(p, e->i_rnn), T, B, h0, c0, Y, hT, cT,
+                                    train, rng);
+    }
     cl_embed_forward(e->x, ids, T * B, cl_params_w(p, e->i_embed), e->c.emb);
     return cl_rnn_forward(e->rnn, cl_params_w(p, e->i_rnn), T, B, e->x, h0, c0, Y, hT, cT, train,
                           rng);
@@ -89,8 +145,10 @@ int cl_encoder_backward(cl_encoder *e, cl_params *p, const float *dY, const floa
                         const float *dcT, float *dh0, float *dc0)
 {
     int err = cl_rnn_backward(e->rnn, cl_params_w(p, e->i_rnn), cl_params_g(p, e->i_rnn), dY, dhT,
-                              dcT, e->dx, dh0, dc0);
-    if (!err)
+                              dcT, e->fold ? NULL : e->dx, dh0, dc0);
+    if (!err && e->fold)
+        scatter_gates_grad(e, p);
+    else if (!err)
         cl_embed_backward(cl_params_g(p, e->i_embed), e->ids, e->T * e->B, e->dx, e->c.emb);
     return err;
 }

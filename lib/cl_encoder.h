@@ -24,6 +24,13 @@ typedef struct {
     float *x, *dx; /* [T, B, E] embedded input and its gradient */
     int *ids;      /* [T, B] ids of the last forward */
     int T, B;
+    /* Folding (unidirectional stacks): layer 0's input projection of every
+     * character, table = embed W_ih0^T [V, G*H], is gathered by id instead of
+     * multiplying [T*B, E] embeddings; its gradient is scattered back and
+     * turned into the embedding's and W_ih0's gradients with two products of
+     * V rows.  Set fold = 0 to use the plain path (tests compare the two). */
+    int fold;
+    float *table, *dtable;
 } cl_encoder;
 
 int cl_encoder_validate(const cl_encoder_config *c);

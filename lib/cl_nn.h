@@ -71,6 +71,17 @@ int cl_rnn_init(const cl_rnn_config *c, float *params, cl_rng *rng);
     int cl_rnn_forward##S(cl_rnn##S *r, const real *params, int T, int B, const real *X,       \
                           const real *h0, const real *c0, real *Y, real *hT, real *cT,         \
                           int train, cl_rng *rng);                                             \
+    /* Unidirectional stacks whose input is an embedding can fold the embedding into          \
+     * layer 0's input projection: the caller writes x W_ih0^T (no bias) of every step         \
+     * into cl_rnn_gates0() [max_T, max_B, G*H], then calls cl_rnn_forward_gates (the same     \
+     * as cl_rnn_forward otherwise).  Its backward leaves W_ih0's gradient and dX to the       \
+     * caller, who gets dL/d(x W_ih0^T) [T,B,G*H] from cl_rnn_gates0_grad().                   \
+     * CL_EINVAL (NULL) for bidirectional stacks. */                                           \
+    real *cl_rnn_gates0##S(cl_rnn##S *r);                                                      \
+    int cl_rnn_forward_gates##S(cl_rnn##S *r, const real *params, int T, int B,                \
+                                const real *h0, const real *c0, real *Y, real *hT, real *cT,  \
+                                int train, cl_rng *rng);                                       \
+    const real *cl_rnn_gates0_grad##S(const cl_rnn##S *r);                                     \
     /* Backward through the last training forward: dY [T,B,H*dirs]; dhT, dcT gradients        \
      * w.r.t. the final states or NULL.  grads += dL/dparams; dX [T,B,I], dh0, dc0 are          \
      * written when not NULL. */                                                               \

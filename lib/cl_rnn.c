@@ -192,7 +192,8 @@ struct RNN {
     int max_T, max_B, G, D;
     int threads;       /* for the step loops and OpenBLAS; see row_threads() */
     int T, B, trained; /* shape of the last forward; whether it kept caches */
-    const real *x0;    /* layer-0 input of the last forward (caller keeps it) */
+    const real *x0;    /* layer-0 input of the last forward (caller keeps it); NULL when
+                          the caller wrote layer 0's input projection (cl_rnn_forward_gates) */
     CL_R(rnn_cache) * cache; /* [layers * dirs] */
     real **ys;         /* [layers] layer outputs [T, B, D*H] */
     real **xin;        /* [layers] layer inputs after dropout [T, B, D*H] (l >= 1) */
@@ -457,8 +458,10 @@ static void dir_forward(RNN *r, CL_R(rnn_cache) * k, CL_R(rnn_block) w, const re
                         int reverse)
 {
     int T = r->T, B = r->B, GH = r->G * r->c.hidden;
-    /* Input projection of every step at once, with all of OpenBLAS's threads. */
-    cl_gemm('N', 'T', T * B, GH, w.in, 1, x, w.wih, 0, k->gates);
+    /* Input projection of every step at once, with all of OpenBLAS's threads
+     * (x == NULL: the caller already wrote it into the gates). */
+    if (x)
+        cl_gemm('N', 'T', T * B, GH, w.in, 1, x, w.wih, 0, k->gates);
     if (r->c.cell == CL_CELL_GRU)
         add_rows(k->gates, w.bih, T * B, GH);
     CL_R(rnn_job) j = {r, k, w, NULL, reverse};
@@ -502,8 +505,9 @@ static void save_final_states(RNN *r, int l, int d, real *hT, real *cT)
         memcpy(cT + idx * BH, k->cs + last * BH, BH * sizeof(real));
 }
 
-int CL_R(cl_rnn_forward)(RNN *r, const real *params, int T, int B, const real *X, const real *h0,
-                         const real *c0, real *Y, real *hT, real *cT, int train, cl_rng *rng)
+/* Forward with layer 0's input projection given (X == NULL) or computed. */
+static int forward(RNN *r, const real *params, int T, int B, const real *X, const real *h0,
+                   const real *c0, real *Y, real *hT, real *cT, int train, cl_rng *rng)
 {
     if (T < 1 || B < 1 || T > r->max_T || B > r->max_B ||
         (train && r->c.dropout > 0 && r->c.layers > 1 && !rng))
@@ -528,6 +532,23 @@ int CL_R(cl_rnn_forward)(RNN *r, const real *params, int T, int B, const real *X
     memcpy(Y, r->ys[r->c.layers - 1], (size_t)T * B * D * H * sizeof(real));
     return CL_OK;
 }
+
+int CL_R(cl_rnn_forward)(RNN *r, const real *params, int T, int B, const real *X, const real *h0,
+                         const real *c0, real *Y, real *hT, real *cT, int train, cl_rng *rng)
+{
+    return X ? forward(r, params, T, B, X, h0, c0, Y, hT, cT, train, rng) : CL_EINVAL;
+}
+
+real *CL_R(cl_rnn_gates0)(RNN *r) { return r->D == 1 ? r->cache[0].gates : NULL; }
+
+int CL_R(cl_rnn_forward_gates)(RNN *r, const real *params, int T, int B, const real *h0,
+                               const real *c0, real *Y, real *hT, real *cT, int train,
+                               cl_rng *rng)
+{
+    return r->D == 1 ? forward(r, params, T, B, NULL, h0, c0, Y, hT, cT, train, rng) : CL_EINVAL;
+}
+
+const real *CL_R(cl_rnn_gates0_grad)(const RNN *r) { return r->x0 ? NULL : r->dG; }
 
 /* ==== one layer, one direction: backward =================================== */
 
@@ -647,11 +668,12 @@ static void dir_backward_weights(RNN *r, CL_R(rnn_cache) * k, CL_R(rnn_block) w,
     int TB = r->T * r->B, H = r->c.hidden, GH = r->G * H;
     const real *dGh = r->c.cell == CL_CELL_GRU ? r->dGh : r->dG;
     const real *hprev = k->hs + (d ? (size_t)r->B * H : 0);
-    cl_gemm('T', 'N', GH, w.in, TB, 1, r->dG, x, 1, gw.wih);
+    if (x) /* else layer 0 of cl_rnn_forward_gates: the caller owns W_ih's gradient */
+        cl_gemm('T', 'N', GH, w.in, TB, 1, r->dG, x, 1, gw.wih);
     cl_gemm('T', 'N', GH, H, TB, 1, dGh, hprev, 1, gw.whh);
     col_sums(gw.bih, r->dG, TB, GH);
     col_sums(gw.bhh, dGh, TB, GH);
-    if (dx)
+    if (dx && x)
         cl_gemm('N', 'N', TB, w.in, GH, 1, r->dG, w.wih, accumulate ? 1 : 0, dx);
 }
 

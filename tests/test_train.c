@@ -112,6 +112,54 @@ START_TEST(seed_makes_training_reproducible)
 }
 END_TEST
 
+/* Folding the embedding into layer 0's projection changes only the order of
+ * float operations: outputs and every gradient match the plain path. */
+static void run_encoder(cl_cell cell, int fold, float *Y, float *grads)
+{
+    cl_encoder_config ec = {7, 5, {cell, 5, 6, 2, 0, 0}};
+    cl_params p;
+    cl_encoder e;
+    cl_rng rng;
+    cl_params_init(&p);
+    ck_assert_int_eq(cl_encoder_add_params(&ec, &p), 0);
+    ck_assert_int_eq(cl_params_alloc(&p), 0);
+    cl_rng_seed(&rng, 3);
+    ck_assert_int_eq(cl_encoder_init_params(&ec, &p, &rng), 0);
+    ck_assert_int_eq(cl_encoder_create(&e, &ec, &p, 4, 3), 0);
+    e.fold = fold;
+    int ids[12] = {1, 2, 3, 6, 0, -1, 4, 4, 5, 2, 1, 6};
+    float dY[4 * 3 * 6];
+    for (int i = 0; i < 72; i++)
+        dY[i] = (float)((i * 7) % 11) / 11.0f - 0.5f;
+    ck_assert_int_eq(cl_encoder_forward(&e, &p, ids, 4, 3, NULL, NULL, Y, NULL, NULL, 1, &rng), 0);
+    ck_assert_int_eq(cl_encoder_backward(&e, &p, dY, NULL, NULL, NULL, NULL), 0);
+    ck_assert_uint_le(p.n, 4096);
+    memcpy(grads, p.g, p.n * sizeof(float));
+    cl_encoder_free(&e);
+    cl_params_free(&p);
+}
+
+static void check_fold(cl_cell cell)
+{
+    float y1[72], y2[72], g1[4096] = {0}, g2[4096] = {0};
+    run_encoder(cell, 1, y1, g1);
+    run_encoder(cell, 0, y2, g2);
+    for (int i = 0; i < 72; i++)
+        ck_assert_float_eq_tol(y1[i], y2[i], 1e-5f);
+    double worst = 0, scale = 0;
+    for (int i = 0; i < 4096; i++) {
+        worst = fmax(worst, fabs(g1[i] - g2[i]));
+        scale = fmax(scale, fabs(g2[i]));
+    }
+    ck_assert(scale > 0);
+    ck_assert_msg(worst <= 1e-5 * scale, "fold changes a gradient by %g (scale %g)", worst, scale);
+}
+
+START_TEST(fold_matches_plain_lstm) { check_fold(CL_CELL_LSTM); }
+END_TEST
+START_TEST(fold_matches_plain_gru) { check_fold(CL_CELL_GRU); }
+END_TEST
+
 Suite *suite_train(void)
 {
     Suite *s = suite_create("train");
@@ -119,6 +167,8 @@ Suite *suite_train(void)
     tcase_add_test(tc, lstm_learns_counting);
     tcase_add_test(tc, gru_learns_counting);
     tcase_add_test(tc, seed_makes_training_reproducible);
+    tcase_add_test(tc, fold_matches_plain_lstm);
+    tcase_add_test(tc, fold_matches_plain_gru);
     suite_add_tcase(s, tc);
     return s;
 }
