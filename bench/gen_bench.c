@@ -1,12 +1,20 @@
 /* gen_bench: characters per second of batch-1 generation (one character at a
  * time, state carried, sampling at temperature 1) with a randomly initialised
  * model of the given size, as torch_charlm.py --gen-bench does.
- * usage: gen_bench LAYERS HIDDEN [CHARS=5000] [EMB=64] [VOCAB=65] */
+ *   gen_bench LAYERS HIDDEN [CHARS=5000] [EMB=64] [VOCAB=65]
+ * and the quality of the generation engine: nats/char of TEXT read one
+ * character at a time through the bfloat16 engine, next to the float32 model.
+ *   gen_bench --eval MODEL TEXT */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include <math.h>
+#include <string.h>
+
 #include "cl_generate.h"
+#include "cl_infer.h"
+#include "cl_lmtrain.h"
 #include "cl_lm.h"
 
 static double now(void)
@@ -36,8 +44,50 @@ static cl_model *random_model(int layers, int hidden, int emb, int vocab)
     return m;
 }
 
+/* Mean next-character cross-entropy over ids, one character at a time. */
+static double engine_loss(cl_infer *e, const int *ids, size_t n, int V)
+{
+    double total = 0;
+    cl_infer_reset(e);
+    for (size_t i = 0; i + 1 < n; i++) {
+        const float *z = cl_infer_step(e, ids[i]);
+        double m = z[0], s = 0;
+        for (int v = 1; v < V; v++)
+            m = z[v] > m ? z[v] : m;
+        for (int v = 0; v < V; v++)
+            s += exp(z[v] - m);
+        total += log(s) + m - z[ids[i + 1]];
+    }
+    return total / (double)(n - 1);
+}
+
+static int eval_engine(const char *model, const char *text)
+{
+    cl_model *m;
+    cl_infer *e;
+    int32_t *cps;
+    size_t n;
+    cl_diag d = {{0}};
+    if (cl_model_load(&m, model, NULL, &d) || cl_text_read_file(text, &m->text, &cps, &n, &d) ||
+        cl_infer_create(&e, m)) {
+        fprintf(stderr, "gen_bench: %s\n", d.msg);
+        return 1;
+    }
+    int *ids = malloc(sizeof(int) * n);
+    cl_ids all;
+    cl_model_encode(m, cps, n, ids, NULL);
+    double fast = engine_loss(e, ids, n, m->enc.vocab), exact;
+    cl_ids_from_cps(&all, cps, (int64_t)n, &m->vocab, NULL);
+    cl_lm_evaluate(m, &all, 1, 256, &exact, NULL, NULL); /* one stream, like the engine */
+    printf("%s on %s, one stream: float32 %.4f nats/char, bfloat16 engine %.4f\n", model, text,
+           exact, fast);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "--eval") == 0)
+        return eval_engine(argv[2], argv[3]);
     if (argc < 3) {
         fprintf(stderr, "usage: %s LAYERS HIDDEN [CHARS] [EMB] [VOCAB]\n", argv[0]);
         return 2;
