@@ -33,6 +33,23 @@ lm() { # docs/language-model.md: tiny-shakespeare, <= 1.48 nats/char in 30 minut
     "$B" generate -m "$OUT/shakespeare.model" --prompt "ROMEO:" -n 300 --temperature 0.8
 }
 
+tagger() { # docs/tagger.md: EWT dev UPOS accuracy >= 95.5 % (gold tokens)
+    need "$D/ud-en-ewt/train.conllu"
+    "$B" train --task tagger --train "$D/ud-en-ewt/train.conllu" --dev "$D/ud-en-ewt/dev.conllu" \
+        -o "$OUT/pos.model" --threads "$THREADS" ${TAGGER_FLAGS:-}
+    v=$("$B" eval -m "$OUT/pos.model" "$D/ud-en-ewt/dev.conllu" | awk '/^UPOS accuracy/ {sub("%", "", $3); print $3}')
+    check "tagger (EWT dev UPOS, %)" "$v" ">=" 95.5
+}
+
+classifier() { # docs/classifier.md: MR dev accuracy >= 80 %
+    need "$D/mr/train.tsv"
+    "$B" train --task classifier --train "$D/mr/train.tsv" --dev "$D/mr/dev.tsv" \
+        -o "$OUT/mr.model" --bidir --layers 1 --hidden 256 --emb 64 --dropout 0.3 --epochs 15 \
+        --patience 4 --threads "$THREADS" ${CLASSIFIER_FLAGS:-}
+    v=$("$B" eval -m "$OUT/mr.model" "$D/mr/dev.tsv" | awk '$1 == "accuracy" {print $2 * 100}')
+    check "classifier (MR dev accuracy, %)" "$v" ">=" 80
+}
+
 for q in ${QUALITY:-lm tagger classifier}; do
     if declare -F "$q" >/dev/null; then "$q"; else echo "quality: no check named $q"; fi
 done
