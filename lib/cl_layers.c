@@ -1,6 +1,8 @@
 /* cl_layers: embedding, linear and softmax cross-entropy kernels.
- * Compiled twice (see cl_real.h). */
+ * Compiled twice (see cl_real.h).  Large products use OpenMP's thread count
+ * (omp_set_num_threads), split by rows as in cl_gemm_mt. */
 #include <float.h>
+#include <omp.h>
 #include <string.h>
 
 #include "cl_nn.h"
@@ -39,7 +41,7 @@ void CL_R(cl_linear_forward)(real *Y, const real *X, const real *W, const real *
     if (b)
         for (int n = 0; n < N; n++)
             memcpy(Y + (size_t)n * nout, b, (size_t)nout * sizeof(real));
-    cl_gemm('N', 'T', N, nout, nin, 1, X, W, b ? 1 : 0, Y); /* (N,O) = (N,I) (O,I)^T */
+    cl_gemm_mt(omp_get_max_threads(), 'N', 'T', N, nout, nin, 1, X, W, b ? 1 : 0, Y); /* (N,O) = (N,I) (O,I)^T */
 }
 
 void CL_R(cl_linear_backward)(real *dX, real *dW, real *db, const real *dY, const real *X,
@@ -51,7 +53,7 @@ void CL_R(cl_linear_backward)(real *dX, real *dW, real *db, const real *dY, cons
             for (int o = 0; o < nout; o++)
                 db[o] += dY[(size_t)n * nout + o];
     if (dX)
-        cl_gemm('N', 'N', N, nin, nout, 1, dY, W, 0, dX); /* (N,I) = (N,O) (O,I) */
+        cl_gemm_mt(omp_get_max_threads(), 'N', 'N', N, nin, nout, 1, dY, W, 0, dX); /* (N,I) = (N,O) (O,I) */
 }
 
 /* ==== softmax cross-entropy ================================================ */

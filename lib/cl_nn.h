@@ -61,8 +61,9 @@ int cl_rnn_init(const cl_rnn_config *c, float *params, cl_rng *rng);
      * with cl_rnn_free. Allocates everything the forward and backward passes need. */         \
     int cl_rnn_create##S(cl_rnn##S **out, const cl_rnn_config *c, int max_T, int max_B);       \
     void cl_rnn_free##S(cl_rnn##S *r);                                                          \
-    /* Threads for the recurrence (rows of the batch split among them) and for                \
-     * OpenBLAS (the large products); 1 by default. Sets OpenBLAS's thread count. */          \
+    /* OpenMP threads for the recurrence and the large products (rows split among             \
+     * them, each running single-threaded OpenBLAS products); 1 by default.  Give              \
+     * OpenBLAS one thread (openblas_set_num_threads) when using more than one. */            \
     void cl_rnn_set_threads##S(cl_rnn##S *r, int threads);                                     \
     /* X [T,B,I] (time major); h0, c0 [L*dirs, B, H] initial states or NULL for zeros          \
      * (c0/cT unused for GRU); Y [T,B,H*dirs]; hT, cT final states or NULL.  train != 0        \

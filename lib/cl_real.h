@@ -30,19 +30,46 @@ typedef float real;
 #endif
 
 /* Row-major C[M,N] = alpha * op(A) * op(B) + beta * C with op chosen by ta/tb
- * ('N' or 'T'); leading dimensions follow from the shapes (dense matrices). */
-static inline void cl_gemm(char ta, char tb, int M, int N, int K, real alpha, const real *A,
-                           const real *B, real beta, real *C)
+ * ('N' or 'T') and explicit leading dimensions. */
+static inline void cl_gemm_ld(char ta, char tb, int M, int N, int K, real alpha, const real *A,
+                              int lda, const real *B, int ldb, real beta, real *C, int ldc)
 {
     /* One row times a weight matrix (generation, batch 1): GEMM would pack the
      * whole weight matrix on every call; GEMV streams it once. */
     if (M == 1 && ta == 'N' && tb == 'T') {
-        cl_gemv_(CblasRowMajor, CblasNoTrans, N, K, alpha, B, K, A, 1, beta, C, 1);
+        cl_gemv_(CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, A, 1, beta, C, 1);
         return;
     }
     cl_gemm_(CblasRowMajor, ta == 'T' ? CblasTrans : CblasNoTrans,
-             tb == 'T' ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, ta == 'T' ? M : K, B,
-             tb == 'T' ? K : N, beta, C, N);
+             tb == 'T' ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* The same for dense matrices (leading dimensions follow from the shapes). */
+static inline void cl_gemm(char ta, char tb, int M, int N, int K, real alpha, const real *A,
+                           const real *B, real beta, real *C)
+{
+    cl_gemm_ld(ta, tb, M, N, K, alpha, A, ta == 'T' ? M : K, B, tb == 'T' ? K : N, beta, C, N);
+}
+
+/* cl_gemm with the rows of C split among `threads` OpenMP threads, each
+ * running a single-threaded OpenBLAS product on its block.  The whole program
+ * then has one thread pool: OpenBLAS's own pool, spinning while OpenMP's
+ * threads worked (and the other way round), starved both on two cores. */
+static inline void cl_gemm_mt(int threads, char ta, char tb, int M, int N, int K, real alpha,
+                              const real *A, const real *B, real beta, real *C)
+{
+    int n = threads < M / 64 ? threads : M / 64; /* blocks of at least 64 rows */
+    if (n <= 1) {
+        cl_gemm(ta, tb, M, N, K, alpha, A, B, beta, C);
+        return;
+    }
+    int lda = ta == 'T' ? M : K, ldb = tb == 'T' ? K : N;
+#pragma omp parallel for num_threads(n) schedule(static, 1)
+    for (int p = 0; p < n; p++) {
+        int m0 = (int)((long)M * p / n), m1 = (int)((long)M * (p + 1) / n);
+        const real *Ap = ta == 'T' ? A + m0 : A + (size_t)m0 * lda;
+        cl_gemm_ld(ta, tb, m1 - m0, N, K, alpha, Ap, lda, B, ldb, beta, C + (size_t)m0 * N, N);
+    }
 }
 
 /* glibc's libmvec (2.35+) has vector tanh: declaring it lets `omp simd`

@@ -433,7 +433,8 @@ static void steps_forward(const CL_R(rnn_job) * j, int b0, int nb)
  * time, so each thread takes a block of rows for all T steps and runs its
  * small GEMMs single-threaded, with no synchronisation per step.  (OpenBLAS
  * threading a [32 x H] product costs more than it gains: 1x256 training ran
- * slower with two OpenBLAS threads than with one.) */
+ * slower with two OpenBLAS threads than with one.)  The large products are
+ * split by rows the same way (cl_gemm_mt). */
 static int row_threads(const RNN *r)
 {
     int n = r->threads < r->B / 4 ? r->threads : r->B / 4;
@@ -447,11 +448,12 @@ static void run_rows(const CL_R(rnn_job) * j, void (*fn)(const CL_R(rnn_job) *, 
         fn(j, 0, B);
         return;
     }
+    int blas = openblas_get_num_threads(); /* one pool at a time, see cl_gemm_mt */
     openblas_set_num_threads(1);
 #pragma omp parallel for num_threads(n) schedule(static, 1)
     for (int p = 0; p < n; p++)
         fn(j, B * p / n, B * (p + 1) / n - B * p / n);
-    openblas_set_num_threads(j->r->threads);
+    openblas_set_num_threads(blas);
 }
 
 static void dir_forward(RNN *r, CL_R(rnn_cache) * k, CL_R(rnn_block) w, const real *x,
@@ -461,7 +463,7 @@ static void dir_forward(RNN *r, CL_R(rnn_cache) * k, CL_R(rnn_block) w, const re
     /* Input projection of every step at once, with all of OpenBLAS's threads
      * (x == NULL: the caller already wrote it into the gates). */
     if (x)
-        cl_gemm('N', 'T', T * B, GH, w.in, 1, x, w.wih, 0, k->gates);
+        cl_gemm_mt(r->threads, 'N', 'T', T * B, GH, w.in, 1, x, w.wih, 0, k->gates);
     if (r->c.cell == CL_CELL_GRU)
         add_rows(k->gates, w.bih, T * B, GH);
     CL_R(rnn_job) j = {r, k, w, NULL, reverse};
@@ -669,12 +671,12 @@ static void dir_backward_weights(RNN *r, CL_R(rnn_cache) * k, CL_R(rnn_block) w,
     const real *dGh = r->c.cell == CL_CELL_GRU ? r->dGh : r->dG;
     const real *hprev = k->hs + (d ? (size_t)r->B * H : 0);
     if (x) /* else layer 0 of cl_rnn_forward_gates: the caller owns W_ih's gradient */
-        cl_gemm('T', 'N', GH, w.in, TB, 1, r->dG, x, 1, gw.wih);
-    cl_gemm('T', 'N', GH, H, TB, 1, dGh, hprev, 1, gw.whh);
+        cl_gemm_mt(r->threads, 'T', 'N', GH, w.in, TB, 1, r->dG, x, 1, gw.wih);
+    cl_gemm_mt(r->threads, 'T', 'N', GH, H, TB, 1, dGh, hprev, 1, gw.whh);
     col_sums(gw.bih, r->dG, TB, GH);
     col_sums(gw.bhh, dGh, TB, GH);
     if (dx && x)
-        cl_gemm('N', 'N', TB, w.in, GH, 1, r->dG, w.wih, accumulate ? 1 : 0, dx);
+        cl_gemm_mt(r->threads, 'N', 'N', TB, w.in, GH, 1, r->dG, w.wih, accumulate ? 1 : 0, dx);
 }
 
 /* ==== stack: backward ====================================================== */
