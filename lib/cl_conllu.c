@@ -31,24 +31,15 @@ struct cl_conllu_reader {
  * Objects
  * ------------------------------------------------------------------------ */
 
+/* A reader is its line source: the struct's only member. */
 cl_conllu_reader *cl_conllu_reader_new(FILE *fp, const char *name)
 {
-    cl_conllu_reader *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
-    if (cl_lines_init(&r->in, fp, name)) {
-        free(r);
-        return NULL;
-    }
-    return r;
+    return (cl_conllu_reader *)cl_lines_new(fp, name);
 }
 
 void cl_conllu_reader_free(cl_conllu_reader *r)
 {
-    if (!r)
-        return;
-    cl_lines_free(&r->in);
-    free(r);
+    cl_lines_delete(r ? &r->in : NULL);
 }
 
 cl_conllu_sent *cl_conllu_sent_new(void)

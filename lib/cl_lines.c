@@ -21,6 +21,25 @@ void cl_lines_free(cl_lines *l)
     memset(l, 0, sizeof *l);
 }
 
+cl_lines *cl_lines_new(FILE *fp, const char *name)
+{
+    cl_lines *l = malloc(sizeof *l);
+    if (l && cl_lines_init(l, fp, name)) {
+        free(l->name);
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+void cl_lines_delete(cl_lines *l)
+{
+    if (l) {
+        cl_lines_free(l);
+        free(l);
+    }
+}
+
 int cl_lines_next(cl_lines *l, cl_diag *diag)
 {
     errno = 0;

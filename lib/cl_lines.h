@@ -19,6 +19,9 @@ typedef struct {
 /* CL_ENOMEM or CL_OK; release with cl_lines_free. name NULL means "-". */
 int cl_lines_init(cl_lines *l, FILE *fp, const char *name);
 void cl_lines_free(cl_lines *l);
+/* The same on the heap (NULL when out of memory); cl_lines_delete frees. */
+cl_lines *cl_lines_new(FILE *fp, const char *name);
+void cl_lines_delete(cl_lines *l);
 /* Next line into l->buf: 1, 0 at end of file, or CL_EIO / CL_ENOMEM. */
 int cl_lines_next(cl_lines *l, cl_diag *diag);
 /* "NAME:LINE: message" into diag for the current line; returns err. */

@@ -9,24 +9,15 @@ struct cl_tsv_reader {
     cl_lines in;
 };
 
+/* A reader is its line source: the struct's only member. */
 cl_tsv_reader *cl_tsv_reader_new(FILE *fp, const char *name)
 {
-    cl_tsv_reader *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
-    if (cl_lines_init(&r->in, fp, name)) {
-        free(r);
-        return NULL;
-    }
-    return r;
+    return (cl_tsv_reader *)cl_lines_new(fp, name);
 }
 
 void cl_tsv_reader_free(cl_tsv_reader *r)
 {
-    if (!r)
-        return;
-    cl_lines_free(&r->in);
-    free(r);
+    cl_lines_delete(r ? &r->in : NULL);
 }
 
 long cl_tsv_line(const cl_tsv_reader *r)
