@@ -1,6 +1,9 @@
 /* cli_util: error reporting and file opening for the charlstm tools. */
 #include "cli_util.h"
 
+#include <cblas.h>
+#include <omp.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -125,4 +128,10 @@ int cli_close_out(const char *cmd, FILE *f, const char *path)
     if (bad)
         return cli_error(cmd, "%s: write error: %s", cli_out_name(path), strerror(saved));
     return 0;
+}
+
+void cli_threads(int n)
+{
+    openblas_set_num_threads(1);
+    omp_set_num_threads(n > 0 ? n : 1);
 }

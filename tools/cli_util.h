@@ -53,4 +53,9 @@ int cli_close_in(const char *cmd, FILE *f, const char *path);
  * shows up here, not at fprintf.  Returns 0 or CLI_EXIT_FAIL (message printed). */
 int cli_close_out(const char *cmd, FILE *f, const char *path);
 
+/* The program's threads: n OpenMP threads, OpenBLAS single-threaded.  The
+ * library splits large products by rows over OpenMP's threads; two pools
+ * (OpenBLAS's spinning next to OpenMP's) starved each other on two cores. */
+void cli_threads(int n);
+
 #endif

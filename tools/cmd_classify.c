@@ -238,8 +238,7 @@ static int classify_run(const classify_opts *o)
     int err = cl_model_load(&m, o->model, NULL, &d);
     if (err)
         return cli_fail("classify", err, &d, "cannot load the model");
-    openblas_set_num_threads(o->threads);
-    omp_set_num_threads(o->threads);
+    cli_threads(o->threads);
     classify_batch b = {0};
     int rc = 0;
     if (!cl_model_head(m, "head.classifier"))

@@ -90,7 +90,7 @@ static int eval_run(const eval_opts *o)
     int err = cl_model_load(&m, o->model, NULL, &d);
     if (err)
         return cli_fail("eval", err, &d, "cannot load the model");
-    openblas_set_num_threads(o->threads);
+    cli_threads(o->threads);
     int task = pick_task(o, m), rc;
     if (!cl_model_head(m, task_heads[task]))
         rc = cli_error("eval", "%s has no %s head (charlstm info %s lists what it holds)",

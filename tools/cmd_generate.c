@@ -171,7 +171,7 @@ static int generate_run(const generate_opts *o)
     int err = cl_model_load(&m, o->model, NULL, &d);
     if (err)
         return cli_fail(CMD, err, &d, "cannot load the model");
-    openblas_set_num_threads(o->threads);
+    cli_threads(o->threads);
     cl_sample_config sc = {(float)o->temperature, o->top_k, (float)o->top_p};
     uint64_t seed = o->seed ? (uint64_t)o->seed : (uint64_t)time(NULL);
     int rc = encode_prompt(o, m, &ids, &n);

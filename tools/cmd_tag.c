@@ -303,7 +303,7 @@ static int tag_run(const tag_opts *o)
     o = &resolved;
     tagger_io io = {.o = o, .chunk = o->batch * 8};
     cl_tagger_corpus_init(&io.c);
-    openblas_set_num_threads(o->threads);
+    cli_threads(o->threads);
     int rc = io_setup(&io);
     for (int i = 0; i < o->files.n && !rc; i++)
         rc = tag_file(&io, o->files.v[i], stdout);

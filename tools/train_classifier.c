@@ -279,8 +279,7 @@ int train_classifier(const train_opts *o)
     r.text = cl_text_defaults();
     r.text.nfc = !o->no_nfc, r.text.casefold = o->casefold;
     r.text.replace_invalid = o->replace_invalid;
-    openblas_set_num_threads(o->threads);
-    omp_set_num_threads(o->threads);
+    cli_threads(o->threads);
     int rc = train_with(&r);
     if (r.log && fclose(r.log) != 0 && !rc)
         rc = cli_error(CMD, "%s: cannot write the log file", o->log);

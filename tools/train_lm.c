@@ -272,8 +272,7 @@ int train_lm(const train_opts *o)
     r.text.nfc = !o->no_nfc, r.text.casefold = o->casefold;
     r.text.replace_invalid = o->replace_invalid;
     snprintf(r.last, sizeof r.last, "%s.last", o->output);
-    openblas_set_num_threads(1); /* threads are OpenMP's: see cl_gemm_mt */
-    omp_set_num_threads(o->threads);
+    cli_threads(o->threads);
     cli_signal_install(); /* before the (long) data preparation: Ctrl-C stops cleanly there too */
     int rc = train_with(&r);
     if (r.log && fclose(r.log) != 0 && !rc)

@@ -246,8 +246,7 @@ int train_tagger(const train_opts *o)
     tagger_run r = {.o = o};
     cl_tagger_corpus_init(&r.train);
     cl_tagger_corpus_init(&r.dev);
-    openblas_set_num_threads(o->threads);
-    omp_set_num_threads(o->threads);
+    cli_threads(o->threads);
     int rc = read_corpora(&r);
     rc = rc ? rc : build_model(&r);
     rc = rc ? rc : open_log(&r);
