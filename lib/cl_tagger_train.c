@@ -172,6 +172,37 @@ int cl_tagger_evaluate(cl_tagger *t, const cl_tagger_data *x, int batch, cl_tagg
 
 /* ==== training ============================================================= */
 
+/* Fills cache slot i with x's encoder states (see cl_tagger.lmc), in batches
+ * of sentences of similar length, shaped like the training batches so the
+ * workspace does not grow beyond what training needs. */
+static int lm_cache(cl_tagger *t, const cl_tagger_data *x, int i, int batch)
+{
+    int S = x->nsent, err = CL_OK;
+    int *order = malloc(sizeof *order * (size_t)(S ? S : 1));
+    len_id *tmp = malloc(sizeof *tmp * (size_t)(S ? S : 1));
+    t->lmc[i] = cl_alloc(((size_t)x->nwords * t->lm_dim + 16) * sizeof(float));
+    t->lmc_x[i] = x;
+    if (!order || !tmp || !t->lmc[i])
+        err = CL_ENOMEM;
+    for (int s = 0; s < S && !err; s++)
+        order[s] = s;
+    if (!err)
+        sort_by_length(x, order, S, tmp);
+    err = err ? err : reserve_all(t, x, order, S, batch, TRAIN_BATCH_WORDS);
+    for (int b = 0, e; b < S && !err; b = e) {
+        e = next_batch(x, order, b, S, batch, TRAIN_BATCH_WORDS);
+        err = cl_tagger_lm_states(t, x, order + b, e - b, t->lmc[i]);
+    }
+    free(order), free(tmp);
+    return err;
+}
+
+static void lm_cache_free(cl_tagger *t)
+{
+    for (int i = 0; i < 2; i++)
+        free(t->lmc[i]), t->lmc[i] = NULL, t->lmc_x[i] = NULL;
+}
+
 cl_tagger_train_config cl_tagger_train_defaults(void)
 {
     cl_tagger_train_config c = {32, 2e-3f, 5.0f, 1.0f, 30, 5, 0, 1};
@@ -198,6 +229,7 @@ typedef struct {
 
 static void trainer_free(trainer *r)
 {
+    lm_cache_free(r->t);
     cl_optim_free(&r->opt);
     free(r->best), free(r->order), free(r->bstart), free(r->perm), free(r->tmp);
 }
@@ -221,6 +253,10 @@ static int trainer_init(trainer *r)
     r->st.dev_acc = r->st.best_acc = NAN;
     r->st.epochs = r->c.epochs;
     r->st.steps_per_epoch = r->nbatch;
+    if (!err && r->t->lm_dim)
+        err = lm_cache(r->t, r->train, 0, r->c.batch);
+    if (!err && r->t->lm_dim && r->dev)
+        err = lm_cache(r->t, r->dev, 1, r->c.batch);
     return err;
 }
 

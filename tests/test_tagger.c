@@ -10,6 +10,7 @@
 #include "cl_conllu.h"
 #include "cl_lm.h"
 #include "cl_tagger.h"
+#include "cl_tagger_impl.h" /* white box: the trainer's encoder-state cache */
 #include "cl_test.h"
 
 /* ==== a small tagged sample ============================================== */
@@ -230,6 +231,47 @@ START_TEST(model_with_lm_and_tagger_round_trips)
 }
 END_TEST
 
+/* Training reads the frozen encoder's states from a cache filled once per
+ * data set: it must hold exactly what a batch computes, in any batch order. */
+START_TEST(cached_lm_states_match_the_batch)
+{
+    cl_tagger_corpus c;
+    cl_rng rng;
+    cl_rng_seed(&rng, 11);
+    read_sample(&c);
+    cl_model *m = sample_model(&c, 1, &rng);
+    cl_tagger *t;
+    cl_tagger_data *x;
+    ck_assert_int_eq(cl_tagger_create(&t, m, NULL), 0);
+    ck_assert_int_eq(cl_tagger_data_prepare(&x, t, &c, NULL), 0);
+    int S = x->nsent, N, Tc, Tw, Tl, *all = malloc(sizeof *all * (size_t)S);
+    for (int s = 0; s < S; s++)
+        all[s] = S - 1 - s; /* reversed: rows differ from sentence order */
+    cl_tagger_batch_shape(x, all, S, &N, &Tc, &Tw, &Tl);
+    ck_assert_int_eq(cl_tagger_ws_reserve(t, N, S, Tc, Tw, Tl), 0);
+    size_t D = (size_t)t->lm_dim, n = (size_t)x->nwords * D;
+    ck_assert(D > 0);
+    float *one = calloc(n, sizeof *one), *batch = calloc(n, sizeof *batch);
+    for (int s = 0; s < S; s++) /* one sentence at a time */
+        ck_assert_int_eq(cl_tagger_lm_states(t, x, &s, 1, one), 0);
+    ck_assert_int_eq(cl_tagger_lm_states(t, x, all, S, batch), 0);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabsf(one[i] - batch[i]) < 1e-5f, "state %zu: %g vs %g", i, one[i], batch[i]);
+    long k1, k2;
+    double plain = cl_tagger_forward(t, x, all, S, 0, NULL, &k1);
+    t->lmc[0] = batch, t->lmc_x[0] = x;
+    double cached = cl_tagger_forward(t, x, all, S, 0, NULL, &k2);
+    t->lmc[0] = NULL, t->lmc_x[0] = NULL;
+    ck_assert_int_eq(k1, k2);
+    ck_assert_msg(fabs(plain - cached) < 1e-6 * fabs(plain), "loss %g vs %g", plain, cached);
+    free(one), free(batch), free(all);
+    cl_tagger_data_free(x);
+    cl_tagger_free(t);
+    cl_model_free(m);
+    cl_tagger_corpus_free(&c);
+}
+END_TEST
+
 /* ==== the tool ============================================================ */
 
 /* A trained sample tagger saved to a file (for the CLI tests). */
@@ -326,6 +368,7 @@ Suite *suite_tagger(void)
     suite_add_tcase(s, learn);
     TCase *file = tcase_create("file");
     tcase_add_test(file, model_with_lm_and_tagger_round_trips);
+    tcase_add_test(file, cached_lm_states_match_the_batch);
     suite_add_tcase(s, file);
     TCase *cli = tcase_create("cli");
     tcase_add_test(cli, tag_reads_stdin);
