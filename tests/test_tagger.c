@@ -176,6 +176,55 @@ START_TEST(tagger_generalises_suffixes_and_scores_unseen_words)
 }
 END_TEST
 
+/* One step of a fresh sample model, all sentences in one batch; ema as given.
+ * Returns the head's parameters after training (and before, in *init). */
+static float *one_step(float ema, float **init, size_t *n)
+{
+    cl_tagger_corpus c;
+    cl_rng rng;
+    cl_rng_seed(&rng, 13);
+    read_sample(&c);
+    cl_model *m = sample_model(&c, 0, &rng);
+    size_t pb, pe;
+    cl_model_param_range(m, "head.tagger", &pb, &pe);
+    *n = pe - pb;
+    float *w = malloc(*n * sizeof *w);
+    *init = malloc(*n * sizeof **init);
+    memcpy(*init, m->params.w + pb, *n * sizeof *w);
+    cl_tagger *t;
+    cl_tagger_data *x;
+    ck_assert_int_eq(cl_tagger_create(&t, m, NULL), 0);
+    ck_assert_int_eq(cl_tagger_data_prepare(&x, t, &c, NULL), 0);
+    cl_tagger_train_config tc = cl_tagger_train_defaults();
+    tc.batch = NSENT, tc.epochs = 1, tc.patience = 0, tc.ema = ema;
+    ck_assert_int_eq(cl_tagger_train(t, x, NULL, &tc, NULL, NULL, NULL), 0);
+    memcpy(w, m->params.w + pb, *n * sizeof *w);
+    cl_tagger_data_free(x);
+    cl_tagger_free(t);
+    cl_model_free(m);
+    cl_tagger_corpus_free(&c);
+    return w;
+}
+
+/* After one step the average is, by the warm-up, 0.1 * initial + 0.9 * raw,
+ * and that is what training leaves in the model. */
+START_TEST(ema_keeps_the_warmed_up_average)
+{
+    size_t n;
+    float *init0, *init1, *raw = one_step(0, &init0, &n), *avg = one_step(0.99f, &init1, &n);
+    ck_assert_int_eq(memcmp(init0, init1, n * sizeof *init0), 0);
+    size_t moved = 0;
+    for (size_t i = 0; i < n; i++) {
+        float want = 0.1f * init0[i] + 0.9f * raw[i];
+        ck_assert_msg(fabsf(avg[i] - want) <= 1e-6f + 1e-5f * fabsf(want), "param %zu: %g, want %g",
+                      i, avg[i], want);
+        moved += raw[i] != init0[i];
+    }
+    ck_assert(moved > 0);
+    free(init0), free(init1), free(raw), free(avg);
+}
+END_TEST
+
 /* ==== model files ========================================================= */
 
 static int *predict_sample(cl_model *m, const cl_tagger_corpus *c)
@@ -365,6 +414,7 @@ Suite *suite_tagger(void)
     TCase *learn = tcase_create("learn");
     tcase_add_test(learn, tiny_tagger_learns_the_sample);
     tcase_add_test(learn, tagger_generalises_suffixes_and_scores_unseen_words);
+    tcase_add_test(learn, ema_keeps_the_warmed_up_average);
     suite_add_tcase(s, learn);
     TCase *file = tcase_create("file");
     tcase_add_test(file, model_with_lm_and_tagger_round_trips);
