@@ -162,6 +162,10 @@ typedef struct {
     int patience;       /* stop after this many epochs without a better dev score (0 = never) */
     double max_seconds; /* wall time (0 = no limit) */
     uint64_t seed;
+    float ema;          /* 0 (default): off; else decay of an exponential moving
+                         * average of the parameters, updated every step (with a
+                         * warm-up: min(ema, (1+k)/(10+k)) at step k); the dev
+                         * evaluation, the best model and the result use it */
 } cl_tagger_train_config;
 
 cl_tagger_train_config cl_tagger_train_defaults(void);

@@ -67,6 +67,12 @@ struct cl_tagger {
     cl_rnn_config crnn, wrnn;
     int din, lm_dim;        /* word BiLSTM input width; encoder width (0 without LM) */
     cl_tagger_ws ws;
+    /* The encoder is frozen, so its state at each word's last character never
+     * changes: training computes it once per data set (cl_tagger_lm_cache)
+     * instead of re-reading every sentence's text every epoch.  lmc[i] is
+     * [lmc_x[i]->nwords, lm_dim], owned by the trainer; NULL = no cache. */
+    const cl_tagger_data *lmc_x[2];
+    float *lmc[2];
 };
 
 /* Largest batch shape in words, sentences, chars per word, words per
@@ -84,6 +90,11 @@ double cl_tagger_forward(cl_tagger *t, const cl_tagger_data *data, const int *se
 /* Gradients of the mean loss of the last training forward, added to the
  * head's gradients. */
 int cl_tagger_backward(cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns);
+/* Encoder states at the last character of every word of sentences
+ * sents[0..ns) into out[w * lm_dim] (word w of data); the workspace must fit
+ * the batch.  Needs lm_dim > 0. */
+int cl_tagger_lm_states(cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns,
+                        float *out);
 /* Arg-max tags of the last forward into tags[w]. */
 void cl_tagger_argmax(const cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns,
                       int *tags);

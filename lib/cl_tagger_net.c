@@ -243,6 +243,28 @@ static int lm_forward(cl_tagger *t, const cl_tagger_data *x, const int *sents, i
                               NULL, 0, NULL);
 }
 
+/* The trainer's cache of x's encoder states, or NULL. */
+static const float *lm_cached(const cl_tagger *t, const cl_tagger_data *x)
+{
+    for (int i = 0; i < 2; i++)
+        if (t->lmc[i] && t->lmc_x[i] == x)
+            return t->lmc[i];
+    return NULL;
+}
+
+int cl_tagger_lm_states(cl_tagger *t, const cl_tagger_data *x, const int *sents, int S,
+                        float *out)
+{
+    int N, Tc, Tw, Tl;
+    cl_tagger_batch_shape(x, sents, S, &N, &Tc, &Tw, &Tl);
+    int err = lm_forward(t, x, sents, S, Tl);
+    size_t D = (size_t)t->lm_dim;
+    for (int s = 0; s < S && !err; s++)
+        for (int w = x->start[sents[s]]; w < x->start[sents[s] + 1]; w++)
+            memcpy(out + w * D, t->ws.ly + ((size_t)x->tend[w] * S + s) * D, D * sizeof(float));
+    return err;
+}
+
 /* One word's input row: [char states | features | word | encoder state]. */
 static void assemble_row(cl_tagger *t, const cl_tagger_data *x, int n, int w, int s, int S)
 {
@@ -254,8 +276,10 @@ static void assemble_row(cl_tagger *t, const cl_tagger_data *x, int n, int w, in
     memcpy(o + C2, ws->fx + n * F, F * sizeof(float));
     memcpy(o + C2 + F, ws->wex + (size_t)n * c->word_emb, (size_t)c->word_emb * sizeof(float));
     if (t->lm_dim) {
-        size_t r = (size_t)x->tend[w] * S + s;
-        memcpy(o + C2 + F + c->word_emb, ws->ly + r * t->lm_dim, (size_t)t->lm_dim * sizeof(float));
+        const float *cache = lm_cached(t, x);
+        size_t r = cache ? (size_t)w : (size_t)x->tend[w] * S + s;
+        const float *src = cache ? cache : ws->ly;
+        memcpy(o + C2 + F + c->word_emb, src + r * t->lm_dim, (size_t)t->lm_dim * sizeof(float));
     }
 }
 
@@ -300,7 +324,7 @@ double cl_tagger_forward(cl_tagger *t, const cl_tagger_data *x, const int *sents
     batch_words(x, sents, S, words);
     int err = char_forward(t, x, words, N, Tc, train, rng);
     embed_forward(t, x, words, N, train, rng);
-    if (!err && t->lm_dim)
+    if (!err && t->lm_dim && !lm_cached(t, x))
         err = lm_forward(t, x, sents, S, Tl);
     if (err)
         return NAN;

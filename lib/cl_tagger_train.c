@@ -172,9 +172,40 @@ int cl_tagger_evaluate(cl_tagger *t, const cl_tagger_data *x, int batch, cl_tagg
 
 /* ==== training ============================================================= */
 
+/* Fills cache slot i with x's encoder states (see cl_tagger.lmc), in batches
+ * of sentences of similar length, shaped like the training batches so the
+ * workspace does not grow beyond what training needs. */
+static int lm_cache(cl_tagger *t, const cl_tagger_data *x, int i, int batch)
+{
+    int S = x->nsent, err = CL_OK;
+    int *order = malloc(sizeof *order * (size_t)(S ? S : 1));
+    len_id *tmp = malloc(sizeof *tmp * (size_t)(S ? S : 1));
+    t->lmc[i] = cl_alloc(((size_t)x->nwords * t->lm_dim + 16) * sizeof(float));
+    t->lmc_x[i] = x;
+    if (!order || !tmp || !t->lmc[i])
+        err = CL_ENOMEM;
+    for (int s = 0; s < S && !err; s++)
+        order[s] = s;
+    if (!err)
+        sort_by_length(x, order, S, tmp);
+    err = err ? err : reserve_all(t, x, order, S, batch, TRAIN_BATCH_WORDS);
+    for (int b = 0, e; b < S && !err; b = e) {
+        e = next_batch(x, order, b, S, batch, TRAIN_BATCH_WORDS);
+        err = cl_tagger_lm_states(t, x, order + b, e - b, t->lmc[i]);
+    }
+    free(order), free(tmp);
+    return err;
+}
+
+static void lm_cache_free(cl_tagger *t)
+{
+    for (int i = 0; i < 2; i++)
+        free(t->lmc[i]), t->lmc[i] = NULL, t->lmc_x[i] = NULL;
+}
+
 cl_tagger_train_config cl_tagger_train_defaults(void)
 {
-    cl_tagger_train_config c = {32, 2e-3f, 5.0f, 1.0f, 30, 5, 0, 1};
+    cl_tagger_train_config c = {32, 2e-3f, 5.0f, 1.0f, 30, 5, 0, 1, 0};
     return c;
 }
 
@@ -187,6 +218,7 @@ typedef struct {
     cl_optim opt;
     size_t pb, pe;      /* the head's parameter range */
     float *best;        /* the best parameters so far */
+    float *avg, *cur;   /* with ema: the moving average; the raw parameters while it is evaluated */
     int *order;         /* [nsent] sentences in batch order */
     int *bstart, *perm; /* [nbatch + 1] batch starts in order; [nbatch] batch order */
     len_id *tmp;
@@ -198,7 +230,9 @@ typedef struct {
 
 static void trainer_free(trainer *r)
 {
+    lm_cache_free(r->t);
     cl_optim_free(&r->opt);
+    free(r->avg), free(r->cur);
     free(r->best), free(r->order), free(r->bstart), free(r->perm), free(r->tmp);
 }
 
@@ -218,9 +252,21 @@ static int trainer_init(trainer *r)
     r->tmp = malloc(sizeof(len_id) * (size_t)S);
     if (!err && (!r->best || !r->order || !r->bstart || !r->perm || !r->tmp))
         err = CL_ENOMEM;
+    if (!err && r->c.ema > 0) {
+        r->avg = cl_alloc((r->pe - r->pb) * sizeof(float));
+        r->cur = cl_alloc((r->pe - r->pb) * sizeof(float));
+        if (!r->avg || !r->cur)
+            err = CL_ENOMEM;
+        else
+            memcpy(r->avg, r->t->m->params.w + r->pb, (r->pe - r->pb) * sizeof(float));
+    }
     r->st.dev_acc = r->st.best_acc = NAN;
     r->st.epochs = r->c.epochs;
     r->st.steps_per_epoch = r->nbatch;
+    if (!err && r->t->lm_dim)
+        err = lm_cache(r->t, r->train, 0, r->c.batch);
+    if (!err && r->t->lm_dim && r->dev)
+        err = lm_cache(r->t, r->dev, 1, r->c.batch);
     return err;
 }
 
@@ -273,6 +319,33 @@ static int out_of_time(const trainer *r)
     return r->c.max_seconds > 0 && now_seconds() - r->t0 >= r->c.max_seconds;
 }
 
+/* The moving average follows the parameters after each step; the warm-up
+ * keeps the random initialisation from lingering in it. */
+static void ema_update(trainer *r)
+{
+    if (!r->avg)
+        return;
+    float k = (float)r->st.step, a = (1 + k) / (10 + k);
+    a = a < r->c.ema ? a : r->c.ema;
+    const float *w = r->t->m->params.w + r->pb;
+    for (size_t i = 0, n = r->pe - r->pb; i < n; i++)
+        r->avg[i] = a * r->avg[i] + (1 - a) * w[i];
+}
+
+/* With ema, the average stands in for the parameters during an evaluation
+ * (in = 1) and the raw ones come back afterwards (in = 0). */
+static void ema_swap(trainer *r, int in)
+{
+    if (!r->avg)
+        return;
+    float *w = r->t->m->params.w + r->pb;
+    size_t bytes = (r->pe - r->pb) * sizeof(float);
+    if (in)
+        memcpy(r->cur, w, bytes), memcpy(w, r->avg, bytes);
+    else
+        memcpy(w, r->cur, bytes);
+}
+
 /* One epoch; CL_EINTR when stop() asked, 1 when the time is up. */
 static int run_epoch(trainer *r, float lr)
 {
@@ -284,6 +357,7 @@ static int run_epoch(trainer *r, float lr)
         if (out_of_time(r))
             return 1;
         err = train_step(r, r->perm[i], lr);
+        ema_update(r);
         r->st.step++;
         r->st.train_loss = r->loss_count ? r->loss_sum / r->loss_count : NAN;
         r->st.elapsed = now_seconds() - r->t0;
@@ -333,7 +407,10 @@ static int train_loop(trainer *r, cl_diag *d)
             return cl_diag_set(d, err, "training step: %s", cl_strerror(err));
         if (err) /* interrupted or out of time: this partial epoch is not scored */
             break;
-        if ((err = after_epoch(r, d)) != 0)
+        ema_swap(r, 1);
+        err = after_epoch(r, d);
+        ema_swap(r, 0);
+        if (err)
             break;
     }
     return err;

@@ -10,6 +10,7 @@
 #include "cl_conllu.h"
 #include "cl_lm.h"
 #include "cl_tagger.h"
+#include "cl_tagger_impl.h" /* white box: the trainer's encoder-state cache */
 #include "cl_test.h"
 
 /* ==== a small tagged sample ============================================== */
@@ -175,6 +176,55 @@ START_TEST(tagger_generalises_suffixes_and_scores_unseen_words)
 }
 END_TEST
 
+/* One step of a fresh sample model, all sentences in one batch; ema as given.
+ * Returns the head's parameters after training (and before, in *init). */
+static float *one_step(float ema, float **init, size_t *n)
+{
+    cl_tagger_corpus c;
+    cl_rng rng;
+    cl_rng_seed(&rng, 13);
+    read_sample(&c);
+    cl_model *m = sample_model(&c, 0, &rng);
+    size_t pb, pe;
+    cl_model_param_range(m, "head.tagger", &pb, &pe);
+    *n = pe - pb;
+    float *w = malloc(*n * sizeof *w);
+    *init = malloc(*n * sizeof **init);
+    memcpy(*init, m->params.w + pb, *n * sizeof *w);
+    cl_tagger *t;
+    cl_tagger_data *x;
+    ck_assert_int_eq(cl_tagger_create(&t, m, NULL), 0);
+    ck_assert_int_eq(cl_tagger_data_prepare(&x, t, &c, NULL), 0);
+    cl_tagger_train_config tc = cl_tagger_train_defaults();
+    tc.batch = NSENT, tc.epochs = 1, tc.patience = 0, tc.ema = ema;
+    ck_assert_int_eq(cl_tagger_train(t, x, NULL, &tc, NULL, NULL, NULL), 0);
+    memcpy(w, m->params.w + pb, *n * sizeof *w);
+    cl_tagger_data_free(x);
+    cl_tagger_free(t);
+    cl_model_free(m);
+    cl_tagger_corpus_free(&c);
+    return w;
+}
+
+/* After one step the average is, by the warm-up, 0.1 * initial + 0.9 * raw,
+ * and that is what training leaves in the model. */
+START_TEST(ema_keeps_the_warmed_up_average)
+{
+    size_t n;
+    float *init0, *init1, *raw = one_step(0, &init0, &n), *avg = one_step(0.99f, &init1, &n);
+    ck_assert_int_eq(memcmp(init0, init1, n * sizeof *init0), 0);
+    size_t moved = 0;
+    for (size_t i = 0; i < n; i++) {
+        float want = 0.1f * init0[i] + 0.9f * raw[i];
+        ck_assert_msg(fabsf(avg[i] - want) <= 1e-6f + 1e-5f * fabsf(want), "param %zu: %g, want %g",
+                      i, avg[i], want);
+        moved += raw[i] != init0[i];
+    }
+    ck_assert(moved > 0);
+    free(init0), free(init1), free(raw), free(avg);
+}
+END_TEST
+
 /* ==== model files ========================================================= */
 
 static int *predict_sample(cl_model *m, const cl_tagger_corpus *c)
@@ -225,6 +275,47 @@ START_TEST(model_with_lm_and_tagger_round_trips)
     ck_assert_int_eq(memcmp(p1, p2, sizeof *p1 * (size_t)c.nwords), 0);
     free(p1), free(p2), free(lm);
     cl_model_free(back);
+    cl_model_free(m);
+    cl_tagger_corpus_free(&c);
+}
+END_TEST
+
+/* Training reads the frozen encoder's states from a cache filled once per
+ * data set: it must hold exactly what a batch computes, in any batch order. */
+START_TEST(cached_lm_states_match_the_batch)
+{
+    cl_tagger_corpus c;
+    cl_rng rng;
+    cl_rng_seed(&rng, 11);
+    read_sample(&c);
+    cl_model *m = sample_model(&c, 1, &rng);
+    cl_tagger *t;
+    cl_tagger_data *x;
+    ck_assert_int_eq(cl_tagger_create(&t, m, NULL), 0);
+    ck_assert_int_eq(cl_tagger_data_prepare(&x, t, &c, NULL), 0);
+    int S = x->nsent, N, Tc, Tw, Tl, *all = malloc(sizeof *all * (size_t)S);
+    for (int s = 0; s < S; s++)
+        all[s] = S - 1 - s; /* reversed: rows differ from sentence order */
+    cl_tagger_batch_shape(x, all, S, &N, &Tc, &Tw, &Tl);
+    ck_assert_int_eq(cl_tagger_ws_reserve(t, N, S, Tc, Tw, Tl), 0);
+    size_t D = (size_t)t->lm_dim, n = (size_t)x->nwords * D;
+    ck_assert(D > 0);
+    float *one = calloc(n, sizeof *one), *batch = calloc(n, sizeof *batch);
+    for (int s = 0; s < S; s++) /* one sentence at a time */
+        ck_assert_int_eq(cl_tagger_lm_states(t, x, &s, 1, one), 0);
+    ck_assert_int_eq(cl_tagger_lm_states(t, x, all, S, batch), 0);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabsf(one[i] - batch[i]) < 1e-5f, "state %zu: %g vs %g", i, one[i], batch[i]);
+    long k1, k2;
+    double plain = cl_tagger_forward(t, x, all, S, 0, NULL, &k1);
+    t->lmc[0] = batch, t->lmc_x[0] = x;
+    double cached = cl_tagger_forward(t, x, all, S, 0, NULL, &k2);
+    t->lmc[0] = NULL, t->lmc_x[0] = NULL;
+    ck_assert_int_eq(k1, k2);
+    ck_assert_msg(fabs(plain - cached) < 1e-6 * fabs(plain), "loss %g vs %g", plain, cached);
+    free(one), free(batch), free(all);
+    cl_tagger_data_free(x);
+    cl_tagger_free(t);
     cl_model_free(m);
     cl_tagger_corpus_free(&c);
 }
@@ -323,9 +414,11 @@ Suite *suite_tagger(void)
     TCase *learn = tcase_create("learn");
     tcase_add_test(learn, tiny_tagger_learns_the_sample);
     tcase_add_test(learn, tagger_generalises_suffixes_and_scores_unseen_words);
+    tcase_add_test(learn, ema_keeps_the_warmed_up_average);
     suite_add_tcase(s, learn);
     TCase *file = tcase_create("file");
     tcase_add_test(file, model_with_lm_and_tagger_round_trips);
+    tcase_add_test(file, cached_lm_states_match_the_batch);
     suite_add_tcase(s, file);
     TCase *cli = tcase_create("cli");
     tcase_add_test(cli, tag_reads_stdin);

@@ -153,6 +153,9 @@ static int train_parse(train_opts *o, int argc, char **argv)
         {"column", 0, CLI_CHOICE, &o->column, NULL, .help = "CoNLL-U column to learn (tagger)", .choices = "upos|xpos"},
         {"no-affixes", 0, CLI_FLAG, &o->no_affixes, NULL,
          .help = "no prefix/suffix/shape features (tagger)"},
+        {"ema", 0, CLI_FLOAT, &o->ema, "F",
+         .help = "evaluate and keep an exponential moving average of the tagger's parameters, "
+         "decay F per step (e.g. 0.999; 0 = off)", .min = 0, .max = 0.999999},
         {"freeze", 0, CLI_FLAG, &o->freeze, NULL, .help = "keep the encoder fixed, train only the head"},
         {"encoder-lr", 0, CLI_FLOAT, &o->encoder_lr, "F",
          .help = "learning rate of the encoder when fine-tuning", .min = 0, .max = 10,

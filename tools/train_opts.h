@@ -31,6 +31,7 @@ typedef struct {
     /* tagger and classifier */
     int column, no_affixes, freeze, class_weights;
     double encoder_lr;      /* resolved: 0 with --freeze */
+    double ema;             /* tagger: parameter moving average (0 = off) */
     /* output */
     const char *log;
     int quiet;

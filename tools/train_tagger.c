@@ -212,6 +212,7 @@ static cl_tagger_train_config trainer_config(const train_opts *o)
     c.batch = o->batch, c.lr = (float)o->lr, c.clip = (float)o->clip;
     c.lr_decay = (float)o->lr_decay, c.epochs = o->epochs, c.patience = o->patience;
     c.max_seconds = o->minutes * 60, c.seed = (uint64_t)o->seed;
+    c.ema = (float)o->ema;
     return c;
 }
 
