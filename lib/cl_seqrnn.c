@@ -11,6 +11,7 @@
  * last step, and padding only ever follows the real steps.  Padded steps of
  * every layer input are zero, so whatever the caller left there (even NaN)
  * never reaches an output or a gradient.  Nothing is allocated after create. */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +83,8 @@ static int alloc_layers(SEQ *r)
             int err = CL_R(cl_rnn_create)(&r->rnn[l * r->D + d], &s, r->max_T, r->max_B);
             if (err)
                 return err;
+            /* OpenMP's thread count, as the tools set it (cli_threads). */
+            CL_R(cl_rnn_set_threads)(r->rnn[l * r->D + d], omp_get_max_threads());
         }
         r->xf[l] = ws_alloc(TB * s.input);
         r->xr[l] = r->D == 2 ? ws_alloc(TB * s.input) : NULL;

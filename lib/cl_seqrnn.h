@@ -10,6 +10,8 @@
  * layout of cl_rnn for the same cl_rnn_config (PyTorch's), so cl_rnn_init,
  * cl_rnn_add_params and the PyTorch name mapping apply unchanged.
  *
+ * Its recurrences and large products use OpenMP's thread count at creation
+ * (omp_set_num_threads; see cl_rnn_set_threads).
  * Compiled in float (names as below) and double (suffix _d) like cl_nn. */
 #ifndef CL_SEQRNN_H
 #define CL_SEQRNN_H
