@@ -36,7 +36,8 @@ lm() { # docs/language-model.md: tiny-shakespeare, <= 1.48 nats/char in 30 minut
 tagger() { # docs/tagger.md: EWT dev UPOS accuracy >= 95.5 % (gold tokens)
     need "$D/ud-en-ewt/train.conllu"
     "$B" train --task tagger --train "$D/ud-en-ewt/train.conllu" --dev "$D/ud-en-ewt/dev.conllu" \
-        -o "$OUT/pos.model" --threads "$THREADS" ${TAGGER_FLAGS:-}
+        -o "$OUT/pos.model" --lr-decay 0.85 --ema 0.998 --hidden 200 --threads "$THREADS" \
+        ${TAGGER_FLAGS:-}
     v=$("$B" eval -m "$OUT/pos.model" "$D/ud-en-ewt/dev.conllu" | awk '/^UPOS accuracy/ {sub("%", "", $3); print $3}')
     check "tagger (EWT dev UPOS, %)" "$v" ">=" 95.5
 }
