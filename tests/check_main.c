@@ -43,6 +43,18 @@ const char *cl_test_shared_data(void)
     return access(path, R_OK) == 0 ? path : NULL;
 }
 
+FILE *cl_test_open_shared(const char *rel, const char *test)
+{
+    const char *data = cl_test_shared_data();
+    char path[1024];
+    FILE *fp = NULL;
+    if (data && snprintf(path, sizeof path, "%s/%s", data, rel) < (int)sizeof path)
+        fp = fopen(path, "r");
+    if (!fp)
+        printf("%s: skipped, %s not found\n", test, rel);
+    return fp;
+}
+
 int cl_test_run(char *out, size_t size, const char *fmt, ...)
 {
     char args[8192], cmd[9000];

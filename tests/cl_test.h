@@ -15,6 +15,10 @@ static inline const char *cl_test_path(char *buf, size_t size, const char *rel)
 /* ../shared/data next to the checkout, or NULL (tests that need it skip). */
 const char *cl_test_shared_data(void);
 
+/* Open REL under ../shared/data for reading, or print "TEST: skipped, REL
+ * not found" and return NULL (tests that need shared data skip without it). */
+FILE *cl_test_open_shared(const char *rel, const char *test);
+
 /* A fresh temporary directory for this test process (removed at exit). */
 const char *cl_test_tmpdir(void);
 

@@ -156,18 +156,12 @@ static void score_sentence(const cl_tok *t, const cl_conllu_sent *s, tok_counts 
 
 START_TEST(test_tok_ewt_dev)
 {
-    const char *data = cl_test_shared_data();
-    char path[1024];
-    if (data)
-        snprintf(path, sizeof path, "%s/ud-en-ewt/dev.conllu", data);
-    FILE *fp = data ? fopen(path, "r") : NULL;
-    if (!fp) {
-        printf("test_tok_ewt_dev: skipped, ud-en-ewt/dev.conllu not found\n");
+    FILE *fp = cl_test_open_shared("ud-en-ewt/dev.conllu", "test_tok_ewt_dev");
+    if (!fp)
         return;
-    }
     cl_tok *t;
     ck_assert_int_eq(cl_tok_create(&t, NULL), 0);
-    cl_conllu_reader *r = cl_conllu_reader_new(fp, path);
+    cl_conllu_reader *r = cl_conllu_reader_new(fp, "ud-en-ewt/dev.conllu");
     cl_conllu_sent *s = cl_conllu_sent_new();
     tok_counts c = {0, 0, 0};
     cl_diag d = {""};
