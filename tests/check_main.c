@@ -63,6 +63,11 @@ int cl_test_run(char *out, size_t size, const char *fmt, ...)
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     snprintf(cmd, sizeof cmd, "( '%s' %s ) 2>&1", CL_TOOL, args);
+    return cl_test_shell(cmd, out, size);
+}
+
+int cl_test_shell(const char *cmd, char *out, size_t size)
+{
     FILE *p = popen(cmd, "r");
     if (!p)
         return -1;

@@ -22,6 +22,10 @@ FILE *cl_test_open_shared(const char *rel, const char *test);
 /* A fresh temporary directory for this test process (removed at exit). */
 const char *cl_test_tmpdir(void);
 
+/* Run a shell command line; its stdout (append 2>&1 for stderr too) into out
+ * (NUL-terminated, truncated to size).  Returns the exit status, or -1. */
+int cl_test_shell(const char *cmd, char *out, size_t size);
+
 /* Run the built charlstm (CL_TOOL) through the shell as `charlstm ARGS`
  * (ARGS may hold redirections and pipes after the tool's arguments), with
  * stdout and stderr captured into out (NUL-terminated, truncated to size).

@@ -418,17 +418,6 @@ END_TEST
 
 /* ==== the tool ============================================================= */
 
-/* Run a shell command line; output (stdout and stderr) into out. */
-static int run_shell(const char *cmd, char *out, size_t size)
-{
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static int have_tool(const char *test)
 {
     if (access(CL_TOOL, X_OK) == 0)
@@ -448,18 +437,18 @@ START_TEST(test_tool_train_and_classify)
     snprintf(cmd, sizeof cmd, "'%s' train --task classifier --train '%s' --dev '%s' -o '%s' "
              "--layers 1 --hidden 16 --emb 8 --lr 0.01 --epochs 12 --batch 16 -q 2>&1",
              CL_TOOL, tr, dev, model);
-    ck_assert_msg(run_shell(cmd, out, sizeof out) == 0, "%s", out);
+    ck_assert_msg(cl_test_shell(cmd, out, sizeof out) == 0, "%s", out);
     snprintf(cmd, sizeof cmd, "printf 'such a good film\\nbad plot\\n' | '%s' classify -m '%s'",
              CL_TOOL, model);
-    ck_assert_int_eq(run_shell(cmd, out, sizeof out), 0);
+    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
     ck_assert_msg(strncmp(out, "pos\t", 4) == 0 && strstr(out, "\nneg\t") != NULL, "%s", out);
     snprintf(cmd, sizeof cmd, "echo 'good' | '%s' classify -m '%s' --all --output json",
              CL_TOOL, model);
-    ck_assert_int_eq(run_shell(cmd, out, sizeof out), 0);
+    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
     ck_assert_msg(strstr(out, "{\"label\": \"pos\", \"probability\": ") == out &&
                   strstr(out, "\"probabilities\": {\"neg\": "), "%s", out);
     snprintf(cmd, sizeof cmd, "'%s' eval -m '%s' '%s'", CL_TOOL, model, dev);
-    ck_assert_int_eq(run_shell(cmd, out, sizeof out), 0);
+    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
     ck_assert_msg(strstr(out, "accuracy\t") && strstr(out, "confusion"), "%s", out);
 }
 END_TEST
@@ -473,7 +462,7 @@ START_TEST(test_tool_malformed_tsv)
     tmp_file(model, sizeof model, "m.model");
     snprintf(cmd, sizeof cmd, "'%s' train --task classifier --train '%s' -o '%s' 2>&1",
              CL_TOOL, tr, model);
-    int rc = run_shell(cmd, out, sizeof out);
+    int rc = cl_test_shell(cmd, out, sizeof out);
     ck_assert_int_ne(rc, 0);
     ck_assert_msg(strstr(out, "m-train.tsv:3:") != NULL, "%s", out);
     ck_assert_int_ne(access(model, F_OK), 0);

@@ -339,29 +339,18 @@ static const char *sample_model_file(char *path, size_t size)
     return path;
 }
 
-/* Run a shell command; its stdout (and stderr when err_too) into out. */
-static int run(const char *cmd, char *out, size_t size)
-{
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 START_TEST(tag_reads_stdin)
 {
     char model[512], cmd[2048], out[8192];
     sample_model_file(model, sizeof model);
     snprintf(cmd, sizeof cmd, "printf 'The famous nation walked quickly.\\n\\nA curious motion "
                               "opened slowly.\\n' | %s tag -m %s", CL_TOOL, model);
-    ck_assert_int_eq(run(cmd, out, sizeof out), 0);
+    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
     ck_assert_str_eq(out, "The/DET famous/ADJ nation/NOUN walked/VERB quickly/ADV ./PUNCT\n\n"
                           "A/DET curious/ADJ motion/NOUN opened/VERB slowly/ADV ./PUNCT\n");
     snprintf(cmd, sizeof cmd, "echo 'The famous nation walked quickly.' | %s tag -m %s "
                               "--output conllu", CL_TOOL, model);
-    ck_assert_int_eq(run(cmd, out, sizeof out), 0);
+    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
     ck_assert_str_eq(out, "# text = The famous nation walked quickly.\n"
                           "1\tThe\t_\tDET\t_\t_\t_\t_\t_\t_\n"
                           "2\tfamous\t_\tADJ\t_\t_\t_\t_\t_\t_\n"
@@ -380,7 +369,7 @@ START_TEST(tag_conllu_keeps_other_columns)
                               "1\\tA\\ta\\tX\\tDT\\t_\\t2\\tdet\\t_\\tSpaceAfter=No\\n"
                               "2\\tfamous\\t_\\t_\\t_\\t_\\t_\\t_\\t_\\t_\\n\\n' | %s tag -m %s "
                               "--input conllu", CL_TOOL, model);
-    ck_assert_int_eq(run(cmd, out, sizeof out), 0);
+    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
     ck_assert_str_eq(out, "# c\n1-2\tA famous\t_\t_\t_\t_\t_\t_\t_\t_\n"
                           "1\tA\ta\tDET\tDT\t_\t2\tdet\t_\tSpaceAfter=No\n"
                           "2\tfamous\t_\tADJ\t_\t_\t_\t_\t_\t_\n\n");
@@ -398,12 +387,12 @@ START_TEST(malformed_conllu_fails_with_file_and_line)
     ck_assert_int_eq(fclose(f), 0);
     snprintf(cmd, sizeof cmd, "%s tag -m %s --input conllu %s 2>&1 >/dev/null", CL_TOOL, model,
              path);
-    ck_assert_int_ne(run(cmd, out, sizeof out), 0);
+    ck_assert_int_ne(cl_test_shell(cmd, out, sizeof out), 0);
     char where[600];
     snprintf(where, sizeof where, "%s:3:", path);
     ck_assert_msg(strstr(out, where) != NULL, "message: %s", out);
     snprintf(cmd, sizeof cmd, "%s eval -m %s %s 2>&1 >/dev/null", CL_TOOL, model, path);
-    ck_assert_int_ne(run(cmd, out, sizeof out), 0);
+    ck_assert_int_ne(cl_test_shell(cmd, out, sizeof out), 0);
     ck_assert_msg(strstr(out, where) != NULL, "message: %s", out);
 }
 END_TEST
