@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl_ngram.h"
 #include "cl_seqrnn.h"
 
 #define SECTION "head.classifier"
@@ -57,7 +58,8 @@ int cl_classifier_config_new(cl_classifier_config **out, const char *const *labe
             return CL_ENOMEM;
         }
     c->pool = CL_CLASSIFIER_POOL_ALL, c->hidden = 128, c->dropout = 0.3f, c->norm = 1;
-    c->max_chars = CL_CLASSIFIER_MAX_CHARS;
+    c->max_chars = CL_CLASSIFIER_MAX_CHARS, c->ngram_bits = 20, c->ngram_alpha = 1.0f;
+    c->ngram_dropout = 0.5f;
     *out = c;
     return CL_OK;
 }
@@ -76,9 +78,14 @@ static int npools(int pool)
            !!(pool & CL_CLASSIFIER_POOL_MAX);
 }
 
-int cl_classifier_feature_dim(const cl_classifier_config *c, const cl_encoder_config *ec)
+static int pooled_dim(const cl_classifier_config *c, const cl_encoder_config *ec)
 {
     return npools(c->pool) * cl_encoder_out_dim(ec);
+}
+
+int cl_classifier_feature_dim(const cl_classifier_config *c, const cl_encoder_config *ec)
+{
+    return pooled_dim(c, ec) + (c->ngram ? c->nlabels : 0);
 }
 
 /* ==== head.classifier in a model file ====================================== */
@@ -86,11 +93,15 @@ int cl_classifier_feature_dim(const cl_classifier_config *c, const cl_encoder_co
 static int head_add_params(const cl_model *m, const void *cfg, cl_params *p)
 {
     const cl_classifier_config *c = cfg;
-    int F = cl_classifier_feature_dim(c, &m->enc), in2 = c->hidden ? c->hidden : F;
+    int F = pooled_dim(c, &m->enc), in2 = c->hidden ? c->hidden : F;
     int s1[2] = {c->hidden, F}, sb1[1] = {c->hidden}, s2[2] = {c->nlabels, in2},
         sb2[1] = {c->nlabels};
-    int sn[1] = {F}, err = CL_OK;
-    if (c->norm) {
+    int sn[1] = {F}, sc[2] = {c->nlabels, 1 << c->ngram_bits}, err = CL_OK;
+    if (c->ngram) {
+        err = cl_params_add(p, SECTION ".ngram_counts", 2, sc);
+        err = err < 0 ? err : cl_params_add(p, SECTION ".ngram_scale", 1, sb2);
+    }
+    if (c->norm && err >= 0) {
         err = cl_params_add(p, SECTION ".norm_mean", 1, sn);
         err = err < 0 ? err : cl_params_add(p, SECTION ".norm_scale", 1, sn);
     }
@@ -123,6 +134,14 @@ static int head_init_params(const cl_model *m, const void *cfg, cl_params *p, cl
     if (cl_params_find(p, SECTION ".w2") < 0 || cl_params_find(p, SECTION ".b2") < 0 ||
         (c->hidden > 0 && cl_params_find(p, SECTION ".w1") < 0) || (c->norm && (im < 0 || is < 0)))
         return CL_ENOTFOUND;
+    int ic = cl_params_find(p, SECTION ".ngram_counts"), isc = cl_params_find(p, SECTION ".ngram_scale");
+    if (c->ngram && (ic < 0 || isc < 0))
+        return CL_ENOTFOUND;
+    if (c->ngram) { /* empty until counted; evidence taken at face value (naive Bayes) */
+        memset(cl_params_w(p, ic), 0, sizeof(float) * p->t[ic].size);
+        for (int k = 0; k < c->nlabels; k++)
+            cl_params_w(p, isc)[k] = 1.0f;
+    }
     for (size_t i = 0; c->norm && i < p->t[is].size; i++) /* identity until set_norm */
         cl_params_w(p, im)[i] = 0, cl_params_w(p, is)[i] = 1;
     if (c->hidden > 0)
@@ -171,7 +190,30 @@ static int head_save_meta(const void *cfg, cl_ckpt_writer *w)
     err = err ? err : cl_ckpt_put_f64(w, "dropout", c->dropout);
     err = err ? err : cl_ckpt_put_i64(w, "frozen", c->frozen);
     err = err ? err : cl_ckpt_put_i64(w, "norm", c->norm);
+    err = err ? err : cl_ckpt_put_i64(w, "ngram", c->ngram);
+    err = err ? err : cl_ckpt_put_i64(w, "ngram_bits", c->ngram_bits);
+    err = err ? err : cl_ckpt_put_f64(w, "ngram_alpha", c->ngram_alpha);
+    err = err ? err : cl_ckpt_put_f64(w, "ngram_dropout", c->ngram_dropout);
     return err ? err : cl_ckpt_put_i64(w, "max_chars", c->max_chars);
+}
+
+/* ngram, ngram_bits, ngram_alpha: absent in files from before n-grams (off). */
+static int get_meta_ngram(const cl_ckpt_section *s, cl_classifier_config *c, cl_diag *d)
+{
+    int64_t order = 0, bits = 20;
+    double alpha = 1, drop = 0.5;
+    int e = cl_ckpt_get_i64(s, "ngram", &order, NULL);
+    if (e == CL_ENOTFOUND)
+        return CL_OK;
+    e = e ? e : cl_ckpt_get_i64(s, "ngram_bits", &bits, d);
+    e = e ? e : cl_ckpt_get_f64(s, "ngram_alpha", &alpha, d);
+    e = e ? e : cl_ckpt_get_f64(s, "ngram_dropout", &drop, d);
+    if (e || order < 0 || order > CL_NGRAM_MAX_ORDER || bits < CL_NGRAM_MIN_BITS ||
+        bits > CL_NGRAM_MAX_BITS || !(alpha > 0 && alpha < 1e6) || !(drop >= 0 && drop < 1))
+        return cl_diag_set(d, CL_EFORMAT, SECTION ": ngram settings invalid");
+    c->ngram = (int)order, c->ngram_bits = (int)bits, c->ngram_alpha = (float)alpha;
+    c->ngram_dropout = (float)drop;
+    return CL_OK;
 }
 
 static int get_meta_numbers(const cl_ckpt_section *s, cl_classifier_config *c, cl_diag *d)
@@ -196,6 +238,9 @@ static int get_meta_numbers(const cl_ckpt_section *s, cl_classifier_config *c, c
     if (e == CL_ENOTFOUND)
         norm = cl_ckpt_tensor_find(s, "norm_mean", &ti) == CL_OK;
     c->norm = norm != 0;
+    err = get_meta_ngram(s, c, d);
+    if (err)
+        return err;
     c->hidden = (int)hidden, c->frozen = frozen != 0, c->max_chars = (int)max_chars;
     c->dropout = (float)dropout;
     return CL_OK;
@@ -234,8 +279,10 @@ struct cl_classifier {
     const cl_model *m;
     const cl_classifier_config *cfg;
     cl_seqrnn *rnn;
-    int E, D, F, Hd, K, max_T, max_B;
-    int i_embed, i_rnn, i_w1, i_b1, i_w2, i_b2, i_mean, i_scale;
+    int E, D, Fp, F, Hd, K, max_T, max_B; /* Fp: pooled part of the F features */
+    int i_embed, i_rnn, i_w1, i_b1, i_w2, i_b2, i_mean, i_scale, i_counts, i_ev_scale;
+    cl_ngram ng;                     /* with cfg->ngram */
+    uint32_t *buckets;               /* [cl_ngram_capacity(max_T)] one text's n-grams */
     int T, B, enc_train, head_train; /* shape and mode of the last passes */
     int *ids, *len;                  /* [T, B] padded ids (-1), [B] lengths */
     float *X, *dX;                   /* [T, B, E] embedded characters */
@@ -243,7 +290,8 @@ struct cl_classifier {
     float *last, *dlast;             /* [B, D] final states */
     int *argmax;                     /* [B, D] step of each max */
     float *feats;                    /* [B, F] pooled, from the last encode */
-    float *hin, *mask, *dhin;        /* [B, F] head input after dropout, mask, gradient */
+    float *hin, *mask, *dhin;        /* [B, Fp] pooled input after dropout, mask, gradient */
+    float *ev;                       /* [B, K] n-gram evidence of the last head pass */
     float *h, *dh;                   /* [B, Hd] tanh layer */
     float *dlogits;                  /* [B, K] */
     float *probs;                    /* [B, K] */
@@ -254,9 +302,11 @@ void cl_classifier_free(cl_classifier *c)
     if (!c)
         return;
     cl_seqrnn_free(c->rnn);
+    cl_ngram_free(&c->ng);
+    free(c->buckets);
     free(c->ids), free(c->len), free(c->X), free(c->dX), free(c->Y), free(c->dY);
     free(c->last), free(c->dlast), free(c->argmax), free(c->feats), free(c->hin);
-    free(c->mask), free(c->dhin), free(c->h), free(c->dh), free(c->dlogits), free(c->probs);
+    free(c->mask), free(c->dhin), free(c->ev), free(c->h), free(c->dh), free(c->dlogits), free(c->probs);
     free(c);
 }
 
@@ -269,12 +319,12 @@ static int alloc_buffers(cl_classifier *c)
     c->Y = cl_alloc(TB * c->D * f), c->dY = cl_alloc(TB * c->D * f);
     c->last = cl_alloc(B * c->D * f), c->dlast = cl_alloc(B * c->D * f);
     c->argmax = cl_alloc(B * c->D * sizeof(int)), c->feats = cl_alloc(B * c->F * f);
-    c->hin = cl_alloc(B * c->F * f), c->mask = cl_alloc(B * c->F * f);
-    c->dhin = cl_alloc(B * c->F * f);
+    c->hin = cl_alloc(B * c->Fp * f), c->mask = cl_alloc(B * c->Fp * f);
+    c->dhin = cl_alloc(B * c->Fp * f), c->ev = cl_alloc(B * c->K * f);
     c->h = cl_alloc(B * Hd * f), c->dh = cl_alloc(B * Hd * f);
     c->dlogits = cl_alloc(B * c->K * f), c->probs = cl_alloc(B * c->K * f);
     return c->ids && c->len && c->X && c->dX && c->Y && c->dY && c->last && c->dlast &&
-                   c->argmax && c->feats && c->hin && c->mask && c->dhin && c->h && c->dh &&
+                   c->argmax && c->feats && c->hin && c->mask && c->dhin && c->ev && c->h && c->dh &&
                    c->dlogits && c->probs
                ? CL_OK
                : CL_ENOMEM;
@@ -288,10 +338,26 @@ static int find_tensors(cl_classifier *c, const cl_params *p)
     c->i_mean = cl_params_find(p, SECTION ".norm_mean");
     c->i_scale = cl_params_find(p, SECTION ".norm_scale");
     c->i_w2 = cl_params_find(p, SECTION ".w2"), c->i_b2 = cl_params_find(p, SECTION ".b2");
+    c->i_counts = cl_params_find(p, SECTION ".ngram_counts");
+    c->i_ev_scale = cl_params_find(p, SECTION ".ngram_scale");
     int ok = c->i_embed >= 0 && c->i_rnn >= 0 && c->i_w2 >= 0 && c->i_b2 >= 0 &&
+             (!c->cfg->ngram || (c->i_counts >= 0 && c->i_ev_scale >= 0)) &&
              (!c->cfg->norm || (c->i_mean >= 0 && c->i_scale >= 0)) &&
              (!c->Hd || (c->i_w1 >= 0 && c->i_b1 >= 0));
     return ok ? CL_OK : CL_ENOTFOUND;
+}
+
+static int set_up_ngrams(cl_classifier *c)
+{
+    const cl_classifier_config *cfg = c->cfg;
+    int err = cl_ngram_init(&c->ng, &c->m->vocab, cfg->ngram, cfg->ngram_bits, c->K,
+                            cfg->ngram_alpha);
+    if (err)
+        return err;
+    if (!(c->buckets = malloc(sizeof *c->buckets * cl_ngram_capacity(&c->ng, c->max_T))))
+        return CL_ENOMEM;
+    cl_ngram_totals(&c->ng, cl_params_w(&c->m->params, c->i_counts));
+    return CL_OK;
 }
 
 int cl_classifier_create(cl_classifier **out, const cl_model *m, int max_T, int max_B)
@@ -307,8 +373,10 @@ int cl_classifier_create(cl_classifier **out, const cl_model *m, int max_T, int 
         return CL_ENOMEM;
     c->m = m, c->cfg = cfg, c->max_T = max_T, c->max_B = max_B;
     c->E = m->enc.emb, c->D = cl_encoder_out_dim(&m->enc);
-    c->F = cl_classifier_feature_dim(cfg, &m->enc), c->Hd = cfg->hidden, c->K = cfg->nlabels;
+    c->F = cl_classifier_feature_dim(cfg, &m->enc), c->Fp = pooled_dim(cfg, &m->enc);
+    c->Hd = cfg->hidden, c->K = cfg->nlabels;
     int err = find_tensors(c, &m->params);
+    err = err ? err : cfg->ngram ? set_up_ngrams(c) : CL_OK;
     err = err ? err : cl_seqrnn_create(&c->rnn, &m->enc.rnn, max_T, max_B);
     err = err ? err : alloc_buffers(c);
     if (err) {
@@ -368,6 +436,17 @@ static void pool_max(cl_classifier *c, int b, float *out)
     }
 }
 
+/* The n-gram evidence of each text after its pooled states. */
+static void add_evidence(cl_classifier *c, const int *const *ids, const int *own)
+{
+    const float *counts = cl_params_w(&c->m->params, c->i_counts);
+    for (int b = 0; b < c->B; b++) {
+        size_t n = cl_ngram_buckets(&c->ng, ids[b], c->len[b], c->buckets);
+        cl_ngram_evidence(&c->ng, counts, c->buckets, n, own ? own[b] : -1,
+                          c->feats + (size_t)b * c->F + c->Fp);
+    }
+}
+
 static void pool_all(cl_classifier *c)
 {
     int D = c->D, pool = c->cfg->pool;
@@ -387,7 +466,7 @@ static void pool_all(cl_classifier *c)
 }
 
 int cl_classifier_encode(cl_classifier *c, const int *const *ids, const int *len, int B,
-                         float *feats, int train, cl_rng *rng)
+                         const int *own, float *feats, int train, cl_rng *rng)
 {
     const cl_params *p = &c->m->params;
     if (B < 1 || B > c->max_B)
@@ -402,6 +481,8 @@ int cl_classifier_encode(cl_classifier *c, const int *const *ids, const int *len
     if (err)
         return err;
     pool_all(c);
+    if (c->cfg->ngram)
+        add_evidence(c, ids, own);
     if (feats)
         memcpy(feats, c->feats, (size_t)B * c->F * sizeof(float));
     return CL_OK;
@@ -409,30 +490,49 @@ int cl_classifier_encode(cl_classifier *c, const int *const *ids, const int *len
 
 /* ==== head ================================================================= */
 
-static void apply_dropout(cl_classifier *c, int n, cl_rng *rng)
+static void apply_dropout(cl_classifier *c, int B, cl_rng *rng)
 {
     float p = c->cfg->dropout, keep = 1.0f / (1.0f - p);
-    for (int i = 0; i < n; i++) {
+    for (size_t i = 0; i < (size_t)B * c->Fp; i++) {
         c->mask[i] = cl_rng_float(rng) < p ? 0.0f : keep;
         c->hin[i] *= c->mask[i];
     }
 }
 
-/* hin = (feats - norm_mean) * norm_scale: standardised features, so the
- * head learns at the same pace whatever the encoder's output scale. */
+/* hin = (pooled - norm_mean) * norm_scale: standardised features, so the
+ * head learns at the same pace whatever the encoder's output scale.  The
+ * pooled states are the first Fp of each row of feats (stride F). */
 static void normalise(cl_classifier *c, const float *feats, int B)
 {
-    if (!c->cfg->norm) {
-        memcpy(c->hin, feats, (size_t)B * c->F * sizeof(float));
-        return;
+    const float *mu = c->cfg->norm ? cl_params_w(&c->m->params, c->i_mean) : NULL;
+    const float *sc = c->cfg->norm ? cl_params_w(&c->m->params, c->i_scale) : NULL;
+    for (int b = 0; b < B; b++) {
+        const float *f = feats + (size_t)b * c->F;
+        float *h = c->hin + (size_t)b * c->Fp;
+        for (int j = 0; j < c->Fp; j++)
+            h[j] = mu ? (f[j] - mu[j]) * sc[j] : f[j];
     }
-    const float *mu = cl_params_w(&c->m->params, c->i_mean);
-    const float *sc = cl_params_w(&c->m->params, c->i_scale);
-    for (int b = 0; b < B; b++)
-        for (int j = 0; j < c->F; j++) {
-            size_t i = (size_t)b * c->F + j;
-            c->hin[i] = (feats[i] - mu[j]) * sc[j];
+}
+
+/* logits += ngram_scale * evidence: the naive Bayes log-likelihoods enter
+ * the logits directly (at scale 1 the head starts as naive Bayes plus the
+ * encoder's part), kept in ev for backward. */
+static void add_evidence_logits(cl_classifier *c, const float *feats, int B, float *logits,
+                                cl_rng *rng)
+{
+    const float *a = cl_params_w(&c->m->params, c->i_ev_scale);
+    float drop = c->head_train ? c->cfg->ngram_dropout : 0;
+    for (int b = 0; b < B; b++) {
+        /* Training hides the evidence of some texts: the encoder's part
+         * must then predict alone, so it learns all it can rather than
+         * only the little naive Bayes leaves over. */
+        int hide = drop > 0 && cl_rng_float(rng) < drop;
+        for (int k = 0; k < c->K; k++) {
+            float e = hide ? 0.0f : feats[(size_t)b * c->F + c->Fp + k];
+            c->ev[(size_t)b * c->K + k] = e;
+            logits[(size_t)b * c->K + k] += a[k] * e;
         }
+    }
 }
 
 /* Softmax of logits (in probs) in place, row by row. */
@@ -480,18 +580,20 @@ double cl_classifier_head(cl_classifier *c, const float *feats, int B, const int
     c->B = B, c->head_train = train && targets;
     normalise(c, feats, B);
     if (c->head_train && c->cfg->dropout > 0)
-        apply_dropout(c, B * c->F, rng);
+        apply_dropout(c, B, rng);
     const float *x2 = c->hin;
-    int in2 = c->F;
+    int in2 = c->Fp;
     if (c->Hd) {
         cl_linear_forward(c->h, c->hin, cl_params_w(p, c->i_w1), cl_params_w(p, c->i_b1), B,
-                          c->F, c->Hd);
+                          c->Fp, c->Hd);
         for (size_t i = 0; i < (size_t)B * c->Hd; i++)
             c->h[i] = tanhf(c->h[i]);
         x2 = c->h, in2 = c->Hd;
     }
     cl_linear_forward(c->probs, x2, cl_params_w(p, c->i_w2), cl_params_w(p, c->i_b2), B, in2,
                       c->K);
+    if (c->cfg->ngram)
+        add_evidence_logits(c, feats, B, c->probs, rng);
     softmax_rows(c->probs, B, c->K);
     if (probs)
         memcpy(probs, c->probs, (size_t)B * c->K * sizeof(float));
@@ -507,7 +609,7 @@ static void unpool(cl_classifier *c)
     memset(c->dY, 0, (size_t)c->T * B * D * sizeof(float));
     memset(c->dlast, 0, (size_t)B * D * sizeof(float));
     for (int b = 0; b < B; b++) {
-        const float *g = c->dhin + (size_t)b * c->F;
+        const float *g = c->dhin + (size_t)b * c->Fp;
         if (pool & CL_CLASSIFIER_POOL_LAST) {
             memcpy(c->dlast + (size_t)b * D, g, (size_t)D * sizeof(float));
             g += D;
@@ -547,28 +649,33 @@ int cl_classifier_backward(cl_classifier *c, cl_params *p, int into_encoder)
         return CL_EINVAL;
     int B = c->B;
     const float *x2 = c->Hd ? c->h : c->hin;
-    int in2 = c->Hd ? c->Hd : c->F;
+    int in2 = c->Hd ? c->Hd : c->Fp;
     float *dx2 = c->Hd ? c->dh : c->dhin;
     cl_linear_backward(dx2, cl_params_g(p, c->i_w2), cl_params_g(p, c->i_b2), c->dlogits, x2,
                        cl_params_w(p, c->i_w2), B, in2, c->K);
+    if (c->cfg->ngram) {
+        float *ga = cl_params_g(p, c->i_ev_scale);
+        for (size_t i = 0; i < (size_t)B * c->K; i++)
+            ga[i % (size_t)c->K] += c->dlogits[i] * c->ev[i];
+    }
     if (c->Hd) {
         for (size_t i = 0; i < (size_t)B * c->Hd; i++)
             c->dh[i] *= 1.0f - c->h[i] * c->h[i];
         cl_linear_backward(c->dhin, cl_params_g(p, c->i_w1), cl_params_g(p, c->i_b1), c->dh,
-                           c->hin, cl_params_w(p, c->i_w1), B, c->F, c->Hd);
+                           c->hin, cl_params_w(p, c->i_w1), B, c->Fp, c->Hd);
     }
     if (!into_encoder)
         return CL_OK;
     const float *sc = c->cfg->norm ? cl_params_w(p, c->i_scale) : NULL;
-    for (size_t i = 0; i < (size_t)B * c->F; i++)
-        c->dhin[i] *= (c->cfg->dropout > 0 ? c->mask[i] : 1.0f) * (sc ? sc[i % (size_t)c->F] : 1);
+    for (size_t i = 0; i < (size_t)B * c->Fp; i++)
+        c->dhin[i] *= (c->cfg->dropout > 0 ? c->mask[i] : 1.0f) * (sc ? sc[i % (size_t)c->Fp] : 1);
     return backward_encoder(c, p);
 }
 
 int cl_classifier_predict(cl_classifier *c, const int *const *ids, const int *len, int B,
                           float *probs)
 {
-    int err = cl_classifier_encode(c, ids, len, B, NULL, 0, NULL);
+    int err = cl_classifier_encode(c, ids, len, B, NULL, NULL, 0, NULL);
     if (err)
         return err;
     double r = cl_classifier_head(c, c->feats, B, NULL, NULL, probs, 0, NULL);
@@ -582,9 +689,9 @@ int cl_classifier_set_norm(cl_model *m, const float *feats, size_t n)
     int is = cl_params_find(&m->params, SECTION ".norm_scale");
     if (!cfg || !cfg->norm || im < 0 || is < 0 || n < 1)
         return cfg && cfg->norm ? CL_EINVAL : CL_ENOTFOUND;
-    int F = cl_classifier_feature_dim(cfg, &m->enc);
+    int F = cl_classifier_feature_dim(cfg, &m->enc), Fp = pooled_dim(cfg, &m->enc);
     float *mu = cl_params_w(&m->params, im), *sc = cl_params_w(&m->params, is);
-    for (int j = 0; j < F; j++) {
+    for (int j = 0; j < Fp; j++) {
         double s = 0, s2 = 0;
         for (size_t i = 0; i < n; i++) {
             double x = feats[i * F + j];
@@ -594,5 +701,22 @@ int cl_classifier_set_norm(cl_model *m, const float *feats, size_t n)
         mu[j] = (float)mean;
         sc[j] = (float)(1 / sqrt(var + 1e-4)); /* floor: near-constant units stay tame */
     }
+    return CL_OK;
+}
+
+int cl_classifier_count_ngrams(cl_classifier *c, cl_params *p, const int *const *ids,
+                               const int *len, const int *y, size_t n)
+{
+    if (!c->cfg->ngram)
+        return CL_ENOTFOUND;
+    float *counts = cl_params_w(p, c->i_counts);
+    memset(counts, 0, sizeof(float) * p->t[c->i_counts].size);
+    for (size_t i = 0; i < n; i++) {
+        if (y[i] < 0 || y[i] >= c->K || len[i] < 1 || len[i] > c->max_T)
+            return CL_EINVAL;
+        size_t nb = cl_ngram_buckets(&c->ng, ids[i], len[i], c->buckets);
+        cl_ngram_count(&c->ng, counts, y[i], c->buckets, nb);
+    }
+    cl_ngram_totals(&c->ng, counts);
     return CL_OK;
 }

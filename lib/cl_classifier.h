@@ -29,6 +29,15 @@
  * or P*D], ".b2" [K].  The label strings and the settings below are the
  * section's key/values.
  *
+ * With ngram > 0 the head also sees, after the pooled states, the naive
+ * Bayes evidence of the text's word n-grams for each label (cl_ngram.h):
+ * F = P*D + K.  The counts behind it are the tensor
+ * "head.classifier.ngram_counts" [K, 2^ngram_bits], filled from the
+ * training texts by cl_classifier_count_ngrams (constants, no gradient).
+ * Character states and word statistics are complementary: the encoder
+ * generalises over spelling and morphology, the counts remember which
+ * words and word pairs go with which label.
+ *
  * Texts longer than max_chars characters are cut to their first max_chars
  * (the encoder is a recurrence: cost is linear in length, and sentences are
  * far shorter than the default). */
@@ -51,18 +60,23 @@ typedef struct {
     int frozen;      /* the encoder was kept fixed in training (informational) */
     int max_chars;   /* longer texts are cut to their first max_chars characters */
     int norm;        /* the head standardises its input (norm_mean/norm_scale tensors) */
+    int ngram;       /* word n-gram orders 1..ngram give naive Bayes evidence (cl_ngram); 0 = off */
+    int ngram_bits;  /* 2^ngram_bits hash buckets */
+    float ngram_alpha; /* add-alpha smoothing of the n-gram counts */
+    float ngram_dropout; /* training: fraction of texts whose evidence is hidden */
 } cl_classifier_config;
 
 /* A config with copies of labels[0..n) (checked distinct, non-empty, valid
  * UTF-8, 2 <= n <= CL_CLASSIFIER_MAX_LABELS) and defaults pool = all,
- * hidden = 128, dropout = 0.3, max_chars = CL_CLASSIFIER_MAX_CHARS, norm = 1.  Freed by
+ * hidden = 128, dropout = 0.3, max_chars = CL_CLASSIFIER_MAX_CHARS, norm = 1,
+ * ngram = 0 (ngram_bits 20, ngram_alpha 1 for when it is set).  Freed by
  * the model once added, else with cl_classifier_config_free. */
 int cl_classifier_config_new(cl_classifier_config **c, const char *const *labels, int n,
                              cl_diag *d);
 void cl_classifier_config_free(cl_classifier_config *c);
 /* Index of label, or -1. */
 int cl_classifier_label_index(const cl_classifier_config *c, const char *label);
-/* Width of the pooled vector for encoder config ec: P * D. */
+/* Width of the head's input for encoder config ec: P * D, + K with ngram. */
 int cl_classifier_feature_dim(const cl_classifier_config *c, const cl_encoder_config *ec);
 
 extern const cl_head_ops cl_classifier_head_ops; /* section "head.classifier" */
@@ -80,13 +94,16 @@ void cl_classifier_free(cl_classifier *c);
 int cl_classifier_max_batch(const cl_classifier *c);
 int cl_classifier_max_len(const cl_classifier *c);
 
-/* Pooled features of B texts: text b is ids[b][0..len[b]) (1 <= len[b] <=
+/* Features of B texts: text b is ids[b][0..len[b]) (1 <= len[b] <=
  * max_T, ids < 0 or out of the vocabulary are not allowed; use
- * cl_model_encode).  feats [B, P*D] may be NULL (kept inside for backward).
- * train != 0 runs the encoder with its dropout (rng) and keeps what
- * cl_classifier_backward needs to reach the encoder. */
+ * cl_model_encode).  feats [B, F] may be NULL (kept inside for backward).
+ * own: NULL, or the labels of texts that were counted by
+ * cl_classifier_count_ngrams (training texts), whose n-gram evidence then
+ * leaves their own counts out.  train != 0 runs the encoder with its
+ * dropout (rng) and keeps what cl_classifier_backward needs to reach the
+ * encoder. */
 int cl_classifier_encode(cl_classifier *c, const int *const *ids, const int *len, int B,
-                         float *feats, int train, cl_rng *rng);
+                         const int *own, float *feats, int train, cl_rng *rng);
 /* The head on pooled features feats [B, P*D] (from cl_classifier_encode or a
  * cache of them): probabilities [B, K] into probs when not NULL.  With
  * targets (label indices) returns the loss — sum_b w[t_b] * xent_b /
@@ -99,10 +116,16 @@ double cl_classifier_head(cl_classifier *c, const float *feats, int B, const int
  * features of the last cl_classifier_encode with train != 0. */
 int cl_classifier_backward(cl_classifier *c, cl_params *p, int into_encoder);
 
-/* Set norm_mean / norm_scale of m's classifier (CL_ENOTFOUND without norm) from the raw pooled features
- * feats [n, P*D] of training sentences: per unit, the mean and
- * 1 / sqrt(variance + 1e-4). */
+/* Set norm_mean / norm_scale of m's classifier (CL_ENOTFOUND without norm)
+ * from the raw features feats [n, F] of training sentences: per pooled
+ * unit, the mean and 1 / sqrt(variance + 1e-4). */
 int cl_classifier_set_norm(cl_model *m, const float *feats, size_t n);
+
+/* Fill the n-gram counts of c's model (whose params are p) from n
+ * training texts ids[i][0..len[i]) with labels y[i] (replacing any).
+ * CL_ENOTFOUND when the head has no n-grams. */
+int cl_classifier_count_ngrams(cl_classifier *c, cl_params *p, const int *const *ids,
+                               const int *len, const int *y, size_t n);
 
 /* Probabilities [B, K] of B texts (inference: no dropout). */
 int cl_classifier_predict(cl_classifier *c, const int *const *ids, const int *len, int B,

@@ -203,7 +203,9 @@ static int load_batch(cl_clftrain *t, long k)
 
 /* ==== frozen features ====================================================== */
 
-static int cache_features(cl_clftrain *t, const cl_clfdata *ds, float *cache)
+/* Features of every text of ds into cache [n, F]; own != 0: ds is the
+ * training set, counted in the n-gram table (leave-one-out evidence). */
+static int cache_features(cl_clftrain *t, const cl_clfdata *ds, int own, float *cache)
 {
     int *order = t->perm; /* reused: sorted by length, so batches pad little */
     for (int i = 0; i < ds->n; i++)
@@ -212,9 +214,12 @@ static int cache_features(cl_clftrain *t, const cl_clfdata *ds, float *cache)
     int err = CL_OK;
     for (int i0 = 0; i0 < ds->n && !err; i0 += t->B) {
         int B = ds->n - i0 < t->B ? ds->n - i0 : t->B;
-        for (int b = 0; b < B; b++)
-            t->bids[b] = ds->ids + ds->off[order[i0 + b]], t->blen[b] = ds->len[order[i0 + b]];
-        err = cl_classifier_encode(t->clf, t->bids, t->blen, B, t->bfeats, 0, NULL);
+        for (int b = 0; b < B; b++) {
+            int i = order[i0 + b];
+            t->bids[b] = ds->ids + ds->off[i], t->blen[b] = ds->len[i], t->by[b] = ds->y[i];
+        }
+        err = cl_classifier_encode(t->clf, t->bids, t->blen, B, own ? t->by : NULL, t->bfeats,
+                                   0, NULL);
         for (int b = 0; b < B && !err; b++)
             memcpy(cache + (size_t)order[i0 + b] * t->F, t->bfeats + (size_t)b * t->F,
                    sizeof(float) * t->F);
@@ -263,7 +268,7 @@ static int train_step(cl_clftrain *t, long k)
     zero_range(p->g, t->head_b, t->head_e);
     if (enc) {
         zero_range(p->g, t->enc_b, t->enc_e);
-        err = cl_classifier_encode(t->clf, t->bids, t->blen, B, t->bfeats, 1, &t->rng);
+        err = cl_classifier_encode(t->clf, t->bids, t->blen, B, t->by, t->bfeats, 1, &t->rng);
     }
     double loss = err ? NAN
                       : cl_classifier_head(t->clf, t->bfeats, B, t->by, t->weights, NULL, 1,
@@ -371,9 +376,24 @@ static int is_eval_step(const cl_clftrain *t)
 static int set_norm_from_scratch(cl_clftrain *t)
 {
     float *feats = malloc(sizeof(float) * (size_t)t->train->n * t->F);
-    int err = feats ? cache_features(t, t->train, feats) : CL_ENOMEM;
+    int err = feats ? cache_features(t, t->train, 1, feats) : CL_ENOMEM;
     err = err ? err : cl_classifier_set_norm(t->m, feats, (size_t)t->train->n);
     free(feats);
+    return err;
+}
+
+/* The n-gram table from the training texts (as cut to max_chars). */
+static int count_ngrams(cl_clftrain *t)
+{
+    const cl_clfdata *ds = t->train;
+    const int **ids = malloc(sizeof *ids * (size_t)ds->n);
+    if (!ids)
+        return CL_ENOMEM;
+    for (int i = 0; i < ds->n; i++)
+        ids[i] = ds->ids + ds->off[i];
+    int err = cl_classifier_count_ngrams(t->clf, &t->m->params, ids, ds->len, ds->y,
+                                         (size_t)ds->n);
+    free(ids);
     return err;
 }
 
@@ -383,11 +403,13 @@ static int prepare(cl_clftrain *t, double t0)
     t->stats.best_acc = t->stats.best_loss = t->stats.dev_acc = t->stats.dev_loss = NAN;
     t->stats.train_loss = t->stats.eta = NAN;
     t->step = 0, t->have_best = 0, t->loss_sum = 0, t->loss_n = 0;
-    int norm = t->c.normalize && ((const cl_classifier_config *)cl_model_head(t->m, "head.classifier"))->norm;
-    if (!t->c.freeze)
-        return norm ? set_norm_from_scratch(t) : CL_OK;
-    int err = cache_features(t, t->train, t->train_feats);
-    err = err ? err : t->dev ? cache_features(t, t->dev, t->dev_feats) : CL_OK;
+    const cl_classifier_config *hc = cl_model_head(t->m, "head.classifier");
+    int norm = t->c.normalize && hc->norm;
+    int err = hc->ngram ? count_ngrams(t) : CL_OK;
+    if (err || !t->c.freeze)
+        return err ? err : norm ? set_norm_from_scratch(t) : CL_OK;
+    err = cache_features(t, t->train, 1, t->train_feats);
+    err = err ? err : t->dev ? cache_features(t, t->dev, 0, t->dev_feats) : CL_OK;
     if (!err && norm)
         err = cl_classifier_set_norm(t->m, t->train_feats, (size_t)t->train->n);
     t->stats.feature_seconds = now() - t0;

@@ -76,6 +76,25 @@ static cl_model *fresh_model(const cl_clfdata *ds, int hidden, int bidir, int cl
     return m;
 }
 
+/* The same with word n-gram evidence of orders 1..ngram (small table). */
+static cl_model *fresh_model_ngram(const cl_clfdata *ds, int hidden, int bidir, int clf_hidden,
+                                   int ngram, uint64_t seed)
+{
+    cl_model *m = fresh_model(ds, hidden, bidir, clf_hidden, 0, seed);
+    if (!ngram)
+        return m;
+    /* Replace the head by one with n-grams (a head is configured before it is added). */
+    const cl_classifier_config *old = cl_model_head(m, "head.classifier");
+    cl_classifier_config *c;
+    ck_assert_int_eq(
+        cl_classifier_config_new(&c, (const char *const *)old->labels, old->nlabels, NULL), 0);
+    c->hidden = clf_hidden, c->dropout = 0, c->ngram = ngram, c->ngram_bits = 12;
+    cl_rng rng;
+    cl_rng_seed(&rng, seed + 1);
+    ck_assert_int_eq(cl_model_add_head(m, &cl_classifier_head_ops, c, &rng), 0);
+    return m;
+}
+
 static void read_tsv(cl_clfdata *ds, const char *path)
 {
     cl_diag d = {{0}};
@@ -171,7 +190,7 @@ static double batch_loss(cl_classifier *c, const int *const *ids, const int *len
                          const int *y, const float *w, int grads, cl_model *m)
 {
     float feats[8 * 64];
-    ck_assert_int_eq(cl_classifier_encode(c, ids, len, B, feats, grads, NULL), 0);
+    ck_assert_int_eq(cl_classifier_encode(c, ids, len, B, NULL, feats, grads, NULL), 0);
     double loss = cl_classifier_head(c, feats, B, y, w, NULL, grads, NULL);
     if (grads) {
         cl_params_zero_grad(&m->params);
@@ -182,20 +201,23 @@ static double batch_loss(cl_classifier *c, const int *const *ids, const int *len
 
 /* Central differences along a random direction over every trained tensor:
  * pooling (last, mean, max), both directions, padding and class weights. */
-static void check_gradient(int bidir, int pool, int clf_hidden)
+static void check_gradient(int bidir, int pool, int clf_hidden, int ngram)
 {
     char path[512];
     cl_clfdata ds;
     write_good_bad(tmp_file(path, sizeof path, "grad.tsv"), 6, 7);
     read_tsv(&ds, path);
-    cl_model *m = fresh_model(&ds, 6, bidir, clf_hidden, 0, 11);
+    cl_model *m = fresh_model_ngram(&ds, 6, bidir, clf_hidden, ngram, 11);
     ((cl_classifier_config *)cl_model_head(m, "head.classifier"))->pool = pool;
+    ((cl_classifier_config *)cl_model_head(m, "head.classifier"))->ngram_dropout = 0;
     ck_assert_int_eq(cl_clfdata_encode(&ds, m, NULL), 0);
     cl_classifier *c;
     ck_assert_int_eq(cl_classifier_create(&c, m, ds.max_len, 6), 0);
     const int *ids[6];
     for (int i = 0; i < 6; i++)
         ids[i] = ds.ids + ds.off[i];
+    if (ngram) /* evidence in the logits, its scale in the gradient */
+        ck_assert_int_eq(cl_classifier_count_ngrams(c, &m->params, ids, ds.len, ds.y, 3), 0);
     float w[2] = {0.7f, 1.9f}, feats[6 * 64];
     /* A non-trivial standardisation, so its scale is in the gradient too;
      * from features made up to spread 0.5 to 1.5, so the scales stay near 1
@@ -215,8 +237,9 @@ static void check_gradient(int bidir, int pool, int clf_hidden)
     for (size_t i = 0; i < p->n; i++)
         dir[i] = (float)cl_rng_normal(&rng);
     /* The standardisation is constant: no gradient, so no step along it. */
-    const char *fixed[2] = {"head.classifier.norm_mean", "head.classifier.norm_scale"};
-    for (int k = 0; k < 2; k++) {
+    const char *fixed[3] = {"head.classifier.norm_mean", "head.classifier.norm_scale",
+                            "head.classifier.ngram_counts"};
+    for (int k = 0; k < 2 + !!ngram; k++) {
         int it = cl_params_find(p, fixed[k]);
         ck_assert_int_ge(it, 0);
         memset(dir + p->t[it].offset, 0, p->t[it].size * sizeof *dir);
@@ -240,11 +263,13 @@ static void check_gradient(int bidir, int pool, int clf_hidden)
 
 START_TEST(test_gradient)
 {
-    check_gradient(0, CL_CLASSIFIER_POOL_ALL, 5);
-    check_gradient(1, CL_CLASSIFIER_POOL_ALL, 5);
-    check_gradient(1, CL_CLASSIFIER_POOL_LAST, 0);
-    check_gradient(0, CL_CLASSIFIER_POOL_MEAN, 3);
-    check_gradient(1, CL_CLASSIFIER_POOL_MAX, 3);
+    check_gradient(0, CL_CLASSIFIER_POOL_ALL, 5, 0);
+    check_gradient(1, CL_CLASSIFIER_POOL_ALL, 5, 0);
+    check_gradient(1, CL_CLASSIFIER_POOL_LAST, 0, 0);
+    check_gradient(0, CL_CLASSIFIER_POOL_MEAN, 3, 0);
+    check_gradient(1, CL_CLASSIFIER_POOL_MAX, 3, 0);
+    check_gradient(1, CL_CLASSIFIER_POOL_ALL, 5, 2);
+    check_gradient(0, CL_CLASSIFIER_POOL_LAST, 0, 1);
 }
 END_TEST
 
@@ -305,6 +330,66 @@ START_TEST(test_learns_good_bad)
     cl_clfeval_metrics_free(&mt);
     cl_classifier_free(c);
     cl_clftrain_free(tr);
+    tiny_free(&t);
+}
+END_TEST
+
+/* With n-gram evidence: learns, evidence of a training text leaves the
+ * text out, and the table and settings survive a save/load. */
+START_TEST(test_ngram_head)
+{
+    tiny_task t = {0};
+    cl_clftrain *tr;
+    char path[512];
+    tiny_setup(&t, 0);
+    cl_model_free(t.m);
+    t.m = fresh_model_ngram(&t.tr, 8, 0, 8, 2, 3);
+    ck_assert_int_eq(cl_clfdata_encode(&t.tr, t.m, NULL), 0);
+    ck_assert_int_eq(cl_clfdata_encode(&t.dev, t.m, NULL), 0);
+    const cl_clftrain_stats *s = tiny_train(&t, 0, 3, 1e-2f, &tr);
+    ck_assert_msg(s->best_acc >= 0.95, "dev accuracy %.3f", s->best_acc);
+    cl_clftrain_free(tr);
+    int ic = cl_params_find(&t.m->params, "head.classifier.ngram_counts");
+    ck_assert_int_ge(ic, 0);
+    double total = 0;
+    for (size_t i = 0; i < t.m->params.t[ic].size; i++)
+        total += cl_params_w(&t.m->params, ic)[i];
+    ck_assert(total > t.tr.n); /* every training text counted, several buckets each */
+    ck_assert_int_eq(cl_model_save(t.m, tmp_file(path, sizeof path, "ngram.model"), NULL, NULL,
+                                   NULL), 0);
+    cl_model *back;
+    cl_diag d = {{0}};
+    ck_assert_msg(cl_model_load(&back, path, NULL, &d) == 0, "%s", d.msg);
+    const cl_classifier_config *c = cl_model_head(back, "head.classifier");
+    ck_assert_int_eq(c->ngram, 2);
+    ck_assert_int_eq(c->ngram_bits, 12);
+    ck_assert_float_eq(c->ngram_dropout, 0.5f);
+    /* Same probabilities from the loaded model. */
+    cl_classifier *c1, *c2;
+    float p1[2 * 4], p2[2 * 4];
+    const int *ids[4];
+    for (int i = 0; i < 4; i++)
+        ids[i] = t.dev.ids + t.dev.off[i];
+    ck_assert_int_eq(cl_classifier_create(&c1, t.m, t.dev.max_len, 4), 0);
+    ck_assert_int_eq(cl_classifier_create(&c2, back, t.dev.max_len, 4), 0);
+    ck_assert_int_eq(cl_classifier_predict(c1, ids, t.dev.len, 4, p1), 0);
+    ck_assert_int_eq(cl_classifier_predict(c2, ids, t.dev.len, 4, p2), 0);
+    ck_assert_int_eq(memcmp(p1, p2, sizeof p1), 0);
+    /* A training text's own counts are left out: its evidence is weaker. */
+    float f_in[64], f_out[64];
+    int F = cl_classifier_feature_dim(c, &back->enc);
+    ck_assert_int_le(F, 64);
+    const int *one[1] = {t.tr.ids + t.tr.off[0]};
+    cl_classifier_free(c1);
+    ck_assert_int_eq(cl_classifier_create(&c1, back, t.tr.max_len, 1), 0);
+    ck_assert_int_eq(cl_classifier_encode(c1, one, t.tr.len, 1, NULL, f_in, 0, NULL), 0);
+    ck_assert_int_eq(cl_classifier_encode(c1, one, t.tr.len, 1, t.tr.y, f_out, 0, NULL), 0);
+    int y = t.tr.y[0];
+    ck_assert_msg(f_out[F - 2 + y] < f_in[F - 2 + y], "own-label evidence %g vs %g",
+                  f_out[F - 2 + y], f_in[F - 2 + y]);
+    cl_classifier_free(c1);
+    cl_classifier_free(c2);
+    cl_model_free(back);
     tiny_free(&t);
 }
 END_TEST
@@ -482,6 +567,7 @@ Suite *suite_classifier(void)
     tcase_add_test(tc, test_gradient);
     tcase_add_test(tc, test_learns_good_bad);
     tcase_add_test(tc, test_frozen_encoder_unchanged);
+    tcase_add_test(tc, test_ngram_head);
     tcase_add_test(tc, test_several_heads_round_trip);
     tcase_add_test(tc, test_tool_train_and_classify);
     tcase_add_test(tc, test_tool_malformed_tsv);

@@ -23,7 +23,8 @@ static void train_defaults(train_opts *o)
         .layers = -1, .hidden = -1, .emb = -1, .cell = CELL_LSTM, .dropout = -1,
         .batch = 32, .seq = 100, .lr = 2e-3, .lr_decay = 1, .clip = 5,
         .epochs = -1, .eval_every = 200, .seed = 1, .patience = 5, .threads = 1,
-        .column = COLUMN_UPOS, .encoder_lr = -1,
+        .column = COLUMN_UPOS, .encoder_lr = -1, .ngram = 2, .ngram_bits = 20,
+        .ngram_dropout = 0.5,
     };
 }
 
@@ -162,6 +163,14 @@ static int train_parse(train_opts *o, int argc, char **argv)
          .default_text = "--lr / 10 with --init, --lr without, 0 with --freeze"},
         {"class-weights", 0, CLI_FLAG, &o->class_weights, NULL,
          .help = "weight classes by inverse frequency (classifier)"},
+        {"ngram", 0, CLI_INT, &o->ngram, "N",
+         .help = "also give the classifier the naive Bayes evidence of word 1..N-grams (0 = off)",
+         .min = 0, .max = 4},
+        {"ngram-bits", 0, CLI_INT, &o->ngram_bits, "B",
+         .help = "hash word n-grams into 2^B buckets (classifier)", .min = 8, .max = 26},
+        {"ngram-dropout", 0, CLI_FLOAT, &o->ngram_dropout, "F",
+         .help = "train this fraction of sentences without their n-gram evidence, so the "
+         "encoder learns to classify on its own too (classifier)", .min = 0, .max = 0.99},
 
         {.type = CLI_SECTION, .help = "Output:"},
         {"log", 0, CLI_STR, &o->log, "FILE",

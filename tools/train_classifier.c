@@ -113,6 +113,8 @@ static int add_head(clf_run *r, cl_rng *rng)
     if (err)
         return cli_fail(CMD, err, &d, "%s", cli_in_name(r->o->train.v[0]));
     c->dropout = (float)r->o->dropout, c->frozen = r->o->freeze;
+    c->ngram = r->o->ngram, c->ngram_bits = r->o->ngram_bits;
+    c->ngram_dropout = (float)r->o->ngram_dropout;
     err = cl_model_add_head(r->m, &cl_classifier_head_ops, c, rng);
     return err ? cli_fail(CMD, err, NULL, "cannot add the classifier head") : 0;
 }

@@ -32,6 +32,8 @@ typedef struct {
     int column, no_affixes, freeze, class_weights;
     double encoder_lr;      /* resolved: 0 with --freeze */
     double ema;             /* tagger: parameter moving average (0 = off) */
+    int ngram, ngram_bits;  /* classifier: word n-gram evidence (0 = off), 2^bits buckets */
+    double ngram_dropout;   /* classifier: texts trained without their evidence */
     /* output */
     const char *log;
     int quiet;

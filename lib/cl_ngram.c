@@ -1,0 +1,158 @@
+/* cl_ngram: hashed word n-grams and their naive Bayes evidence (cl_ngram.h). */
+#include "cl_ngram.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#include "cl_error.h"
+
+static int is_space(int32_t cp)
+{
+    return cp == '\t' || cp == '\n' || cp == '\v' || cp == '\f' || cp == '\r' ||
+           utf8proc_category(cp) == UTF8PROC_CATEGORY_ZS ||
+           utf8proc_category(cp) == UTF8PROC_CATEGORY_ZL ||
+           utf8proc_category(cp) == UTF8PROC_CATEGORY_ZP;
+}
+
+int cl_ngram_init(cl_ngram *g, const cl_vocab *v, int order, int bits, int K, float alpha)
+{
+    memset(g, 0, sizeof *g);
+    if (order < 1 || order > CL_NGRAM_MAX_ORDER || bits < CL_NGRAM_MIN_BITS ||
+        bits > CL_NGRAM_MAX_BITS || K < 1 || !(alpha > 0))
+        return CL_EINVAL;
+    g->order = order, g->bits = bits, g->K = K, g->alpha = alpha;
+    g->nkeys = cl_vocab_size(v);
+    g->key = malloc(sizeof *g->key * (size_t)g->nkeys);
+    g->total = calloc((size_t)K, sizeof *g->total);
+    if (!g->key || !g->total) {
+        cl_ngram_free(g);
+        return CL_ENOMEM;
+    }
+    g->key[0] = 0x110000 + 1; /* unknown: a word character unlike any other */
+    for (int id = 1; id < g->nkeys; id++) {
+        int32_t cp = cl_vocab_cp(v, id);
+        g->key[id] = is_space(cp) ? 0 : (uint32_t)utf8proc_tolower(cp) + 1;
+    }
+    return CL_OK;
+}
+
+void cl_ngram_free(cl_ngram *g)
+{
+    free(g->key), free(g->total);
+    g->key = NULL, g->total = NULL;
+}
+
+size_t cl_ngram_capacity(const cl_ngram *g, int len)
+{
+    /* At most (len + 1) / 2 words, each ending up to `order` n-grams. */
+    return (size_t)g->order * (size_t)((len + 1) / 2) + 1;
+}
+
+/* splitmix64's finaliser: every input bit reaches every output bit. */
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 30, x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27, x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Bucket of the n-gram of the last o words in ring (newest at index i). */
+static uint32_t ngram_bucket(const cl_ngram *g, const uint64_t *ring, size_t i, int o)
+{
+    uint64_t h = mix((uint64_t)o);
+    for (int j = o - 1; j >= 0; j--)
+        h = mix(h * 0x100000001b3ULL + ring[(i - (size_t)j) % CL_NGRAM_MAX_ORDER]);
+    return (uint32_t)(h >> 32) & ((1u << g->bits) - 1);
+}
+
+size_t cl_ngram_buckets(const cl_ngram *g, const int *ids, int len, uint32_t *out)
+{
+    /* The last `order` word hashes in a ring: each finished word emits the
+     * n-grams that end with it. */
+    uint64_t ring[CL_NGRAM_MAX_ORDER], h = 0;
+    size_t words = 0, n = 0;
+    int in_word = 0;
+    for (int i = 0; i <= len; i++) {
+        uint32_t k = i < len && ids[i] >= 0 && ids[i] < g->nkeys ? g->key[ids[i]] : 0;
+        if (k) {
+            h = mix(h + k), in_word = 1;
+            continue;
+        }
+        if (!in_word)
+            continue;
+        ring[words % CL_NGRAM_MAX_ORDER] = h;
+        for (int o = 1; o <= g->order && (size_t)o <= words + 1; o++)
+            out[n++] = ngram_bucket(g, ring, words, o);
+        words++, h = 0, in_word = 0;
+    }
+    qsort(out, n, sizeof *out, cmp_u32);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (m == 0 || out[i] != out[m - 1])
+            out[m++] = out[i];
+    return m;
+}
+
+void cl_ngram_count(const cl_ngram *g, float *counts, int k, const uint32_t *u, size_t n)
+{
+    float *row = counts + ((size_t)k << g->bits);
+    for (size_t i = 0; i < n; i++)
+        row[u[i]] += 1.0f;
+}
+
+void cl_ngram_totals(cl_ngram *g, const float *counts)
+{
+    size_t nb = (size_t)1 << g->bits;
+    g->seen = 0;
+    for (int k = 0; k < g->K; k++)
+        g->total[k] = 0;
+    for (size_t u = 0; u < nb; u++) {
+        int any = 0;
+        for (int k = 0; k < g->K; k++) {
+            float c = counts[((size_t)k << g->bits) + u];
+            g->total[k] += c, any |= c > 0;
+        }
+        g->seen += any;
+    }
+}
+
+/* Buckets of u[0..n) that only the text itself put in the table: seen no
+ * more once it is left out. */
+static double own_only(const cl_ngram *g, const float *counts, const uint32_t *u, size_t n)
+{
+    double k_only = 0;
+    for (size_t i = 0; i < n; i++) {
+        float s = 0;
+        for (int k = 0; k < g->K; k++)
+            s += counts[((size_t)k << g->bits) + u[i]];
+        k_only += s <= 1.0f;
+    }
+    return k_only;
+}
+
+void cl_ngram_evidence(const cl_ngram *g, const float *counts, const uint32_t *u, size_t n,
+                       int own, float *e)
+{
+    double mean = 0, seen = g->seen - (own >= 0 ? own_only(g, counts, u, n) : 0);
+    for (int k = 0; k < g->K; k++) {
+        double s = 0;
+        if (seen > 0) {
+            const float *row = counts + ((size_t)k << g->bits);
+            double self = k == own ? 1.0 : 0.0;
+            for (size_t i = 0; i < n; i++)
+                s += log(fmax((double)row[u[i]] - self, 0) + g->alpha);
+            s -= (double)n * log(fmax(g->total[k] - self * (double)n, 0) + g->alpha * seen);
+        }
+        e[k] = (float)s, mean += s;
+    }
+    for (int k = 0; k < g->K; k++)
+        e[k] -= (float)(mean / g->K);
+}
