@@ -16,6 +16,12 @@ static int is_space(int32_t cp)
            utf8proc_category(cp) == UTF8PROC_CATEGORY_ZP;
 }
 
+static int is_punct(int32_t cp)
+{
+    utf8proc_category_t c = utf8proc_category(cp);
+    return c >= UTF8PROC_CATEGORY_PC && c <= UTF8PROC_CATEGORY_PO;
+}
+
 int cl_ngram_init(cl_ngram *g, const cl_vocab *v, int order, int bits, int K, float alpha)
 {
     memset(g, 0, sizeof *g);
@@ -34,6 +40,8 @@ int cl_ngram_init(cl_ngram *g, const cl_vocab *v, int order, int bits, int K, fl
     for (int id = 1; id < g->nkeys; id++) {
         int32_t cp = cl_vocab_cp(v, id);
         g->key[id] = is_space(cp) ? 0 : (uint32_t)utf8proc_tolower(cp) + 1;
+        if (g->key[id] && is_punct(cp))
+            g->key[id] |= CL_NGRAM_PUNCT;
     }
     return CL_OK;
 }
@@ -46,8 +54,8 @@ void cl_ngram_free(cl_ngram *g)
 
 size_t cl_ngram_capacity(const cl_ngram *g, int len)
 {
-    /* At most (len + 1) / 2 words, each ending up to `order` n-grams. */
-    return (size_t)g->order * (size_t)((len + 1) / 2) + 1;
+    /* At most len words ("..." is three), each ending up to `order` n-grams. */
+    return (size_t)g->order * (size_t)len + 1;
 }
 
 /* splitmix64's finaliser: every input bit reaches every output bit. */
@@ -73,32 +81,61 @@ static uint32_t ngram_bucket(const cl_ngram *g, const uint64_t *ring, size_t i, 
     return (uint32_t)(h >> 32) & ((1u << g->bits) - 1);
 }
 
+/* Key of position i of ids[0..len): 0 outside, for whitespace and for
+ * ids outside the table. */
+static uint32_t key_at(const cl_ngram *g, const int *ids, int len, int i)
+{
+    return i >= 0 && i < len && ids[i] >= 0 && ids[i] < g->nkeys ? g->key[ids[i]] : 0;
+}
+
+static int is_letter_key(uint32_t k) { return k && !(k & CL_NGRAM_PUNCT); }
+
+typedef struct {
+    uint64_t ring[CL_NGRAM_MAX_ORDER]; /* the last `order` word hashes */
+    size_t words, n;                    /* words so far, buckets written */
+} ngram_state;
+
+/* A word (hash h) ends: emit the n-grams that end with it. */
+static void end_word(const cl_ngram *g, ngram_state *st, uint64_t h, uint32_t *out)
+{
+    st->ring[st->words % CL_NGRAM_MAX_ORDER] = h;
+    for (int o = 1; o <= g->order && (size_t)o <= st->words + 1; o++)
+        out[st->n++] = ngram_bucket(g, st->ring, st->words, o);
+    st->words++;
+}
+
+static size_t sort_unique(uint32_t *u, size_t n)
+{
+    qsort(u, n, sizeof *u, cmp_u32);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (m == 0 || u[i] != u[m - 1])
+            u[m++] = u[i];
+    return m;
+}
+
 size_t cl_ngram_buckets(const cl_ngram *g, const int *ids, int len, uint32_t *out)
 {
-    /* The last `order` word hashes in a ring: each finished word emits the
-     * n-grams that end with it. */
-    uint64_t ring[CL_NGRAM_MAX_ORDER], h = 0;
-    size_t words = 0, n = 0;
+    ngram_state st = {{0}, 0, 0};
+    uint64_t h = 0;
     int in_word = 0;
     for (int i = 0; i <= len; i++) {
-        uint32_t k = i < len && ids[i] >= 0 && ids[i] < g->nkeys ? g->key[ids[i]] : 0;
-        if (k) {
+        uint32_t k = key_at(g, ids, len, i);
+        /* Punctuation is a word of its own unless it joins two letters
+         * ("don't", "x-ray", "3.5"): "good." and "good" are one word. */
+        int alone = (k & CL_NGRAM_PUNCT) && !(is_letter_key(key_at(g, ids, len, i - 1)) &&
+                                              is_letter_key(key_at(g, ids, len, i + 1)));
+        if (k && !alone) {
             h = mix(h + k), in_word = 1;
             continue;
         }
-        if (!in_word)
-            continue;
-        ring[words % CL_NGRAM_MAX_ORDER] = h;
-        for (int o = 1; o <= g->order && (size_t)o <= words + 1; o++)
-            out[n++] = ngram_bucket(g, ring, words, o);
-        words++, h = 0, in_word = 0;
+        if (in_word)
+            end_word(g, &st, h, out);
+        h = 0, in_word = 0;
+        if (alone)
+            end_word(g, &st, mix(k), out);
     }
-    qsort(out, n, sizeof *out, cmp_u32);
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (m == 0 || out[i] != out[m - 1])
-            out[m++] = out[i];
-    return m;
+    return sort_unique(out, st.n);
 }
 
 void cl_ngram_count(const cl_ngram *g, float *counts, int k, const uint32_t *u, size_t n)

@@ -2,7 +2,10 @@
  * Bayes evidence they carry for each label.
  *
  * Words are maximal runs of non-whitespace characters, compared without
- * case (simple lowercase mapping of utf8proc); n-grams of orders 1..order
+ * case (simple lowercase mapping of utf8proc), with punctuation (Unicode
+ * categories P*) split off as words of its own unless it joins two
+ * letters or digits ("film." = "film ." but "don't", "x-ray", "3.5" stay
+ * whole), so raw and tokenized text give the same words; n-grams of orders 1..order
  * over consecutive words are hashed into 2^bits buckets.  A text gives the
  * set of its distinct buckets ("binarised" features: a word said twice
  * counts once), which is what Wang & Manning (2012) found best for
@@ -34,12 +37,14 @@
 #define CL_NGRAM_MAX_ORDER 4
 #define CL_NGRAM_MIN_BITS 8
 #define CL_NGRAM_MAX_BITS 26
+#define CL_NGRAM_PUNCT 0x80000000u /* key flag: a punctuation character */
 
 typedef struct {
     int order, bits, K; /* n-gram orders 1..order, 2^bits buckets, K labels */
     float alpha;        /* add-alpha smoothing */
     int nkeys;          /* ids 0..nkeys-1 */
-    uint32_t *key;      /* [nkeys] per id: lowercased code point + 1, 0 = whitespace */
+    uint32_t *key;      /* [nkeys] per id: lowercased code point + 1 (| CL_NGRAM_PUNCT for
+                         * punctuation), 0 = whitespace */
     double *total;      /* [K] N_k */
     double seen;        /* V: buckets with a count */
 } cl_ngram;

@@ -31,6 +31,7 @@ static size_t buckets(const cl_ngram *g, const cl_vocab *v, const char *s, uint3
 {
     int ids[256], n = to_ids(v, s, ids);
     ck_assert_uint_le(cl_ngram_capacity(g, n), 600);
+    ck_assert_uint_ge(cl_ngram_capacity(g, n), (size_t)g->order * n);
     return cl_ngram_buckets(g, ids, n, u);
 }
 
@@ -57,6 +58,13 @@ START_TEST(test_buckets)
     ck_assert(same(&g, &v, "x y x y", "x y x y x y"));    /* a set: repeats count once */
     ck_assert(!same(&g, &v, "good film", "film good"));    /* order matters (bigrams) */
     ck_assert(!same(&g, &v, "goodfilm", "good film"));
+    /* Punctuation is a word unless it joins two letters or digits. */
+    ck_assert(same(&g, &v, "a good film.", "a good film ."));
+    ck_assert(same(&g, &v, "(great!)", "( great ! )"));
+    ck_assert_uint_eq(buckets(&g, &v, "don't", u), 1);
+    ck_assert_uint_eq(buckets(&g, &v, "x-ray 3.5", u), 3);
+    ck_assert_uint_eq(buckets(&g, &v, "...", u), 2); /* ".", ". ." */
+    ck_assert(!same(&g, &v, "don't", "don ' t"));
     cl_ngram_free(&g);
     ck_assert_int_eq(cl_ngram_init(&g, &v, 1, 20, 2, 1.0f), 0);
     ck_assert_uint_eq(buckets(&g, &v, "a b c", u), 3);
