@@ -45,7 +45,7 @@ tagger() { # docs/tagger.md: EWT dev UPOS accuracy >= 95.5 % (gold tokens)
 classifier() { # docs/classifier.md: MR dev accuracy >= 80 %
     need "$D/mr/train.tsv"
     "$B" train --task classifier --train "$D/mr/train.tsv" --dev "$D/mr/dev.tsv" \
-        -o "$OUT/mr.model" --bidir --layers 1 --hidden 128 --emb 32 --dropout 0.3 --epochs 14 \
+        -o "$OUT/mr.model" --casefold --bidir --layers 1 --hidden 128 --emb 32 --dropout 0.3 --epochs 14 \
         --patience 4 --threads "$THREADS" ${CLASSIFIER_FLAGS:-}
     v=$("$B" eval -m "$OUT/mr.model" "$D/mr/dev.tsv" | awk '$1 == "accuracy" {print $2 * 100}')
     check "classifier (MR dev accuracy, %)" "$v" ">=" 80
