@@ -114,18 +114,6 @@ static int head_add_params(const cl_model *m, const void *cfg, cl_params *p)
     return err < 0 ? err : CL_OK;
 }
 
-/* PyTorch's nn.Linear init: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias. */
-static void init_linear(cl_params *p, const char *w, const char *b, cl_rng *rng)
-{
-    int iw = cl_params_find(p, w), ib = cl_params_find(p, b);
-    float a = 1.0f / sqrtf((float)p->t[iw].shape[1]);
-    float *pw = cl_params_w(p, iw), *pb = cl_params_w(p, ib);
-    for (size_t i = 0; i < p->t[iw].size; i++)
-        pw[i] = a * (2 * cl_rng_float(rng) - 1);
-    for (size_t i = 0; i < p->t[ib].size; i++)
-        pb[i] = a * (2 * cl_rng_float(rng) - 1);
-}
-
 static int head_init_params(const cl_model *m, const void *cfg, cl_params *p, cl_rng *rng)
 {
     const cl_classifier_config *c = cfg;
@@ -144,10 +132,8 @@ static int head_init_params(const cl_model *m, const void *cfg, cl_params *p, cl
     }
     for (size_t i = 0; c->norm && i < p->t[is].size; i++) /* identity until set_norm */
         cl_params_w(p, im)[i] = 0, cl_params_w(p, is)[i] = 1;
-    if (c->hidden > 0)
-        init_linear(p, SECTION ".w1", SECTION ".b1", rng);
-    init_linear(p, SECTION ".w2", SECTION ".b2", rng);
-    return CL_OK;
+    int err = c->hidden > 0 ? cl_params_init_linear(p, SECTION ".w1", SECTION ".b1", rng) : CL_OK;
+    return err ? err : cl_params_init_linear(p, SECTION ".w2", SECTION ".b2", rng);
 }
 
 static const char *const pool_names[] = {"last", "mean", "max"};

@@ -18,16 +18,7 @@ int cl_lm_add_params(const cl_encoder_config *ec, cl_params *p)
 
 int cl_lm_init_params(cl_params *p, cl_rng *rng)
 {
-    int iw = cl_params_find(p, "head.lm.weight"), ib = cl_params_find(p, "head.lm.bias");
-    if (iw < 0 || ib < 0)
-        return CL_ENOTFOUND;
-    float a = 1.0f / sqrtf((float)p->t[iw].shape[1]);
-    float *w = cl_params_w(p, iw), *b = cl_params_w(p, ib);
-    for (size_t i = 0; i < p->t[iw].size; i++)
-        w[i] = a * (2 * cl_rng_float(rng) - 1);
-    for (size_t i = 0; i < p->t[ib].size; i++)
-        b[i] = a * (2 * cl_rng_float(rng) - 1);
-    return CL_OK;
+    return cl_params_init_linear(p, "head.lm.weight", "head.lm.bias", rng);
 }
 
 void cl_lm_free(cl_lm *lm)

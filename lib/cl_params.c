@@ -1,6 +1,7 @@
 /* cl_params: size table and flat parameter/gradient buffers. */
 #include "cl_params.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,4 +106,18 @@ void cl_params_free(cl_params *p)
     free(p->w);
     free(p->g);
     cl_params_init(p);
+}
+
+int cl_params_init_linear(cl_params *p, const char *weight, const char *bias, cl_rng *rng)
+{
+    int iw = cl_params_find(p, weight), ib = cl_params_find(p, bias);
+    if (iw < 0 || ib < 0 || p->t[iw].ndim != 2)
+        return CL_ENOTFOUND;
+    float a = 1.0f / sqrtf((float)p->t[iw].shape[1]);
+    float *w = cl_params_w(p, iw), *b = cl_params_w(p, ib);
+    for (size_t i = 0; i < p->t[iw].size; i++)
+        w[i] = a * (2 * cl_rng_float(rng) - 1);
+    for (size_t i = 0; i < p->t[ib].size; i++)
+        b[i] = a * (2 * cl_rng_float(rng) - 1);
+    return CL_OK;
 }

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "cl_rng.h"
+
 #define CL_NAME_MAX 64
 #define CL_MAX_DIMS 4
 
@@ -42,6 +44,9 @@ int cl_params_find(const cl_params *p, const char *name);
 float *cl_params_w(const cl_params *p, int idx);
 float *cl_params_g(const cl_params *p, int idx);
 void cl_params_zero_grad(cl_params *p);
+/* PyTorch's nn.Linear initialisation of tensors weight [out, in] and bias:
+ * U(-1/sqrt(in), 1/sqrt(in)) for both.  CL_ENOTFOUND if either is missing. */
+int cl_params_init_linear(cl_params *p, const char *weight, const char *bias, cl_rng *rng);
 /* Copy the values of every tensor of src whose name and shape also exist in
  * dst (used when a head is added to a loaded model). Returns how many. */
 int cl_params_copy_matching(cl_params *dst, const cl_params *src);
