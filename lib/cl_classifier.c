@@ -122,7 +122,8 @@ static int head_init_params(const cl_model *m, const void *cfg, cl_params *p, cl
     if (cl_params_find(p, SECTION ".w2") < 0 || cl_params_find(p, SECTION ".b2") < 0 ||
         (c->hidden > 0 && cl_params_find(p, SECTION ".w1") < 0) || (c->norm && (im < 0 || is < 0)))
         return CL_ENOTFOUND;
-    int ic = cl_params_find(p, SECTION ".ngram_counts"), isc = cl_params_find(p, SECTION ".ngram_scale");
+    int ic = cl_params_find(p, SECTION ".ngram_counts");
+    int isc = cl_params_find(p, SECTION ".ngram_scale");
     if (c->ngram && (ic < 0 || isc < 0))
         return CL_ENOTFOUND;
     if (c->ngram) { /* empty until counted; evidence taken at face value (naive Bayes) */
@@ -183,7 +184,8 @@ static int head_save_meta(const void *cfg, cl_ckpt_writer *w)
     return err ? err : cl_ckpt_put_i64(w, "max_chars", c->max_chars);
 }
 
-/* ngram, ngram_bits, ngram_alpha: absent in files from before n-grams (off). */
+/* ngram, ngram_bits, ngram_alpha, ngram_dropout: absent in files from
+ * before n-grams (off). */
 static int get_meta_ngram(const cl_ckpt_section *s, cl_classifier_config *c, cl_diag *d)
 {
     int64_t order = 0, bits = 20;
@@ -292,7 +294,8 @@ void cl_classifier_free(cl_classifier *c)
     free(c->buckets);
     free(c->ids), free(c->len), free(c->X), free(c->dX), free(c->Y), free(c->dY);
     free(c->last), free(c->dlast), free(c->argmax), free(c->feats), free(c->hin);
-    free(c->mask), free(c->dhin), free(c->ev), free(c->h), free(c->dh), free(c->dlogits), free(c->probs);
+    free(c->mask), free(c->dhin), free(c->ev), free(c->h), free(c->dh), free(c->dlogits);
+    free(c->probs);
     free(c);
 }
 
@@ -310,7 +313,8 @@ static int alloc_buffers(cl_classifier *c)
     c->h = cl_alloc(B * Hd * f), c->dh = cl_alloc(B * Hd * f);
     c->dlogits = cl_alloc(B * c->K * f), c->probs = cl_alloc(B * c->K * f);
     return c->ids && c->len && c->X && c->dX && c->Y && c->dY && c->last && c->dlast &&
-                   c->argmax && c->feats && c->hin && c->mask && c->dhin && c->ev && c->h && c->dh &&
+                   c->argmax && c->feats && c->hin && c->mask && c->dhin && c->ev && c->h &&
+                   c->dh &&
                    c->dlogits && c->probs
                ? CL_OK
                : CL_ENOMEM;

@@ -29,11 +29,16 @@
  * or P*D], ".b2" [K].  The label strings and the settings below are the
  * section's key/values.
  *
- * With ngram > 0 the head also sees, after the pooled states, the naive
- * Bayes evidence of the text's word n-grams for each label (cl_ngram.h):
- * F = P*D + K.  The counts behind it are the tensor
- * "head.classifier.ngram_counts" [K, 2^ngram_bits], filled from the
- * training texts by cl_classifier_count_ngrams (constants, no gradient).
+ * With ngram > 0 the features of a text also hold, after the pooled
+ * states, the naive Bayes evidence e [K] of its word n-grams (cl_ngram.h):
+ * F = P*D + K, and
+ *
+ *   logits += ngram_scale * e        (ngram_scale [K] learned, starts at 1)
+ *
+ * so a fresh head starts as naive Bayes and the rest learns its errors.
+ * The counts behind e are the tensor "head.classifier.ngram_counts" [K,
+ * 2^ngram_bits], filled from the training texts by
+ * cl_classifier_count_ngrams (constants, no gradient).
  * Character states and word statistics are complementary: the encoder
  * generalises over spelling and morphology, the counts remember which
  * words and word pairs go with which label.
