@@ -16,7 +16,7 @@ struct cl_clftrain {
     cl_optim opt;
     cl_rng rng;
     int K, F, B, cur_B;                  /* cur_B: size of the last batch */
-    size_t enc_b, enc_e, head_b, head_e; /* parameter ranges */
+    size_t enc_b, enc_e, head_b, head_e; /* parameter ranges trained */
     float *weights;                      /* [K] class weights or NULL */
     float *best_w;                       /* [params.n] best weights so far */
     int have_best;
@@ -132,7 +132,7 @@ static int set_up(cl_clftrain *t)
     if (t->dev && t->dev->max_len > maxT)
         maxT = t->dev->max_len;
     cl_model_param_range(m, "encoder", &t->enc_b, &t->enc_e);
-    cl_model_param_range(m, "head.classifier", &t->head_b, &t->head_e);
+    cl_classifier_trained_range(m, &t->head_b, &t->head_e);
     cl_optim_config oc = cl_optim_defaults();
     oc.lr = t->c.lr;
     int err = cl_classifier_create(&t->clf, m, maxT, t->B);

@@ -355,6 +355,12 @@ START_TEST(test_ngram_head)
     for (size_t i = 0; i < t.m->params.t[ic].size; i++)
         total += cl_params_w(&t.m->params, ic)[i];
     ck_assert(total > t.tr.n); /* every training text counted, several buckets each */
+    /* The optimizer's range leaves the counts (constants) out. */
+    size_t tb, te;
+    cl_classifier_trained_range(t.m, &tb, &te);
+    ck_assert_uint_ge(tb, t.m->params.t[ic].offset + t.m->params.t[ic].size);
+    int isc = cl_params_find(&t.m->params, "head.classifier.ngram_scale");
+    ck_assert_uint_eq(tb, t.m->params.t[isc].offset);
     ck_assert_int_eq(cl_model_save(t.m, tmp_file(path, sizeof path, "ngram.model"), NULL, NULL,
                                    NULL), 0);
     cl_model *back;
