@@ -22,7 +22,8 @@ typedef enum {
     CL_EPARSE = -10,   /* malformed text input (CoNLL-U, TSV, option value) */
     CL_ENOTFOUND = -11,/* named section, tensor, key or label is absent */
     CL_EINTR = -12,    /* stopped on request (Ctrl-C) */
-    CL_EMISMATCH = -13 /* shapes or vocabularies of two parts disagree */
+    CL_EMISMATCH = -13,/* shapes or vocabularies of two parts disagree */
+    CL_ENONFINITE = -14 /* a loss, gradient or weight is NaN or infinite */
 } cl_err;
 
 /* Static English text for a cl_err; never NULL. */

@@ -114,7 +114,7 @@ void cl_model_param_range(const cl_model *m, const char *prefix, size_t *begin, 
     const cl_params *p = &m->params;
     *begin = *end = 0;
     for (int i = 0, seen = 0; i < p->nt; i++)
-        if (has_prefix(p->t[i].name, prefix)) {
+        if (!p->t[i].constant && has_prefix(p->t[i].name, prefix)) {
             if (!seen++)
                 *begin = p->t[i].offset;
             *end = p->t[i].offset + p->t[i].size;

@@ -55,8 +55,9 @@ int cl_model_create(cl_model **m, const cl_text_opts *text, cl_vocab *vocab,
 int cl_model_add_head(cl_model *m, const cl_head_ops *ops, void *cfg, cl_rng *rng);
 /* The head's configuration, or NULL when the model has no such head. */
 void *cl_model_head(const cl_model *m, const char *section);
-/* [begin, end) of the parameters whose names start with prefix ("encoder",
- * "head.lm"): each component is contiguous, so freezing is a range. */
+/* [begin, end) of the trainable parameters whose names start with prefix
+ * ("encoder", "head.lm"): each component's trainable tensors are contiguous
+ * (constants live apart, see cl_params), so freezing is a range. */
 void cl_model_param_range(const cl_model *m, const char *prefix, size_t *begin, size_t *end);
 
 /* Extra sections written after the model's own (optimizer, training state). */
