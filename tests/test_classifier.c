@@ -512,7 +512,7 @@ static int have_tool(const char *test)
 {
     if (access(CL_TOOL, X_OK) == 0)
         return 1;
-    printf("skipping %s: %s not built\n", test, CL_TOOL);
+    cl_test_skip(test, "%s not built", CL_TOOL);
     return 0;
 }
 
