@@ -338,7 +338,7 @@ static int train_parse(train_opts *o, int argc, char **argv, cl_ckpt **ck)
          .min = 1, .max = 65536},
         {"seq", 0, CLI_INT, &o->seq, "N", .help = "characters per step (truncated BPTT length)",
          .min = 1, .max = 1000000},
-        {"lr", 0, CLI_FLOAT, &o->lr, "F", .help = "learning rate (Adam)", .min = 1e-12, .max = 10},
+        {"lr", 0, CLI_FLOAT, &o->lr, "F", .help = "learning rate (Adam)", .min = 1e-12, .max = 1e6},
         {"schedule", 0, CLI_CHOICE, &o->schedule, NULL,
          .help = "learning-rate schedule: step decay (--lr-decay) or cosine down to 0 at the "
          "step or epoch limit", .choices = "step|cosine"},
