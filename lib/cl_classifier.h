@@ -50,6 +50,9 @@
 #define CL_CLASSIFIER_H
 
 #include "cl_model.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 enum { CL_CLASSIFIER_POOL_LAST = 1, CL_CLASSIFIER_POOL_MEAN = 2, CL_CLASSIFIER_POOL_MAX = 4 };
 #define CL_CLASSIFIER_POOL_ALL 7
@@ -136,4 +139,5 @@ int cl_classifier_count_ngrams(cl_classifier *c, cl_params *p, const int *const 
 int cl_classifier_predict(cl_classifier *c, const int *const *ids, const int *len, int B,
                           float *probs);
 
+CL_API_END
 #endif

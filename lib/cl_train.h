@@ -33,6 +33,9 @@
 
 #include "cl_model.h"
 #include "cl_optim.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 /* ==== configuration ====================================================== */
 
@@ -192,4 +195,5 @@ const cl_train_config *cl_trainer_config(const cl_trainer *t);
  * total_steps planned (0: unknown), in (0, 1]; exposed for tests. */
 double cl_train_lr_factor(const cl_train_config *c, long step, long epoch, long total_steps);
 
+CL_API_END
 #endif
