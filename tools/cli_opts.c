@@ -233,33 +233,21 @@ const cli_opt *cli_opt_find(const cli_command *cmd, const char *name)
 
 /* ---------------------------------------------------------------- help */
 
-/* The current value of *dest as help shows it; "" when there is none to show. */
+/* The current value of *dest as help shows it; "" when there is none to show
+ * (help rounds numbers, which cli_opt_value keeps exact). */
 static void format_default(const cli_opt *o, char *buf, size_t size)
 {
     buf[0] = '\0';
-    if (o->default_text) {
+    if (o->default_text)
         snprintf(buf, size, "%s", o->default_text);
-        return;
-    }
-    switch (o->type) {
-    case CLI_INT: snprintf(buf, size, "%d", *(int *)o->dest); break;
-    case CLI_LONG: snprintf(buf, size, "%ld", *(long *)o->dest); break;
-    case CLI_FLOAT: snprintf(buf, size, "%g", *(double *)o->dest); break;
-    case CLI_STR:
-        if (*(const char **)o->dest)
-            snprintf(buf, size, "%s", *(const char **)o->dest);
-        break;
-    case CLI_CHOICE:
-        choice_word(o->choices, *(int *)o->dest, buf, size);
-        if (!buf[0])
+    else if (o->type == CLI_FLOAT)
+        snprintf(buf, size, "%g", *(double *)o->dest);
+    else if (o->type == CLI_STRS && ((const cli_strs *)o->dest)->n > 0)
+        snprintf(buf, size, "%s", ((const cli_strs *)o->dest)->v[0]);
+    else if (o->type != CLI_FLAG) {
+        cli_opt_value(o, buf, size);
+        if (o->type == CLI_CHOICE && !buf[0])
             snprintf(buf, size, "auto");
-        break;
-    case CLI_STRS:
-        if (((const cli_strs *)o->dest)->n > 0)
-            snprintf(buf, size, "%s", ((const cli_strs *)o->dest)->v[0]);
-        break;
-    case CLI_FLAG:
-    case CLI_SECTION: break;
     }
 }
 
