@@ -225,6 +225,7 @@ START_TEST(sampling_draws_from_the_distribution)
     check_sampling(0.8f, 0, 0.75f);
     check_sampling(1.5f, 4, 0.9f);
     check_sampling(1.0f, 1, 1.0f); /* top-1: always the argmax */
+    check_sampling(1.2f, 100, 1.0f); /* k beyond V: all of them */
 }
 END_TEST
 
