@@ -48,6 +48,9 @@ LDLIBS   += $(PKG_LIBS) -lm
 TPL_SRC  := lib/cl_rnn.c lib/cl_layers.c lib/cl_seqrnn.c
 LIB_SRC  := $(sort $(wildcard lib/*.c))
 LIB_OBJ  := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(TPL_SRC:lib/%.c=$(BUILD)/lib/%_d.o)
+# Installed headers: every one but the library's internal ones.
+INTERNAL_HDR := lib/cl_real.h lib/cl_lines.h lib/cl_tagger_impl.h lib/cl_registry.h
+PUBLIC_HDR := $(filter-out $(INTERNAL_HDR),$(sort $(wildcard lib/*.h)))
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOL_OBJ := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%.o)
 TEST_SRC := $(sort $(wildcard tests/*.c))
@@ -64,10 +67,11 @@ all: $(STATIC) $(SHARED) $(TOOL)
 deps:
 	./scripts/deps.sh
 
+# The shared library exports only what the public headers declare (cl_api.h).
 $(BUILD)/lib/%_d.o: lib/%.c lib/*.h | $(BUILD)/lib
-	$(CC) $(CFLAGS) -DCL_DOUBLE -c $< -o $@
+	$(CC) $(CFLAGS) -fvisibility=hidden -DCL_DOUBLE -c $< -o $@
 $(BUILD)/lib/%.o: lib/%.c lib/*.h | $(BUILD)/lib
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) -fvisibility=hidden -c $< -o $@
 $(BUILD)/tools/%.o: tools/%.c $(wildcard tools/*.h) lib/*.h | $(BUILD)/tools
 	$(CC) $(CFLAGS) -Itools -DCL_VERSION='"$(VERSION)"' -c $< -o $@
 $(BUILD)/tests/%.o: tests/%.c tests/*.h lib/*.h $(BUILD)/tests/suites.h | $(BUILD)/tests
@@ -95,8 +99,9 @@ $(TESTBIN): $(TEST_OBJ) $(filter-out $(BUILD)/tools/charlstm.o,$(TOOL_OBJ)) $(ST
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 # CK_DEFAULT_TIMEOUT: the sanitizer build is several times slower.
-check: $(TESTBIN) $(TOOL)
+check: $(TESTBIN) $(TOOL) $(SHARED)
 	OPENBLAS_NUM_THREADS=1 CK_DEFAULT_TIMEOUT=600 $(TESTBIN)
+	BUILD=$(BUILD) CC=$(CC) ./scripts/check_api.sh $(PUBLIC_HDR)
 
 demo:
 	./scripts/demo.sh
@@ -131,7 +136,7 @@ install: all charlstm.pc
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf libcharlstm.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcharlstm.so.0
 	ln -sf libcharlstm.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcharlstm.so
-	install -m 644 lib/*.h $(DESTDIR)$(INCDIR)/
+	install -m 644 $(PUBLIC_HDR) $(DESTDIR)$(INCDIR)/
 	install -m 644 $(BUILD)/charlstm.pc $(DESTDIR)$(PCDIR)/
 	install -m 644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 

@@ -317,7 +317,8 @@ START_TEST(test_train_accepts_torch_flags)
                        "--minutes 10 --eval-every 200 --seed 1 --train b.txt --valid v.txt --help";
     ck_assert_int_eq(run_captured(call_cmd, &train, line, &c), 0);
     ck_assert_str_eq(c.err, "");
-    static const char *const want[] = {"--layers N", "(default: 2, tagger 1)", "--hidden N", "(default: 512, tagger 128)",
+    static const char *const want[] = {"--layers N", "(default: 2 lm, 1 tagger and classifier)",
+                                       "--hidden N", "(default: 512 lm,",
                                        "--cell lstm|gru", "--task lm|tagger|classifier",
                                        "-o, --output MODEL", "(required)", "--eval-every N"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
@@ -535,7 +536,7 @@ START_TEST(test_tool_binary)
         ck_assert_msg(strstr(out, cmds[i]) != NULL, "%s missing from --help", cmds[i]);
     ck_assert_int_eq(run_tool("train --help", out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "--hidden N"));
-    ck_assert_ptr_nonnull(strstr(out, "(default: 512, tagger 128)"));
+    ck_assert_ptr_nonnull(strstr(out, "(default: 512 lm,"));
     ck_assert_int_eq(run_tool("help train", out2, sizeof out2), 0);
     ck_assert_str_eq(out, out2);
     ck_assert_int_eq(run_tool("--version", out, sizeof out), 0);
