@@ -7,6 +7,8 @@
 #   make demo            the main job: fetch a corpus, train a few minutes, generate
 #   make bench           speed benchmarks side by side with the PyTorch reference
 #   make quality         long quality checks on ../shared/data (not run by CI)
+#   make mutation        plant each bug of tests/mutation/mutations.txt, run the
+#                        suite on it, print the score (MUTANTS="id ..." for some)
 #   make install PREFIX=/usr/local DESTDIR=
 
 VERSION  := 0.1.0
@@ -59,7 +61,7 @@ SHARED   := $(BUILD)/libcharlstm.so.$(VERSION)
 TOOL     := $(BUILD)/charlstm
 TESTBIN  := $(BUILD)/check_charlstm
 
-.PHONY: all deps check bench quality install uninstall clean corpora demo
+.PHONY: all deps check bench quality install uninstall clean corpora demo mutation
 all: $(STATIC) $(SHARED) $(TOOL)
 
 deps:
@@ -103,6 +105,10 @@ check: $(TESTBIN) $(TOOL) $(SHARED)
 
 demo:
 	./scripts/demo.sh
+
+# Planted bugs, one at a time, in a copy of the tree (docs/testing.md).
+mutation:
+	./scripts/mutation.sh $(MUTANTS)
 
 # Benchmark helpers, optimised like the library (not part of `all`).
 $(BUILD)/gen_bench: bench/gen_bench.c $(STATIC)
