@@ -45,6 +45,13 @@ FILE *cli_open_in(const char *cmd, const char *path);
  * Close with cli_close_out(), which reports write errors. */
 FILE *cli_open_out(const char *cmd, const char *path);
 
+/* Before long work that ends by writing path: refuse a path that exists
+ * and is not a regular file (a FIFO, a device, a directory: the atomic save
+ * would rename a model over it) and check, by creating and removing a
+ * probe file, that its directory is writable.  "-" passes.  Returns 0, or
+ * prints why and returns CLI_EXIT_FAIL. */
+int cli_check_output(const char *cmd, const char *path);
+
 /* Check for a read error on f, then close it (stdin is left open).
  * Returns 0, or prints "charlstm CMD: FILE: read error: ..." and returns CLI_EXIT_FAIL. */
 int cli_close_in(const char *cmd, FILE *f, const char *path);

@@ -201,8 +201,8 @@ int cmd_train(int argc, char **argv)
     train_opts o;
     train_defaults(&o);
     int rc = train_parse(&o, argc, argv);
-    if (rc == 0)
-        rc = train_run(&o);
+    if (rc == 0) /* a bad -o is found now, not at the first save */
+        rc = cli_check_output("train", o.output) ? CLI_EXIT_FAIL : train_run(&o);
     else if (rc == 1)
         rc = 0;
     cli_strs_free(&o.train);
