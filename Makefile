@@ -102,10 +102,12 @@ demo:
 # Benchmark helpers, optimised like the library (not part of `all`).
 $(BUILD)/gen_bench: bench/gen_bench.c $(STATIC)
 	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) $(LDLIBS)
+$(BUILD)/load_bench: bench/load_bench.c $(STATIC)
+	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) $(LDLIBS)
 $(BUILD)/%_bench: ../shared/bench/%_bench.c
 	$(CC) -O2 -march=native $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS)
 
-bench: all $(BUILD)/gen_bench
+bench: all $(BUILD)/gen_bench $(BUILD)/load_bench
 	BUILD=$(BUILD) ./bench/run.sh
 
 quality: all
