@@ -325,6 +325,60 @@ START_TEST(test_ckpt_refuses_fifo)
 }
 END_TEST
 
+/* ---- bounded memory for long input -------------------------------------- */
+
+/* A tagger of the default size (random weights: memory does not depend on
+ * them) saved to path. */
+static void default_tagger(const char *path)
+{
+    static const char *const forms[] = {"the", "cat", "sat", "on", "a", "mat", "."};
+    static const char *const tags[] = {"DET", "NOUN", "VERB", "ADP", "DET", "NOUN", "PUNCT"};
+    cl_tagger_corpus c;
+    cl_tagger_corpus_init(&c);
+    ck_assert_int_eq(cl_tagger_corpus_add(&c, forms, tags, 7), 0);
+    cl_text_opts text = cl_text_defaults();
+    cl_vocab v;
+    ck_assert_int_eq(cl_tagger_vocab_build(&v, &c, &text, NULL), 0);
+    cl_encoder_config ec = cl_tagger_tiny_encoder(cl_vocab_size(&v));
+    cl_rng rng;
+    cl_rng_seed(&rng, 3);
+    cl_model *m;
+    ck_assert_int_eq(cl_model_create(&m, &text, &v, &ec, &rng), 0);
+    cl_tagger_config tc = cl_tagger_config_defaults();
+    ck_assert_int_eq(cl_tagger_config_build(&tc, &c, 1), 0);
+    ck_assert_int_eq(cl_model_add_head(m, &cl_tagger_head_ops, cl_tagger_config_dup(&tc), &rng),
+                     0);
+    cl_tagger_config_clear(&tc);
+    cl_tagger_corpus_free(&c);
+    ck_assert_int_eq(cl_model_save(m, path, NULL, NULL, NULL), 0);
+    cl_model_free(m);
+}
+
+/* One line of 10,000 words is tagged within 1 GB of address space (before:
+ * 12.2 GB, the workspace held the longest sentence times the batch). */
+START_TEST(test_tag_long_sentence_bounded)
+{
+#ifdef __SANITIZE_ADDRESS__
+    printf("test_tag_long_sentence_bounded: skipped, ASan needs more address space\n");
+#else
+    char model[512], line[600], cmd[2048];
+    snprintf(model, sizeof model, "%s/tagger.model", cl_test_tmpdir());
+    snprintf(line, sizeof line, "%s/long.txt", cl_test_tmpdir());
+    default_tagger(model);
+    FILE *f = fopen(line, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 10000; i++)
+        fputs(i % 7 == 6 ? "mat , " : "the cat ", f);
+    fputs(".\n", f);
+    ck_assert_int_eq(fclose(f), 0);
+    snprintf(cmd, sizeof cmd, "ulimit -v 1048576; '%s' tag -m '%s' --threads 1 '%s' | wc -w 2>&1",
+             CL_TOOL, model, line);
+    int rc = cl_test_shell(cmd, out, sizeof out);
+    ck_assert_msg(rc == 0 && atoi(out) == 20001, "%d: %s", rc, out);
+#endif
+}
+END_TEST
+
 Suite *suite_harden(void)
 {
     Suite *s = suite_create("harden");
@@ -337,6 +391,9 @@ Suite *suite_harden(void)
     tc = tcase_create("output");
     tcase_add_test(tc, test_output_not_regular_refused);
     tcase_add_test(tc, test_ckpt_refuses_fifo);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("memory");
+    tcase_add_test(tc, test_tag_long_sentence_bounded);
     suite_add_tcase(s, tc);
     return s;
 }
