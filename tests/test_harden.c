@@ -379,6 +379,21 @@ START_TEST(test_tag_long_sentence_bounded)
 }
 END_TEST
 
+/* Options whose activations cannot fit are refused before anything is
+ * allocated, with the memory they need (before: accepted, then killed by
+ * the kernel at 23.5 GB).  Under ulimit -v, so main fails fast. */
+START_TEST(test_train_batch_seq_refused)
+{
+    char text[512], cmd[2048];
+    tiny_corpus(text, sizeof text);
+    snprintf(cmd, sizeof cmd, "ulimit -v 2000000; '%s' train --train '%s' -o '%s/big.model' "
+             "--batch 4096 --seq 4096 -q 2>&1", CL_TOOL, text, cl_test_tmpdir());
+    int rc = cl_test_shell(cmd, out, sizeof out);
+    ck_assert_msg(rc == 2 && strstr(out, "--batch 4096 --seq 4096 needs at least") &&
+                  strstr(out, " GB"), "%d: %s", rc, out);
+}
+END_TEST
+
 Suite *suite_harden(void)
 {
     Suite *s = suite_create("harden");
@@ -394,6 +409,7 @@ Suite *suite_harden(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("memory");
     tcase_add_test(tc, test_tag_long_sentence_bounded);
+    tcase_add_test(tc, test_train_batch_seq_refused);
     suite_add_tcase(s, tc);
     return s;
 }

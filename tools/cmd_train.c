@@ -10,6 +10,7 @@
 #include "cli_opts.h"
 #include "cli_util.h"
 #include "commands.h"
+#include "train_memory.h"
 #include "train_opts.h"
 
 const char cmd_train_summary[] = "train a language model, a tagger or a classifier";
@@ -77,7 +78,7 @@ static int train_resolve(const cli_command *cmd, train_opts *o, int npos, char *
         o->emb = tagger ? 32 : 64;
     if (o->dropout < 0)
         o->dropout = tagger ? 0.33 : 0.1;
-    return 0;
+    return train_memory_check(cmd, o);
 }
 
 /* Returns 0 (options in o), 1 (--help printed) or 2 (usage error printed). */
