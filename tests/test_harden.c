@@ -394,6 +394,62 @@ START_TEST(test_train_batch_seq_refused)
 }
 END_TEST
 
+/* A classifier over a 1 x 128 encoder (random weights) whose file allows
+ * the longest texts a model may declare (max_chars = 8192). */
+static void long_classifier(const char *path)
+{
+    static const char *const labels[] = {"neg", "pos"};
+    char tmp[600];
+    cl_vocab_builder vb;
+    cl_vocab v;
+    int32_t cps[] = {'a', 'b', 'c', ' '};
+    ck_assert_int_eq(cl_vocab_builder_init(&vb), 0);
+    cl_vocab_builder_add(&vb, cps, 4);
+    ck_assert_int_eq(cl_vocab_build(&v, &vb, 0, 1), 0);
+    cl_vocab_builder_free(&vb);
+    cl_encoder_config ec = {cl_vocab_size(&v), 64, {CL_CELL_LSTM, 64, 128, 1, 0, 0}};
+    cl_text_opts text = cl_text_defaults();
+    cl_rng rng;
+    cl_rng_seed(&rng, 5);
+    cl_model *m;
+    ck_assert_int_eq(cl_model_create(&m, &text, &v, &ec, &rng), 0);
+    cl_classifier_config *cc;
+    ck_assert_int_eq(cl_classifier_config_new(&cc, labels, 2, NULL), 0);
+    ck_assert_int_eq(cl_model_add_head(m, &cl_classifier_head_ops, cc, &rng), 0);
+    snprintf(tmp, sizeof tmp, "%s.short", path);
+    ck_assert_int_eq(cl_model_save(m, tmp, NULL, NULL, NULL), 0);
+    cl_model_free(m);
+    harden_rewrite(tmp, path, "head.classifier", "max_chars", CL_CLASSIFIER_MAX_CHARS_LIMIT,
+                   NULL);
+}
+
+/* 16 lines of 8,000 characters are classified within 1 GB of address space
+ * (before: one workspace of 32 rows x the longest line, 1.6 GB here). */
+START_TEST(test_classify_long_lines_bounded)
+{
+#ifdef __SANITIZE_ADDRESS__
+    printf("test_classify_long_lines_bounded: skipped, ASan needs more address space\n");
+#else
+    char model[512], lines[600], cmd[2048];
+    snprintf(model, sizeof model, "%s/clf.model", cl_test_tmpdir());
+    snprintf(lines, sizeof lines, "%s/lines.txt", cl_test_tmpdir());
+    long_classifier(model);
+    FILE *f = fopen(lines, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 16; i++) {
+        for (int k = 0; k < 2000; k++)
+            fputs("abc ", f);
+        fputc('\n', f);
+    }
+    ck_assert_int_eq(fclose(f), 0);
+    snprintf(cmd, sizeof cmd, "ulimit -v 1048576; '%s' classify -m '%s' --threads 1 '%s' 2>&1 | "
+             "wc -l", CL_TOOL, model, lines);
+    int rc = cl_test_shell(cmd, out, sizeof out);
+    ck_assert_msg(rc == 0 && atoi(out) == 16, "%d: %s", rc, out);
+#endif
+}
+END_TEST
+
 Suite *suite_harden(void)
 {
     Suite *s = suite_create("harden");
@@ -410,6 +466,7 @@ Suite *suite_harden(void)
     tc = tcase_create("memory");
     tcase_add_test(tc, test_tag_long_sentence_bounded);
     tcase_add_test(tc, test_train_batch_seq_refused);
+    tcase_add_test(tc, test_classify_long_lines_bounded);
     suite_add_tcase(s, tc);
     return s;
 }
