@@ -51,7 +51,10 @@ int cl_lines_next(cl_lines *l, cl_diag *diag)
             return cl_diag_set(diag, CL_EIO, "%s:%ld: read error", l->name, l->lineno + 1);
         return 0;
     }
-    l->lineno++;
+    /* A UTF-8 byte-order mark (Windows editors) is not part of the first
+     * label, word or text. */
+    if (l->lineno++ == 0 && n >= 3 && memcmp(l->buf, "\xEF\xBB\xBF", 3) == 0)
+        memmove(l->buf, l->buf + 3, (size_t)(n -= 3) + 1);
     if (n > 0 && l->buf[n - 1] == '\n')
         l->buf[--n] = '\0';
     if (n > 0 && l->buf[n - 1] == '\r')

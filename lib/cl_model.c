@@ -409,21 +409,32 @@ static int load_all(cl_model *m, const cl_ckpt *ck, cl_diag *d)
     return err ? err : load_params(m, ck, d);
 }
 
+int cl_model_from_ckpt(cl_model **out, const cl_ckpt *ck, const char *name, cl_diag *d)
+{
+    *out = NULL;
+    cl_model *m = calloc(1, sizeof *m);
+    cl_diag inner = {{0}};
+    int err = m ? load_all(m, ck, &inner) : CL_ENOMEM;
+    if (err) {
+        cl_diag_set(d, err, "%s: %s", name, inner.msg[0] ? inner.msg : cl_strerror(err));
+        cl_model_free(m);
+        return err;
+    }
+    *out = m;
+    return CL_OK;
+}
+
 int cl_model_load(cl_model **out, const char *path, cl_ckpt **keep, cl_diag *d)
 {
     cl_ckpt *ck;
+    cl_model *m;
     *out = NULL;
     if (keep)
         *keep = NULL;
     int err = cl_ckpt_load(&ck, path, d);
     if (err)
         return err;
-    cl_model *m = calloc(1, sizeof *m);
-    cl_diag inner = {{0}};
-    err = m ? load_all(m, ck, &inner) : CL_ENOMEM;
-    if (err) {
-        cl_diag_set(d, err, "%s: %s", path, inner.msg[0] ? inner.msg : cl_strerror(err));
-        cl_model_free(m);
+    if ((err = cl_model_from_ckpt(&m, ck, path, d))) {
         cl_ckpt_free(ck);
         return err;
     }

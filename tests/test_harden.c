@@ -12,10 +12,12 @@
 #include <unistd.h>
 
 #include "cl_classifier.h"
+#include "cl_conllu.h"
 #include "cl_lm.h"
 #include "cl_model.h"
 #include "cl_tagger.h"
 #include "cl_test.h"
+#include "cl_tsv.h"
 
 /* Copy key i of s into w (same name, type and value). */
 static void copy_key(cl_ckpt_writer *w, const cl_ckpt_section *s, int i)
@@ -450,6 +452,76 @@ START_TEST(test_classify_long_lines_bounded)
 }
 END_TEST
 
+/* ---- smaller defects ---------------------------------------------------- */
+
+/* A UTF-8 byte-order mark in front of a file is dropped by every reader
+ * (before: part of the first TSV label, a \uFEFF/PUNCT token in tag). */
+START_TEST(test_bom_dropped)
+{
+    static const char tsv[] = "\xEF\xBB\xBFpos\tgood\n";
+    static const char conllu[] = "\xEF\xBB\xBF" "1\tcat\tcat\tNOUN\t_\t_\t0\troot\t_\t_\n\n";
+    FILE *f = fmemopen((void *)tsv, sizeof tsv - 1, "rb");
+    cl_tsv_reader *r = cl_tsv_reader_new(f, "bom.tsv");
+    const char *label, *text;
+    ck_assert_int_eq(cl_tsv_read(r, &label, NULL, &text, NULL, NULL), 1);
+    ck_assert_str_eq(label, "pos");
+    cl_tsv_reader_free(r);
+    fclose(f);
+    f = fmemopen((void *)conllu, sizeof conllu - 1, "rb");
+    cl_conllu_reader *cr = cl_conllu_reader_new(f, "bom.conllu");
+    cl_conllu_sent *sent = cl_conllu_sent_new();
+    cl_diag d = {{0}};
+    ck_assert_msg(cl_conllu_read(cr, sent, &d) == 1, "%s", d.msg);
+    cl_conllu_sent_free(sent);
+    cl_conllu_reader_free(cr);
+    fclose(f);
+    int32_t *cps;
+    size_t n;
+    ck_assert_int_eq(cl_text_decode("\xEF\xBB\xBF" "ab", 5, NULL, "bom", &cps, &n, NULL), 0);
+    ck_assert(n == 2 && cps[0] == 'a');
+    free(cps);
+    char model[512], cmd[1024];
+    snprintf(model, sizeof model, "%s/three.model", cl_test_tmpdir());
+    saved_model(model, sizeof model);
+    snprintf(cmd, sizeof cmd, "printf '\\357\\273\\277The cat sat.\\n' | '%s' tag -m '%s'",
+             CL_TOOL, model);
+    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
+    ck_assert_msg(strncmp(out, "The/", 4) == 0, "%s", out);
+}
+END_TEST
+
+/* info and eval report a stdout that cannot be written (before: exit 0). */
+START_TEST(test_full_stdout_fails)
+{
+    char model[512], text[512];
+    saved_model(model, sizeof model);
+    tiny_corpus(text, sizeof text);
+    int rc = cl_test_run(out, sizeof out, "info '%s' > /dev/full", model);
+    ck_assert_msg(rc == 1 && strstr(out, "write error"), "%d: %s", rc, out);
+    rc = cl_test_run(out, sizeof out, "eval -m '%s' --task lm '%s' > /dev/full", model, text);
+    ck_assert_msg(rc == 1 && strstr(out, "write error"), "%d: %s", rc, out);
+}
+END_TEST
+
+/* Values that can only fail later are refused by the option check, with
+ * the accepted range (before: "invalid argument" after loading). */
+START_TEST(test_options_refused_up_front)
+{
+    char model[512], text[512];
+    saved_model(model, sizeof model);
+    tiny_corpus(text, sizeof text);
+    int rc = cl_test_run(out, sizeof out, "generate -m '%s' --top-p 0 -n 3", model);
+    ck_assert_msg(rc == 2 && strstr(out, "--top-p: must be greater than 0"), "%d: %s", rc, out);
+    rc = cl_test_run(out, sizeof out, "train --train '%s' -o '%s/x.model' --lr 0", text,
+                     cl_test_tmpdir());
+    ck_assert_msg(rc == 2 && strstr(out, "--lr: must be greater than 0"), "%d: %s", rc, out);
+    rc = cl_test_run(out, sizeof out, "train --train '%s' -o '%s/x.model' --max-vocab 1", text,
+                     cl_test_tmpdir());
+    ck_assert_msg(rc == 2 && strstr(out, "--max-vocab: must be between 2 and") &&
+                  strstr(out, "(or 0)"), "%d: %s", rc, out);
+}
+END_TEST
+
 Suite *suite_harden(void)
 {
     Suite *s = suite_create("harden");
@@ -467,6 +539,11 @@ Suite *suite_harden(void)
     tcase_add_test(tc, test_tag_long_sentence_bounded);
     tcase_add_test(tc, test_train_batch_seq_refused);
     tcase_add_test(tc, test_classify_long_lines_bounded);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("defects");
+    tcase_add_test(tc, test_bom_dropped);
+    tcase_add_test(tc, test_full_stdout_fails);
+    tcase_add_test(tc, test_options_refused_up_front);
     suite_add_tcase(s, tc);
     return s;
 }

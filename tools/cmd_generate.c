@@ -60,7 +60,7 @@ static int generate_parse(generate_opts *o, int argc, char **argv)
          .min = 0, .max = INFINITY},
         {"top-p", 0, CLI_FLOAT, &o->top_p, "F",
          .help = "sample among the most likely characters whose probabilities sum to F (1 = all)",
-         .min = 0, .max = 1},
+         .min = 0, .max = 1, .above_min = 1},
         {"seed", 's', CLI_LONG, &o->seed, "N", .help = "random seed (0 = from the clock)",
          .min = 0, .max = INFINITY},
         {"threads", 0, CLI_INT, &o->threads, "N", .help = "threads for matrix products (OpenBLAS)",
