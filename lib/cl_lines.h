@@ -28,5 +28,9 @@ void cl_lines_delete(cl_lines *l);
 int cl_lines_next(cl_lines *l, cl_diag *diag);
 /* "NAME:LINE: message" into diag for the current line; returns err. */
 int cl_lines_error(const cl_lines *l, cl_diag *diag, int err, const char *msg);
+/* 0 when the current line is valid UTF-8, else CL_EUTF8 with "NAME:LINE:
+ * invalid UTF-8 at byte N of the line" (never the bad bytes themselves,
+ * which would garble a terminal). */
+int cl_lines_check_utf8(const cl_lines *l, cl_diag *diag);
 
 #endif

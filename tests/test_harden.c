@@ -522,6 +522,51 @@ START_TEST(test_options_refused_up_front)
 }
 END_TEST
 
+/* Invalid UTF-8 in CoNLL-U: file and line in the message, never the raw
+ * byte on the terminal (before: "word: invalid UTF-8 at byte 2", and eval
+ * printed the byte). */
+START_TEST(test_conllu_bad_utf8_located)
+{
+    char model[512], bad[600];
+    saved_model(model, sizeof model);
+    snprintf(bad, sizeof bad, "%s/bad.conllu", cl_test_tmpdir());
+    static const char text[] = "1\tThe\tthe\tDET\t_\t_\t2\tdet\t_\t_\n"
+                               "2\tca\xfft\tcat\tNOUN\t_\t_\t0\troot\t_\t_\n\n";
+    cl_test_write(bad, text, sizeof text - 1);
+    int rc = cl_test_run(out, sizeof out, "eval -m '%s' --task tagger '%s'", model, bad);
+    ck_assert_msg(rc == 1 && strstr(out, "bad.conllu:2: invalid UTF-8 at byte 5"), "%d: %s", rc,
+                  out);
+    ck_assert_msg(!strchr(out, '\xff'), "raw byte printed: %s", out);
+    rc = cl_test_run(out, sizeof out, "train --task tagger --train '%s' -o '%s/t.model' -q", bad,
+                     cl_test_tmpdir());
+    ck_assert_msg(rc == 1 && strstr(out, "bad.conllu:2: invalid UTF-8"), "%d: %s", rc, out);
+}
+END_TEST
+
+/* The unknown-prompt-character warning names each character once; --seed
+ * 0 takes the system's entropy and prints the seed, which reproduces the
+ * text (before: the clock, two runs in one second alike, seed not shown). */
+START_TEST(test_generate_warning_and_seed)
+{
+    char model[512], seed[64];
+    saved_model(model, sizeof model);
+    int rc = cl_test_run(out, sizeof out, "generate -m '%s' --prompt 'zzz qz' -n 3 2>&1 >/dev/null",
+                         model);
+    ck_assert_msg(rc == 0 && strstr(out, "5 prompt characters") &&
+                  strstr(out, "'z' (U+007A) 'q' (U+0071)\n"), "%d: %s", rc, out);
+    ck_assert_int_eq(cl_test_run(out, sizeof out, "generate -m '%s' --seed 0 -n 40 2>&1", model), 0);
+    const char *p = strstr(out, "--seed ");
+    ck_assert_msg(p && sscanf(p, "--seed %63s", seed) == 1, "%s", out);
+    static char first[sizeof out];
+    snprintf(first, sizeof first, "%s", out);
+    ck_assert_int_eq(cl_test_run(out, sizeof out, "generate -m '%s' --seed 0 -n 40 2>&1", model), 0);
+    ck_assert_str_ne(first, out);
+    ck_assert_int_eq(cl_test_run(out, sizeof out, "generate -m '%s' --seed %s -n 40 2>/dev/null",
+                                 model, seed), 0);
+    ck_assert_msg(strstr(first, out), "--seed %s gave \"%s\", not in \"%s\"", seed, out, first);
+}
+END_TEST
+
 Suite *suite_harden(void)
 {
     Suite *s = suite_create("harden");
@@ -544,6 +589,8 @@ Suite *suite_harden(void)
     tcase_add_test(tc, test_bom_dropped);
     tcase_add_test(tc, test_full_stdout_fails);
     tcase_add_test(tc, test_options_refused_up_front);
+    tcase_add_test(tc, test_conllu_bad_utf8_located);
+    tcase_add_test(tc, test_generate_warning_and_seed);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -8,7 +8,10 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <time.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -176,6 +179,17 @@ int cli_close_out(const char *cmd, FILE *f, const char *path)
     if (bad)
         return cli_error(cmd, "%s: write error: %s", cli_out_name(path), strerror(saved));
     return 0;
+}
+
+uint64_t cli_entropy_seed(void)
+{
+    uint64_t v = 0;
+    /* getrandom never fails for 8 bytes once the pool is initialised; the
+     * clock and PID are a fallback for a kernel without it. */
+    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+        v = (uint64_t)time(NULL) * 6364136223846793005u ^ (uint64_t)getpid();
+    v &= INT64_MAX; /* a value --seed accepts */
+    return v ? v : 1;
 }
 
 void cli_threads(int n)
