@@ -19,6 +19,7 @@ DOCDIR   ?= $(PREFIX)/share/doc/charlstm
 
 CC       ?= cc
 PKGS     := openblas libutf8proc libpcre2-8 zlib
+# oneDNN (libdnnl-dev) has no pkg-config file in Debian 12: linked as -ldnnl.
 OPT      ?= -O2 -march=native
 SANITIZE ?= 0
 
@@ -40,7 +41,7 @@ CFLAGS   ?= -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -fPIC -fopenmp $(OPT) $(SANFLAGS) \
             -Ilib $(PKG_CFLAGS)
 LDFLAGS  += -fopenmp $(SANFLAGS)
-LDLIBS   += $(PKG_LIBS) -lm
+LDLIBS   += $(PKG_LIBS) -ldnnl -lm
 
 # Kernels compiled twice: float (training) and double (gradient checks).
 TPL_SRC  := lib/cl_rnn.c lib/cl_layers.c lib/cl_seqrnn.c
