@@ -4,12 +4,19 @@
  *   gen_bench LAYERS HIDDEN [CHARS=5000] [EMB=64] [VOCAB=65]
  * and the quality of the generation engine: nats/char of TEXT read one
  * character at a time through the bfloat16 engine, next to the float32 model.
- *   gen_bench --eval MODEL TEXT */
+ *   gen_bench --eval MODEL TEXT
+ * and training throughput of the language model (forward, backward and a
+ * plain SGD update; batches of random ids: speed does not depend on the
+ * text) with the encoder's products in PRECISION: blas (OpenBLAS fp32, what
+ * a stack uses without cl_encoder_set_precision), fp32, bf16 or auto (oneDNN).
+ *   gen_bench --train LAYERS HIDDEN PRECISION THREADS [STEPS=10] [BATCH=32] [SEQ=100] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "cl_generate.h"
@@ -84,10 +91,62 @@ static int eval_engine(const char *model, const char *text)
     return 0;
 }
 
+/* One training step: gradients of the mean loss, then w -= lr g. */
+static double train_step(cl_lm *lm, cl_params *p, const int *ids, const int *tgt, int T, int B,
+                         float *h, float *c)
+{
+    cl_params_zero_grad(p);
+    double loss = cl_lm_forward(lm, p, ids, tgt, T, B, h, c, 1, NULL);
+    cl_lm_backward(lm, p);
+#pragma omp simd
+    for (size_t i = 0; i < p->n; i++)
+        p->w[i] -= 1e-3f * p->g[i];
+    return loss / (double)lm->count;
+}
+
+static int train_bench(int argc, char **argv)
+{
+    int layers = atoi(argv[2]), hidden = atoi(argv[3]), threads = atoi(argv[5]);
+    int steps = argc > 6 ? atoi(argv[6]) : 10, B = argc > 7 ? atoi(argv[7]) : 32;
+    int T = argc > 8 ? atoi(argv[8]) : 100, V = 65, blas = strcmp(argv[4], "blas") == 0;
+    cl_precision prec = CL_PREC_FP32;
+    cl_model *m = random_model(layers, hidden, 64, V);
+    cl_lm lm;
+    if (!m || (!blas && cl_precision_parse(argv[4], &prec)) ||
+        cl_lm_create(&lm, &m->enc, &m->params, 0, T, B) ||
+        (!blas && cl_encoder_set_precision(&lm.enc, prec))) {
+        fprintf(stderr, "gen_bench --train: cannot set up %s\n", argv[4]);
+        return 1;
+    }
+    openblas_set_num_threads(1); /* one thread pool, as the tool runs */
+    omp_set_num_threads(threads);
+    cl_rnn_set_threads(lm.enc.rnn, threads);
+    size_t n = (size_t)T * B, ns = cl_encoder_state_size(&m->enc) * B;
+    int *ids = malloc(n * sizeof(int)), *tgt = malloc(n * sizeof(int));
+    float *h = calloc(ns, sizeof(float)), *c = calloc(ns, sizeof(float));
+    cl_rng rng;
+    cl_rng_seed(&rng, 3);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = (int)(cl_rng_float(&rng) * V), tgt[i] = (int)(cl_rng_float(&rng) * V);
+    double loss = train_step(&lm, &m->params, ids, tgt, T, B, h, c), t = now(); /* warm-up */
+    for (int s = 0; s < steps; s++)
+        loss = train_step(&lm, &m->params, ids, tgt, T, B, h, c);
+    t = now() - t;
+    printf("training: %d x %d, %s (%s), %d thread(s), %.0f chars/s, loss %.3f\n", layers,
+           hidden, blas ? "openblas" : cl_precision_name(cl_rnn_precision(lm.enc.rnn)),
+           cl_mm_isa(), threads, (double)n * steps / t, loss);
+    free(ids), free(tgt), free(h), free(c);
+    cl_lm_free(&lm);
+    cl_model_free(m);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--eval") == 0)
         return eval_engine(argv[2], argv[3]);
+    if (argc >= 6 && strcmp(argv[1], "--train") == 0)
+        return train_bench(argc, argv);
     if (argc < 3) {
         fprintf(stderr, "usage: %s LAYERS HIDDEN [CHARS] [EMB] [VOCAB]\n", argv[0]);
         return 2;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cl_error.h"
+#include "cl_params.h" /* cl_alloc */
 
 /* ==== precision ============================================================ */
 
@@ -80,7 +81,17 @@ void cl_bf16_from_f32(uint16_t *restrict dst, const float *restrict src, size_t 
 typedef struct {
     char ta, tb;
     int M, N, K, lda, ldb, ldc, beta, tid;
+    const cl_mm_packed *pk; /* B in pk's layout, or NULL */
 } mm_key;
+
+struct cl_mm_packed_s {
+    dnnl_memory_desc_t md;         /* the layout oneDNN chose for B */
+    dnnl_memory_t src, dst;        /* B as given; B packed (owned buffer) */
+    dnnl_primitive_t reorder;
+    dnnl_stream_t stream;
+    char tb;
+    int N, K, ldb;
+};
 
 typedef struct {
     mm_key key;
@@ -145,7 +156,8 @@ static dnnl_status_t md_init(dnnl_memory_desc_t *md, int rows, int cols, int ld,
     return dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides);
 }
 
-static dnnl_status_t make_prim(cl_mm *m, const mm_key *k, dnnl_primitive_t *prim,
+/* weights: k->pk's layout, or "any" (oneDNN's choice) with any_b, else plain. */
+static dnnl_status_t make_prim(cl_mm *m, const mm_key *k, int any_b, dnnl_primitive_t *prim,
                                dnnl_primitive_desc_t *pd)
 {
     dnnl_data_type_t in = m->prec == CL_PREC_BF16 ? dnnl_bf16 : dnnl_f32;
@@ -153,8 +165,13 @@ static dnnl_status_t make_prim(cl_mm *m, const mm_key *k, dnnl_primitive_t *prim
     dnnl_matmul_desc_t desc;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
+    dnnl_dims_t bdims = {k->K, k->N};
     dnnl_status_t s = md_init(&a, k->M, k->K, k->lda, k->ta, in);
-    if (s == dnnl_success)
+    if (s == dnnl_success && k->pk)
+        b = k->pk->md;
+    else if (s == dnnl_success && any_b)
+        s = dnnl_memory_desc_init_by_tag(&b, 2, bdims, in, dnnl_format_tag_any);
+    else if (s == dnnl_success)
         s = md_init(&b, k->K, k->N, k->ldb, k->tb, in);
     if (s == dnnl_success)
         s = md_init(&c, k->M, k->N, k->ldc, 'N', dnnl_f32);
@@ -199,7 +216,7 @@ static mm_entry *entry_new(cl_mm *m, const mm_key *k)
     if (!x)
         return NULL;
     x->key = *k;
-    dnnl_status_t s = make_prim(m, k, &x->prim, &pd);
+    dnnl_status_t s = make_prim(m, k, 0, &x->prim, &pd);
     if (s == dnnl_success)
         s = make_mems(m, x, pd);
     if (s == dnnl_success)
@@ -251,13 +268,8 @@ static int execute(mm_entry *x, const void *A, const void *B, float *C)
     return CL_OK;
 }
 
-int cl_mm_gemm(cl_mm *m, int threads, char ta, char tb, int M, int N, int K, const void *A,
-               int lda, const void *B, int ldb, float beta, float *C, int ldc)
+static int gemm(cl_mm *m, int threads, mm_key k, const void *A, const void *B, float *C)
 {
-    mm_key k;
-    memset(&k, 0, sizeof k); /* padding takes part in memcmp */
-    k.ta = ta, k.tb = tb, k.M = M, k.N = N, k.K = K;
-    k.lda = lda, k.ldb = ldb, k.ldc = ldc, k.beta = beta != 0;
     /* oneDNN (OpenMP build) sizes a product's work for omp_get_max_threads()
      * when it creates the primitive and threads it the same way: this thread's
      * ICV is set around both and put back.  Inside a parallel region the
@@ -271,4 +283,109 @@ int cl_mm_gemm(cl_mm *m, int threads, char ta, char tb, int M, int N, int K, con
     if (!inside)
         omp_set_num_threads(saved);
     return err;
+}
+
+int cl_mm_gemm(cl_mm *m, int threads, char ta, char tb, int M, int N, int K, const void *A,
+               int lda, const void *B, int ldb, float beta, float *C, int ldc)
+{
+    mm_key k;
+    memset(&k, 0, sizeof k); /* padding takes part in memcmp */
+    k.ta = ta, k.tb = tb, k.M = M, k.N = N, k.K = K;
+    k.lda = lda, k.ldb = ldb, k.ldc = ldc, k.beta = beta != 0;
+    return gemm(m, threads, k, A, B, C);
+}
+
+/* ==== packed weights ======================================================== */
+
+void cl_mm_packed_free(cl_mm_packed *p)
+{
+    if (!p)
+        return;
+    void *buf = NULL;
+    if (p->dst)
+        dnnl_memory_get_data_handle(p->dst, &buf);
+    dnnl_memory_destroy(p->src), dnnl_memory_destroy(p->dst);
+    dnnl_primitive_destroy(p->reorder), dnnl_stream_destroy(p->stream);
+    free(buf);
+    free(p);
+}
+
+/* The layout oneDNN picks for B in a product of M rows. */
+static dnnl_status_t chosen_layout(cl_mm *m, const mm_key *k, dnnl_memory_desc_t *md)
+{
+    dnnl_primitive_t prim = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t s = make_prim(m, k, 1, &prim, &pd);
+    if (s == dnnl_success)
+        *md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_primitive_destroy(prim), dnnl_primitive_desc_destroy(pd);
+    return s;
+}
+
+static dnnl_status_t make_reorder(cl_mm *m, cl_mm_packed *p)
+{
+    dnnl_memory_desc_t src;
+    dnnl_primitive_desc_t pd = NULL;
+    void *buf = NULL;
+    size_t size = dnnl_memory_desc_get_size(&p->md);
+    dnnl_data_type_t dt = m->prec == CL_PREC_BF16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_status_t s = md_init(&src, p->K, p->N, p->ldb, p->tb, dt);
+    if (s == dnnl_success)
+        s = dnnl_memory_create(&p->src, &src, m->engine, NULL);
+    if (s == dnnl_success)
+        s = (buf = cl_alloc(size ? size : 64)) ? dnnl_success : dnnl_out_of_memory;
+    if (s == dnnl_success)
+        s = dnnl_memory_create(&p->dst, &p->md, m->engine, buf);
+    else
+        free(buf);
+    if (s == dnnl_success)
+        s = dnnl_reorder_primitive_desc_create(&pd, &src, m->engine, &p->md, m->engine, NULL);
+    if (s == dnnl_success)
+        s = dnnl_primitive_create(&p->reorder, pd);
+    if (s == dnnl_success)
+        s = dnnl_stream_create(&p->stream, m->engine, dnnl_stream_default_flags);
+    dnnl_primitive_desc_destroy(pd);
+    return s;
+}
+
+int cl_mm_packed_create(cl_mm *m, cl_mm_packed **out, char tb, int M, int N, int K, int ldb)
+{
+    cl_mm_packed *p = calloc(1, sizeof *p);
+    mm_key k;
+    memset(&k, 0, sizeof k);
+    *out = NULL;
+    if (!p)
+        return CL_ENOMEM;
+    p->tb = tb, p->N = N, p->K = K, p->ldb = ldb;
+    k.ta = 'N', k.tb = tb, k.M = M, k.N = N, k.K = K, k.lda = K, k.ldb = ldb, k.ldc = N;
+    dnnl_status_t s = chosen_layout(m, &k, &p->md);
+    if (s == dnnl_success)
+        s = make_reorder(m, p);
+    if (s != dnnl_success) {
+        cl_mm_packed_free(p);
+        return s == dnnl_out_of_memory ? CL_ENOMEM : CL_EINVAL;
+    }
+    *out = p;
+    return CL_OK;
+}
+
+int cl_mm_pack(cl_mm_packed *p, const void *B)
+{
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, p->src}, {DNNL_ARG_TO, p->dst}};
+    if (dnnl_memory_set_data_handle(p->src, (void *)B) ||
+        dnnl_primitive_execute(p->reorder, p->stream, 2, args) || dnnl_stream_wait(p->stream))
+        return CL_EINVAL;
+    return CL_OK;
+}
+
+int cl_mm_gemm_packed(cl_mm *m, int threads, int M, const void *A, int lda,
+                      const cl_mm_packed *p, float beta, float *C, int ldc)
+{
+    mm_key k;
+    void *B = NULL;
+    memset(&k, 0, sizeof k);
+    k.ta = 'N', k.tb = p->tb, k.M = M, k.N = p->N, k.K = p->K;
+    k.lda = lda, k.ldb = p->ldb, k.ldc = ldc, k.beta = beta != 0, k.pk = p;
+    dnnl_memory_get_data_handle(p->dst, &B);
+    return gemm(m, threads, k, A, B, C);
 }

@@ -54,6 +54,21 @@ cl_precision cl_mm_precision(const cl_mm *m);
 int cl_mm_gemm(cl_mm *m, int threads, char ta, char tb, int M, int N, int K, const void *A,
                int lda, const void *B, int ldb, float beta, float *C, int ldc);
 
+/* Weights B [K,N] (op by tb, leading dimension ldb) kept in the layout
+ * oneDNN prefers for products of M rows, in the cache's precision: repacked
+ * once per weight update (cl_mm_pack), then read by many products
+ * with A ['N', M' rows, any M'] (cl_mm_gemm_packed): a recurrent step no
+ * longer re-packs its weight matrix.  Free with cl_mm_packed_free before the
+ * cl_mm.  0, CL_ENOMEM or CL_EINVAL. */
+typedef struct cl_mm_packed_s cl_mm_packed;
+int cl_mm_packed_create(cl_mm *m, cl_mm_packed **out, char tb, int M, int N, int K, int ldb);
+void cl_mm_packed_free(cl_mm_packed *p);
+/* Reorders B (bf16 or float as cl_mm_precision() says, laid out as described
+ * at creation) into the packed layout. */
+int cl_mm_pack(cl_mm_packed *p, const void *B);
+int cl_mm_gemm_packed(cl_mm *m, int threads, int M, const void *A, int lda,
+                      const cl_mm_packed *p, float beta, float *C, int ldc);
+
 /* dst[i] = src[i] rounded to the nearest bfloat16 (ties to even). */
 void cl_bf16_from_f32(uint16_t *dst, const float *src, size_t n);
 

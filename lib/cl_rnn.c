@@ -208,6 +208,7 @@ struct RNN {
     /* Products through oneDNN (cl_rnn_set_precision); NULL: OpenBLAS.  In bf16
      * the products read these bfloat16 copies, made once per pass: */
     cl_mm *mm;
+    cl_mm_packed **pk_f, **pk_b; /* [layers*dirs] W_hh packed for the forward and backward steps */
     uint16_t **w16;    /* [layers*dirs] W_ih [GH, in] then W_hh [GH, H] of the last forward */
     uint16_t **x16;    /* [layers] layer input [T, B, in] */
     uint16_t **hs16;   /* [layers*dirs] hidden states [T+1, B, H], slots as hs */
@@ -223,6 +224,18 @@ static void free_list(uint16_t **v, int n)
     for (int i = 0; v && i < n; i++)
         free(v[i]);
     free(v);
+}
+
+static void free_packed(RNN *r)
+{
+    for (int i = 0; i < r->c.layers * r->D; i++) {
+        if (r->pk_f)
+            cl_mm_packed_free(r->pk_f[i]);
+        if (r->pk_b)
+            cl_mm_packed_free(r->pk_b[i]);
+    }
+    free(r->pk_f), free(r->pk_b);
+    r->pk_f = r->pk_b = NULL;
 }
 
 static void free_bf16(RNN *r)
@@ -256,6 +269,7 @@ void CL_R(cl_rnn_free)(RNN *r)
     free(r->dx[0]), free(r->dx[1]);
 #ifndef CL_DOUBLE
     free_bf16(r);
+    free_packed(r);
     cl_mm_free(r->mm);
 #endif
     free(r);
@@ -385,20 +399,43 @@ static int alloc_bf16(RNN *r)
                : CL_ENOMEM;
 }
 
+/* W_hh of every block in oneDNN's layout, for the step products: [nb, H] x
+ * W_hh^T forward, [nb, GH] x W_hh backward. */
+static int alloc_packed(RNN *r)
+{
+    int LD = r->c.layers * r->D, H = r->c.hidden, GH = r->G * H, err = CL_OK;
+    r->pk_f = calloc((size_t)LD, sizeof *r->pk_f);
+    r->pk_b = calloc((size_t)LD, sizeof *r->pk_b);
+    if (!r->pk_f || !r->pk_b)
+        return CL_ENOMEM;
+    for (int i = 0; i < LD && !err; i++) {
+        err = cl_mm_packed_create(r->mm, &r->pk_f[i], 'T', r->max_B, GH, H, H);
+        err = err ? err : cl_mm_packed_create(r->mm, &r->pk_b[i], 'N', r->max_B, H, GH, H);
+    }
+    return err;
+}
+
+static void drop_mm(RNN *r)
+{
+    free_bf16(r);
+    free_packed(r);
+    cl_mm_free(r->mm);
+    r->mm = NULL;
+}
+
 int cl_rnn_set_precision(RNN *r, cl_precision p)
 {
     cl_mm *mm = NULL;
     int err = cl_mm_create(&mm, p);
     if (err)
         return err;
-    free_bf16(r);
-    cl_mm_free(r->mm);
+    drop_mm(r);
     r->mm = mm;
-    if (cl_mm_precision(mm) == CL_PREC_BF16 && (err = alloc_bf16(r))) {
-        free_bf16(r);
-        cl_mm_free(r->mm);
-        r->mm = NULL;
-    }
+    err = alloc_packed(r);
+    if (!err && cl_mm_precision(mm) == CL_PREC_BF16)
+        err = alloc_bf16(r);
+    if (err)
+        drop_mm(r);
     return err;
 }
 
@@ -431,6 +468,27 @@ static void prod(RNN *r, int threads, char ta, char tb, int M, int N, int K, con
 #endif
     (void)r, (void)A16, (void)B16;
     cl_gemm_mt(threads, ta, tb, M, N, K, 1, A, B, beta, C);
+}
+
+/* A step's product with W_hh: C[nb, N] = A[nb, K] op(W_hh) + beta C, op 'T'
+ * forward (pk_f) and 'N' backward (pk_b); W_hh packed when oneDNN runs it. */
+static void step_prod(RNN *r, char tb, int nb, const real *A, const uint16_t *A16,
+                      const real *whh, const void *pk, real beta, real *C)
+{
+    int H = r->c.hidden, GH = r->G * H, N = tb == 'T' ? GH : H, K = tb == 'T' ? H : GH;
+#ifndef CL_DOUBLE
+    if (r->mm) {
+        int err = cl_mm_gemm_packed(r->mm, 1, nb, use_bf16(r) ? (const void *)A16 : A, K, pk,
+                                    beta, C, N);
+        if (err) {
+#pragma omp atomic write
+            r->err = err;
+        }
+        return;
+    }
+#endif
+    (void)pk, (void)A16;
+    cl_gemm('N', tb, nb, N, K, 1, A, whh, beta, C);
 }
 
 /* ==== one layer, one direction: forward ==================================== */
@@ -527,8 +585,9 @@ typedef struct {
     const real *dY; /* backward only */
     int reverse;
     /* bfloat16 copies the products read in bf16 mode, else NULL */
-    const uint16_t *wih16, *whh16, *x16;
+    const uint16_t *wih16, *x16;
     uint16_t *hs16, *dG16, *dGh16;
+    const void *pk_f, *pk_b; /* W_hh packed (cl_mm_packed), or NULL */
 } CL_R(rnn_job);
 
 /* dst (a bf16 copy, or NULL when the products read fp32) <- src. */
@@ -546,12 +605,13 @@ static void copy16(uint16_t *dst, const real *src, size_t n)
 static CL_R(rnn_job) job_at(RNN *r, const real *params, int l, int d, const real *dY)
 {
     CL_R(rnn_job) j = {r, &r->cache[l * r->D + d], block_at(&r->c, params, l, d), dY, d,
-                       NULL, NULL, NULL, NULL, NULL, NULL};
+                       NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 #ifndef CL_DOUBLE
+    int idx = l * r->D + d;
+    if (r->mm)
+        j.pk_f = r->pk_f[idx], j.pk_b = r->pk_b[idx];
     if (use_bf16(r)) {
-        int idx = l * r->D + d;
         j.wih16 = r->w16[idx];
-        j.whh16 = r->w16[idx] + (size_t)r->G * r->c.hidden * j.w.in;
         j.x16 = l > 0 || r->x0 ? r->x16[l] : NULL;
         j.hs16 = r->hs16[idx];
         j.dG16 = r->dG16;
@@ -576,13 +636,13 @@ static void steps_forward(const CL_R(rnn_job) * j, int b0, int nb)
         const uint16_t *hp16 = j->hs16 ? j->hs16 + prev : NULL;
         real *h = k->hs + out;
         if (r->c.cell == CL_CELL_LSTM) {
-            prod(r, 1, 'N', 'T', nb, GH, H, hp, hp16, j->w.whh, j->whh16, 1, g);
+            step_prod(r, 'T', nb, hp, hp16, j->w.whh, j->pk_f, 1, g);
             lstm_cell_fwd(g, j->w.bih, j->w.bhh, k->cs + prev, k->cs + out, h, nb, H);
         } else {
             real *gh = r->gh + g0;
             for (int b = 0; b < nb; b++)
                 memcpy(gh + (size_t)b * GH, j->w.bhh, GH * sizeof(real));
-            prod(r, 1, 'N', 'T', nb, GH, H, hp, hp16, j->w.whh, j->whh16, 1, gh);
+            step_prod(r, 'T', nb, hp, hp16, j->w.whh, j->pk_f, 1, gh);
             gru_cell_fwd(g, gh, hp, k->hn + (size_t)t * BH + h0, h, nb, H);
         }
         copy16(j->hs16 ? j->hs16 + out : NULL, h, (size_t)nb * H);
@@ -629,7 +689,23 @@ static void dir_forward(const CL_R(rnn_job) * j, const real *x)
     run_rows(j, steps_forward);
 }
 
-/* In bf16 mode: layer l's weights and input as the products will read them. */
+/* W_hh of a block into the layout of the step products (`pk`: cl_mm_packed),
+ * from its bf16 copy in bf16 mode (oneDNN's own fp32 -> bf16 reorder of a
+ * transposed matrix took 15 ms for 2048 x 512 here). */
+static void pack_whh(RNN *r, const CL_R(rnn_job) * j, const void *pk)
+{
+#ifndef CL_DOUBLE
+    const void *src = j->wih16 ? (const void *)(j->wih16 + (size_t)r->G * r->c.hidden * j->w.in)
+                               : (const void *)j->w.whh;
+    int err = pk ? cl_mm_pack((cl_mm_packed *)pk, src) : 0;
+    r->err = r->err ? r->err : err;
+#else
+    (void)r, (void)j, (void)pk;
+#endif
+}
+
+/* Layer l's weights and input as the products will read them: W_hh packed
+ * (oneDNN), bf16 copies of W_ih and the input (bf16). */
 static void layer_to_bf16(RNN *r, const real *params, int l, const real *x)
 {
     for (int d = 0; d < r->D; d++) {
@@ -637,6 +713,7 @@ static void layer_to_bf16(RNN *r, const real *params, int l, const real *x)
         size_t GH = (size_t)r->G * r->c.hidden;
         /* W_ih and W_hh are adjacent in the parameters, as in the copy */
         copy16((uint16_t *)j.wih16, j.w.wih, GH * ((size_t)j.w.in + r->c.hidden));
+        pack_whh(r, &j, j.pk_f);
         if (x && d == 0)
             copy16((uint16_t *)j.x16, x, (size_t)r->T * r->B * j.w.in);
     }
@@ -819,15 +896,15 @@ static void steps_backward(const CL_R(rnn_job) * j, int b0, int nb)
             lstm_cell_bwd(dG + off, k->gates + off, k->cs + out_slot(t, d) * BH + h0,
                           k->cs + prev_slot(t, d) * BH + h0, dh, dc, nb, H);
             copy16(j->dG16 ? j->dG16 + off : NULL, dG + off, n);
-            prod(r, 1, 'N', 'N', nb, H, GH, dG + off, j->dG16 ? j->dG16 + off : NULL, j->w.whh,
-                 j->whh16, 0, dh);
+            step_prod(r, 'N', nb, dG + off, j->dG16 ? j->dG16 + off : NULL, j->w.whh, j->pk_b, 0,
+                      dh);
         } else {
             gru_cell_bwd(dG + off, dGh + off, k->gates + off, k->hn + (size_t)t * BH + h0,
                          k->hs + prev_slot(t, d) * BH + h0, dh, nb, H);
             copy16(j->dG16 ? j->dG16 + off : NULL, dG + off, n);
             copy16(j->dGh16 ? j->dGh16 + off : NULL, dGh + off, n);
-            prod(r, 1, 'N', 'N', nb, H, GH, dGh + off, j->dGh16 ? j->dGh16 + off : NULL,
-                 j->w.whh, j->whh16, 1, dh);
+            step_prod(r, 'N', nb, dGh + off, j->dGh16 ? j->dGh16 + off : NULL, j->w.whh,
+                      j->pk_b, 1, dh);
         }
     }
 }
@@ -902,6 +979,7 @@ int CL_R(cl_rnn_backward)(RNN *r, const real *params, real *grads, const real *d
         for (int d = 0; d < r->D; d++) {
             size_t idx = (size_t)(l * r->D + d);
             CL_R(rnn_job) j = job_at(r, params, l, d, dy);
+            pack_whh(r, &j, j.pk_b);
             load_state_grad(r, r->dh, dhT, idx);
             if (r->c.cell == CL_CELL_LSTM)
                 load_state_grad(r, r->dc, dcT, idx);
