@@ -149,6 +149,10 @@ static int train_parse(train_opts *o, int argc, char **argv)
          .min = 0, .max = ANY},
         {"threads", 0, CLI_INT, &o->threads, "N", .help = "threads for matrix products (OpenBLAS)",
          .min = 1, .max = 1024},
+        {"precision", 0, CLI_CHOICE, &o->precision, NULL,
+         .help = "matrix products of the encoder through oneDNN: bf16 inputs with fp32 "
+         "accumulation (auto: where the CPU has AMX or AVX512-BF16) or fp32",
+         .choices = "auto|fp32|bf16"},
 
         {.type = CLI_SECTION, .help = "Tagger and classifier:"},
         {"column", 0, CLI_CHOICE, &o->column, NULL, .help = "CoNLL-U column to learn (tagger)", .choices = "upos|xpos"},
