@@ -9,7 +9,10 @@
  * plain SGD update; batches of random ids: speed does not depend on the
  * text) with the encoder's products in PRECISION: blas (OpenBLAS fp32, what
  * a stack uses without cl_encoder_set_precision), fp32, bf16 or auto (oneDNN).
- *   gen_bench --train LAYERS HIDDEN PRECISION THREADS [STEPS=10] [BATCH=32] [SEQ=100] */
+ *   gen_bench --train LAYERS HIDDEN PRECISION THREADS [STEPS=10] [BATCH=32] [SEQ=100]
+ * and one product C[M,N] = op(A) op(B) (LAYOUT: NT, TN or NN) in GFLOP/s,
+ * one thread, through OpenBLAS, oneDNN fp32 and oneDNN bf16 (if the CPU has it).
+ *   gen_bench --mm M N K LAYOUT [SECONDS=0.5] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -141,8 +144,74 @@ static int train_bench(int argc, char **argv)
     return 0;
 }
 
+/* GFLOP/s of fn(ctx) repeated for `seconds` (after one warm-up call). */
+typedef struct {
+    cl_mm *mm; /* NULL: OpenBLAS */
+    char ta, tb;
+    int M, N, K;
+    const void *A, *B;
+    float *C;
+} mm_job;
+
+static void mm_once(const mm_job *j)
+{
+    int lda = j->ta == 'T' ? j->M : j->K, ldb = j->tb == 'T' ? j->K : j->N;
+    if (j->mm)
+        cl_mm_gemm(j->mm, 1, j->ta, j->tb, j->M, j->N, j->K, j->A, lda, j->B, ldb, 0, j->C, j->N);
+    else
+        cblas_sgemm(CblasRowMajor, j->ta == 'T' ? CblasTrans : CblasNoTrans,
+                    j->tb == 'T' ? CblasTrans : CblasNoTrans, j->M, j->N, j->K, 1, j->A, lda,
+                    j->B, ldb, 0, j->C, j->N);
+}
+
+static double mm_rate(const mm_job *j, double seconds)
+{
+    long reps = 0;
+    mm_once(j);
+    double t0 = now(), t;
+    do
+        mm_once(j), reps++;
+    while ((t = now() - t0) < seconds);
+    return 2.0 * j->M * j->N * j->K * reps / t * 1e-9;
+}
+
+static int mm_bench(int argc, char **argv)
+{
+    int M = atoi(argv[2]), N = atoi(argv[3]), K = atoi(argv[4]);
+    double seconds = argc > 6 ? atof(argv[6]) : 0.5;
+    size_t na = (size_t)M * K, nb = (size_t)K * N;
+    float *A = malloc(na * sizeof(float)), *B = malloc(nb * sizeof(float));
+    float *C = malloc((size_t)M * N * sizeof(float));
+    uint16_t *A16 = malloc(na * 2), *B16 = malloc(nb * 2);
+    cl_rng rng;
+    cl_rng_seed(&rng, 5);
+    for (size_t i = 0; i < na; i++)
+        A[i] = cl_rng_float(&rng) - 0.5f;
+    for (size_t i = 0; i < nb; i++)
+        B[i] = cl_rng_float(&rng) - 0.5f;
+    cl_bf16_from_f32(A16, A, na), cl_bf16_from_f32(B16, B, nb);
+    openblas_set_num_threads(1);
+    mm_job j = {NULL, argv[5][0], argv[5][1], M, N, K, A, B, C};
+    printf("%s %d %d %d: openblas %.1f", argv[5], M, N, K, mm_rate(&j, seconds));
+    for (int p = CL_PREC_FP32; p <= CL_PREC_BF16; p++) {
+        if (cl_mm_create(&j.mm, (cl_precision)p)) {
+            printf(" %s -", cl_precision_name((cl_precision)p));
+            continue;
+        }
+        j.A = p == CL_PREC_BF16 ? (const void *)A16 : A;
+        j.B = p == CL_PREC_BF16 ? (const void *)B16 : B;
+        printf(" %s %.1f", cl_precision_name((cl_precision)p), mm_rate(&j, seconds));
+        cl_mm_free(j.mm);
+    }
+    printf(" GFLOP/s (1 thread, %s)\n", cl_mm_isa());
+    free(A), free(B), free(C), free(A16), free(B16);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 6 && strcmp(argv[1], "--mm") == 0)
+        return mm_bench(argc, argv);
     if (argc == 4 && strcmp(argv[1], "--eval") == 0)
         return eval_engine(argv[2], argv[3]);
     if (argc >= 6 && strcmp(argv[1], "--train") == 0)

@@ -87,10 +87,23 @@ for cfg in "1 256 20000" "2 512 4000"; do
     row "generate $1 x $2, batch 1" "$ours" "$ref"
 done
 
+# ---- single products of a 2 x 512 step, one thread: where OpenBLAS or oneDNN wins.
+echo
+echo "Products of a 2 x 512 step (GFLOP/s, 1 thread: OpenBLAS, oneDNN fp32, oneDNN bf16):"
+while read -r m n k lay what; do
+    printf '  %-18s %s\n' "$what" "$("$BUILD/gen_bench" --mm "$m" "$n" "$k" "$lay" 0.3)"
+done <<'PRODUCTS'
+32 2048 512 NT recurrent-step
+3200 2048 512 NT input-projection
+2048 512 3200 TN weight-gradient
+3200 512 2048 NN input-gradient
+3200 65 512 NT lm-head
+PRODUCTS
+
 # ---- training with the products through oneDNN, side by side with PyTorch
 # in fp32 and in bf16 (torch.cpu.amp.autocast), batch 32, seq 100.
 impl=$(DNNL_VERBOSE=1 "$BUILD/gen_bench" --train 1 256 auto 1 1 32 100 2>&1 |
-    awk -F, '/^(dnnl|onednn)_verbose,exec,cpu,matmul/ {print $5; exit}')
+    awk -F, '/^(dnnl|onednn)_verbose,exec,cpu,matmul/ && !n++ {print $5}') # no early exit: pipefail
 echo
 echo "Training through oneDNN: auto = $(OPENBLAS_NUM_THREADS=1 "$BUILD/gen_bench" --train 1 256 auto 1 1 32 8 |
     sed 's/.*, \([a-z0-9]*\) (\([a-z0-9_]*\)).*/\1 (oneDNN ISA \2)/'); matmul implementation $impl"
