@@ -13,6 +13,7 @@
 #include "cl_infer.h"
 #include "cl_lm.h"
 #include "cl_lmtrain.h"
+#include "cl_mm.h"
 #include "cl_model.h"
 #include "cl_nn.h"
 #include "cl_optim.h"
