@@ -22,6 +22,7 @@ DOCDIR   ?= $(PREFIX)/share/doc/charlstm
 
 CC       ?= cc
 PKGS     := openblas libutf8proc libpcre2-8 zlib
+# oneDNN (libdnnl-dev) has no pkg-config file in Debian 12: linked as -ldnnl.
 OPT      ?= -O2 -march=native
 SANITIZE ?= 0
 
@@ -43,7 +44,7 @@ CFLAGS   ?= -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -fPIC -fopenmp $(OPT) $(SANFLAGS) \
             -Ilib $(PKG_CFLAGS)
 LDFLAGS  += -fopenmp $(SANFLAGS)
-LDLIBS   += $(PKG_LIBS) -lm
+LDLIBS   += $(PKG_LIBS) -ldnnl -lm
 
 # Fuzz harnesses (tests/fuzz/fuzz_NAME.c), replayed over their seeds by check.
 FUZZ_NAMES  := model conllu tsv tok text

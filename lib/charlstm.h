@@ -18,6 +18,7 @@
 #include "cl_infer.h"
 #include "cl_lm.h"
 #include "cl_lmtrain.h"
+#include "cl_mm.h"
 #include "cl_model.h"
 #include "cl_ngram.h"
 #include "cl_nn.h"

@@ -22,7 +22,7 @@ struct cl_lmtrain {
 cl_lmtrain_config cl_lmtrain_defaults(void)
 {
     cl_lmtrain_config c = {0};
-    c.batch = 32, c.seq = 100, c.eval_streams = 64, c.threads = 1;
+    c.batch = 32, c.seq = 100, c.eval_streams = 64, c.threads = 1, c.precision = CL_PREC_FP32;
     return c;
 }
 
@@ -84,6 +84,10 @@ int cl_lmtrain_create(cl_lmtrain **out, cl_model *m, const cl_lmtrain_config *c,
     if (!err) {
         cl_rnn_set_threads(t->lm.enc.rnn, c->threads);
         cl_rnn_set_threads(t->eval.enc.rnn, c->threads);
+    }
+    if (!err && c->precision != CL_PREC_FP32) { /* fp32 stays on OpenBLAS, as before */
+        err = cl_encoder_set_precision(&t->lm.enc, c->precision);
+        err = err ? err : cl_encoder_set_precision(&t->eval.enc, c->precision);
     }
     if (err) {
         cl_lmtrain_free(t);

@@ -28,11 +28,13 @@ typedef struct {
 
 /* ==== data ================================================================= */
 
-static int open_corpus(const lm_run *r, const char *const *paths, int n, cl_corpus **c)
+/* what: "training" or "validation", for the message. */
+static int open_corpus(const lm_run *r, const char *const *paths, int n, const char *what,
+                       cl_corpus **c)
 {
     cl_diag d = {{0}};
     int err = cl_corpus_open(c, paths, n, &r->text, &d);
-    return err ? cli_fail(CMD, err, &d, "cannot read the training text") : 0;
+    return err ? cli_fail(CMD, err, &d, "cannot read the %s text", what) : 0;
 }
 
 static int build_vocab(const lm_run *r, cl_corpus *c, cl_vocab *v)
@@ -68,7 +70,7 @@ static int load_ids(lm_run *r, cl_corpus *c, cl_ids *train, cl_ids *dev)
         return 0;
     cl_corpus *dc;
     cl_ids_release(dev);
-    if (open_corpus(r, &r->o->dev, 1, &dc))
+    if (open_corpus(r, &r->o->dev, 1, "validation", &dc))
         return 1;
     err = cl_ids_from_corpus(dev, dc, cl_model_vocab(r->m), NULL, &unk, &d);
     cl_corpus_close(dc);
@@ -122,6 +124,11 @@ static int run_task(lm_run *r, const cl_ids *train, const cl_ids *dev, const cl_
     const train_opts *o = r->o;
     cl_lmtrain_config c = cl_lmtrain_defaults();
     c.batch = o->batch, c.seq = o->seq, c.threads = o->threads;
+    c.precision = (cl_precision)o->precision;
+    if (c.precision != CL_PREC_FP32)
+        train_job_describe(o, "precision %s: %s products through oneDNN (%s)",
+                           cl_precision_name(c.precision),
+                           cl_precision_name(cl_precision_resolve(c.precision)), cl_mm_isa());
     cl_diag d = {{0}};
     int err = cl_lmtrain_create(&r->t, r->m, &c, train, dev, &d);
     if (err)
@@ -149,7 +156,7 @@ static int train_with(lm_run *r)
     cl_ids train = {0}, dev = {0};
     const char *from = o->resume ? o->resume : o->init;
     int rc = from ? load_model(r, from, o->resume ? &ck : NULL) : 0;
-    rc = rc ? rc : open_corpus(r, o->train.v, o->train.n, &c);
+    rc = rc ? rc : open_corpus(r, o->train.v, o->train.n, "training", &c);
     rc = rc || from ? rc : new_model(r, c);
     rc = rc ? rc : load_ids(r, c, &train, &dev);
     cl_corpus_close(c);

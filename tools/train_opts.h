@@ -31,6 +31,7 @@ typedef struct {
     double minutes;
     long steps, eval_every, save_every, seed;
     int patience, threads;
+    int precision;          /* cl_precision (the choices are in its order): auto, fp32, bf16 */
     /* tagger and classifier */
     int column, no_affixes, freeze, class_weights;
     double encoder_lr;      /* resolved: 0 with --freeze */

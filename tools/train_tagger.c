@@ -68,7 +68,9 @@ static int read_corpora(tagger_run *r)
         return cli_error(CMD, "the training files hold no sentence");
     if (o->dev) {
         int err = cl_tagger_corpus_read_conllu(&r->dev, o->dev, column(o), &d);
-        return err ? cli_fail(CMD, err, &d, "cannot read %s", o->dev) : 0;
+        if (err)
+            return cli_fail(CMD, err, &d, "cannot read %s", o->dev);
+        return r->dev.nsent ? 0 : cli_error(CMD, "%s: the dev file holds no sentence", o->dev);
     }
     return o->dev_fraction > 0 ? split_dev(r) : 0;
 }
