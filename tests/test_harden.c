@@ -17,6 +17,7 @@
 #include "cl_lm.h"
 #include "cl_model.h"
 #include "cl_tagger.h"
+#include "cl_tagger_impl.h"
 #include "cl_test.h"
 #include "cl_tsv.h"
 
@@ -409,6 +410,53 @@ START_TEST(test_tag_long_sentence_bounded)
 }
 END_TEST
 
+/* A sentence of 1,300 words is tagged in overlapping windows; the tags
+ * agree with one pass over the whole sentence (cl_tagger_forward), with and
+ * without the LM states (whose text each window starts anew). */
+static void windows_agree(int use_lm)
+{
+    cl_encoder_config ec = {0, 8, {CL_CELL_LSTM, 8, 12, 1, 0, 0}};
+    cl_tagger_config tc = cl_tagger_config_defaults();
+    tc.feat.buckets = 64, tc.char_emb = 4, tc.char_hidden = 4, tc.feat_emb = 4;
+    tc.word_emb = 4, tc.word_hidden = 6, tc.use_lm = use_lm;
+    cl_rng rng;
+    cl_rng_seed(&rng, 11);
+    cl_model *m = sentence_tagger(ec, tc, &rng);
+    static const char *const forms[] = {"the", "cat", "sat", "on", "a", "mat", ",", "quickly"};
+    const char *words[1300];
+    for (int i = 0; i < 1300; i++)
+        words[i] = forms[(i * 7 + i / 5) % 8];
+    cl_tagger_corpus c;
+    cl_tagger_corpus_init(&c);
+    ck_assert_int_eq(cl_tagger_corpus_add(&c, forms, NULL, 3), 0);
+    ck_assert_int_eq(cl_tagger_corpus_add(&c, words, NULL, 1300), 0);
+    cl_tagger *t;
+    cl_tagger_data *x;
+    ck_assert_int_eq(cl_tagger_create(&t, m, NULL), 0);
+    ck_assert_int_eq(cl_tagger_data_prepare(&x, t, &c, NULL), 0);
+    static int windowed[1303], whole[1303];
+    int sents[2] = {0, 1}, one = 1;
+    long count;
+    ck_assert_int_eq(cl_tagger_predict(t, x, sents, 2, windowed), 0);
+    ck_assert(!isnan(cl_tagger_forward(t, x, &one, 1, 0, NULL, &count)));
+    cl_tagger_argmax(t, x, &one, 1, whole);
+    int same = 0;
+    for (int w = 3; w < 1303; w++)
+        same += windowed[w] == whole[w];
+    ck_assert_msg(same >= 1300 * 99 / 100, "use_lm %d: %d of 1300 tags agree", use_lm, same);
+    cl_tagger_data_free(x);
+    cl_tagger_free(t);
+    cl_tagger_corpus_free(&c);
+    cl_model_free(m);
+}
+
+START_TEST(test_tag_windows_agree)
+{
+    windows_agree(0);
+    windows_agree(1);
+}
+END_TEST
+
 /* Options whose activations cannot fit are refused before anything is
  * allocated, with the memory they need (before: accepted, then killed by
  * the kernel at 23.5 GB).  Under ulimit -v, so main fails fast. */
@@ -601,6 +649,7 @@ Suite *suite_harden(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("memory");
     tcase_add_test(tc, test_tag_long_sentence_bounded);
+    tcase_add_test(tc, test_tag_windows_agree);
     tcase_add_test(tc, test_train_batch_seq_refused);
     tcase_add_test(tc, test_classify_long_lines_bounded);
     suite_add_tcase(s, tc);
