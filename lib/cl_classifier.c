@@ -379,6 +379,12 @@ int cl_classifier_create(cl_classifier **out, const cl_model *m, int max_T, int 
     return CL_OK;
 }
 
+int cl_classifier_rows_for(int T, int max_B)
+{
+    int rows = CL_CLASSIFIER_BATCH_CHARS / (T > 0 ? T : 1);
+    return rows < 1 ? 1 : rows < max_B ? rows : max_B;
+}
+
 int cl_classifier_max_batch(const cl_classifier *c) { return c->max_B; }
 int cl_classifier_max_len(const cl_classifier *c) { return c->max_T; }
 
