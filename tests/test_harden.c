@@ -560,8 +560,8 @@ static void expect_run(int rc, const char *needle, const char *fmt, ...)
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     int got = cl_test_run(out, sizeof out, "%s", args);
-    ck_assert_msg(got == rc && strstr(out, needle), "charlstm %s: exit %d (want %d), no \"%s\" in: %s",
-                  args, got, rc, needle, out);
+    ck_assert_msg(got == rc && strstr(out, needle),
+                  "charlstm %s: exit %d (want %d), no \"%s\" in: %s", args, got, rc, needle, out);
 }
 
 /* info and eval report a stdout that cannot be written (before: exit 0). */
@@ -621,12 +621,13 @@ START_TEST(test_generate_warning_and_seed)
                          model);
     ck_assert_msg(rc == 0 && strstr(out, "5 prompt characters") &&
                   strstr(out, "'z' (U+007A) 'q' (U+0071)\n"), "%d: %s", rc, out);
-    ck_assert_int_eq(cl_test_run(out, sizeof out, "generate -m '%s' --seed 0 -n 40 2>&1", model), 0);
+    const char *gen = "generate -m '%s' --seed 0 -n 40 2>&1";
+    ck_assert_int_eq(cl_test_run(out, sizeof out, gen, model), 0);
     const char *p = strstr(out, "--seed ");
     ck_assert_msg(p && sscanf(p, "--seed %63s", seed) == 1, "%s", out);
     static char first[sizeof out];
     snprintf(first, sizeof first, "%s", out);
-    ck_assert_int_eq(cl_test_run(out, sizeof out, "generate -m '%s' --seed 0 -n 40 2>&1", model), 0);
+    ck_assert_int_eq(cl_test_run(out, sizeof out, gen, model), 0);
     ck_assert_str_ne(first, out);
     ck_assert_int_eq(cl_test_run(out, sizeof out, "generate -m '%s' --seed %s -n 40 2>/dev/null",
                                  model, seed), 0);
