@@ -101,6 +101,12 @@ typedef struct cl_classifier cl_classifier;
  * buffers are allocated here: the passes below allocate nothing.  Free with
  * cl_classifier_free. */
 int cl_classifier_create(cl_classifier **c, const cl_model *m, int max_T, int max_B);
+/* Padded characters (max_T x max_B) a workspace for inference should hold
+ * at most: memory is proportional to them (tens of KB each with a large
+ * encoder), so texts of T characters go max(1, budget / T) at a time. */
+#define CL_CLASSIFIER_BATCH_CHARS 8192
+/* Rows for texts of up to T characters: min(max_B, max(1, BATCH_CHARS / T)). */
+int cl_classifier_rows_for(int T, int max_B);
 void cl_classifier_free(cl_classifier *c);
 int cl_classifier_max_batch(const cl_classifier *c);
 int cl_classifier_max_len(const cl_classifier *c);

@@ -3,6 +3,7 @@
  * temporary files of killed saves removed. */
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "cl_lm.h"
 #include "cl_model.h"
 #include "cl_tagger.h"
+#include "cl_tagger_impl.h"
 #include "cl_test.h"
 #include "cl_tsv.h"
 
@@ -94,32 +96,41 @@ static void harden_rewrite(const char *src, const char *dst, const char *section
     cl_ckpt_free(ck);
 }
 
-/* A small model with all three heads (classifier with n-grams). */
-static cl_model *three_heads(void)
+/* A model whose vocabulary and tag set come from one sentence: encoder ec
+ * (its vocabulary size filled in here), a tagger configured as tc. */
+static cl_model *sentence_tagger(cl_encoder_config ec, cl_tagger_config tc, cl_rng *rng)
 {
-    static const char *const forms[] = {"The", "cat", "sat", "."};
-    static const char *const tags[] = {"DET", "NOUN", "VERB", "PUNCT"};
-    static const char *const labels[] = {"neg", "pos"};
+    static const char *const forms[] = {"The", "cat", "sat", "on", "a", "mat", "."};
+    static const char *const tags[] = {"DET", "NOUN", "VERB", "ADP", "DET", "NOUN", "PUNCT"};
     cl_tagger_corpus c;
     cl_tagger_corpus_init(&c);
-    ck_assert_int_eq(cl_tagger_corpus_add(&c, forms, tags, 4), 0);
+    ck_assert_int_eq(cl_tagger_corpus_add(&c, forms, tags, 7), 0);
     cl_text_opts text = cl_text_defaults();
     cl_vocab v;
     ck_assert_int_eq(cl_tagger_vocab_build(&v, &c, &text, NULL), 0);
-    cl_encoder_config ec = {cl_vocab_size(&v), 8, {CL_CELL_LSTM, 8, 12, 1, 0, 0}};
-    cl_rng rng;
-    cl_rng_seed(&rng, 7);
+    ec.vocab = cl_vocab_size(&v);
     cl_model *m;
-    ck_assert_int_eq(cl_model_create(&m, &text, &v, &ec, &rng), 0);
-    ck_assert_int_eq(cl_model_add_head(m, &cl_lm_head_ops, cl_lm_head_new(0.1f), &rng), 0);
-    cl_tagger_config tc = cl_tagger_config_defaults();
-    tc.feat.buckets = 64, tc.char_emb = 4, tc.char_hidden = 4, tc.feat_emb = 4;
-    tc.word_emb = 4, tc.word_hidden = 4;
+    ck_assert_int_eq(cl_model_create(&m, &text, &v, &ec, rng), 0);
     ck_assert_int_eq(cl_tagger_config_build(&tc, &c, 1), 0);
-    ck_assert_int_eq(cl_model_add_head(m, &cl_tagger_head_ops, cl_tagger_config_dup(&tc), &rng),
+    ck_assert_int_eq(cl_model_add_head(m, &cl_tagger_head_ops, cl_tagger_config_dup(&tc), rng),
                      0);
     cl_tagger_config_clear(&tc);
     cl_tagger_corpus_free(&c);
+    return m;
+}
+
+/* A small model with all three heads (classifier with n-grams). */
+static cl_model *three_heads(void)
+{
+    static const char *const labels[] = {"neg", "pos"};
+    cl_encoder_config ec = {0, 8, {CL_CELL_LSTM, 8, 12, 1, 0, 0}};
+    cl_tagger_config tc = cl_tagger_config_defaults();
+    tc.feat.buckets = 64, tc.char_emb = 4, tc.char_hidden = 4, tc.feat_emb = 4;
+    tc.word_emb = 4, tc.word_hidden = 4;
+    cl_rng rng;
+    cl_rng_seed(&rng, 7);
+    cl_model *m = sentence_tagger(ec, tc, &rng);
+    ck_assert_int_eq(cl_model_add_head(m, &cl_lm_head_ops, cl_lm_head_new(0.1f), &rng), 0);
     cl_classifier_config *cc;
     ck_assert_int_eq(cl_classifier_config_new(&cc, labels, 2, NULL), 0);
     cc->hidden = 4, cc->ngram = 1, cc->ngram_bits = 10;
@@ -333,51 +344,116 @@ END_TEST
  * them) saved to path. */
 static void default_tagger(const char *path)
 {
-    static const char *const forms[] = {"the", "cat", "sat", "on", "a", "mat", "."};
-    static const char *const tags[] = {"DET", "NOUN", "VERB", "ADP", "DET", "NOUN", "PUNCT"};
-    cl_tagger_corpus c;
-    cl_tagger_corpus_init(&c);
-    ck_assert_int_eq(cl_tagger_corpus_add(&c, forms, tags, 7), 0);
-    cl_text_opts text = cl_text_defaults();
-    cl_vocab v;
-    ck_assert_int_eq(cl_tagger_vocab_build(&v, &c, &text, NULL), 0);
-    cl_encoder_config ec = cl_tagger_tiny_encoder(cl_vocab_size(&v));
     cl_rng rng;
     cl_rng_seed(&rng, 3);
-    cl_model *m;
-    ck_assert_int_eq(cl_model_create(&m, &text, &v, &ec, &rng), 0);
-    cl_tagger_config tc = cl_tagger_config_defaults();
-    ck_assert_int_eq(cl_tagger_config_build(&tc, &c, 1), 0);
-    ck_assert_int_eq(cl_model_add_head(m, &cl_tagger_head_ops, cl_tagger_config_dup(&tc), &rng),
-                     0);
-    cl_tagger_config_clear(&tc);
-    cl_tagger_corpus_free(&c);
+    cl_model *m = sentence_tagger(cl_tagger_tiny_encoder(2), cl_tagger_config_defaults(), &rng);
     ck_assert_int_eq(cl_model_save(m, path, NULL, NULL, NULL), 0);
     cl_model_free(m);
+}
+
+/* The memory tests need RLIMIT_AS, which AddressSanitizer's shadow memory
+ * cannot live with. */
+#ifdef __SANITIZE_ADDRESS__
+#define SKIP_UNDER_ASAN()                                                              \
+    do {                                                                               \
+        printf("%s: skipped, ASan needs more address space\n", __func__);              \
+        return;                                                                        \
+    } while (0)
+#else
+#define SKIP_UNDER_ASAN() (void)0
+#endif
+
+/* nlines lines of piece repeated reps times into path. */
+static void write_lines(const char *path, int nlines, const char *piece, int reps)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < nlines; i++) {
+        for (int k = 0; k < reps; k++)
+            fputs(piece, f);
+        fputc('\n', f);
+    }
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* `charlstm CMD -m MODEL --threads 1 INPUT | wc WC` with 1 GB of address
+ * space; the count, or -1 when the command failed (output in out). */
+static long count_within_1gb(const char *cmd, const char *model, const char *input,
+                             const char *wc)
+{
+    char line[2048];
+    snprintf(line, sizeof line, "ulimit -v 1048576; '%s' %s -m '%s' --threads 1 '%s' 2>&1 | "
+             "wc %s", CL_TOOL, cmd, model, input, wc);
+    return cl_test_shell(line, out, sizeof out) == 0 ? atol(out) : -1;
+}
+
+/* A model made by make_model, an input of nlines lines of piece x reps,
+ * and `charlstm cmd` over it within 1 GB: `wc wc` of its output is expect. */
+static void expect_within_1gb(const char *cmd, void (*make_model)(const char *), int nlines,
+                              const char *piece, int reps, const char *wc, long expect)
+{
+    char model[512], input[600];
+    snprintf(model, sizeof model, "%s/%s.model", cl_test_tmpdir(), cmd);
+    snprintf(input, sizeof input, "%s/%s.txt", cl_test_tmpdir(), cmd);
+    make_model(model);
+    write_lines(input, nlines, piece, reps);
+    long n = count_within_1gb(cmd, model, input, wc);
+    ck_assert_msg(n == expect, "%s: %ld: %s", cmd, n, out);
 }
 
 /* One line of 10,000 words is tagged within 1 GB of address space (before:
  * 12.2 GB, the workspace held the longest sentence times the batch). */
 START_TEST(test_tag_long_sentence_bounded)
 {
-#ifdef __SANITIZE_ADDRESS__
-    printf("test_tag_long_sentence_bounded: skipped, ASan needs more address space\n");
-#else
-    char model[512], line[600], cmd[2048];
-    snprintf(model, sizeof model, "%s/tagger.model", cl_test_tmpdir());
-    snprintf(line, sizeof line, "%s/long.txt", cl_test_tmpdir());
-    default_tagger(model);
-    FILE *f = fopen(line, "w");
-    ck_assert_ptr_nonnull(f);
-    for (int i = 0; i < 10000; i++)
-        fputs(i % 7 == 6 ? "mat , " : "the cat ", f);
-    fputs(".\n", f);
-    ck_assert_int_eq(fclose(f), 0);
-    snprintf(cmd, sizeof cmd, "ulimit -v 1048576; '%s' tag -m '%s' --threads 1 '%s' | wc -w 2>&1",
-             CL_TOOL, model, line);
-    int rc = cl_test_shell(cmd, out, sizeof out);
-    ck_assert_msg(rc == 0 && atoi(out) == 20001, "%d: %s", rc, out);
-#endif
+    SKIP_UNDER_ASAN();
+    expect_within_1gb("tag", default_tagger, 1, "the cat ", 5000, "-w", 10000);
+}
+END_TEST
+
+/* A sentence of 1,300 words is tagged in overlapping windows; the tags
+ * agree with one pass over the whole sentence (cl_tagger_forward), with and
+ * without the LM states (whose text each window starts anew). */
+static void windows_agree(int use_lm)
+{
+    cl_encoder_config ec = {0, 8, {CL_CELL_LSTM, 8, 12, 1, 0, 0}};
+    cl_tagger_config tc = cl_tagger_config_defaults();
+    tc.feat.buckets = 64, tc.char_emb = 4, tc.char_hidden = 4, tc.feat_emb = 4;
+    tc.word_emb = 4, tc.word_hidden = 6, tc.use_lm = use_lm;
+    cl_rng rng;
+    cl_rng_seed(&rng, 11);
+    cl_model *m = sentence_tagger(ec, tc, &rng);
+    static const char *const forms[] = {"the", "cat", "sat", "on", "a", "mat", ",", "quickly"};
+    const char *words[1300];
+    for (int i = 0; i < 1300; i++)
+        words[i] = forms[(i * 7 + i / 5) % 8];
+    cl_tagger_corpus c;
+    cl_tagger_corpus_init(&c);
+    ck_assert_int_eq(cl_tagger_corpus_add(&c, forms, NULL, 3), 0);
+    ck_assert_int_eq(cl_tagger_corpus_add(&c, words, NULL, 1300), 0);
+    cl_tagger *t;
+    cl_tagger_data *x;
+    ck_assert_int_eq(cl_tagger_create(&t, m, NULL), 0);
+    ck_assert_int_eq(cl_tagger_data_prepare(&x, t, &c, NULL), 0);
+    static int windowed[1303], whole[1303];
+    int sents[2] = {0, 1}, one = 1;
+    long count;
+    ck_assert_int_eq(cl_tagger_predict(t, x, sents, 2, windowed), 0);
+    ck_assert(!isnan(cl_tagger_forward(t, x, &one, 1, 0, NULL, &count)));
+    cl_tagger_argmax(t, x, &one, 1, whole);
+    int same = 0;
+    for (int w = 3; w < 1303; w++)
+        same += windowed[w] == whole[w];
+    ck_assert_msg(same >= 1300 * 99 / 100, "use_lm %d: %d of 1300 tags agree", use_lm, same);
+    cl_tagger_data_free(x);
+    cl_tagger_free(t);
+    cl_tagger_corpus_free(&c);
+    cl_model_free(m);
+}
+
+START_TEST(test_tag_windows_agree)
+{
+    windows_agree(0);
+    windows_agree(1);
 }
 END_TEST
 
@@ -388,8 +464,13 @@ START_TEST(test_train_batch_seq_refused)
 {
     char text[512], cmd[2048];
     tiny_corpus(text, sizeof text);
-    snprintf(cmd, sizeof cmd, "ulimit -v 2000000; '%s' train --train '%s' -o '%s/big.model' "
-             "--batch 4096 --seq 4096 -q 2>&1", CL_TOOL, text, cl_test_tmpdir());
+#ifdef __SANITIZE_ADDRESS__
+    const char *limit = ""; /* ASan's shadow memory needs the address space */
+#else
+    const char *limit = "ulimit -v 2000000; ";
+#endif
+    snprintf(cmd, sizeof cmd, "%s'%s' train --train '%s' -o '%s/big.model' --batch 4096 "
+             "--seq 4096 -q 2>&1", limit, CL_TOOL, text, cl_test_tmpdir());
     int rc = cl_test_shell(cmd, out, sizeof out);
     ck_assert_msg(rc == 2 && strstr(out, "--batch 4096 --seq 4096 needs at least") &&
                   strstr(out, " GB"), "%d: %s", rc, out);
@@ -429,26 +510,8 @@ static void long_classifier(const char *path)
  * (before: one workspace of 32 rows x the longest line, 1.6 GB here). */
 START_TEST(test_classify_long_lines_bounded)
 {
-#ifdef __SANITIZE_ADDRESS__
-    printf("test_classify_long_lines_bounded: skipped, ASan needs more address space\n");
-#else
-    char model[512], lines[600], cmd[2048];
-    snprintf(model, sizeof model, "%s/clf.model", cl_test_tmpdir());
-    snprintf(lines, sizeof lines, "%s/lines.txt", cl_test_tmpdir());
-    long_classifier(model);
-    FILE *f = fopen(lines, "w");
-    ck_assert_ptr_nonnull(f);
-    for (int i = 0; i < 16; i++) {
-        for (int k = 0; k < 2000; k++)
-            fputs("abc ", f);
-        fputc('\n', f);
-    }
-    ck_assert_int_eq(fclose(f), 0);
-    snprintf(cmd, sizeof cmd, "ulimit -v 1048576; '%s' classify -m '%s' --threads 1 '%s' 2>&1 | "
-             "wc -l", CL_TOOL, model, lines);
-    int rc = cl_test_shell(cmd, out, sizeof out);
-    ck_assert_msg(rc == 0 && atoi(out) == 16, "%d: %s", rc, out);
-#endif
+    SKIP_UNDER_ASAN();
+    expect_within_1gb("classify", long_classifier, 16, "abc ", 2000, "-l", 16);
 }
 END_TEST
 
@@ -490,16 +553,30 @@ START_TEST(test_bom_dropped)
 }
 END_TEST
 
+/* Run `charlstm ARGS` (printf-style); its exit status must be rc and its
+ * output (stdout and stderr, in out) must contain needle. */
+static void expect_run(int rc, const char *needle, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void expect_run(int rc, const char *needle, const char *fmt, ...)
+{
+    char args[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    int got = cl_test_run(out, sizeof out, "%s", args);
+    ck_assert_msg(got == rc && strstr(out, needle),
+                  "charlstm %s: exit %d (want %d), no \"%s\" in: %s", args, got, rc, needle, out);
+}
+
 /* info and eval report a stdout that cannot be written (before: exit 0). */
 START_TEST(test_full_stdout_fails)
 {
     char model[512], text[512];
     saved_model(model, sizeof model);
     tiny_corpus(text, sizeof text);
-    int rc = cl_test_run(out, sizeof out, "info '%s' > /dev/full", model);
-    ck_assert_msg(rc == 1 && strstr(out, "write error"), "%d: %s", rc, out);
-    rc = cl_test_run(out, sizeof out, "eval -m '%s' --task lm '%s' > /dev/full", model, text);
-    ck_assert_msg(rc == 1 && strstr(out, "write error"), "%d: %s", rc, out);
+    expect_run(1, "write error", "info '%s' > /dev/full", model);
+    expect_run(1, "write error", "eval -m '%s' --task lm '%s' > /dev/full", model, text);
 }
 END_TEST
 
@@ -510,15 +587,12 @@ START_TEST(test_options_refused_up_front)
     char model[512], text[512];
     saved_model(model, sizeof model);
     tiny_corpus(text, sizeof text);
-    int rc = cl_test_run(out, sizeof out, "generate -m '%s' --top-p 0 -n 3", model);
-    ck_assert_msg(rc == 2 && strstr(out, "--top-p: must be greater than 0"), "%d: %s", rc, out);
-    rc = cl_test_run(out, sizeof out, "train --train '%s' -o '%s/x.model' --lr 0", text,
-                     cl_test_tmpdir());
-    ck_assert_msg(rc == 2 && strstr(out, "--lr: must be greater than 0"), "%d: %s", rc, out);
-    rc = cl_test_run(out, sizeof out, "train --train '%s' -o '%s/x.model' --max-vocab 1", text,
-                     cl_test_tmpdir());
-    ck_assert_msg(rc == 2 && strstr(out, "--max-vocab: must be between 2 and") &&
-                  strstr(out, "(or 0)"), "%d: %s", rc, out);
+    const char *dir = cl_test_tmpdir();
+    expect_run(2, "--top-p: must be greater than 0", "generate -m '%s' --top-p 0 -n 3", model);
+    expect_run(2, "--lr: must be greater than 0", "train --train '%s' -o '%s/x.model' --lr 0",
+               text, dir);
+    expect_run(2, "--max-vocab: must be between 2 and 1114112 (or 0)",
+               "train --train '%s' -o '%s/x.model' --max-vocab 1", text, dir);
 }
 END_TEST
 
@@ -533,13 +607,11 @@ START_TEST(test_conllu_bad_utf8_located)
     static const char text[] = "1\tThe\tthe\tDET\t_\t_\t2\tdet\t_\t_\n"
                                "2\tca\xfft\tcat\tNOUN\t_\t_\t0\troot\t_\t_\n\n";
     cl_test_write(bad, text, sizeof text - 1);
-    int rc = cl_test_run(out, sizeof out, "eval -m '%s' --task tagger '%s'", model, bad);
-    ck_assert_msg(rc == 1 && strstr(out, "bad.conllu:2: invalid UTF-8 at byte 5"), "%d: %s", rc,
-                  out);
+    expect_run(1, "bad.conllu:2: invalid UTF-8 at byte 5", "eval -m '%s' --task tagger '%s'",
+               model, bad);
     ck_assert_msg(!strchr(out, '\xff'), "raw byte printed: %s", out);
-    rc = cl_test_run(out, sizeof out, "train --task tagger --train '%s' -o '%s/t.model' -q", bad,
-                     cl_test_tmpdir());
-    ck_assert_msg(rc == 1 && strstr(out, "bad.conllu:2: invalid UTF-8"), "%d: %s", rc, out);
+    expect_run(1, "bad.conllu:2: invalid UTF-8", "train --task tagger --train '%s' -o '%s/t.model'",
+               bad, cl_test_tmpdir());
 }
 END_TEST
 
@@ -554,12 +626,13 @@ START_TEST(test_generate_warning_and_seed)
                          model);
     ck_assert_msg(rc == 0 && strstr(out, "5 prompt characters") &&
                   strstr(out, "'z' (U+007A) 'q' (U+0071)\n"), "%d: %s", rc, out);
-    ck_assert_int_eq(cl_test_run(out, sizeof out, "generate -m '%s' --seed 0 -n 40 2>&1", model), 0);
+    const char *gen = "generate -m '%s' --seed 0 -n 40 2>&1";
+    ck_assert_int_eq(cl_test_run(out, sizeof out, gen, model), 0);
     const char *p = strstr(out, "--seed ");
     ck_assert_msg(p && sscanf(p, "--seed %63s", seed) == 1, "%s", out);
     static char first[sizeof out];
     snprintf(first, sizeof first, "%s", out);
-    ck_assert_int_eq(cl_test_run(out, sizeof out, "generate -m '%s' --seed 0 -n 40 2>&1", model), 0);
+    ck_assert_int_eq(cl_test_run(out, sizeof out, gen, model), 0);
     ck_assert_str_ne(first, out);
     ck_assert_int_eq(cl_test_run(out, sizeof out, "generate -m '%s' --seed %s -n 40 2>/dev/null",
                                  model, seed), 0);
@@ -582,6 +655,7 @@ Suite *suite_harden(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("memory");
     tcase_add_test(tc, test_tag_long_sentence_bounded);
+    tcase_add_test(tc, test_tag_windows_agree);
     tcase_add_test(tc, test_train_batch_seq_refused);
     tcase_add_test(tc, test_classify_long_lines_bounded);
     suite_add_tcase(s, tc);

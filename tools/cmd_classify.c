@@ -94,11 +94,10 @@ static int batch_init(classify_batch *b, const cl_model *m, int B)
     return CL_OK;
 }
 
-/* Padded characters (longest line x lines) of one batch at most: memory
- * is proportional to them, so a batch of long lines is split, and a
- * workspace for long lines has fewer rows (one 300,000-character line in a
- * batch of 32 took 22.6 GB). */
-#define CLASSIFY_POSITIONS 8192
+/* Padded characters (longest line x lines) of one batch at most
+ * CL_CLASSIFIER_BATCH_CHARS: a batch of long lines is split, and a workspace
+ * for long lines has fewer rows (one 300,000-character line in a batch of
+ * 32 took 22.6 GB). */
 
 static int longest(const classify_batch *b, int n)
 {
@@ -106,13 +105,6 @@ static int longest(const classify_batch *b, int n)
     for (int i = 0; i < n; i++)
         T = b->len[i] > T ? b->len[i] : T;
     return T;
-}
-
-/* Rows a workspace of T characters may have within the budget. */
-static int rows_for(const classify_batch *b, int T)
-{
-    int rows = CLASSIFY_POSITIONS / T;
-    return rows < 1 ? 1 : rows < b->B ? rows : b->B;
 }
 
 /* A workspace for the current batch: its length grown by doubling, so
@@ -126,11 +118,11 @@ static int batch_workspace(classify_batch *b)
     while (want < T)
         want *= 2;
     want = want < b->cfg->max_chars ? want : b->cfg->max_chars;
-    if (rows_for(b, want) < b->n) /* the doubled length would cost rows */
+    if (cl_classifier_rows_for(want, b->B) < b->n) /* the doubled length would cost rows */
         want = T;
     cl_classifier_free(b->clf);
     b->clf = NULL;
-    return cl_classifier_create(&b->clf, b->m, want, rows_for(b, want));
+    return cl_classifier_create(&b->clf, b->m, want, cl_classifier_rows_for(want, b->B));
 }
 
 /* Decode one line into slot b->n.  An empty line reads as one unknown
@@ -245,7 +237,7 @@ static int flush_batch(const classify_opts *o, classify_batch *b, FILE *out)
  * before a line that takes the batch past the budget. */
 static int flush_if_needed(const classify_opts *o, classify_batch *b, FILE *out)
 {
-    if (b->n > 1 && (size_t)longest(b, b->n) * (size_t)b->n > CLASSIFY_POSITIONS)
+    if (b->n > 1 && (size_t)longest(b, b->n) * (size_t)b->n > CL_CLASSIFIER_BATCH_CHARS)
         return flush_first(o, b, b->n - 1, out);
     return b->n == b->B ? flush_batch(o, b, out) : CL_OK;
 }

@@ -51,7 +51,9 @@ static int eval_file(const cl_model *m, const char *path, int batch, cl_clfeval_
     int *order = NULL;
     int err = cl_clfdata_read_file(&ds, path, cl_model_text(m), &d);
     err = err ? err : cl_clfdata_encode(&ds, m, &d);
-    err = err ? err : cl_classifier_create(&clf, m, ds.max_len, batch);
+    /* fewer rows for long texts: memory follows the batch's characters */
+    err = err ? err : cl_classifier_create(&clf, m, ds.max_len,
+                                           cl_classifier_rows_for(ds.max_len, batch));
     if (!err && !(order = cl_clfeval_length_order(&ds)))
         err = CL_ENOMEM;
     err = err ? err : cl_clfeval_run(clf, &ds, order, mt, &d);
