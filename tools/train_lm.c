@@ -122,6 +122,7 @@ static int run_task(lm_run *r, const cl_ids *train, const cl_ids *dev, const cl_
     const train_opts *o = r->o;
     cl_lmtrain_config c = cl_lmtrain_defaults();
     c.batch = o->batch, c.seq = o->seq, c.threads = o->threads;
+    c.part = o->dist->rank, c.parts = o->dist->size;
     cl_diag d = {{0}};
     int err = cl_lmtrain_create(&r->t, r->m, &c, train, dev, &d);
     if (err)
