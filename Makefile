@@ -4,9 +4,12 @@
 #   make deps            install the Debian packages the build needs (root)
 #   make check           build and run the Check unit test suite
 #   make check SANITIZE=1  the same under AddressSanitizer + UBSan
+#   make MPI=1           build with MPI (mpicc) into build-mpi/: charlstm train under mpirun
+#                        (make check builds it too when mpicc exists, for the MPI tests)
 #   make demo            the main job: fetch a corpus, train a few minutes, generate
 #   make bench           speed benchmarks side by side with the PyTorch reference
 #   make fuzz FUZZ_SECONDS=N  run each libFuzzer harness of tests/fuzz for N seconds (clang)
+#                        (and the data-parallel scaling table when MPI is built)
 #   make quality         long quality checks on ../shared/data (not run by CI)
 #   make mutation        plant each bug of tests/mutation/mutations.txt, run the
 #                        suite on it, print the score (MUTANTS="id ..." for some)
@@ -25,13 +28,26 @@ PKGS     := openblas libutf8proc libpcre2-8 zlib
 # oneDNN (libdnnl-dev) has no pkg-config file in Debian 12: linked as -ldnnl.
 OPT      ?= -O2 -march=native
 SANITIZE ?= 0
+MPI      ?= 0
+# The MPI variant: the same sources compiled by mpicc, with the MPI
+# communicator (lib/cl_dist_mpi.c) in place of the one that says "no MPI".
+MPICC    ?= $(shell command -v mpicc 2>/dev/null)
+MPI_TOOL := $(if $(MPICC),$(CURDIR)/build-mpi/charlstm)
+ifeq ($(MPI),1)
+CC       := mpicc
+MPI_SFX  := -mpi
+DIST_OUT := lib/cl_dist_nompi.c
+else
+MPI_SFX  :=
+DIST_OUT := lib/cl_dist_mpi.c
+endif
 
 ifeq ($(SANITIZE),1)
-BUILD    ?= build-san
+BUILD    ?= build-san$(MPI_SFX)
 OPT      := -O1 -fno-omit-frame-pointer
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 else
-BUILD    ?= build
+BUILD    ?= build$(MPI_SFX)
 SANFLAGS :=
 endif
 
@@ -52,7 +68,7 @@ FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 
 # Kernels compiled twice: float (training) and double (gradient checks).
 TPL_SRC  := lib/cl_rnn.c lib/cl_layers.c lib/cl_seqrnn.c
-LIB_SRC  := $(sort $(wildcard lib/*.c))
+LIB_SRC  := $(filter-out $(DIST_OUT),$(sort $(wildcard lib/*.c)))
 LIB_OBJ  := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(TPL_SRC:lib/%.c=$(BUILD)/lib/%_d.o)
 # Installed headers: every one but the library's internal ones.
 INTERNAL_HDR := lib/cl_real.h lib/cl_lines.h lib/cl_tagger_impl.h lib/cl_registry.h
@@ -106,8 +122,10 @@ $(TESTBIN): $(TEST_OBJ) $(filter-out $(BUILD)/tools/charlstm.o,$(TOOL_OBJ)) $(ST
 
 # CK_DEFAULT_TIMEOUT: the sanitizer build is several times slower.  Then the
 # fuzz harnesses replay their seed corpora (built without libFuzzer).
-check: $(TESTBIN) $(TOOL) $(SHARED) $(FUZZ_REPLAY)
-	OPENBLAS_NUM_THREADS=1 CK_DEFAULT_TIMEOUT=600 $(TESTBIN)
+# With mpicc on the machine, the MPI variant of the tool is built too and
+# the MPI tests run it (CHARLSTM_MPI); without, they say they were skipped.
+check: $(TESTBIN) $(TOOL) $(SHARED) $(FUZZ_REPLAY) $(if $(MPI_TOOL),mpi-tool)
+	OPENBLAS_NUM_THREADS=1 CK_DEFAULT_TIMEOUT=600 CHARLSTM_MPI=$(MPI_TOOL) $(TESTBIN)
 	for n in $(FUZZ_NAMES); do $(BUILD)/fuzz/replay_$$n tests/fuzz/corpus/$$n/* || exit 1; done
 	BUILD=$(BUILD) CC=$(CC) ./scripts/check_api.sh $(PUBLIC_HDR)
 
@@ -149,6 +167,10 @@ fuzz:
 	    grep -E '^stat::(number_of_executed_units|peak_rss_mb)|cov: .*corp' $(FUZZ_BUILD)/$$n.log | tail -3; \
 	done
 
+.PHONY: mpi-tool
+mpi-tool:
+	$(MAKE) MPI=1 SANITIZE=0 BUILD=build-mpi build-mpi/charlstm
+
 demo:
 	./scripts/demo.sh
 
@@ -164,8 +186,9 @@ $(BUILD)/load_bench: bench/load_bench.c $(STATIC)
 $(BUILD)/%_bench: ../shared/bench/%_bench.c
 	$(CC) -O2 -march=native $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS)
 
-bench: all $(BUILD)/gen_bench $(BUILD)/load_bench
+bench: all $(BUILD)/gen_bench $(BUILD)/load_bench $(if $(MPI_TOOL),mpi-tool)
 	BUILD=$(BUILD) ./bench/run.sh
+	$(if $(MPI_TOOL),MPI_TOOL=$(MPI_TOOL) ./bench/mpi_scaling.sh)
 
 quality: all
 	./scripts/quality.sh
@@ -193,4 +216,4 @@ uninstall:
 	rm -rf $(DESTDIR)$(INCDIR) $(DESTDIR)$(DOCDIR)
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-mpi build-san-mpi

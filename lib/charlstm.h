@@ -10,6 +10,7 @@
 #include "cl_clfeval.h"
 #include "cl_clftrain.h"
 #include "cl_conllu.h"
+#include "cl_dist.h"
 #include "cl_encoder.h"
 #include "cl_error.h"
 #include "cl_feat.h"

@@ -29,9 +29,11 @@ typedef struct {
     int freeze;          /* keep the encoder fixed (and cache its features) */
     int class_weights;   /* weight each class by n / (K * count) */
     int normalize;       /* standardise the pooled features first (cl_classifier_set_norm) */
+    int part, parts;     /* data-parallel: this process computes share `part` of `parts` of
+                          * every batch's sentences (batch must divide) */
 } cl_clftrain_config;
 
-/* batch 32, window 50, normalize 1. */
+/* batch 32, window 50, normalize 1, part 0 of 1. */
 cl_clftrain_config cl_clftrain_defaults(void);
 
 typedef struct cl_clftrain cl_clftrain;

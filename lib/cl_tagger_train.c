@@ -49,6 +49,7 @@ struct cl_tagger_task {
     cl_tagger *t;
     const cl_tagger_data *train, *dev;
     int batch;
+    int part, parts;    /* this process's share of each batch */
     int *order;         /* [nsent] sentences in batch order */
     int *bstart, *perm; /* [nbatch + 1] batch starts in order; [nbatch] batch order */
     len_id *tmp;
@@ -74,6 +75,7 @@ int cl_tagger_task_create(cl_tagger_task **out, cl_tagger *t, const cl_tagger_da
     size_t S = (size_t)train->nsent;
     if (k) {
         k->t = t, k->train = train, k->dev = dev && dev->nsent ? dev : NULL, k->batch = batch;
+        k->part = 0, k->parts = 1;
         k->order = malloc(sizeof(int) * S), k->bstart = malloc(sizeof(int) * (S + 1));
         k->perm = malloc(sizeof(int) * S), k->tmp = malloc(sizeof(len_id) * S);
     }
@@ -82,6 +84,15 @@ int cl_tagger_task_create(cl_tagger_task **out, cl_tagger *t, const cl_tagger_da
         return cl_diag_set(d, CL_ENOMEM, "cannot set up tagger training: out of memory");
     }
     *out = k;
+    return CL_OK;
+}
+
+int cl_tagger_task_share(cl_tagger_task *k, int part, int parts, cl_diag *d)
+{
+    if (parts < 1 || part < 0 || part >= parts || k->batch % parts)
+        return cl_diag_set(d, CL_EINVAL, "--batch %d does not divide into %d equal shares (one "
+                           "per process): give a multiple of %d", k->batch, parts, parts);
+    k->part = part, k->parts = parts;
     return CL_OK;
 }
 
@@ -121,10 +132,14 @@ static long task_begin_epoch(void *ctx, long epoch, cl_rng *rng, cl_diag *d)
 static int task_step(void *ctx, long i, cl_rng *rng, double *loss, double *count, cl_diag *d)
 {
     cl_tagger_task *k = ctx;
-    int b = k->perm[i];
-    const int *sents = k->order + k->bstart[b];
-    int ns = k->bstart[b + 1] - k->bstart[b];
-    long n;
+    int b = k->perm[i], s0, s1;
+    cl_train_share(k->bstart[b + 1] - k->bstart[b], k->part, k->parts, &s0, &s1);
+    const int *sents = k->order + k->bstart[b] + s0;
+    int ns = s1 - s0;
+    long n = 0;
+    *loss = 0, *count = 0;
+    if (ns == 0) /* a short batch leaves this share empty: nothing to add */
+        return CL_OK;
     *loss = cl_tagger_forward(k->t, k->train, sents, ns, 1, rng, &n);
     *count = (double)n;
     int err = n && isfinite(*loss) ? cl_tagger_backward(k->t, k->train, sents, ns) : CL_OK;
@@ -146,7 +161,7 @@ static int task_evaluate(void *ctx, cl_train_score *s, cl_diag *d)
 cl_train_task cl_tagger_task_get(cl_tagger_task *k)
 {
     cl_train_task t = {k, "tagger", task_prepare, task_begin_epoch, task_step,
-                       k->dev ? task_evaluate : NULL, NULL, NULL,
+                       k->dev ? task_evaluate : NULL, NULL,
                        log((double)k->t->cfg->ntags)};
     return t;
 }

@@ -2,7 +2,9 @@
 # Install what charlstm needs to build and test, from Debian's packages.
 # Run as root (or with sudo available).  Safe to run again.
 set -eu
+# Open MPI: data-parallel training (make MPI=1; make check runs the MPI tests with it).
 PKGS="build-essential pkg-config libopenblas-dev libutf8proc-dev libpcre2-dev zlib1g-dev libdnnl-dev check"
+PKGS="$PKGS libopenmpi-dev openmpi-bin"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

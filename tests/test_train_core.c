@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cl_lmtrain.h"
 #include "cl_test.h"
@@ -87,7 +88,7 @@ static void run_toy(long nan_at, int want_err)
 {
     cl_model *m = toy_model();
     toy_task k = {m, nan_at, 0};
-    cl_train_task task = {&k, "toy", NULL, toy_begin, toy_step, NULL, NULL, NULL, 0};
+    cl_train_task task = {&k, "toy", NULL, toy_begin, toy_step, NULL, NULL, 0};
     size_t n = m->params.n_train, half = n / 2 / 16 * 16;
     cl_train_group g[2] = {{0, half, 0.1f, 0}, {half, n, 0.1f, 1}};
     float *w0 = malloc(n * sizeof *w0), *before_nan = malloc(n * sizeof *w0);
@@ -117,6 +118,63 @@ END_TEST
 START_TEST(nan_loss_stops_before_the_update) { run_toy(3, CL_ENONFINITE); }
 END_TEST
 
+/* Batch i pulls w towards i with mean gradient w - i over i + 1 items. */
+static int toy_counted_step(void *ctx, long i, cl_rng *rng, double *loss, double *count,
+                            cl_diag *d)
+{
+    cl_params *p = &((toy_task *)ctx)->m->params;
+    (void)rng, (void)d;
+    *loss = 0, *count = (double)(i + 1);
+    for (size_t j = 0; j < p->n_train; j++) {
+        *loss += *count * 0.5 * (p->w[j] - i) * (p->w[j] - i);
+        p->g[j] += p->w[j] - (float)i;
+    }
+    return CL_OK;
+}
+
+/* --accumulate 3: one step's gradient is the mean over the items of its
+ * three batches (each batch weighed by its count), not over the batches. */
+START_TEST(accumulated_gradient_is_the_mean_over_items)
+{
+    cl_model *m = toy_model();
+    toy_task k = {m, -1, 0};
+    cl_train_task task = {&k, "toy", NULL, toy_begin, toy_counted_step, NULL, NULL, 0};
+    size_t n = m->params.n_train;
+    cl_train_group g[1] = {{0, n, 0.1f, 0}};
+    float *w0 = malloc(n * sizeof *w0);
+    memcpy(w0, m->params.w, n * sizeof *w0);
+    cl_train_config c = cl_train_defaults();
+    c.max_steps = 1, c.clip = 0, c.accumulate = 3;
+    cl_trainer *t;
+    cl_diag d = {{0}};
+    ck_assert_int_eq(cl_trainer_create(&t, m, &c, g, 1, &task, NULL, &d), 0);
+    ck_assert_msg(cl_trainer_run(t, NULL, &d) == CL_OK, "%s", d.msg);
+    /* (1 (w - 0) + 2 (w - 1) + 3 (w - 2)) / 6 = w - 4/3 */
+    for (size_t j = 0; j < n; j++)
+        ck_assert_float_eq_tol(m->params.g[j], w0[j] - 4.0f / 3, 1e-5f);
+    ck_assert_double_eq(cl_trainer_stats(t)->items, 6);
+    ck_assert_int_eq(cl_trainer_stats(t)->epoch_step, 3);
+    cl_trainer_free(t);
+    cl_model_free(m);
+    free(w0);
+}
+END_TEST
+
+/* The shares of a batch cover it, in order, as evenly as they can. */
+START_TEST(shares_cover_the_batch)
+{
+    int b, e, prev = 0;
+    for (int part = 0; part < 4; part++, prev = e) {
+        cl_train_share(7, part, 4, &b, &e);
+        ck_assert_int_eq(b, prev);
+        ck_assert(e - b == 1 || e - b == 2);
+    }
+    ck_assert_int_eq(e, 7);
+    cl_train_share(1, 0, 2, &b, &e);
+    ck_assert_int_eq(e - b, 0); /* a share may be empty */
+}
+END_TEST
+
 /* ==== end to end =========================================================== */
 
 static void resume_exactly(const char *task, int threads)
@@ -128,6 +186,28 @@ static void resume_exactly(const char *task, int threads)
     ck_assert_msg(rc == 0, "%s", out);
     printf("%s", out);
 }
+
+/* tests/train_mpi.sh with the MPI build that make check builds when mpicc
+ * exists (CHARLSTM_MPI): 2 ranks = 1 process, resume, refusal, a killed rank. */
+START_TEST(mpi_ranks_train_as_one_process)
+{
+    const char *tool = getenv("CHARLSTM_MPI");
+    if (!tool || !*tool || access(tool, X_OK) != 0) {
+        const char *req = getenv("CHARLSTM_REQUIRE_MPI"); /* CI: make deps installed it */
+        ck_assert_msg(!req || strcmp(req, "1") != 0, "CHARLSTM_REQUIRE_MPI=1 but MPI is not "
+                      "built (no mpicc?)");
+        cl_test_skip("mpi_ranks_train_as_one_process", "MPI not built (no mpicc: make deps "
+                     "installs Open MPI, make check then builds build-mpi/charlstm)");
+        return;
+    }
+    char cmd[2048], out[8192];
+    snprintf(cmd, sizeof cmd, "%s/tests/train_mpi.sh %s %s/mpi 2>&1", CL_SRCDIR, tool,
+             cl_test_tmpdir());
+    int rc = cl_test_shell(cmd, out, sizeof out);
+    ck_assert_msg(rc == 0, "%s", out);
+    printf("%s", out);
+}
+END_TEST
 
 START_TEST(lm_resumes_exactly) { resume_exactly("lm", _i + 1); }
 END_TEST
@@ -271,6 +351,8 @@ Suite *suite_train_core(void)
     tcase_add_test(tc, schedule_warmup_step_and_cosine);
     tcase_add_test(tc, frozen_group_stays_trained_group_moves);
     tcase_add_test(tc, nan_loss_stops_before_the_update);
+    tcase_add_test(tc, accumulated_gradient_is_the_mean_over_items);
+    tcase_add_test(tc, shares_cover_the_batch);
     suite_add_tcase(s, tc);
     TCase *te = tcase_create("cli");
     tcase_set_timeout(te, 600);
@@ -281,6 +363,7 @@ Suite *suite_train_core(void)
     tcase_add_test(te, divergence_stops_and_keeps_earlier_files);
     tcase_add_test(te, resume_never_replaces_the_best_with_a_worse_model);
     tcase_add_test(te, classifier_moments_cover_trainable_tensors_only);
+    tcase_add_test(te, mpi_ranks_train_as_one_process);
     suite_add_tcase(s, te);
     return s;
 }

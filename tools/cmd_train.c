@@ -13,6 +13,7 @@
 #include "cl_ckpt.h"
 #include "cl_mm.h"
 #include "cli_opts.h"
+#include "cli_signal.h"
 #include "cli_util.h"
 #include "commands.h"
 #include "train_memory.h"
@@ -28,7 +29,7 @@ static void train_defaults(train_opts *o)
         .task = CMD_TASK_LM, .dev_fraction = -1, .min_count = 1,
         .layers = -1, .hidden = -1, .emb = -1, .cell = CELL_LSTM, .dropout = -1,
         .batch = 32, .seq = 100, .lr = 2e-3, .lr_decay = -1, .clip = 5,
-        .epochs = -1, .eval_every = -1, .seed = 1, .patience = -1, .threads = 1,
+        .epochs = -1, .eval_every = -1, .seed = 1, .patience = -1, .threads = 1, .accumulate = 1,
         .casefold = -1, .bidir = -1, .ema = -1,
         .column = COLUMN_UPOS, .encoder_lr = -1, .ngram = 2, .ngram_bits = 20,
         .ngram_dropout = 0.5, .precision = CL_PREC_FP32,
@@ -372,6 +373,9 @@ static int train_parse(train_opts *o, int argc, char **argv, cl_ckpt **ck)
         {"seed", 0, CLI_LONG, &o->seed, "N",
          .help = "random seed (initialisation, dropout, data order; 0 = from the system's "
          "entropy, printed)", .min = 0, .max = ANY},
+        {"accumulate", 0, CLI_INT, &o->accumulate, "K",
+         .help = "accumulate the gradients of K batches per optimiser step (a K times larger "
+         "batch in the memory of one)", .min = 1, .max = 65536},
         {"threads", 0, CLI_INT, &o->threads, "N",
          .help = "threads (OpenMP) for the recurrence and the matrix products",
          .min = 1, .max = 1024},
@@ -431,12 +435,28 @@ static int train_run(const train_opts *o)
     }
 }
 
+/* Under mpirun (or srun) every process runs this command with the same
+ * options; rank 0 alone shows progress and writes the files. */
+static int open_dist(cl_dist *dist)
+{
+    cl_diag d = {{0}};
+    int err = cl_dist_mpi_open(dist, &d);
+    return err ? cli_fail("train", err, &d, "cannot start data-parallel training") : 0;
+}
+
 int cmd_train(int argc, char **argv)
 {
     train_opts o;
     cl_ckpt *ck = NULL; /* --resume: the file whose options o points into */
+    cl_dist dist;
     train_defaults(&o);
-    int rc = train_parse(&o, argc, argv, &ck);
+    int rc = open_dist(&dist);
+    if (rc)
+        return rc;
+    o.dist = &dist;
+    rc = train_parse(&o, argc, argv, &ck);
+    if (rc == 0 && dist.rank > 0)
+        o.quiet = 1;
     if (rc == 0) /* a bad -o is found now, not at the first save */
         rc = cli_check_output("train", o.output) ? CLI_EXIT_FAIL : train_run(&o);
     else if (rc == 1)
@@ -444,5 +464,8 @@ int cmd_train(int argc, char **argv)
     cli_strs_free(&o.train);
     free_args(&o);
     cl_ckpt_free(ck);
+    /* a failed rank ends the others at once (they may wait for it); an
+     * interrupted run stopped on every rank together */
+    cl_dist_mpi_close(&dist, rc != 0 && rc != CLI_EXIT_INTERRUPTED);
     return rc;
 }

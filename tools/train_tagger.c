@@ -168,6 +168,8 @@ static int run_task(tagger_run *r)
     cl_tagger_task *k;
     cl_diag d = {{0}};
     int err = cl_tagger_task_create(&k, r->t, r->dtrain, r->ddev, r->o->batch, &d);
+    if (!err && (err = cl_tagger_task_share(k, r->o->dist->rank, r->o->dist->size, &d)) != CL_OK)
+        cl_tagger_task_free(k);
     if (err)
         return cli_fail(CMD, err, &d, "cannot start training");
     train_job j = {.o = r->o, .m = r->m, .task = cl_tagger_task_get(k), .unit = "words",
