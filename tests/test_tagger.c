@@ -376,6 +376,46 @@ START_TEST(tag_conllu_keeps_other_columns)
 }
 END_TEST
 
+/* A program that writes a line and waits for its tags gets them while the
+ * pipe stays open (the deadline is generous for a loaded machine; without
+ * streaming the answer never comes before the input ends). */
+START_TEST(tag_answers_a_coprocess)
+{
+    char model[512], cmd[2048], ans[4096];
+    sample_model_file(model, sizeof model);
+    snprintf(cmd, sizeof cmd, "'%s' tag -m '%s'", CL_TOOL, model);
+    cl_test_coproc c;
+    cl_test_coproc_start(&c, cmd);
+    double ms = cl_test_coproc_ask(&c, "The famous nation walked quickly.\n", ans, sizeof ans, 5000);
+    ck_assert_msg(ms >= 0, "no answer within 5 s");
+    ck_assert_str_eq(ans, "The/DET famous/ADJ nation/NOUN walked/VERB quickly/ADV ./PUNCT\n");
+    ms = cl_test_coproc_ask(&c, "A curious motion opened slowly.\n", ans, sizeof ans, 5000);
+    ck_assert_msg(ms >= 0, "no answer within 5 s");
+    ck_assert_str_eq(ans, "A/DET curious/ADJ motion/NOUN opened/VERB slowly/ADV ./PUNCT\n");
+    ck_assert_int_eq(cl_test_coproc_finish(&c), 0);
+}
+END_TEST
+
+/* A bad byte on line 3: lines 1-2 are tagged on stdout, the message names
+ * the source once with line and byte; --replace-invalid tags all three. */
+START_TEST(tag_bad_byte_keeps_the_lines_before)
+{
+    char model[512], cmd[2048], out[8192];
+    sample_model_file(model, sizeof model);
+    const char *input = "printf 'The famous nation.\\nA curious motion.\\nThe \\377 nation.\\n"
+                        "A nation.\\n'";
+    snprintf(cmd, sizeof cmd, "%s | '%s' tag -m '%s' 2>&1", input, CL_TOOL, model);
+    ck_assert_int_ne(cl_test_shell(cmd, out, sizeof out), 0);
+    ck_assert_msg(!strncmp(out, "The/DET famous/ADJ nation/NOUN ./PUNCT\nA/DET curious/ADJ "
+                  "motion/NOUN ./PUNCT\n", 66), "%s", out);
+    ck_assert_msg(strstr(out, "<stdin>:3: invalid UTF-8 at byte 5") != NULL, "%s", out);
+    ck_assert_msg(strstr(strstr(out, "<stdin>") + 1, "<stdin>") == NULL, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s | '%s' tag -m '%s' --replace-invalid 2>&1", input, CL_TOOL, model);
+    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "The/DET \xEF\xBF\xBD/") != NULL, "%s", out);
+}
+END_TEST
+
 START_TEST(malformed_conllu_fails_with_file_and_line)
 {
     char model[512], cmd[2048], out[8192], path[512];
@@ -413,6 +453,8 @@ Suite *suite_tagger(void)
     tcase_add_test(cli, tag_reads_stdin);
     tcase_add_test(cli, tag_conllu_keeps_other_columns);
     tcase_add_test(cli, malformed_conllu_fails_with_file_and_line);
+    tcase_add_test(cli, tag_answers_a_coprocess);
+    tcase_add_test(cli, tag_bad_byte_keeps_the_lines_before);
     suite_add_tcase(s, cli);
     return s;
 }

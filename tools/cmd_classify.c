@@ -8,6 +8,7 @@
 
 #include "cl_classifier.h"
 #include "cli_opts.h"
+#include "cli_stream.h"
 #include "cli_util.h"
 #include "commands.h"
 
@@ -20,6 +21,7 @@ typedef struct {
     int all;            /* every label's probability, not only the best */
     int output;         /* classify_output */
     int batch, threads;
+    int replace_invalid;
     cli_strs files;     /* positional; "-" (stdin) when none */
 } classify_opts;
 
@@ -37,7 +39,9 @@ static const char classify_description[] =
     "--output json writes one JSON object per line instead:\n"
     "{\"label\": \"pos\", \"probability\": 0.93} (with --all also \"probabilities\").\n"
     "An empty line gets a label too.  Texts are cut to the model's max_chars.\n"
-    "Without FILE, reads stdin.\n"
+    "Without FILE, reads stdin.  Lines are classified in batches of what has\n"
+    "arrived, each answer written as soon as it is known, so a program can\n"
+    "write a line and wait for its answer.\n"
     "\n"
     "Example:\n"
     "  echo 'A gorgeous, witty, seductive movie.' | charlstm classify -m sst2.model\n";
@@ -48,9 +52,11 @@ static int classify_parse(classify_opts *o, int argc, char **argv)
         {"model", 'm', CLI_STR, &o->model, "MODEL", .help = "model with a classifier head", .required = 1},
         {"all", 'a', CLI_FLAG, &o->all, NULL, .help = "print the probability of every label"},
         {"output", 0, CLI_CHOICE, &o->output, NULL, .help = "output format", .choices = "tsv|json"},
-        {"batch", 0, CLI_INT, &o->batch, "N", .help = "sentences per batch", .min = 1, .max = 65536},
+        {"batch", 0, CLI_INT, &o->batch, "N", .help = "most sentences per batch", .min = 1, .max = 65536},
         {"threads", 0, CLI_INT, &o->threads, "N", .help = "threads for matrix products (OpenBLAS)",
          .min = 1, .max = 1024},
+        {"replace-invalid", 0, CLI_FLAG, &o->replace_invalid, NULL,
+         .help = "read invalid UTF-8 bytes as U+FFFD instead of stopping with an error"},
     };
     const cli_command cmd = {"classify", cmd_classify_summary, "-m MODEL [options] [FILE...]",
                              classify_description, opts, (int)(sizeof opts / sizeof opts[0]), 0, -1};
@@ -202,33 +208,31 @@ static int flush_batch(const classify_opts *o, classify_batch *b, FILE *out)
     for (int i = 0; i < b->n && !err; i++)
         write_one(o, b, b->probs + (size_t)i * b->cfg->nlabels, out);
     b->n = 0;
+    fflush(out);
     return err;
 }
 
+/* Lines are answered in batches: a batch ends when it is full or when the
+ * next line has not arrived yet, so a writer waiting for its answer gets it
+ * now (cli_stream).  Lines before a bad one are answered before the error. */
 static int classify_file(const classify_opts *o, classify_batch *b, const char *path, FILE *out)
 {
-    FILE *in = cli_open_in("classify", path);
-    if (!in)
+    cli_stream in;
+    if (cli_stream_open(&in, "classify", path, o->replace_invalid))
         return CLI_EXIT_FAIL;
-    char *line = NULL, where[4200];
-    size_t cap = 0;
-    ssize_t n;
-    long lineno = 0;
-    int err = CL_OK;
+    char where[64];
+    int err = CL_OK, got;
     cl_diag d = {{0}};
-    while (!err && (n = getline(&line, &cap, in)) >= 0) {
-        lineno++;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            n--;
-        snprintf(where, sizeof where, "%s:%ld", cli_in_name(path), lineno);
-        err = batch_add(b, line, (size_t)n, where, &d);
-        if (!err && b->n == b->B)
+    while (!err && (got = cli_stream_next(&in)) == 1) {
+        snprintf(where, sizeof where, "line %ld", in.lineno);
+        err = batch_add(b, in.line, in.len, where, &d);
+        if (!err && (b->n == b->B || !cli_stream_ready(&in)))
             err = flush_batch(o, b, out);
     }
     err = err ? err : flush_batch(o, b, out);
-    free(line);
-    int rc = cli_close_in("classify", in, path);
-    return err ? cli_fail("classify", err, &d, NULL) : rc;
+    int rc = got < 0 ? cli_stream_fail(&in) : 0;
+    cli_stream_close(&in);
+    return err ? cli_fail("classify", err, &d, "%s", in.name) : rc;
 }
 
 static int classify_run(const classify_opts *o)

@@ -12,6 +12,7 @@
 #include "cl_tok.h"
 
 #include "cli_opts.h"
+#include "cli_stream.h"
 #include "cli_util.h"
 #include "commands.h"
 
@@ -26,6 +27,7 @@ typedef struct {
     const char *model;
     int input, output;  /* tag_input, tag_output */
     int batch, threads;
+    int replace_invalid;
     cli_strs files;     /* positional; "-" (stdin) when none */
 } tag_opts;
 
@@ -56,6 +58,8 @@ static int tag_parse(tag_opts *o, int argc, char **argv)
         {"batch", 0, CLI_INT, &o->batch, "N", .help = "sentences per batch", .min = 1, .max = 65536},
         {"threads", 0, CLI_INT, &o->threads, "N", .help = "threads for matrix products (OpenBLAS)",
          .min = 1, .max = 1024},
+        {"replace-invalid", 0, CLI_FLAG, &o->replace_invalid, NULL,
+         .help = "read invalid UTF-8 bytes as U+FFFD instead of stopping with an error"},
     };
     const cli_command cmd = {"tag", cmd_tag_summary, "-m MODEL [options] [FILE...]",
                              tag_description, opts, (int)(sizeof opts / sizeof opts[0]), 0, -1};
@@ -115,13 +119,9 @@ static int sent_words(const cl_tagger_corpus *c, int s, int *len)
 static int tokenize(tagger_io *io, char *line, long lineno, const char *name)
 {
     cl_diag d = {{0}};
-    int32_t *cps;
-    size_t ncps, n;
-    int err = cl_text_decode(line, strlen(line), NULL, name, &cps, &ncps, &d);
-    free(cps);
-    if (err)
-        return cli_fail(CMD, err, &d, "%s:%ld", name, lineno);
+    size_t n;
     cl_tok_span *sp;
+    int err; /* the line is valid UTF-8 (cli_stream) */
     if ((err = cl_tok_line_alloc(io->tok, line, strlen(line), &sp, &n, &d)))
         return cli_fail(CMD, err, &d, "%s:%ld", name, lineno);
     char **forms = malloc(sizeof *forms * (n ? n : 1));
@@ -178,22 +178,18 @@ static int flush_text(tagger_io *io, const char *name, FILE *out)
     return rc;
 }
 
-static int tag_text(tagger_io *io, FILE *in, const char *name, FILE *out)
+/* A chunk ends when full or when the next line has not arrived yet, so a
+ * writer waiting for its answer gets it now (cli_stream). */
+static int tag_text(tagger_io *io, cli_stream *in, FILE *out)
 {
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    long lineno = 0;
-    int rc = 0;
-    while (!rc && (len = getline(&line, &cap, in)) >= 0) {
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = 0;
-        rc = tokenize(io, line, ++lineno, name);
-        if (!rc && io->n == io->chunk)
-            rc = flush_text(io, name, out);
+    int rc = 0, got;
+    while (!rc && (got = cli_stream_next(in)) == 1) {
+        rc = tokenize(io, in->line, in->lineno, in->name);
+        if (!rc && (io->n == io->chunk || !cli_stream_ready(in)))
+            rc = flush_text(io, in->name, out);
     }
-    free(line);
-    return rc ? rc : flush_text(io, name, out);
+    int rc2 = flush_text(io, in->name, out); /* the lines before an error are answered */
+    return rc ? rc : got < 0 ? cli_stream_fail(in) : rc2;
 }
 
 /* ---- CoNLL-U in */
@@ -283,14 +279,20 @@ static void io_free(tagger_io *io)
 
 static int tag_file(tagger_io *io, const char *path, FILE *out)
 {
+    if (io->o->input == TAG_IN_TEXT) {
+        cli_stream in;
+        if (cli_stream_open(&in, CMD, path, io->o->replace_invalid))
+            return CLI_EXIT_FAIL;
+        int rc = tag_text(io, &in, out);
+        cli_stream_close(&in);
+        return rc;
+    }
     FILE *in = cli_open_in(CMD, path);
     if (!in)
         return CLI_EXIT_FAIL;
-    /* Interactive input: answer each line before reading the next. */
+    /* Interactive input: answer each sentence before reading the next. */
     io->chunk = isatty(fileno(in)) ? 1 : io->o->batch * 8;
-    const char *name = cli_in_name(path);
-    int rc = io->o->input == TAG_IN_CONLLU ? tag_conllu(io, in, name, out)
-                                           : tag_text(io, in, name, out);
+    int rc = tag_conllu(io, in, cli_in_name(path), out);
     int rc2 = cli_close_in(CMD, in, path);
     return rc ? rc : rc2;
 }
