@@ -18,7 +18,7 @@ PCDIR    ?= $(LIBDIR)/pkgconfig
 DOCDIR   ?= $(PREFIX)/share/doc/charlstm
 
 CC       ?= cc
-PKGS     := openblas libutf8proc libpcre2-8 zlib
+PKGS     := openblas libutf8proc libpcre2-8 zlib libcjson
 OPT      ?= -O2 -march=native
 SANITIZE ?= 0
 

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include <cjson/cJSON.h>
+
 #include "cl_conllu.h"
 #include "cl_lm.h"
 #include "cl_tagger.h"
@@ -75,6 +77,31 @@ static cl_tagger_config small_config(void)
     return c;
 }
 
+/* EWT-style raw-text structure to learn from: multiword tokens (don't,
+ * I'm), SpaceAfter=No, "Mr." inside a sentence. */
+static const char *write_raw_treebank(char *path, size_t size)
+{
+    snprintf(path, size, "%s/raw.conllu", cl_test_tmpdir());
+    static const char text[] =
+        "# text = I don't know Mr. Smith.\n"
+        "1\tI\t_\tPRON\t_\t_\t_\t_\t_\t_\n"
+        "2-3\tdon't\t_\t_\t_\t_\t_\t_\t_\t_\n"
+        "2\tdo\t_\tAUX\t_\t_\t_\t_\t_\t_\n"
+        "3\tn't\t_\tPART\t_\t_\t_\t_\t_\t_\n"
+        "4\tknow\t_\tVERB\t_\t_\t_\t_\t_\t_\n"
+        "5\tMr.\t_\tPROPN\t_\t_\t_\t_\t_\t_\n"
+        "6\tSmith\t_\tPROPN\t_\t_\t_\t_\t_\tSpaceAfter=No\n"
+        "7\t.\t_\tPUNCT\t_\t_\t_\t_\t_\t_\n\n"
+        "# text = I'm here.\n"
+        "1-2\tI'm\t_\t_\t_\t_\t_\t_\t_\t_\n"
+        "1\tI\t_\tPRON\t_\t_\t_\t_\t_\t_\n"
+        "2\t'm\t_\tAUX\t_\t_\t_\t_\t_\t_\n"
+        "3\there\t_\tADV\t_\t_\t_\t_\t_\tSpaceAfter=No\n"
+        "4\t.\t_\tPUNCT\t_\t_\t_\t_\t_\t_\n\n";
+    cl_test_write(path, text, sizeof text - 1);
+    return path;
+}
+
 /* A model without a language model holding a fresh tagger for the sample. */
 static cl_model *sample_model(const cl_tagger_corpus *c, int use_lm, cl_rng *rng)
 {
@@ -91,6 +118,11 @@ static cl_model *sample_model(const cl_tagger_corpus *c, int use_lm, cl_rng *rng
     cl_tagger_config cfg = small_config();
     cfg.use_lm = use_lm;
     ck_assert_int_eq(cl_tagger_config_build(&cfg, c, 1), 0);
+    char raw[512];
+    const char *paths[] = {write_raw_treebank(raw, sizeof raw)};
+    ck_assert_int_eq(cl_seg_learn(&cfg.seg, paths, 1, NULL), 0);
+    ck_assert_int_eq(cfg.seg.nmwt, 2);      /* don't, i'm */
+    ck_assert_int_eq(cfg.seg.nabbrevs, 1);  /* mr. */
     ck_assert_int_eq(cl_model_add_head(m, &cl_tagger_head_ops, cl_tagger_config_dup(&cfg), rng), 0);
     cl_tagger_config_clear(&cfg);
     return m;
@@ -351,12 +383,12 @@ START_TEST(tag_reads_stdin)
     snprintf(cmd, sizeof cmd, "echo 'The famous nation walked quickly.' | %s tag -m %s "
                               "--output conllu", CL_TOOL, model);
     ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
-    ck_assert_str_eq(out, "# text = The famous nation walked quickly.\n"
+    ck_assert_str_eq(out, "# sent_id = 1\n# text = The famous nation walked quickly.\n"
                           "1\tThe\t_\tDET\t_\t_\t_\t_\t_\t_\n"
                           "2\tfamous\t_\tADJ\t_\t_\t_\t_\t_\t_\n"
                           "3\tnation\t_\tNOUN\t_\t_\t_\t_\t_\t_\n"
                           "4\twalked\t_\tVERB\t_\t_\t_\t_\t_\t_\n"
-                          "5\tquickly\t_\tADV\t_\t_\t_\t_\t_\t_\n"
+                          "5\tquickly\t_\tADV\t_\t_\t_\t_\t_\tSpaceAfter=No\n"
                           "6\t.\t_\tPUNCT\t_\t_\t_\t_\t_\t_\n\n");
 }
 END_TEST
@@ -416,6 +448,85 @@ START_TEST(tag_bad_byte_keeps_the_lines_before)
 }
 END_TEST
 
+/* Raw text to UD: multiword tokens and SpaceAfter as the treebank has
+ * them, sent_id and text; the output reads back through --input conllu. */
+START_TEST(tag_raw_text_to_ud_round_trips)
+{
+    char model[512], cmd[2048], out[8192], path[512], back[8192];
+    sample_model_file(model, sizeof model);
+    snprintf(cmd, sizeof cmd, "echo \"I don't think I'm late, Mr. Smith.\" | '%s' tag -m '%s' "
+             "--output conllu", CL_TOOL, model);
+    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
+    ck_assert_msg(!strncmp(out, "# sent_id = 1\n# text = I don't think I'm late, Mr. Smith.\n"
+                  "1\tI\t", 59), "%s", out);
+    const char *want[] = {"\n2-3\tdon't\t_\t_\t_\t_\t_\t_\t_\t_\n2\tdo\t",
+                          "\n3\tn't\t", "\n5-6\tI'm\t", "\n6\t'm\t",
+                          "\n7\tlate\t_\t", "\tSpaceAfter=No\n8\t,\t", "\n9\tMr.\t",
+                          "\n10\tSmith\t_\t"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        ck_assert_msg(strstr(out, want[i]) != NULL, "no %s in\n%s", want[i], out);
+    snprintf(path, sizeof path, "%s/raw-out.conllu", cl_test_tmpdir());
+    cl_test_write(path, out, strlen(out));
+    snprintf(cmd, sizeof cmd, "'%s' tag -m '%s' --input conllu < '%s'", CL_TOOL, model, path);
+    ck_assert_int_eq(cl_test_shell(cmd, back, sizeof back), 0);
+    ck_assert_str_eq(back, out);
+    /* --output tags shows a multiword token as its words */
+    snprintf(cmd, sizeof cmd, "echo \"I don't.\" | '%s' tag -m '%s'", CL_TOOL, model);
+    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
+    ck_assert_msg(!strncmp(out, "I/", 2) && strstr(out, " do/") && strstr(out, " n't/"), "%s", out);
+}
+END_TEST
+
+/* A paragraph is split into sentences; the learned "Mr." does not end one. */
+START_TEST(tag_paragraphs_split_sentences)
+{
+    char model[512], cmd[2048], out[8192];
+    sample_model_file(model, sizeof model);
+    snprintf(cmd, sizeof cmd, "printf 'Mr. Smith arrived. He sat.\\n\\nIt was late!\\n' | "
+             "'%s' tag -m '%s' --input paragraphs", CL_TOOL, model);
+    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
+    const char *l2 = strchr(out, '\n'), *l3 = l2 ? strchr(l2 + 1, '\n') : NULL;
+    ck_assert_msg(!strncmp(out, "Mr./", 4) && strstr(out, " arrived/") < l2 && l2 && l3 &&
+                  !strncmp(l2 + 1, "He/", 3), "%s", out);
+    ck_assert_msg(strstr(l3, "\n\nIt/") == l3, "%s", out);
+}
+END_TEST
+
+/* --output json: one object per input line, parsed with cJSON. */
+START_TEST(tag_json_parses)
+{
+    char model[512], cmd[2048], out[16384];
+    sample_model_file(model, sizeof model);
+    snprintf(cmd, sizeof cmd, "printf 'The nation don\\047t.\\n\\n' | '%s' tag -m '%s' "
+             "--output json --top 2", CL_TOOL, model);
+    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
+    char *nl = strchr(out, '\n');
+    ck_assert_ptr_nonnull(nl);
+    *nl = 0;
+    cJSON *j = cJSON_Parse(out), *s, *w, *t;
+    ck_assert_msg(j != NULL, "not JSON: %s", out);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "line")->valueint, 1);
+    s = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "sentences"), 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(s, "text")->valuestring, "The nation don't.");
+    w = cJSON_GetObjectItem(s, "words");
+    ck_assert_int_eq(cJSON_GetArraySize(w), 5);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(w, 1), "tag")->valuestring, "NOUN");
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(w, 3), "start")->valueint, 13);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetArrayItem(w, 1), "top")), 2);
+    double p = cJSON_GetObjectItem(cJSON_GetArrayItem(w, 1), "prob")->valuedouble;
+    ck_assert(p > 0.5 && p <= 1);
+    t = cJSON_GetArrayItem(cJSON_GetObjectItem(s, "tokens"), 2); /* don't */
+    ck_assert_str_eq(cJSON_GetObjectItem(t, "text")->valuestring, "don't");
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(t, "words")), 2);
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(t, "space_after")));
+    cJSON_Delete(j);
+    j = cJSON_Parse(nl + 1); /* the empty line: no sentence */
+    ck_assert_ptr_nonnull(j);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "sentences")), 0);
+    cJSON_Delete(j);
+}
+END_TEST
+
 START_TEST(malformed_conllu_fails_with_file_and_line)
 {
     char model[512], cmd[2048], out[8192], path[512];
@@ -454,6 +565,9 @@ Suite *suite_tagger(void)
     tcase_add_test(cli, tag_conllu_keeps_other_columns);
     tcase_add_test(cli, malformed_conllu_fails_with_file_and_line);
     tcase_add_test(cli, tag_answers_a_coprocess);
+    tcase_add_test(cli, tag_raw_text_to_ud_round_trips);
+    tcase_add_test(cli, tag_paragraphs_split_sentences);
+    tcase_add_test(cli, tag_json_parses);
     tcase_add_test(cli, tag_bad_byte_keeps_the_lines_before);
     suite_add_tcase(s, cli);
     return s;

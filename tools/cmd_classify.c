@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "cl_classifier.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "cli_stream.h"
 #include "cli_util.h"
@@ -145,22 +146,6 @@ static int batch_add(classify_batch *b, const char *line, size_t n, const char *
     return CL_OK;
 }
 
-/* JSON string literal of a UTF-8 string (labels). */
-static void json_string(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
-}
-
 /* Labels by decreasing probability (insertion sort: K is small). */
 static void rank_labels(const float *p, int K, int *rank)
 {
@@ -183,19 +168,7 @@ static void write_one(const classify_opts *o, classify_batch *b, const float *p,
         fputc('\n', out);
         return;
     }
-    fputs("{\"label\": ", out);
-    json_string(out, labels[b->rank[0]]);
-    fprintf(out, ", \"probability\": %.6f", p[b->rank[0]]);
-    if (o->all) {
-        fputs(", \"probabilities\": {", out);
-        for (int k = 0; k < K; k++) {
-            fputs(k ? ", " : "", out);
-            json_string(out, labels[k]);
-            fprintf(out, ": %.6f", p[k]);
-        }
-        fputc('}', out);
-    }
-    fputs("}\n", out);
+    cli_json_print(out, cli_json_label(labels, p, K, b->rank[0], o->all));
 }
 
 static int flush_batch(const classify_opts *o, classify_batch *b, FILE *out)
