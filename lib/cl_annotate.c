@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cl_seg.h"
 #include "cl_tok.h"
@@ -217,7 +218,112 @@ int cl_annotate_words(cl_ann_doc *doc, const char *const *forms, const int *spac
     return CL_OK;
 }
 
-/* ==== tagging ============================================================== */
+/* ==== gold sentences from CoNLL-U ========================================= */
+
+/* The tokens of a CoNLL-U sentence (a range line is one token): forms,
+ * word ranges and spacing into form[] and tok[] (offsets not yet set). */
+static int conllu_tokens(const cl_conllu_sent *c, const char **form, cl_ann_token *tok)
+{
+    size_t nw = cl_conllu_nwords(c), nr = cl_conllu_nranges(c), k = 0, first = 0, last = 0;
+    const char *rform = nr ? cl_conllu_range(c, 0, &first, &last) : NULL;
+    int n = 0;
+    for (size_t i = 0; i < nw; i++, n++) {
+        const char *misc = cl_conllu_col(c, i, CL_CONLLU_MISC);
+        form[n] = cl_conllu_form(c, i);
+        tok[n] = (cl_ann_token){0, 0, (int)i, 1, 0};
+        if (rform && i == first) {
+            form[n] = rform, misc = cl_conllu_range_misc(c, k);
+            tok[n].nwords = (int)(last - first + 1), i = last;
+            rform = ++k < nr ? cl_conllu_range(c, k, &first, &last) : NULL;
+        }
+        tok[n].len = strlen(form[n]);
+        tok[n].space_after = !cl_conllu_no_space_after(misc);
+    }
+    return n;
+}
+
+/* Token offsets in text, found in order past whitespace; 0 if one is not there. */
+static int find_tokens(const char *text, const char **form, cl_ann_token *tok, int n)
+{
+    size_t pos = 0;
+    for (int k = 0; k < n; k++) {
+        while (is_space(text[pos]))
+            pos++;
+        if (strncmp(text + pos, form[k], tok[k].len) != 0)
+            return 0;
+        tok[k].off = pos, pos += tok[k].len;
+    }
+    return 1;
+}
+
+/* The text the tokens and their spacing make; offsets set. */
+static char *join_tokens(const char **form, cl_ann_token *tok, int n)
+{
+    size_t len = 1;
+    for (int k = 0; k < n; k++)
+        len += tok[k].len + 1;
+    char *text = malloc(len);
+    size_t at = 0;
+    for (int k = 0; text && k < n; k++) {
+        tok[k].off = at;
+        memcpy(text + at, form[k], tok[k].len);
+        at += tok[k].len;
+        if (tok[k].space_after && k + 1 < n)
+            text[at++] = ' ';
+    }
+    if (text)
+        text[at] = 0;
+    return text;
+}
+
+/* Word w of token t: its bytes are the part of the token that spells it
+ * (case aside), else the whole token. */
+static void word_span(const cl_ann_sent *s, const cl_ann_token *t, cl_ann_word *w, size_t *from)
+{
+    size_t k = strlen(w->form);
+    w->off = t->off, w->len = t->len;
+    if (t->nwords == 1)
+        return;
+    for (size_t p = *from; p + k <= t->off + t->len; p++)
+        if (!strncasecmp(s->text + p, w->form, k)) {
+            w->off = p, w->len = k, *from = p + k;
+            return;
+        }
+}
+
+int cl_annotate_conllu(cl_ann_doc *doc, const cl_conllu_sent *c, const cl_tagger *t)
+{
+    int nw = (int)cl_conllu_nwords(c), col = cl_tagger_config_of(t)->column;
+    const char **form = malloc(sizeof *form * (size_t)nw);
+    cl_ann_sent *s = form ? new_sent(doc, "", 0, nw) : NULL;
+    if (!s) {
+        free(form);
+        return CL_ENOMEM;
+    }
+    s->ntok = conllu_tokens(c, form, s->tok);
+    const char *text = cl_conllu_text(c);
+    free(s->text);
+    s->text = text && find_tokens(text, form, s->tok, s->ntok) ? strdup(text)
+                                                               : join_tokens(form, s->tok, s->ntok);
+    free(form);
+    if (!s->text)
+        return CL_ENOMEM; /* the sentence is freed with the doc */
+    for (int k = 0; k < s->ntok; k++) {
+        size_t from = s->tok[k].off;
+        for (int i = s->tok[k].word; i < s->tok[k].word + s->tok[k].nwords; i++, s->nword++) {
+            cl_ann_word *w = &s->word[i];
+            const char *tag = cl_conllu_col(c, (size_t)i, col);
+            int id = cl_tagger_tag_id(t, tag);
+            *w = (cl_ann_word){strdup(cl_conllu_form(c, (size_t)i)), 0, 0, k,
+                               !strcmp(tag, "_") ? -1 : id < 0 ? -2 : id, 0};
+            if (!w->form)
+                return CL_ENOMEM;
+            word_span(s, &s->tok[k], w, &from);
+        }
+    }
+    return CL_OK;
+}
+/* ==== tagging ============================================================ */
 
 /* Grow *p to hold n elements of size sz; *cap counts elements. */
 static int grow(void **p, size_t *cap, size_t n, size_t sz)

@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 
+#include "cl_conllu.h"
 #include "cl_model.h"
 #include "cl_tagger.h"
 
@@ -83,6 +84,13 @@ int cl_annotate_text(cl_annotator *a, const char *text, size_t len, int mode, cl
  * token per word, its text the words joined by a space, or by nothing after
  * the words whose space_after[i] is 0 (space_after may be NULL). */
 int cl_annotate_words(cl_ann_doc *doc, const char *const *forms, const int *space_after, int n);
+
+/* Append a sentence read from CoNLL-U as it is annotated there: its
+ * multiword tokens (range lines), SpaceAfter, and as word tags the ids in
+ * t's tag set of t's column (-1 for "_", -2 for a tag outside the set).
+ * Its text is the "# text" comment when the tokens are found in it in
+ * order, else the tokens joined as SpaceAfter says.  off is left 0. */
+int cl_annotate_conllu(cl_ann_doc *doc, const cl_conllu_sent *s, const cl_tagger *t);
 
 /* Tag sentences [first, doc->n) in batches of at most batch sentences of
  * similar length; with_probs also fills each sentence's probs.  Returns 0,
