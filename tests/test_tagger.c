@@ -527,6 +527,63 @@ START_TEST(tag_json_parses)
 }
 END_TEST
 
+/* JSON from a command, parsed (fails the test when it is not JSON). */
+static cJSON *run_json(const char *cmd)
+{
+    static char out[65536];
+    ck_assert_msg(cl_test_shell(cmd, out, sizeof out) == 0, "%s: %s", cmd, out);
+    cJSON *j = cJSON_Parse(out);
+    ck_assert_msg(j != NULL, "not JSON: %s", out);
+    return j;
+}
+
+static double field(cJSON *j, const char *obj, const char *key)
+{
+    cJSON *o = obj ? cJSON_GetObjectItem(j, obj) : j;
+    ck_assert_msg(cJSON_IsNumber(cJSON_GetObjectItem(o, key)), "no %s.%s", obj, key);
+    return cJSON_GetObjectItem(o, key)->valuedouble;
+}
+
+/* eval --raw on the raw-text treebank the model learned from: the paragraph
+ * "I don't know Mr. Smith. I'm here." is split in two sentences and every
+ * token and multiword token is found; the text report has every row. */
+START_TEST(eval_raw_scores_end_to_end)
+{
+    char model[512], cmd[2048], raw[512], out[8192];
+    sample_model_file(model, sizeof model);
+    write_raw_treebank(raw, sizeof raw);
+    snprintf(cmd, sizeof cmd, "'%s' eval --raw -m '%s' '%s' --output json", CL_TOOL, model, raw);
+    cJSON *j = run_json(cmd);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "task")->valuestring, "tagger-raw");
+    ck_assert(field(j, "sentences", "gold") == 2 && field(j, "sentences", "f1") == 1);
+    ck_assert(field(j, "tokens", "gold") == 9 && field(j, "tokens", "f1") == 1);
+    ck_assert(field(j, "multiword", "correct") == 2 && field(j, "words", "f1") == 1);
+    double upos = field(j, "UPOS", "f1");
+    ck_assert(upos >= 0 && upos <= 1);
+    cJSON_Delete(j);
+    snprintf(cmd, sizeof cmd, "'%s' eval --raw -m '%s' '%s'", CL_TOOL, model, raw);
+    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
+    const char *rows[] = {"\nsentences ", "\ntokens ", "\nmultiword ", "\nwords ", "\nUPOS "};
+    for (int i = 0; i < 5; i++)
+        ck_assert_msg(strstr(out, rows[i]) != NULL, "no %s in %s", rows[i], out);
+    /* the gold-token report as JSON, and info */
+    snprintf(cmd, sizeof cmd, "'%s' eval -m '%s' '%s' --output json", CL_TOOL, model, raw);
+    j = run_json(cmd);
+    ck_assert(field(j, NULL, "words") == 11 && field(j, NULL, "accuracy") <= 1);
+    ck_assert_ptr_nonnull(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "tags"), "PUNCT"));
+    cJSON_Delete(j);
+    snprintf(cmd, sizeof cmd, "'%s' info --output json '%s'", CL_TOOL, model);
+    j = run_json(cmd);
+    ck_assert_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "heads"), 0)->valuestring, "tagger");
+    ck_assert(field(j, NULL, "parameters") > 0);
+    cJSON_Delete(j);
+    /* a model cannot come from stdin */
+    snprintf(cmd, sizeof cmd, "echo x | '%s' tag -m - 2>&1", CL_TOOL);
+    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 2);
+    ck_assert_msg(strstr(out, "-m -: a model is a file") != NULL, "%s", out);
+}
+END_TEST
+
 START_TEST(malformed_conllu_fails_with_file_and_line)
 {
     char model[512], cmd[2048], out[8192], path[512];
@@ -568,6 +625,7 @@ Suite *suite_tagger(void)
     tcase_add_test(cli, tag_raw_text_to_ud_round_trips);
     tcase_add_test(cli, tag_paragraphs_split_sentences);
     tcase_add_test(cli, tag_json_parses);
+    tcase_add_test(cli, eval_raw_scores_end_to_end);
     tcase_add_test(cli, tag_bad_byte_keeps_the_lines_before);
     suite_add_tcase(s, cli);
     return s;

@@ -101,6 +101,8 @@ static int eval_run(const eval_opts *o)
 {
     cl_model *m;
     cl_diag d = {{0}};
+    if (cli_no_dash("eval", "-m", o->model, CLI_MODEL_NOT_A_STREAM))
+        return CLI_EXIT_USAGE;
     int err = cl_model_load(&m, o->model, NULL, &d);
     if (err)
         return cli_fail("eval", err, &d, "cannot load the model");

@@ -223,6 +223,8 @@ static int generate_run(const generate_opts *o)
     int *ids = NULL;
     size_t n = 0;
     cl_diag d = {{0}};
+    if (cli_no_dash(CMD, "-m", o->model, CLI_MODEL_NOT_A_STREAM))
+        return CLI_EXIT_USAGE;
     int err = cl_model_load(&m, o->model, NULL, &d);
     if (err)
         return cli_fail(CMD, err, &d, "cannot load the model");

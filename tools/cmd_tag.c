@@ -336,6 +336,8 @@ static int tag_file(tagger_io *io, const char *path, FILE *out)
 
 static int tag_run(const tag_opts *o)
 {
+    if (cli_no_dash(CMD, "-m", o->model, CLI_MODEL_NOT_A_STREAM))
+        return CLI_EXIT_USAGE;
     tag_opts resolved = *o;
     if (resolved.output < 0)
         resolved.output = o->input == TAG_IN_CONLLU ? TAG_OUT_CONLLU : TAG_OUT_TAGS;
