@@ -31,7 +31,7 @@ def main():
     times = sorted(ask(LINES[i % len(LINES)]) for i in range(n))
     p.stdin.close()
     p.wait()
-    print("%s co-process: %d lines, latency median %.1f ms, p90 %.1f ms"
+    print("%s as a co-process: %d lines one at a time, answer after %.1f ms (median), %.1f ms (90th percentile)"
           % (" ".join(cmd[1:2]), n, 1e3 * times[n // 2], 1e3 * times[(9 * n) // 10]))
 
 
