@@ -448,15 +448,24 @@ START_TEST(tag_bad_byte_keeps_the_lines_before)
 }
 END_TEST
 
+/* `printf FORMAT | charlstm tag -m MODEL ARGS` into out; it must succeed. */
+static void tag_piped(const char *model, const char *format, const char *args, char *out,
+                      size_t size)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "printf '%s' | '%s' tag -m '%s' %s", format, CL_TOOL, model, args);
+    int rc = cl_test_shell(cmd, out, size);
+    ck_assert_msg(rc == 0, "%s: exit %d: %s", cmd, rc, out);
+}
+
 /* Raw text to UD: multiword tokens and SpaceAfter as the treebank has
  * them, sent_id and text; the output reads back through --input conllu. */
 START_TEST(tag_raw_text_to_ud_round_trips)
 {
     char model[512], cmd[2048], out[8192], path[512], back[8192];
     sample_model_file(model, sizeof model);
-    snprintf(cmd, sizeof cmd, "echo \"I don't think I'm late, Mr. Smith.\" | '%s' tag -m '%s' "
-             "--output conllu", CL_TOOL, model);
-    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
+    tag_piped(model, "I don\\047t think I\\047m late, Mr. Smith.\\n", "--output conllu", out,
+              sizeof out);
     ck_assert_msg(!strncmp(out, "# sent_id = 1\n# text = I don't think I'm late, Mr. Smith.\n"
                   "1\tI\t", 59), "%s", out);
     const char *want[] = {"\n2-3\tdon't\t_\t_\t_\t_\t_\t_\t_\t_\n2\tdo\t",
@@ -471,8 +480,7 @@ START_TEST(tag_raw_text_to_ud_round_trips)
     ck_assert_int_eq(cl_test_shell(cmd, back, sizeof back), 0);
     ck_assert_str_eq(back, out);
     /* --output tags shows a multiword token as its words */
-    snprintf(cmd, sizeof cmd, "echo \"I don't.\" | '%s' tag -m '%s'", CL_TOOL, model);
-    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
+    tag_piped(model, "I don\\047t.\\n", "", out, sizeof out);
     ck_assert_msg(!strncmp(out, "I/", 2) && strstr(out, " do/") && strstr(out, " n't/"), "%s", out);
 }
 END_TEST
@@ -480,11 +488,10 @@ END_TEST
 /* A paragraph is split into sentences; the learned "Mr." does not end one. */
 START_TEST(tag_paragraphs_split_sentences)
 {
-    char model[512], cmd[2048], out[8192];
+    char model[512], out[8192];
     sample_model_file(model, sizeof model);
-    snprintf(cmd, sizeof cmd, "printf 'Mr. Smith arrived. He sat.\\n\\nIt was late!\\n' | "
-             "'%s' tag -m '%s' --input paragraphs", CL_TOOL, model);
-    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
+    tag_piped(model, "Mr. Smith arrived. He sat.\\n\\nIt was late!\\n", "--input paragraphs", out,
+              sizeof out);
     const char *l2 = strchr(out, '\n'), *l3 = l2 ? strchr(l2 + 1, '\n') : NULL;
     ck_assert_msg(!strncmp(out, "Mr./", 4) && strstr(out, " arrived/") < l2 && l2 && l3 &&
                   !strncmp(l2 + 1, "He/", 3), "%s", out);
@@ -495,11 +502,9 @@ END_TEST
 /* --output json: one object per input line, parsed with cJSON. */
 START_TEST(tag_json_parses)
 {
-    char model[512], cmd[2048], out[16384];
+    char model[512], out[16384];
     sample_model_file(model, sizeof model);
-    snprintf(cmd, sizeof cmd, "printf 'The nation don\\047t.\\n\\n' | '%s' tag -m '%s' "
-             "--output json --top 2", CL_TOOL, model);
-    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
+    tag_piped(model, "The nation don\\047t.\\n\\n", "--output json --top 2", out, sizeof out);
     char *nl = strchr(out, '\n');
     ck_assert_ptr_nonnull(nl);
     *nl = 0;
