@@ -7,6 +7,8 @@
 #   make demo            the main job: fetch a corpus, train a few minutes, generate
 #   make bench           speed benchmarks side by side with the PyTorch reference
 #   make quality         long quality checks on ../shared/data (not run by CI)
+#   make mutation        plant each bug of tests/mutation/mutations.txt, run the
+#                        suite on it, print the score (MUTANTS="id ..." for some)
 #   make install PREFIX=/usr/local DESTDIR=
 
 VERSION  := 0.1.0
@@ -46,6 +48,9 @@ LDLIBS   += $(PKG_LIBS) -lm
 TPL_SRC  := lib/cl_rnn.c lib/cl_layers.c lib/cl_seqrnn.c
 LIB_SRC  := $(sort $(wildcard lib/*.c))
 LIB_OBJ  := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(TPL_SRC:lib/%.c=$(BUILD)/lib/%_d.o)
+# Installed headers: every one but the library's internal ones.
+INTERNAL_HDR := lib/cl_real.h lib/cl_lines.h lib/cl_tagger_impl.h lib/cl_registry.h
+PUBLIC_HDR := $(filter-out $(INTERNAL_HDR),$(sort $(wildcard lib/*.h)))
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOL_OBJ := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%.o)
 TEST_SRC := $(sort $(wildcard tests/*.c))
@@ -56,16 +61,17 @@ SHARED   := $(BUILD)/libcharlstm.so.$(VERSION)
 TOOL     := $(BUILD)/charlstm
 TESTBIN  := $(BUILD)/check_charlstm
 
-.PHONY: all deps check bench quality install uninstall clean corpora demo
+.PHONY: all deps check bench quality install uninstall clean corpora demo mutation
 all: $(STATIC) $(SHARED) $(TOOL)
 
 deps:
 	./scripts/deps.sh
 
+# The shared library exports only what the public headers declare (cl_api.h).
 $(BUILD)/lib/%_d.o: lib/%.c lib/*.h | $(BUILD)/lib
-	$(CC) $(CFLAGS) -DCL_DOUBLE -c $< -o $@
+	$(CC) $(CFLAGS) -fvisibility=hidden -DCL_DOUBLE -c $< -o $@
 $(BUILD)/lib/%.o: lib/%.c lib/*.h | $(BUILD)/lib
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) -fvisibility=hidden -c $< -o $@
 $(BUILD)/tools/%.o: tools/%.c $(wildcard tools/*.h) lib/*.h | $(BUILD)/tools
 	$(CC) $(CFLAGS) -Itools -DCL_VERSION='"$(VERSION)"' -c $< -o $@
 $(BUILD)/tests/%.o: tests/%.c tests/*.h lib/*.h $(BUILD)/tests/suites.h | $(BUILD)/tests
@@ -93,11 +99,16 @@ $(TESTBIN): $(TEST_OBJ) $(filter-out $(BUILD)/tools/charlstm.o,$(TOOL_OBJ)) $(ST
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 # CK_DEFAULT_TIMEOUT: the sanitizer build is several times slower.
-check: $(TESTBIN) $(TOOL)
+check: $(TESTBIN) $(TOOL) $(SHARED)
 	OPENBLAS_NUM_THREADS=1 CK_DEFAULT_TIMEOUT=600 $(TESTBIN)
+	BUILD=$(BUILD) CC=$(CC) ./scripts/check_api.sh $(PUBLIC_HDR)
 
 demo:
 	./scripts/demo.sh
+
+# Planted bugs, one at a time, in a copy of the tree (docs/testing.md).
+mutation:
+	./scripts/mutation.sh $(MUTANTS)
 
 # Benchmark helpers, optimised like the library (not part of `all`).
 $(BUILD)/gen_bench: bench/gen_bench.c $(STATIC)
@@ -125,7 +136,7 @@ install: all charlstm.pc
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf libcharlstm.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcharlstm.so.0
 	ln -sf libcharlstm.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcharlstm.so
-	install -m 644 lib/*.h $(DESTDIR)$(INCDIR)/
+	install -m 644 $(PUBLIC_HDR) $(DESTDIR)$(INCDIR)/
 	install -m 644 $(BUILD)/charlstm.pc $(DESTDIR)$(PCDIR)/
 	install -m 644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 

@@ -27,6 +27,9 @@
 #include "cl_conllu.h"
 #include "cl_model.h"
 #include "cl_tagger.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct {
     size_t off, len;   /* bytes of the token in the sentence text */
@@ -97,5 +100,7 @@ int cl_annotate_conllu(cl_ann_doc *doc, const cl_conllu_sent *s, const cl_tagger
  * CL_ENOMEM, or CL_EUTF8 (a word that is not valid UTF-8; d says which). */
 int cl_annotate_tag(cl_annotator *a, cl_ann_doc *doc, int first, int batch, int with_probs,
                     cl_diag *d);
+
+CL_API_END
 
 #endif

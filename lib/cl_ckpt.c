@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1449,6 +1450,20 @@ static void tb_list(textbuf *t, const kvent *e)
     }
 }
 
+/* The shortest "%.*g" that reads back as v; as a float when v is one
+ * (dropout 0.1f shows as 0.1, not 0.10000000149011612). */
+static int shortest_number(double v, char *num, size_t size)
+{
+    int as_float = isfinite(v) && (double)(float)v == v, n = 0;
+    for (int p = 1; p <= 17; p++) {
+        n = snprintf(num, size, "%.*g", p, v);
+        double back = strtod(num, NULL);
+        if (as_float ? (float)back == (float)v : back == v)
+            break;
+    }
+    return n;
+}
+
 const char *cl_ckpt_key_format(const cl_ckpt_section *s, int i, char *buf, size_t size)
 {
     textbuf t = {buf, size, 0, 0};
@@ -1462,7 +1477,7 @@ const char *cl_ckpt_key_format(const cl_ckpt_section *s, int i, char *buf, size_
     if (e->type == CL_CKPT_I64)
         tb_add(&t, num, (size_t)snprintf(num, sizeof num, "%" PRId64, e->i));
     else if (e->type == CL_CKPT_F64)
-        tb_add(&t, num, (size_t)snprintf(num, sizeof num, "%.17g", e->f));
+        tb_add(&t, num, (size_t)shortest_number(e->f, num, sizeof num));
     else if (e->type == CL_CKPT_STR)
         tb_quoted(&t, e->s);
     else

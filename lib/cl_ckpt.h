@@ -25,6 +25,9 @@
 #include <stdint.h>
 
 #include "cl_error.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 #define CL_CKPT_VERSION 1
 #define CL_CKPT_NAME_MAX 63 /* bytes of a section, key or tensor name */
@@ -138,4 +141,5 @@ void cl_ckpt_tensor_at(const cl_ckpt_section *s, int i, cl_ckpt_tensor_info *inf
 /* CL_ENOTFOUND if the section holds no tensor of that name. */
 int cl_ckpt_tensor_find(const cl_ckpt_section *s, const char *name, cl_ckpt_tensor_info *info);
 
+CL_API_END
 #endif

@@ -97,13 +97,12 @@ static int head_add_params(const cl_model *m, const void *cfg, cl_params *p)
     int s1[2] = {c->hidden, F}, sb1[1] = {c->hidden}, s2[2] = {c->nlabels, in2},
         sb2[1] = {c->nlabels};
     int sn[1] = {F}, sc[2] = {c->nlabels, 1 << c->ngram_bits}, err = CL_OK;
-    /* Constants first, so the trained tensors are one range after them
-     * (cl_classifier_trained_range); files find tensors by name. */
+    /* Counted, not learned: constants, outside the trainable range. */
     if (c->ngram)
-        err = cl_params_add(p, SECTION ".ngram_counts", 2, sc);
+        err = cl_params_add_const(p, SECTION ".ngram_counts", 2, sc);
     if (c->norm && err >= 0) {
-        err = cl_params_add(p, SECTION ".norm_mean", 1, sn);
-        err = err < 0 ? err : cl_params_add(p, SECTION ".norm_scale", 1, sn);
+        err = cl_params_add_const(p, SECTION ".norm_mean", 1, sn);
+        err = err < 0 ? err : cl_params_add_const(p, SECTION ".norm_scale", 1, sn);
     }
     if (c->ngram && err >= 0)
         err = cl_params_add(p, SECTION ".ngram_scale", 1, sb2);
@@ -713,15 +712,3 @@ int cl_classifier_count_ngrams(cl_classifier *c, cl_params *p, const int *const 
     return CL_OK;
 }
 
-void cl_classifier_trained_range(const cl_model *m, size_t *begin, size_t *end)
-{
-    const cl_classifier_config *c = cl_model_head(m, SECTION);
-    const cl_params *p = &m->params;
-    cl_model_param_range(m, SECTION, begin, end);
-    if (!c)
-        return;
-    int first = cl_params_find(p, c->ngram ? SECTION ".ngram_scale"
-                                  : c->hidden > 0 ? SECTION ".w1" : SECTION ".w2");
-    if (first >= 0)
-        *begin = p->t[first].offset;
-}

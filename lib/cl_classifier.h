@@ -50,6 +50,9 @@
 #define CL_CLASSIFIER_H
 
 #include "cl_model.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 enum { CL_CLASSIFIER_POOL_LAST = 1, CL_CLASSIFIER_POOL_MEAN = 2, CL_CLASSIFIER_POOL_MAX = 4 };
 #define CL_CLASSIFIER_POOL_ALL 7
@@ -126,11 +129,6 @@ int cl_classifier_backward(cl_classifier *c, cl_params *p, int into_encoder);
  * unit, the mean and 1 / sqrt(variance + 1e-4). */
 int cl_classifier_set_norm(cl_model *m, const float *feats, size_t n);
 
-/* [begin, end) of m's params holding the classifier tensors that learn:
- * the head's range without its constants (n-gram counts, standardisation),
- * which would only cost the optimizer time (8 MB of counts per step). */
-void cl_classifier_trained_range(const cl_model *m, size_t *begin, size_t *end);
-
 /* Fill the n-gram counts of c's model (whose params are p) from n
  * training texts ids[i][0..len[i]) with labels y[i] (replacing any).
  * CL_ENOTFOUND when the head has no n-grams. */
@@ -141,4 +139,5 @@ int cl_classifier_count_ngrams(cl_classifier *c, cl_params *p, const int *const 
 int cl_classifier_predict(cl_classifier *c, const int *const *ids, const int *len, int B,
                           float *probs);
 
+CL_API_END
 #endif

@@ -13,13 +13,8 @@ struct cl_clftrain {
     cl_clftrain_config c;
     const cl_clfdata *train, *dev;
     cl_classifier *clf;
-    cl_optim opt;
-    cl_rng rng;
-    int K, F, B, cur_B;                  /* cur_B: size of the last batch */
-    size_t enc_b, enc_e, head_b, head_e; /* parameter ranges trained */
+    int K, F, B;
     float *weights;                      /* [K] class weights or NULL */
-    float *best_w;                       /* [params.n] best weights so far */
-    int have_best;
     int *perm, *border, nbatches;        /* epoch order; batch b starts at perm[border[b]*B] */
     uint64_t *scratch;                   /* [n] for sorting */
     const int **bids;                    /* [B] one batch */
@@ -29,28 +24,14 @@ struct cl_clftrain {
     float *probs;                        /* [B, K] */
     int *dev_order;
     cl_clfeval_metrics dm;
-    long step;
-    double loss_sum;
-    long loss_n;
-    cl_clftrain_stats stats;
 };
 
 cl_clftrain_config cl_clftrain_defaults(void)
 {
     cl_clftrain_config c = {0};
-    c.batch = 32, c.window = 50, c.lr = 1e-3f, c.encoder_lr = 1e-4f, c.clip = 5.0f;
-    c.max_epochs = 10, c.patience = 3, c.seed = 1, c.normalize = 1;
+    c.batch = 32, c.window = 50, c.normalize = 1;
     return c;
 }
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-const cl_clftrain_stats *cl_clftrain_stats_get(const cl_clftrain *t) { return &t->stats; }
 
 /* ==== set-up =============================================================== */
 
@@ -59,9 +40,8 @@ void cl_clftrain_free(cl_clftrain *t)
     if (!t)
         return;
     cl_classifier_free(t->clf);
-    cl_optim_free(&t->opt);
     cl_clfeval_metrics_free(&t->dm);
-    free(t->weights), free(t->best_w), free(t->perm), free(t->border), free(t->scratch);
+    free(t->weights), free(t->perm), free(t->border), free(t->scratch);
     free(t->bids), free(t->blen), free(t->by), free(t->bfeats), free(t->train_feats);
     free(t->dev_feats), free(t->probs), free(t->dev_order);
     free(t);
@@ -72,9 +52,7 @@ static int check_config(const cl_model *m, const cl_clftrain_config *c, const cl
 {
     if (!cl_model_head(m, "head.classifier"))
         return cl_diag_set(d, CL_EINVAL, "the model has no classifier head");
-    if (c->batch < 1 || c->window < 1 || !(c->lr > 0) || !(c->encoder_lr >= 0) ||
-        !(c->clip >= 0) || c->max_epochs < 0 || c->max_steps < 0 || c->patience < 0 ||
-        c->eval_every < 0)
+    if (c->batch < 1 || c->window < 1)
         return cl_diag_set(d, CL_EINVAL, "invalid classifier training configuration");
     if (!train->y || (dev && !dev->y))
         return cl_diag_set(d, CL_EINVAL, "training data not encoded for the model");
@@ -108,7 +86,6 @@ static int alloc_run(cl_clftrain *t)
     t->bids = malloc(sizeof *t->bids * B);
     t->blen = malloc(sizeof(int) * B), t->by = malloc(sizeof(int) * B);
     t->bfeats = cl_alloc(sizeof(float) * B * t->F), t->probs = malloc(sizeof(float) * B * t->K);
-    t->best_w = cl_alloc(sizeof(float) * t->m->params.n);
     if (t->c.freeze) {
         t->train_feats = cl_alloc(sizeof(float) * n * t->F);
         t->dev_feats = t->dev ? cl_alloc(sizeof(float) * (size_t)t->dev->n * t->F) : NULL;
@@ -120,7 +97,7 @@ static int alloc_run(cl_clftrain *t)
     for (size_t i = 0; i < n && t->perm; i++)
         t->perm[i] = (int)i;
     return t->perm && t->scratch && t->border && t->bids && t->blen && t->by && t->bfeats &&
-                   t->probs && t->best_w
+                   t->probs
                ? CL_OK
                : CL_ENOMEM;
 }
@@ -131,12 +108,7 @@ static int set_up(cl_clftrain *t)
     int maxT = t->train->max_len;
     if (t->dev && t->dev->max_len > maxT)
         maxT = t->dev->max_len;
-    cl_model_param_range(m, "encoder", &t->enc_b, &t->enc_e);
-    cl_classifier_trained_range(m, &t->head_b, &t->head_e);
-    cl_optim_config oc = cl_optim_defaults();
-    oc.lr = t->c.lr;
     int err = cl_classifier_create(&t->clf, m, maxT, t->B);
-    err = err ? err : cl_optim_create(&t->opt, &oc, m->params.n);
     err = err ? err : cl_clfeval_metrics_init(&t->dm, t->K);
     err = err ? err : t->c.class_weights ? make_weights(t) : CL_OK;
     return err ? err : alloc_run(t);
@@ -155,7 +127,6 @@ int cl_clftrain_create(cl_clftrain **out, cl_model *m, const cl_clftrain_config 
     const cl_classifier_config *hc = cl_model_head(m, "head.classifier");
     t->m = m, t->c = *c, t->train = train, t->dev = dev && dev->n ? dev : NULL;
     t->K = hc->nlabels, t->F = cl_classifier_feature_dim(hc, &m->enc), t->B = c->batch;
-    cl_rng_seed(&t->rng, c->seed ^ 0xc1a55ULL);
     if ((err = set_up(t)) != CL_OK) {
         cl_clftrain_free(t);
         return cl_diag_set(d, err, "cannot set up classifier training: %s", cl_strerror(err));
@@ -175,15 +146,20 @@ static void shuffle_ints(int *a, int n, cl_rng *rng)
 }
 
 /* Shuffle, sort by length within windows, shuffle the batches. */
-static void new_epoch_order(cl_clftrain *t)
+static long task_begin_epoch(void *ctx, long epoch, cl_rng *rng, cl_diag *d)
 {
+    cl_clftrain *t = ctx;
     int n = t->train->n, win = t->B * t->c.window;
-    shuffle_ints(t->perm, n, &t->rng);
+    (void)epoch, (void)d;
+    for (int i = 0; i < n; i++) /* the same start every epoch: a resume replans it */
+        t->perm[i] = i;
+    shuffle_ints(t->perm, n, rng);
     for (int i = 0; i < n; i += win)
         cl_clfeval_sort_by_length(t->train, t->perm + i, n - i < win ? n - i : win, t->scratch);
     for (int b = 0; b < t->nbatches; b++)
         t->border[b] = b;
-    shuffle_ints(t->border, t->nbatches, &t->rng);
+    shuffle_ints(t->border, t->nbatches, rng);
+    return t->nbatches;
 }
 
 /* The k-th batch of the epoch into bids/blen/by (and bfeats when frozen). */
@@ -231,59 +207,20 @@ static int cache_features(cl_clftrain *t, const cl_clfdata *ds, int own, float *
 
 /* ==== one step ============================================================= */
 
-static void zero_range(float *g, size_t b, size_t e) { memset(g + b, 0, sizeof(float) * (e - b)); }
-
-static double sumsq(const float *g, size_t b, size_t e)
+static int task_step(void *ctx, long k, cl_rng *rng, double *loss, double *count, cl_diag *d)
 {
-    double s = 0;
-    for (size_t i = b; i < e; i++)
-        s += (double)g[i] * g[i];
-    return s;
-}
-
-static void scale_range(float *g, size_t b, size_t e, float s)
-{
-    for (size_t i = b; i < e; i++)
-        g[i] *= s;
-}
-
-/* Clip the norm of the trained gradients (head, and encoder unless frozen). */
-static void clip(cl_clftrain *t, float *g)
-{
-    int enc = !t->c.freeze;
-    double n2 = sumsq(g, t->head_b, t->head_e) + (enc ? sumsq(g, t->enc_b, t->enc_e) : 0);
-    double norm = sqrt(n2);
-    if (t->c.clip <= 0 || norm <= t->c.clip)
-        return;
-    float s = (float)(t->c.clip / norm);
-    scale_range(g, t->head_b, t->head_e, s);
-    if (enc)
-        scale_range(g, t->enc_b, t->enc_e, s);
-}
-
-static int train_step(cl_clftrain *t, long k)
-{
+    cl_clftrain *t = ctx;
     cl_params *p = &t->m->params;
-    int enc = !t->c.freeze, B = t->cur_B = load_batch(t, k), err = CL_OK;
-    zero_range(p->g, t->head_b, t->head_e);
-    if (enc) {
-        zero_range(p->g, t->enc_b, t->enc_e);
-        err = cl_classifier_encode(t->clf, t->bids, t->blen, B, t->by, t->bfeats, 1, &t->rng);
-    }
-    double loss = err ? NAN
-                      : cl_classifier_head(t->clf, t->bfeats, B, t->by, t->weights, NULL, 1,
-                                           &t->rng);
+    int enc = !t->c.freeze, B = load_batch(t, k), err = CL_OK;
+    if (enc)
+        err = cl_classifier_encode(t->clf, t->bids, t->blen, B, t->by, t->bfeats, 1, rng);
+    *loss = err ? NAN
+                : cl_classifier_head(t->clf, t->bfeats, B, t->by, t->weights, NULL, 1, rng);
+    *count = B;
+    /* the head's loss is a mean over the batch: summed, it weighs like the others */
+    *loss *= B;
     err = err ? err : cl_classifier_backward(t->clf, p, enc);
-    if (err)
-        return err;
-    clip(t, p->g);
-    cl_optim_begin(&t->opt);
-    cl_optim_update(&t->opt, p->w, p->g, t->head_b, t->head_e, t->c.lr);
-    if (enc && t->c.encoder_lr > 0)
-        cl_optim_update(&t->opt, p->w, p->g, t->enc_b, t->enc_e, t->c.encoder_lr);
-    t->loss_sum += loss, t->loss_n++;
-    t->step++;
-    return CL_OK;
+    return err ? cl_diag_set(d, err, "classifier step: %s", cl_strerror(err)) : CL_OK;
 }
 
 /* ==== evaluation =========================================================== */
@@ -303,73 +240,18 @@ static int eval_cached(cl_clftrain *t)
     return CL_OK;
 }
 
-static void note_result(cl_clftrain *t)
+static int task_evaluate(void *ctx, cl_train_score *s, cl_diag *d)
 {
-    cl_clftrain_stats *s = &t->stats;
-    s->dev_acc = cl_clfeval_accuracy(&t->dm), s->dev_loss = cl_clfeval_mean_loss(&t->dm);
-    s->improved = isnan(s->best_acc) || s->dev_acc > s->best_acc ||
-                  (s->dev_acc == s->best_acc && s->dev_loss < s->best_loss);
-    if (s->improved)
-        s->best_acc = s->dev_acc, s->best_loss = s->dev_loss, s->best_epoch = s->epoch;
-    s->stale = s->improved ? 0 : s->stale + 1;
-}
-
-static int evaluate(cl_clftrain *t, const cl_clftrain_hooks *h, cl_diag *d)
-{
-    cl_clftrain_stats *s = &t->stats;
-    s->train_loss = t->loss_n ? t->loss_sum / (double)t->loss_n : NAN;
-    t->loss_sum = 0, t->loss_n = 0;
-    s->improved = 1;
-    if (t->dev) {
-        cl_clfeval_metrics_reset(&t->dm);
-        int err = t->c.freeze ? eval_cached(t)
-                              : cl_clfeval_run(t->clf, t->dev, t->dev_order, &t->dm, d);
-        if (err)
-            return err;
-        note_result(t);
-    }
-    if (s->improved) {
-        memcpy(t->best_w, t->m->params.w, sizeof(float) * t->m->params.n);
-        t->have_best = 1;
-    }
-    if (h->evaluated && h->evaluated(s, t->dev ? &t->dm : NULL, h->ctx))
-        return CL_EINTR;
-    return h->save ? h->save(s->improved, h->ctx) : CL_OK;
+    cl_clftrain *t = ctx;
+    cl_clfeval_metrics_reset(&t->dm);
+    int err = t->c.freeze ? eval_cached(t) : cl_clfeval_run(t->clf, t->dev, t->dev_order, &t->dm, d);
+    if (err)
+        return err;
+    *s = (cl_train_score){cl_clfeval_accuracy(&t->dm), cl_clfeval_mean_loss(&t->dm), 1};
+    return CL_OK;
 }
 
 /* ==== the loop ============================================================= */
-
-static void fill_stats(cl_clftrain *t, double t0, double train_s, long sents)
-{
-    cl_clftrain_stats *s = &t->stats;
-    double elapsed = now() - t0, step_rate = elapsed > 0 ? (double)t->step / elapsed : 0;
-    s->step = t->step, s->steps_per_epoch = t->nbatches;
-    s->epoch = (double)t->step / t->nbatches;
-    s->elapsed = elapsed;
-    s->sents_per_sec = train_s > 0 ? (double)sents / train_s : 0;
-    if (t->loss_n)
-        s->train_loss = t->loss_sum / (double)t->loss_n;
-    double eta = INFINITY;
-    if (t->c.max_steps && step_rate > 0)
-        eta = fmin(eta, (double)(t->c.max_steps - t->step) / step_rate);
-    if (t->c.max_epochs && step_rate > 0)
-        eta = fmin(eta, ((double)t->c.max_epochs * t->nbatches - (double)t->step) / step_rate);
-    if (t->c.max_seconds > 0)
-        eta = fmin(eta, t->c.max_seconds - elapsed);
-    s->eta = isinf(eta) ? NAN : fmax(eta, 0);
-}
-
-static int limit_reached(const cl_clftrain *t, double t0)
-{
-    return (t->c.max_steps && t->step >= t->c.max_steps) ||
-           (t->c.max_epochs && t->step >= (long)t->c.max_epochs * t->nbatches) ||
-           (t->c.max_seconds > 0 && now() - t0 >= t->c.max_seconds) || t->stats.stopped_early;
-}
-
-static int is_eval_step(const cl_clftrain *t)
-{
-    return t->c.eval_every ? t->step % t->c.eval_every == 0 : t->step % t->nbatches == 0;
-}
 
 /* Standardisation from the initial encoder's features of the training set
  * (one forward pass, before any step). */
@@ -397,65 +279,37 @@ static int count_ngrams(cl_clftrain *t)
     return err;
 }
 
-static int prepare(cl_clftrain *t, double t0)
+/* Counts and standardisation are constants of the model: a resumed run
+ * keeps those of the run it continues (its encoder has moved on since). */
+static int task_prepare(void *ctx, int resumed, cl_diag *d)
 {
-    t->stats = (cl_clftrain_stats){0};
-    t->stats.best_acc = t->stats.best_loss = t->stats.dev_acc = t->stats.dev_loss = NAN;
-    t->stats.train_loss = t->stats.eta = NAN;
-    t->step = 0, t->have_best = 0, t->loss_sum = 0, t->loss_n = 0;
+    cl_clftrain *t = ctx;
     const cl_classifier_config *hc = cl_model_head(t->m, "head.classifier");
-    int norm = t->c.normalize && hc->norm;
-    int err = hc->ngram ? count_ngrams(t) : CL_OK;
-    if (err || !t->c.freeze)
-        return err ? err : norm ? set_norm_from_scratch(t) : CL_OK;
-    err = cache_features(t, t->train, 1, t->train_feats);
-    err = err ? err : t->dev ? cache_features(t, t->dev, 0, t->dev_feats) : CL_OK;
-    if (!err && norm)
-        err = cl_classifier_set_norm(t->m, t->train_feats, (size_t)t->train->n);
-    t->stats.feature_seconds = now() - t0;
-    return err;
-}
-
-static int loop(cl_clftrain *t, const cl_clftrain_hooks *h, double t0, cl_diag *d)
-{
-    double train_s = 0, last_report = 0;
-    long sents = 0, last_eval = -1;
-    int err = CL_OK;
-    while (!err && !limit_reached(t, t0)) {
-        if (h->stop && h->stop(h->ctx))
-            return CL_EINTR;
-        long k = t->step % t->nbatches;
-        if (k == 0)
-            new_epoch_order(t);
-        double s0 = now();
-        err = train_step(t, k);
-        train_s += now() - s0;
-        sents += t->cur_B;
-        fill_stats(t, t0, train_s, sents);
-        if (h->progress && now() - last_report > 0.25) {
-            h->progress(&t->stats, h->ctx);
-            last_report = now();
-        }
-        if (!err && is_eval_step(t)) {
-            err = evaluate(t, h, d);
-            last_eval = t->step;
-            if (t->c.patience && t->stats.stale >= t->c.patience)
-                t->stats.stopped_early = 1;
-        }
+    int norm = t->c.normalize && hc->norm && !resumed;
+    int err = hc->ngram && !resumed ? count_ngrams(t) : CL_OK;
+    if (!err && !t->c.freeze)
+        err = norm ? set_norm_from_scratch(t) : CL_OK;
+    else if (!err) {
+        err = cache_features(t, t->train, 1, t->train_feats);
+        err = err ? err : t->dev ? cache_features(t, t->dev, 0, t->dev_feats) : CL_OK;
+        if (!err && norm)
+            err = cl_classifier_set_norm(t->m, t->train_feats, (size_t)t->train->n);
     }
-    if (!err && last_eval != t->step && t->step > 0)
-        err = evaluate(t, h, d);
-    return err;
+    return err ? cl_diag_set(d, err, "computing the encoder features: %s", cl_strerror(err))
+               : CL_OK;
 }
 
-int cl_clftrain_run(cl_clftrain *t, const cl_clftrain_hooks *h, cl_diag *d)
+cl_train_task cl_clftrain_task(cl_clftrain *t)
 {
-    double t0 = now();
-    int err = prepare(t, t0);
-    if (err)
-        return cl_diag_set(d, err, "computing the encoder features: %s", cl_strerror(err));
-    err = loop(t, h, t0, d);
-    if (t->have_best) /* the best weights seen, not the last ones */
-        memcpy(t->m->params.w, t->best_w, sizeof(float) * t->m->params.n);
-    return err;
+    cl_train_task k = {t, "classifier", task_prepare, task_begin_epoch, task_step,
+                       t->dev ? task_evaluate : NULL, NULL, NULL, log((double)t->K)};
+    return k;
+}
+
+int cl_clftrain_groups(const cl_clftrain *t, float lr, float encoder_lr, cl_train_group *g)
+{
+    int frozen = t->c.freeze || !(encoder_lr > 0);
+    g[0] = cl_train_group_of(t->m, "encoder", frozen ? lr : encoder_lr, frozen);
+    g[1] = cl_train_group_of(t->m, "head.classifier", lr, 0);
+    return 2;
 }

@@ -21,6 +21,9 @@
 #include <stdio.h>
 
 #include "cl_error.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct cl_conllu_reader cl_conllu_reader;
 typedef struct cl_conllu_sent cl_conllu_sent;
@@ -85,4 +88,5 @@ const char *cl_conllu_text(const cl_conllu_sent *s);
 /* Line number (1-based) of the sentence's first line in its file. */
 long cl_conllu_line(const cl_conllu_sent *s);
 
+CL_API_END
 #endif

@@ -8,6 +8,10 @@
 
 #include <stddef.h>
 
+#include "cl_api.h"
+
+CL_API_BEGIN
+
 typedef enum {
     CL_OK = 0,
     CL_ENOMEM = -1,    /* allocation failed */
@@ -22,7 +26,8 @@ typedef enum {
     CL_EPARSE = -10,   /* malformed text input (CoNLL-U, TSV, option value) */
     CL_ENOTFOUND = -11,/* named section, tensor, key or label is absent */
     CL_EINTR = -12,    /* stopped on request (Ctrl-C) */
-    CL_EMISMATCH = -13 /* shapes or vocabularies of two parts disagree */
+    CL_EMISMATCH = -13,/* shapes or vocabularies of two parts disagree */
+    CL_ENONFINITE = -14 /* a loss, gradient or weight is NaN or infinite */
 } cl_err;
 
 /* Static English text for a cl_err; never NULL. */
@@ -39,4 +44,5 @@ typedef struct {
 int cl_diag_set(cl_diag *diag, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+CL_API_END
 #endif

@@ -10,32 +10,20 @@
 struct cl_lmtrain {
     cl_model *m;
     cl_lmtrain_config c;
+    const cl_ids *train, *dev;
     cl_lm lm, eval;   /* training and evaluation workspaces */
-    cl_optim opt;
-    cl_rng rng;       /* dropout */
     float *h, *cs;    /* carried recurrent state [layers*dirs, B, H] */
     size_t state_n;
     int *ids, *tg;    /* [T, B] inputs and targets of one step */
     int *win;         /* [T + 1] one stream's window */
-    long step, chunks;
-    double train_seconds, best_valid, loss_sum;
-    long loss_n;
-    cl_lmtrain_stats stats;
+    long chunks;      /* steps per epoch */
 };
 
 cl_lmtrain_config cl_lmtrain_defaults(void)
 {
     cl_lmtrain_config c = {0};
-    c.batch = 32, c.seq = 100, c.lr = 2e-3f, c.clip = 5.0f, c.lr_decay = 1.0f;
-    c.eval_streams = 64, c.seed = 1, c.threads = 1;
+    c.batch = 32, c.seq = 100, c.eval_streams = 64, c.threads = 1;
     return c;
-}
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 /* ==== set-up =============================================================== */
@@ -46,20 +34,22 @@ void cl_lmtrain_free(cl_lmtrain *t)
         return;
     cl_lm_free(&t->lm);
     cl_lm_free(&t->eval);
-    cl_optim_free(&t->opt);
     free(t->h), free(t->cs), free(t->ids), free(t->tg), free(t->win);
     free(t);
 }
 
-static int check_config(const cl_model *m, const cl_lmtrain_config *c, cl_diag *d)
+static int check_config(const cl_model *m, const cl_lmtrain_config *c, const cl_ids *train,
+                        cl_diag *d)
 {
     if (!cl_model_head(m, "head.lm"))
         return cl_diag_set(d, CL_EINVAL, "the model has no language-model head");
-    if (c->batch < 1 || c->seq < 1 || c->eval_streams < 1 || !(c->lr > 0) || c->clip < 0 ||
-        !(c->lr_decay > 0 && c->lr_decay <= 1) || m->enc.rnn.bidir)
+    if (c->batch < 1 || c->seq < 1 || c->eval_streams < 1 || m->enc.rnn.bidir)
         return cl_diag_set(d, CL_EINVAL, "invalid training configuration (a language model "
-                                         "needs a unidirectional encoder, batch, seq >= 1, "
-                                         "lr > 0, 0 < lr-decay <= 1)");
+                                         "needs a unidirectional encoder, batch, seq >= 1)");
+    if ((train->n - 1) / ((int64_t)c->batch * c->seq) < 1)
+        return cl_diag_set(d, CL_EEMPTY, "the training text (%lld characters) is shorter than "
+                           "one step (batch %d x seq %d + 1)", (long long)train->n, c->batch,
+                           c->seq);
     return CL_OK;
 }
 
@@ -75,24 +65,21 @@ static int alloc_buffers(cl_lmtrain *t)
     return t->h && t->cs && t->ids && t->tg && t->win ? CL_OK : CL_ENOMEM;
 }
 
-int cl_lmtrain_create(cl_lmtrain **out, cl_model *m, const cl_lmtrain_config *c, cl_diag *d)
+int cl_lmtrain_create(cl_lmtrain **out, cl_model *m, const cl_lmtrain_config *c,
+                      const cl_ids *train, const cl_ids *dev, cl_diag *d)
 {
     *out = NULL;
-    int err = check_config(m, c, d);
+    int err = check_config(m, c, train, d);
     if (err)
         return err;
     cl_lmtrain *t = calloc(1, sizeof *t);
     if (!t)
         return CL_ENOMEM;
-    t->m = m, t->c = *c;
-    t->best_valid = NAN;
-    cl_rng_seed(&t->rng, c->seed ^ 0x5eedULL);
+    t->m = m, t->c = *c, t->train = train, t->dev = dev && dev->n >= 2 ? dev : NULL;
+    t->chunks = (long)((train->n - 1) / ((int64_t)c->batch * c->seq));
     const cl_lm_head_config *hc = cl_model_head(m, "head.lm");
-    cl_optim_config oc = cl_optim_defaults();
-    oc.lr = c->lr;
     err = cl_lm_create(&t->lm, &m->enc, &m->params, hc->dropout, c->seq, c->batch);
     err = err ? err : cl_lm_create(&t->eval, &m->enc, &m->params, 0, c->seq, c->eval_streams);
-    err = err ? err : cl_optim_create(&t->opt, &oc, m->params.n);
     err = err ? err : alloc_buffers(t);
     if (!err) {
         cl_rnn_set_threads(t->lm.enc.rnn, c->threads);
@@ -105,8 +92,6 @@ int cl_lmtrain_create(cl_lmtrain **out, cl_model *m, const cl_lmtrain_config *c,
     *out = t;
     return CL_OK;
 }
-
-const cl_lmtrain_stats *cl_lmtrain_stats_get(const cl_lmtrain *t) { return &t->stats; }
 
 /* ==== evaluation =========================================================== */
 
@@ -171,14 +156,14 @@ int cl_lm_evaluate(const cl_model *m, const cl_ids *ids, int streams, int chunk,
     return err;
 }
 
-/* ==== one step ============================================================= */
+/* ==== the task ============================================================= */
 
-static int load_batch(cl_lmtrain *t, const cl_ids *train, long i, cl_diag *d)
+static int load_batch(cl_lmtrain *t, long i, cl_diag *d)
 {
     int B = t->c.batch, T = t->c.seq;
     int64_t L = (int64_t)t->chunks * T; /* one stream */
     for (int b = 0; b < B; b++) {
-        int err = cl_ids_read(train, (int64_t)b * L + (int64_t)i * T, T + 1, t->win, d);
+        int err = cl_ids_read(t->train, (int64_t)b * L + (int64_t)i * T, T + 1, t->win, d);
         if (err)
             return err;
         for (int s = 0; s < T; s++) {
@@ -189,250 +174,67 @@ static int load_batch(cl_lmtrain *t, const cl_ids *train, long i, cl_diag *d)
     return CL_OK;
 }
 
-static int train_step(cl_lmtrain *t, const cl_ids *train, cl_diag *d)
+/* Epoch after epoch the streams are read in the same order. */
+static long task_begin_epoch(void *ctx, long epoch, cl_rng *data_rng, cl_diag *d)
 {
-    long i = t->step % t->chunks;
+    (void)epoch, (void)data_rng, (void)d;
+    return ((cl_lmtrain *)ctx)->chunks;
+}
+
+static int task_step(void *ctx, long i, cl_rng *rng, double *loss, double *count, cl_diag *d)
+{
+    cl_lmtrain *t = ctx;
     if (i == 0) { /* a new epoch starts every stream from a zero state */
         memset(t->h, 0, t->state_n * sizeof(float));
         memset(t->cs, 0, t->state_n * sizeof(float));
     }
-    int err = load_batch(t, train, i, d);
+    int err = load_batch(t, i, d);
     if (err)
         return err;
-    cl_params *p = &t->m->params;
-    cl_params_zero_grad(p);
-    double loss = cl_lm_forward(&t->lm, p, t->ids, t->tg, t->c.seq, t->c.batch, t->h, t->cs, 1,
-                                &t->rng);
-    err = cl_lm_backward(&t->lm, p);
-    if (err)
-        return err;
-    cl_grad_clip(p->g, p->n, t->c.clip);
-    float lr = cl_lr_at(t->c.lr, t->step, t->c.decay_start, t->c.decay_every, t->c.lr_decay);
-    cl_optim_begin(&t->opt);
-    cl_optim_update(&t->opt, p->w, p->g, 0, p->n, lr);
-    t->loss_sum += loss / (double)t->lm.count;
-    t->loss_n++;
-    t->step++;
-    return CL_OK;
+    *loss = cl_lm_forward(&t->lm, &t->m->params, t->ids, t->tg, t->c.seq, t->c.batch, t->h,
+                          t->cs, 1, rng);
+    *count = (double)t->lm.count;
+    return cl_lm_backward(&t->lm, &t->m->params);
 }
 
-/* ==== the loop ============================================================= */
-
-static double eta_of(const cl_lmtrain *t, double elapsed, double step_rate)
+static int task_evaluate(void *ctx, cl_train_score *s, cl_diag *d)
 {
-    double eta = INFINITY;
-    if (t->c.max_steps && step_rate > 0)
-        eta = fmin(eta, (double)(t->c.max_steps - t->step) / step_rate);
-    if (t->c.max_epochs > 0 && step_rate > 0)
-        eta = fmin(eta, (t->c.max_epochs * (double)t->chunks - (double)t->step) / step_rate);
-    if (t->c.max_seconds > 0)
-        eta = fmin(eta, t->c.max_seconds - elapsed);
-    return isinf(eta) ? NAN : fmax(eta, 0);
-}
-
-static void fill_stats(cl_lmtrain *t, double t0, double run_train_s, long start_step)
-{
-    cl_lmtrain_stats *s = &t->stats;
-    double elapsed = now() - t0, rate = run_train_s > 0 ? (t->step - start_step) / run_train_s : 0;
-    s->step = t->step, s->steps_per_epoch = t->chunks, s->max_steps = t->c.max_steps;
-    s->epoch = (double)t->step / (double)t->chunks;
-    s->train_loss = t->loss_n ? t->loss_sum / (double)t->loss_n : NAN;
-    s->best_valid = t->best_valid;
-    s->train_seconds = t->train_seconds;
-    s->elapsed = elapsed;
-    s->chars_per_sec = rate * t->c.batch * t->c.seq;
-    s->run_train_seconds = run_train_s;
-    s->run_steps = t->step - start_step;
-    s->eta = eta_of(t, elapsed, rate * (elapsed > 0 ? run_train_s / elapsed : 1));
-}
-
-static int evaluate_and_save(cl_lmtrain *t, const cl_ids *dev, const cl_lmtrain_hooks *h,
-                             cl_diag *d)
-{
-    cl_lmtrain_stats *s = &t->stats;
-    s->improved = 1;
-    if (dev && dev->n >= 2) {
-        double v;
-        int err = evaluate_with(&t->eval, &t->m->params, dev, &v, NULL, d);
-        if (err)
-            return err;
-        s->valid_loss = v;
-        s->improved = isnan(t->best_valid) || v < t->best_valid;
-        if (s->improved)
-            t->best_valid = v;
-        s->best_valid = t->best_valid;
-    }
-    if (h->evaluated && h->evaluated(s, h->ctx))
-        return CL_EINTR;
-    t->loss_sum = 0, t->loss_n = 0;
-    return h->save ? h->save(s->improved, h->ctx) : CL_OK;
-}
-
-static int limit_reached(const cl_lmtrain *t, double t0)
-{
-    return (t->c.max_steps && t->step >= t->c.max_steps) ||
-           (t->c.max_seconds > 0 && now() - t0 >= t->c.max_seconds) ||
-           (t->c.max_epochs > 0 && (double)t->step >= t->c.max_epochs * (double)t->chunks);
-}
-
-int cl_lmtrain_run(cl_lmtrain *t, const cl_ids *train, const cl_ids *dev,
-                   const cl_lmtrain_hooks *h, cl_diag *d)
-{
-    t->chunks = (long)((train->n - 1) / ((int64_t)t->c.batch * t->c.seq));
-    if (t->chunks < 1)
-        return cl_diag_set(d, CL_EEMPTY, "the training text (%lld characters) is shorter than "
-                           "one step (batch %d x seq %d + 1)", (long long)train->n, t->c.batch,
-                           t->c.seq);
-    double t0 = now(), run_train_s = 0, last_report = 0;
-    long start = t->step, last_eval = -1;
-    t->stats.valid_loss = NAN;
-    int err = CL_OK;
-    while (!err && !limit_reached(t, t0)) {
-        if (h->stop && h->stop(h->ctx))
-            return h->save ? (h->save(0, h->ctx) ? CL_EIO : CL_EINTR) : CL_EINTR;
-        double s0 = now();
-        err = train_step(t, train, d);
-        run_train_s += now() - s0;
-        t->train_seconds += now() - s0;
-        fill_stats(t, t0, run_train_s, start);
-        if (h->progress && now() - last_report > 0.25) {
-            h->progress(&t->stats, h->ctx);
-            last_report = now();
-        }
-        if (!err && t->c.eval_every && t->step % t->c.eval_every == 0) {
-            err = evaluate_and_save(t, dev, h, d);
-            last_eval = t->step;
-        }
-    }
-    fill_stats(t, t0, run_train_s, start);
-    if (h->progress)
-        h->progress(&t->stats, h->ctx); /* the final state, whatever the rate limit */
-    if (!err && last_eval != t->step)
-        err = evaluate_and_save(t, dev, h, d);
+    cl_lmtrain *t = ctx;
+    double v;
+    int err = evaluate_with(&t->eval, &t->m->params, t->dev, &v, NULL, d);
+    *s = (cl_train_score){v, v, 0};
     return err;
 }
 
-/* ==== resumable state ====================================================== */
-
-static int put_state(const cl_lmtrain *t, cl_ckpt_writer *w)
+static int task_save(void *ctx, cl_ckpt_writer *w)
 {
-    int32_t rng[8];
-    for (int i = 0; i < 4; i++) {
-        rng[2 * i] = (int32_t)(uint32_t)t->rng.s[i];
-        rng[2 * i + 1] = (int32_t)(uint32_t)(t->rng.s[i] >> 32);
-    }
-    int64_t n8 = 8, ns = (int64_t)t->state_n;
-    int err = cl_ckpt_section_begin(w, "train");
-    err = err ? err : cl_ckpt_put_i64(w, "step", t->step);
-    err = err ? err : cl_ckpt_put_i64(w, "batch", t->c.batch);
-    err = err ? err : cl_ckpt_put_i64(w, "seq", t->c.seq);
-    err = err ? err : cl_ckpt_put_f64(w, "lr", t->c.lr);
-    err = err ? err : cl_ckpt_put_f64(w, "clip", t->c.clip);
-    err = err ? err : cl_ckpt_put_f64(w, "lr_decay", t->c.lr_decay);
-    err = err ? err : cl_ckpt_put_i64(w, "decay_every", t->c.decay_every);
-    err = err ? err : cl_ckpt_put_i64(w, "decay_start", t->c.decay_start);
-    err = err ? err : cl_ckpt_put_i64(w, "eval_every", t->c.eval_every);
-    err = err ? err : cl_ckpt_put_i64(w, "seed", (int64_t)t->c.seed);
-    err = err ? err : cl_ckpt_put_f64(w, "train_seconds", t->train_seconds);
-    err = err ? err : cl_ckpt_put_f64(w, "best_valid", t->best_valid);
-    err = err ? err : cl_ckpt_put_i32(w, "rng", 1, &n8, rng);
-    err = err ? err : cl_ckpt_put_f32(w, "h", 1, &ns, t->h);
-    err = err ? err : cl_ckpt_put_f32(w, "c", 1, &ns, t->cs);
-    return err ? err : cl_ckpt_section_end(w);
+    const cl_lmtrain *t = ctx;
+    int64_t ns = (int64_t)t->state_n;
+    int err = cl_ckpt_put_f32(w, "h", 1, &ns, t->h);
+    return err ? err : cl_ckpt_put_f32(w, "c", 1, &ns, t->cs);
 }
 
-static int put_optim(const cl_lmtrain *t, cl_ckpt_writer *w)
+static int task_load(void *ctx, const cl_ckpt_section *s, cl_diag *d)
 {
-    int64_t n = (int64_t)t->opt.n;
-    int err = cl_ckpt_section_begin(w, "optim");
-    err = err ? err : cl_ckpt_put_str(w, "kind", "adam");
-    err = err ? err : cl_ckpt_put_i64(w, "step", t->opt.step);
-    err = err ? err : cl_ckpt_put_f32(w, "m", 1, &n, t->opt.m);
-    err = err ? err : cl_ckpt_put_f32(w, "v", 1, &n, t->opt.v);
-    return err ? err : cl_ckpt_section_end(w);
+    cl_lmtrain *t = ctx;
+    int64_t ns = (int64_t)t->state_n;
+    int err = cl_ckpt_get_f32(s, "h", 1, &ns, t->h, d);
+    return err ? err : cl_ckpt_get_f32(s, "c", 1, &ns, t->cs, d);
 }
 
-int cl_lmtrain_save_history(cl_ckpt_writer *w, void *trainer)
+cl_train_task cl_lmtrain_task(cl_lmtrain *t)
 {
-    const cl_lmtrain *t = trainer;
-    int err = cl_ckpt_section_begin(w, "history");
-    err = err ? err : cl_ckpt_put_str(w, "task", "lm");
-    err = err ? err : cl_ckpt_put_i64(w, "step", t->step);
-    err = err ? err : cl_ckpt_put_i64(w, "chars", (int64_t)t->step * t->c.batch * t->c.seq);
-    err = err ? err : cl_ckpt_put_f64(w, "train_seconds", t->train_seconds);
-    err = err ? err : cl_ckpt_put_f64(w, "valid_loss", t->stats.valid_loss);
-    return err ? err : cl_ckpt_section_end(w);
+    cl_train_task k = {t, "lm", NULL, task_begin_epoch, task_step,
+                       t->dev ? task_evaluate : NULL, task_save, task_load,
+                       log((double)t->m->enc.vocab)};
+    return k;
 }
 
-int cl_lmtrain_save_state(cl_ckpt_writer *w, void *trainer)
+int cl_lmtrain_groups(const cl_lmtrain *t, float lr, cl_train_group *g)
 {
-    const cl_lmtrain *t = trainer;
-    int err = cl_lmtrain_save_history(w, trainer);
-    err = err ? err : put_optim(t, w);
-    return err ? err : put_state(t, w);
+    g[0] = cl_train_group_of(t->m, "encoder", lr, 0);
+    g[1] = cl_train_group_of(t->m, "head.lm", lr, 0);
+    return 2;
 }
 
-static int get_optim(cl_lmtrain *t, const cl_ckpt_section *s, cl_diag *d)
-{
-    int64_t n = (int64_t)t->opt.n, step;
-    int err = cl_ckpt_get_i64(s, "step", &step, d);
-    err = err ? err : cl_ckpt_get_f32(s, "m", 1, &n, t->opt.m, d);
-    err = err ? err : cl_ckpt_get_f32(s, "v", 1, &n, t->opt.v, d);
-    if (!err)
-        t->opt.step = (long)step;
-    return err;
-}
-
-/* What the run being resumed was configured with, so that it goes on exactly
- * as it would have (limits such as max_steps stay the caller's). */
-static int get_run_config(cl_lmtrain *t, const cl_ckpt_section *s, cl_diag *d)
-{
-    double lr, clip, decay;
-    int64_t every, start, eval, seed;
-    int err = cl_ckpt_get_f64(s, "lr", &lr, d);
-    err = err ? err : cl_ckpt_get_f64(s, "clip", &clip, d);
-    err = err ? err : cl_ckpt_get_f64(s, "lr_decay", &decay, d);
-    err = err ? err : cl_ckpt_get_i64(s, "decay_every", &every, d);
-    err = err ? err : cl_ckpt_get_i64(s, "decay_start", &start, d);
-    err = err ? err : cl_ckpt_get_i64(s, "eval_every", &eval, d);
-    err = err ? err : cl_ckpt_get_i64(s, "seed", &seed, d);
-    if (err)
-        return err;
-    t->c.lr = (float)lr, t->c.clip = (float)clip, t->c.lr_decay = (float)decay;
-    t->c.decay_every = (long)every, t->c.decay_start = (long)start;
-    t->c.eval_every = (long)eval, t->c.seed = (uint64_t)seed;
-    return CL_OK;
-}
-
-static int get_state(cl_lmtrain *t, const cl_ckpt_section *s, cl_diag *d)
-{
-    int64_t step, batch, seq, n8 = 8, ns = (int64_t)t->state_n;
-    int32_t rng[8];
-    int err = cl_ckpt_get_i64(s, "step", &step, d);
-    err = err ? err : cl_ckpt_get_i64(s, "batch", &batch, d);
-    err = err ? err : cl_ckpt_get_i64(s, "seq", &seq, d);
-    if (!err && (batch != t->c.batch || seq != t->c.seq))
-        return cl_diag_set(d, CL_EMISMATCH, "the run being resumed used --batch %lld --seq %lld",
-                           (long long)batch, (long long)seq);
-    err = err ? err : cl_ckpt_get_f64(s, "train_seconds", &t->train_seconds, d);
-    err = err ? err : cl_ckpt_get_f64(s, "best_valid", &t->best_valid, d);
-    err = err ? err : cl_ckpt_get_i32(s, "rng", 1, &n8, rng, d);
-    err = err ? err : cl_ckpt_get_f32(s, "h", 1, &ns, t->h, d);
-    err = err ? err : cl_ckpt_get_f32(s, "c", 1, &ns, t->cs, d);
-    if (err)
-        return err;
-    for (int i = 0; i < 4; i++)
-        t->rng.s[i] = (uint64_t)(uint32_t)rng[2 * i] | (uint64_t)(uint32_t)rng[2 * i + 1] << 32;
-    t->step = (long)step;
-    return CL_OK;
-}
-
-int cl_lmtrain_resume(cl_lmtrain *t, const cl_ckpt *ck, cl_diag *d)
-{
-    const cl_ckpt_section *so = cl_ckpt_find(ck, "optim"), *st = cl_ckpt_find(ck, "train");
-    if (!so || !st)
-        return cl_diag_set(d, CL_ENOTFOUND, "the file holds no training state to resume");
-    int err = get_optim(t, so, d);
-    err = err ? err : get_run_config(t, st, d);
-    return err ? err : get_state(t, st, d);
-}
+long cl_lmtrain_steps_per_epoch(const cl_lmtrain *t) { return t->chunks; }

@@ -5,13 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cl_classifier.h"
-#include "cl_lm.h"
-#include "cl_tagger.h"
-
-/* Heads a file may hold; the loader finds each by its section name. */
-static const cl_head_ops *const known_heads[] = {&cl_lm_head_ops, &cl_tagger_head_ops,
-                                                  &cl_classifier_head_ops};
+#include "cl_registry.h" /* the heads a file may hold, found by section name */
 
 #define MODEL_FORMAT "charlstm-model"
 
@@ -92,8 +86,7 @@ int cl_model_add_head(cl_model *m, const cl_head_ops *ops, void *cfg, cl_rng *rn
     if (!err)
         err = ops->init_params(m, cfg, &fresh, rng);
     if (err) {
-        if (!fresh.w)
-            cl_params_free(&fresh);
+        cl_params_free(&fresh); /* empty after a failed layout, allocated after a failed init */
         drop_head(m, m->nheads - 1);
         return err;
     }
@@ -114,7 +107,7 @@ void cl_model_param_range(const cl_model *m, const char *prefix, size_t *begin, 
     const cl_params *p = &m->params;
     *begin = *end = 0;
     for (int i = 0, seen = 0; i < p->nt; i++)
-        if (has_prefix(p->t[i].name, prefix)) {
+        if (!p->t[i].constant && has_prefix(p->t[i].name, prefix)) {
             if (!seen++)
                 *begin = p->t[i].offset;
             *end = p->t[i].offset + p->t[i].size;
@@ -301,14 +294,6 @@ static int load_encoder_config(cl_model *m, const cl_ckpt *ck, cl_diag *d)
     return CL_OK;
 }
 
-static const cl_head_ops *find_head_ops(const char *section)
-{
-    for (size_t i = 0; i < sizeof known_heads / sizeof known_heads[0]; i++)
-        if (strcmp(known_heads[i]->section, section) == 0)
-            return known_heads[i];
-    return NULL;
-}
-
 static int load_heads(cl_model *m, const cl_ckpt *ck, cl_diag *d)
 {
     const char *const *names;
@@ -317,7 +302,7 @@ static int load_heads(cl_model *m, const cl_ckpt *ck, cl_diag *d)
         return cl_diag_set(d, CL_EFORMAT, "meta: %d heads listed (at most %d)", n,
                            CL_MODEL_MAX_HEADS);
     for (int i = 0; i < n && !err; i++) {
-        const cl_head_ops *ops = find_head_ops(names[i]);
+        const cl_head_ops *ops = cl_registry_find(names[i]);
         const cl_ckpt_section *s = cl_ckpt_find(ck, names[i]);
         if (!ops || !s || head_index(m, names[i]) >= 0)
             return cl_diag_set(d, CL_EFORMAT, "head \"%s\" is unknown, missing or repeated",
@@ -386,4 +371,15 @@ int cl_model_load(cl_model **out, const char *path, cl_ckpt **keep, cl_diag *d)
         cl_ckpt_free(ck);
     *out = m;
     return CL_OK;
+}
+
+const cl_text_opts *cl_model_text(const cl_model *m) { return &m->text; }
+const cl_vocab *cl_model_vocab(const cl_model *m) { return &m->vocab; }
+const cl_encoder_config *cl_model_encoder(const cl_model *m) { return &m->enc; }
+size_t cl_model_nparams(const cl_model *m) { return m->params.n; }
+int cl_model_nheads(const cl_model *m) { return m->nheads; }
+
+const char *cl_model_head_name(const cl_model *m, int i)
+{
+    return i >= 0 && i < m->nheads ? m->heads[i].ops->section : NULL;
 }

@@ -12,6 +12,9 @@
 #include "cl_ckpt.h"
 #include "cl_encoder.h"
 #include "cl_text.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 #define CL_MODEL_MAX_HEADS 4
 
@@ -30,8 +33,8 @@ typedef struct {
     void (*free_cfg)(void *cfg);
 } cl_head_ops;
 
-/* Fields are shared with the lib modules that train and run heads; tools
- * should use the functions. */
+/* Fields are shared with the lib modules that train and run heads; programs
+ * use the functions below (cl_model_text, cl_model_vocab, ...). */
 struct cl_model {
     cl_text_opts text;
     cl_vocab vocab;
@@ -55,8 +58,9 @@ int cl_model_create(cl_model **m, const cl_text_opts *text, cl_vocab *vocab,
 int cl_model_add_head(cl_model *m, const cl_head_ops *ops, void *cfg, cl_rng *rng);
 /* The head's configuration, or NULL when the model has no such head. */
 void *cl_model_head(const cl_model *m, const char *section);
-/* [begin, end) of the parameters whose names start with prefix ("encoder",
- * "head.lm"): each component is contiguous, so freezing is a range. */
+/* [begin, end) of the trainable parameters whose names start with prefix
+ * ("encoder", "head.lm"): each component's trainable tensors are contiguous
+ * (constants live apart, see cl_params), so freezing is a range. */
 void cl_model_param_range(const cl_model *m, const char *prefix, size_t *begin, size_t *end);
 
 /* Extra sections written after the model's own (optimizer, training state). */
@@ -69,8 +73,19 @@ int cl_model_save(const cl_model *m, const char *path, cl_model_extra_fn extra, 
 int cl_model_load(cl_model **m, const char *path, cl_ckpt **keep, cl_diag *d);
 void cl_model_free(cl_model *m);
 
+/* The model's parts, for programs (tools reach the model only through these). */
+const cl_text_opts *cl_model_text(const cl_model *m);
+const cl_vocab *cl_model_vocab(const cl_model *m);
+const cl_encoder_config *cl_model_encoder(const cl_model *m);
+/* Floats in the parameter buffer (trainable and constant). */
+size_t cl_model_nparams(const cl_model *m);
+/* Heads, in file order: count and the file section of head i ("head.lm"). */
+int cl_model_nheads(const cl_model *m);
+const char *cl_model_head_name(const cl_model *m, int i);
+
 /* Character ids of cps[0..n) into ids; *unknown (if not NULL) counts the
  * characters outside the vocabulary (mapped to id 0). */
 void cl_model_encode(const cl_model *m, const int32_t *cps, size_t n, int *ids, size_t *unknown);
 
+CL_API_END
 #endif

@@ -1,6 +1,7 @@
 /* cl_optim: one loop per update over the flat buffers. */
 #include "cl_optim.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -36,7 +37,7 @@ void cl_optim_free(cl_optim *o)
 
 void cl_optim_begin(cl_optim *o) { o->step++; }
 
-static void adam_update(cl_optim *o, float *w, const float *g, size_t begin, size_t end,
+static void adam_update(cl_optim *o, float *w, const float *g, float *m, float *v, size_t n,
                         float lr)
 {
     const float b1 = o->cfg.beta1, b2 = o->cfg.beta2, eps = o->cfg.eps;
@@ -45,31 +46,30 @@ static void adam_update(cl_optim *o, float *w, const float *g, size_t begin, siz
      * last paragraph of Sec. 2) and PyTorch. */
     const double c1 = 1.0 - pow(b1, (double)o->step), c2 = 1.0 - pow(b2, (double)o->step);
     const float step = (float)(lr / c1), rc2 = (float)(1.0 / sqrt(c2));
-    float *m = o->m, *v = o->v;
-#pragma omp parallel for simd schedule(static) if (end - begin > (1 << 18))
-    for (size_t i = begin; i < end; i++) {
+#pragma omp parallel for simd schedule(static) if (n > (1 << 18))
+    for (size_t i = 0; i < n; i++) {
         m[i] = b1 * m[i] + (1 - b1) * g[i];
         v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
         w[i] -= step * m[i] / (sqrtf(v[i]) * rc2 + eps) + lr * wd * w[i];
     }
 }
 
-static void sgd_update(cl_optim *o, float *w, const float *g, size_t begin, size_t end,
-                       float lr)
+static void sgd_update(cl_optim *o, float *w, const float *g, float *m, size_t n, float lr)
 {
     const float mu = o->cfg.momentum, wd = o->cfg.weight_decay;
-    for (size_t i = begin; i < end; i++) {
-        o->m[i] = mu * o->m[i] + g[i];
-        w[i] -= lr * (o->m[i] + wd * w[i]);
+    for (size_t i = 0; i < n; i++) {
+        m[i] = mu * m[i] + g[i];
+        w[i] -= lr * (m[i] + wd * w[i]);
     }
 }
 
-void cl_optim_update(cl_optim *o, float *w, const float *g, size_t begin, size_t end, float lr)
+void cl_optim_update(cl_optim *o, float *w, const float *g, size_t moff, size_t n, float lr)
 {
+    assert(moff + n <= o->n);
     if (o->cfg.kind == CL_OPTIM_SGD)
-        sgd_update(o, w, g, begin, end, lr);
+        sgd_update(o, w, g, o->m + moff, n, lr);
     else
-        adam_update(o, w, g, begin, end, lr);
+        adam_update(o, w, g, o->m + moff, o->v + moff, n, lr);
 }
 
 double cl_grad_norm(const float *g, size_t n)

@@ -1,13 +1,18 @@
 /* cl_optim: Adam and SGD over the flat parameter buffer, global gradient-norm
  * clipping and learning-rate schedules.
  *
- * The moments m and v are parallel to the parameter buffer, so one update is
- * one loop.  Updates take a [begin, end) range so that parts of a model can be
- * frozen or trained at their own learning rate (encoder vs. head). */
+ * The moments m and v hold n floats: the trained parts of the parameter
+ * buffer laid end to end (cl_train's parameter groups), so one update of a
+ * part is one loop, parts can be trained at their own learning rate and a
+ * frozen part costs no moments. */
 #ifndef CL_OPTIM_H
 #define CL_OPTIM_H
 
 #include <stddef.h>
+
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef enum { CL_OPTIM_ADAM = 0, CL_OPTIM_SGD = 1 } cl_optim_kind;
 
@@ -33,8 +38,9 @@ int cl_optim_create(cl_optim *o, const cl_optim_config *cfg, size_t n);
 void cl_optim_free(cl_optim *o);
 /* Start an update: advances the step counter used by bias correction. */
 void cl_optim_begin(cl_optim *o);
-/* Apply the update to w[begin,end) from g with learning rate lr. */
-void cl_optim_update(cl_optim *o, float *w, const float *g, size_t begin, size_t end, float lr);
+/* Update w[0, n) from gradients g[0, n) with learning rate lr, using the
+ * moments [moff, moff + n). */
+void cl_optim_update(cl_optim *o, float *w, const float *g, size_t moff, size_t n, float lr);
 
 /* L2 norm of g[0,n), accumulated in double. */
 double cl_grad_norm(const float *g, size_t n);
@@ -46,4 +52,5 @@ double cl_grad_clip(float *g, size_t n, double max_norm);
  * multiplied by decay every decay_every steps (char-rnn's schedule). */
 float cl_lr_at(float lr, long step, long decay_start, long decay_every, float decay);
 
+CL_API_END
 #endif

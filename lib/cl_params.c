@@ -1,6 +1,7 @@
 /* cl_params: size table and flat parameter/gradient buffers. */
 #include "cl_params.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,12 @@ int cl_params_find(const cl_params *p, const char *name)
     return -1;
 }
 
-static int add_tensor(cl_params *p, const char *name, int ndim, const int *shape, int packed)
+static size_t aligned(size_t n) { return (n + CL_ALIGN_FLOATS - 1) / CL_ALIGN_FLOATS * CL_ALIGN_FLOATS; }
+
+/* Offsets of trainable tensors are final when registered; a constant's is
+ * relative to the constant region until cl_params_alloc places it. */
+static int add_tensor(cl_params *p, const char *name, int ndim, const int *shape, int packed,
+                      int constant)
 {
     if (p->w || ndim < 1 || ndim > CL_MAX_DIMS || strlen(name) >= CL_NAME_MAX ||
         cl_params_find(p, name) >= 0)
@@ -52,26 +58,45 @@ static int add_tensor(cl_params *p, const char *name, int ndim, const int *shape
         t->shape[i] = shape[i];
         t->size *= (size_t)shape[i];
     }
-    /* p->n is kept aligned; a packed tensor starts where the previous ended. */
-    t->offset = packed && p->nt ? p->t[p->nt - 1].offset + p->t[p->nt - 1].size : p->n;
-    p->n = (t->offset + t->size + CL_ALIGN_FLOATS - 1) / CL_ALIGN_FLOATS * CL_ALIGN_FLOATS;
+    t->constant = constant;
+    if (constant) {
+        t->offset = p->n_const;
+        p->n_const = aligned(t->offset + t->size);
+        return p->nt++;
+    }
+    /* n_train is kept aligned; a packed tensor starts where the previous ended. */
+    const cl_tensor *prev = p->nt ? &p->t[p->nt - 1] : NULL;
+    t->offset = packed && prev && !prev->constant ? prev->offset + prev->size : p->n_train;
+    p->n_train = aligned(t->offset + t->size);
+    p->n = p->n_train + p->n_const;
     return p->nt++;
 }
 
 int cl_params_add(cl_params *p, const char *name, int ndim, const int *shape)
 {
-    return add_tensor(p, name, ndim, shape, 0);
+    return add_tensor(p, name, ndim, shape, 0, 0);
 }
 
 int cl_params_add_packed(cl_params *p, const char *name, int ndim, const int *shape)
 {
-    return add_tensor(p, name, ndim, shape, 1);
+    return add_tensor(p, name, ndim, shape, 1, 0);
+}
+
+int cl_params_add_const(cl_params *p, const char *name, int ndim, const int *shape)
+{
+    return add_tensor(p, name, ndim, shape, 0, 1);
 }
 
 int cl_params_alloc(cl_params *p)
 {
+    if (p->w)
+        return CL_EINVAL;
+    for (int i = 0; i < p->nt; i++)
+        if (p->t[i].constant)
+            p->t[i].offset += p->n_train;
+    p->n = p->n_train + p->n_const;
     p->w = cl_alloc(p->n * sizeof(float));
-    p->g = cl_alloc(p->n * sizeof(float));
+    p->g = cl_alloc(p->n_train * sizeof(float));
     if (!p->w || !p->g) {
         free(p->w);
         free(p->g);
@@ -82,9 +107,13 @@ int cl_params_alloc(cl_params *p)
 }
 
 float *cl_params_w(const cl_params *p, int idx) { return p->w + p->t[idx].offset; }
-float *cl_params_g(const cl_params *p, int idx) { return p->g + p->t[idx].offset; }
+float *cl_params_g(const cl_params *p, int idx)
+{
+    assert(!p->t[idx].constant);
+    return p->g + p->t[idx].offset;
+}
 
-void cl_params_zero_grad(cl_params *p) { memset(p->g, 0, p->n * sizeof(float)); }
+void cl_params_zero_grad(cl_params *p) { memset(p->g, 0, p->n_train * sizeof(float)); }
 
 int cl_params_copy_matching(cl_params *dst, const cl_params *src)
 {

@@ -2,14 +2,25 @@
  *
  * Components register named tensors (a size table); cl_params_alloc then
  * carves one 64-byte aligned buffer for values and a parallel one for
- * gradients.  The optimizer, zero-grad, clipping and saving are one loop each
- * over [0, n), and nothing is allocated inside a training step. */
+ * gradients.  The optimizer, zero-grad, clipping and saving are one loop each,
+ * and nothing is allocated inside a training step.
+ *
+ * Tensors are trainable or constant (kann's KAD_F_CONSTANT): constants are
+ * counted rather than learned (n-gram evidence, normalisation statistics).
+ * The buffer holds the trainable tensors first, in the order registered, so
+ * that [0, n_train) is everything an optimizer touches and a component's
+ * trainable tensors stay one range; constants follow in [n_train, n).  They
+ * are saved and loaded like any tensor but have no gradient (g holds n_train
+ * floats) and no optimizer moments. */
 #ifndef CL_PARAMS_H
 #define CL_PARAMS_H
 
 #include <stddef.h>
 
 #include "cl_rng.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 #define CL_NAME_MAX 64
 #define CL_MAX_DIMS 4
@@ -20,13 +31,16 @@ typedef struct {
     int shape[CL_MAX_DIMS];
     size_t offset; /* in floats from the start of the buffer, multiple of 16 */
     size_t size;   /* product of shape */
+    int constant;  /* counted, not learned: no gradient, never updated */
 } cl_tensor;
 
 typedef struct cl_params_s {
     cl_tensor *t;
     int nt, cap;
-    size_t n;     /* floats in each buffer, padding included */
-    float *w, *g; /* values and gradients; NULL before cl_params_alloc */
+    size_t n;       /* floats in w, padding included (set by cl_params_alloc) */
+    size_t n_train; /* trainable floats: [0, n_train) of w, all of g */
+    size_t n_const; /* constant floats, before cl_params_alloc places them */
+    float *w, *g;   /* values and gradients; NULL before cl_params_alloc */
 } cl_params;
 
 void cl_params_init(cl_params *p);
@@ -37,12 +51,17 @@ int cl_params_add(cl_params *p, const char *name, int ndim, const int *shape);
  * so a run of packed tensors is one contiguous slab (a recurrent stack keeps
  * PyTorch's per-tensor names yet is passed to the kernels as one pointer). */
 int cl_params_add_packed(cl_params *p, const char *name, int ndim, const int *shape);
-/* Allocate w and g, zero-filled. */
+/* As cl_params_add, for a constant tensor (placed after every trainable
+ * one by cl_params_alloc; cl_params_g must not be called on it). */
+int cl_params_add_const(cl_params *p, const char *name, int ndim, const int *shape);
+/* Place the constants after the trainable tensors and allocate w (n floats)
+ * and g (n_train floats), zero-filled. */
 int cl_params_alloc(cl_params *p);
 /* Index of the tensor called name, or -1. */
 int cl_params_find(const cl_params *p, const char *name);
 float *cl_params_w(const cl_params *p, int idx);
 float *cl_params_g(const cl_params *p, int idx);
+/* Zero the gradients of every trainable tensor. */
 void cl_params_zero_grad(cl_params *p);
 /* PyTorch's nn.Linear initialisation of tensors weight [out, in] and bias:
  * U(-1/sqrt(in), 1/sqrt(in)) for both.  CL_ENOTFOUND if either is missing. */
@@ -55,4 +74,5 @@ void cl_params_free(cl_params *p);
 /* 64-byte aligned, zeroed allocation of n bytes; free with free(). */
 void *cl_alloc(size_t n);
 
+CL_API_END
 #endif

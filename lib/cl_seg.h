@@ -31,6 +31,9 @@
 #include "cl_ckpt.h"
 #include "cl_error.h"
 #include "cl_tok.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct {
     int nabbrevs;  char **abbrevs;  /* sorted (strcmp), lower-cased */
@@ -65,5 +68,7 @@ void cl_seg_sentences(const cl_seg *s, const char *text, const cl_tok_span *tok,
  * that token i starts (2 or 3 for a multiword token, 1 otherwise, 0 for
  * the tokens inside one). */
 void cl_seg_mwt(const cl_seg *s, const char *text, const cl_tok_span *tok, size_t n, int *join);
+
+CL_API_END
 
 #endif

@@ -39,6 +39,10 @@
 #include "cl_feat.h"
 #include "cl_model.h"
 #include "cl_seg.h"
+#include "cl_train.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 /* ==== corpus: sentences as strings ====================================== */
 
@@ -161,50 +165,26 @@ double cl_tagger_eval_unseen_accuracy(const cl_tagger_eval *e); /* NAN when none
 
 /* ==== training ============================================================ */
 
-typedef struct {
-    int batch;          /* sentences per step (32) */
-    float lr, clip;     /* Adam learning rate (2e-3), gradient-norm bound (5; 0 = off) */
-    float lr_decay;     /* multiply lr by this after each epoch (1 = none) */
-    int epochs;         /* maximum epochs (0 = no limit) */
-    int patience;       /* stop after this many epochs without a better dev score (0 = never) */
-    double max_seconds; /* wall time (0 = no limit) */
-    uint64_t seed;
-    float ema;          /* 0 (default): off; else decay of an exponential moving
-                         * average of the parameters, updated every step (with a
-                         * warm-up: min(ema, (1+k)/(10+k)) at step k); the dev
-                         * evaluation, the best model and the result use it */
-} cl_tagger_train_config;
+/* The tagger's task for the training core (cl_train): each epoch the
+ * sentences are shuffled, sorted by length within windows of 20 batches (so
+ * a batch holds sentences of similar length), cut into batches of at most
+ * `batch` sentences and 1,024 words, and the batches shuffled.  The dev set
+ * is scored by accuracy.  t, train and dev (may be NULL) stay the caller's
+ * and must outlive the task; free with cl_tagger_task_free. */
+typedef struct cl_tagger_task cl_tagger_task;
+int cl_tagger_task_create(cl_tagger_task **k, cl_tagger *t, const cl_tagger_data *train,
+                          const cl_tagger_data *dev, int batch, cl_diag *d);
+void cl_tagger_task_free(cl_tagger_task *k);
+cl_train_task cl_tagger_task_get(cl_tagger_task *k);
+/* The group it trains, head.tagger at lr, into g[0]; returns 1.  The
+ * encoder and the other heads stay as they are. */
+int cl_tagger_task_groups(const cl_tagger_task *k, float lr, cl_train_group *g);
 
-cl_tagger_train_config cl_tagger_train_defaults(void);
-
-typedef struct {
-    int epoch;               /* epochs completed (during an epoch: the one running, from 1) */
-    int epochs;              /* the limit, 0 if none */
-    long step, steps_per_epoch;
-    double train_loss;       /* mean loss per word since the last progress report */
-    double dev_acc, best_acc;/* NAN before the first evaluation */
-    int best_epoch;
-    double words;            /* training words processed */
-    double elapsed;          /* wall seconds */
-    int improved;            /* after an evaluation: this is the best model so far */
-} cl_tagger_train_stats;
-
-/* Hooks, as in cl_lmtrain: every member may be NULL. */
-typedef struct {
-    void *ctx;
-    void (*progress)(const cl_tagger_train_stats *s, void *ctx); /* every step */
-    int (*evaluated)(const cl_tagger_train_stats *s, void *ctx); /* non-zero: stop with error */
-    int (*stop)(void *ctx);                                      /* polled every step */
-    int (*save)(int best, void *ctx);                            /* after each evaluation */
-} cl_tagger_train_hooks;
-
-/* Train t's head on train (Adam on the head.tagger parameters only, the
- * encoder and other heads stay as they are), evaluating on dev after each
- * epoch (dev may be NULL: then the last epoch counts as best).  On return the
- * model holds the best parameters.  Returns CL_OK, CL_EINTR when stop() asked,
- * or an error.  Nothing is allocated inside a step. */
+/* Train t's head with configuration c (no files, no hooks): for tests and
+ * programs that want a tagger in memory.  On return the model holds the
+ * best parameters seen on dev (the last without dev). */
 int cl_tagger_train(cl_tagger *t, const cl_tagger_data *train, const cl_tagger_data *dev,
-                    const cl_tagger_train_config *c, const cl_tagger_train_hooks *h,
-                    cl_tagger_train_stats *final_stats, cl_diag *d);
+                    int batch, const cl_train_config *c, cl_diag *d);
 
+CL_API_END
 #endif

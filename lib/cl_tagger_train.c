@@ -1,4 +1,4 @@
-/* cl_tagger_train: scoring and the training loop of the tagger head.
+/* cl_tagger_train: scoring, and the tagger's task of the training core.
  *
  * Batches: each epoch the sentences are shuffled (seeded cl_rng), sorted by
  * length within windows of 20 batches, so a batch holds sentences of similar
@@ -7,19 +7,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "cl_optim.h"
 #include "cl_tagger_impl.h"
 
 #define SORT_WINDOW 20 /* batches whose sentences are sorted together */
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* ==== ordering ============================================================= */
 
@@ -203,236 +194,131 @@ static void lm_cache_free(cl_tagger *t)
         free(t->lmc[i]), t->lmc[i] = NULL, t->lmc_x[i] = NULL;
 }
 
-cl_tagger_train_config cl_tagger_train_defaults(void)
-{
-    cl_tagger_train_config c = {32, 2e-3f, 5.0f, 1.0f, 30, 5, 0, 1, 0};
-    return c;
-}
-
-typedef struct {
+struct cl_tagger_task {
     cl_tagger *t;
     const cl_tagger_data *train, *dev;
-    cl_tagger_train_config c;
-    const cl_tagger_train_hooks *h;
-    cl_rng rng;
-    cl_optim opt;
-    size_t pb, pe;      /* the head's parameter range */
-    float *best;        /* the best parameters so far */
-    float *avg, *cur;   /* with ema: the moving average; the raw parameters while it is evaluated */
+    int batch;
     int *order;         /* [nsent] sentences in batch order */
     int *bstart, *perm; /* [nbatch + 1] batch starts in order; [nbatch] batch order */
     len_id *tmp;
     int nbatch;
-    double t0, loss_sum;
-    long loss_count;
-    cl_tagger_train_stats st;
-} trainer;
+};
 
-static void trainer_free(trainer *r)
+void cl_tagger_task_free(cl_tagger_task *k)
 {
-    lm_cache_free(r->t);
-    cl_optim_free(&r->opt);
-    free(r->avg), free(r->cur);
-    free(r->best), free(r->order), free(r->bstart), free(r->perm), free(r->tmp);
+    if (!k)
+        return;
+    lm_cache_free(k->t);
+    free(k->order), free(k->bstart), free(k->perm), free(k->tmp);
+    free(k);
 }
 
-static int trainer_init(trainer *r)
+int cl_tagger_task_create(cl_tagger_task **out, cl_tagger *t, const cl_tagger_data *train,
+                          const cl_tagger_data *dev, int batch, cl_diag *d)
 {
-    int S = r->train->nsent;
-    cl_rng_seed(&r->rng, r->c.seed);
-    cl_model_param_range(r->t->m, "head.tagger", &r->pb, &r->pe);
-    cl_optim_config oc = cl_optim_defaults();
-    oc.lr = r->c.lr;
-    int err = cl_optim_create(&r->opt, &oc, r->pe - r->pb);
-    r->nbatch = (S + r->c.batch - 1) / r->c.batch;
-    r->best = cl_alloc((r->pe - r->pb) * sizeof(float));
-    r->order = malloc(sizeof(int) * (size_t)S);
-    r->bstart = malloc(sizeof(int) * (size_t)(S + 1));
-    r->perm = malloc(sizeof(int) * (size_t)S);
-    r->tmp = malloc(sizeof(len_id) * (size_t)S);
-    if (!err && (!r->best || !r->order || !r->bstart || !r->perm || !r->tmp))
-        err = CL_ENOMEM;
-    if (!err && r->c.ema > 0) {
-        r->avg = cl_alloc((r->pe - r->pb) * sizeof(float));
-        r->cur = cl_alloc((r->pe - r->pb) * sizeof(float));
-        if (!r->avg || !r->cur)
-            err = CL_ENOMEM;
-        else
-            memcpy(r->avg, r->t->m->params.w + r->pb, (r->pe - r->pb) * sizeof(float));
+    *out = NULL;
+    if (batch < 1 || train->nsent < 1)
+        return cl_diag_set(d, CL_EINVAL, "no training sentences or batch < 1");
+    cl_tagger_task *k = calloc(1, sizeof *k);
+    size_t S = (size_t)train->nsent;
+    if (k) {
+        k->t = t, k->train = train, k->dev = dev && dev->nsent ? dev : NULL, k->batch = batch;
+        k->order = malloc(sizeof(int) * S), k->bstart = malloc(sizeof(int) * (S + 1));
+        k->perm = malloc(sizeof(int) * S), k->tmp = malloc(sizeof(len_id) * S);
     }
-    r->st.dev_acc = r->st.best_acc = NAN;
-    r->st.epochs = r->c.epochs;
-    r->st.steps_per_epoch = r->nbatch;
-    if (!err && r->t->lm_dim)
-        err = lm_cache(r->t, r->train, 0, r->c.batch);
-    if (!err && r->t->lm_dim && r->dev)
-        err = lm_cache(r->t, r->dev, 1, r->c.batch);
-    return err;
-}
-
-/* This epoch's batches (at most `batch` sentences and TRAIN_BATCH_WORDS
- * words each); reserves the workspace for the largest. */
-static int plan_epoch(trainer *r)
-{
-    int S = r->train->nsent, B = r->c.batch, W = B * SORT_WINDOW;
-    for (int s = 0; s < S; s++)
-        r->order[s] = s;
-    shuffle(r->order, S, &r->rng);
-    for (int s = 0; s < S; s += W)
-        sort_by_length(r->train, r->order + s, s + W <= S ? W : S - s, r->tmp);
-    r->nbatch = 0;
-    for (int b = 0; b < S; b = r->bstart[r->nbatch]) {
-        r->perm[r->nbatch] = r->nbatch;
-        r->bstart[r->nbatch++] = b;
-        r->bstart[r->nbatch] = next_batch(r->train, r->order, b, S, B, TRAIN_BATCH_WORDS);
+    if (!k || !k->order || !k->bstart || !k->perm || !k->tmp) {
+        cl_tagger_task_free(k);
+        return cl_diag_set(d, CL_ENOMEM, "cannot set up tagger training: out of memory");
     }
-    r->st.steps_per_epoch = r->nbatch;
-    shuffle(r->perm, r->nbatch, &r->rng);
-    return reserve_all(r->t, r->train, r->order, S, B, TRAIN_BATCH_WORDS);
-}
-
-static int train_step(trainer *r, int b, float lr)
-{
-    cl_params *p = &r->t->m->params;
-    const int *sents = r->order + r->bstart[b];
-    int ns = r->bstart[b + 1] - r->bstart[b];
-    long count;
-    memset(p->g + r->pb, 0, (r->pe - r->pb) * sizeof(float));
-    double loss = cl_tagger_forward(r->t, r->train, sents, ns, 1, &r->rng, &count);
-    if (loss != loss)
-        return CL_EINVAL;
-    if (count == 0)
-        return CL_OK;
-    int err = cl_tagger_backward(r->t, r->train, sents, ns);
-    if (err)
-        return err;
-    cl_grad_clip(p->g + r->pb, r->pe - r->pb, r->c.clip);
-    cl_optim_begin(&r->opt);
-    cl_optim_update(&r->opt, p->w + r->pb, p->g + r->pb, 0, r->pe - r->pb, lr);
-    r->loss_sum += loss, r->loss_count += count;
-    r->st.words += count;
+    *out = k;
     return CL_OK;
 }
 
-static int out_of_time(const trainer *r)
+/* The encoder never changes: its states are computed once. */
+static int task_prepare(void *ctx, int resumed, cl_diag *d)
 {
-    return r->c.max_seconds > 0 && now_seconds() - r->t0 >= r->c.max_seconds;
+    cl_tagger_task *k = ctx;
+    (void)resumed;
+    int err = k->t->lm_dim ? lm_cache(k->t, k->train, 0, k->batch) : CL_OK;
+    if (!err && k->t->lm_dim && k->dev)
+        err = lm_cache(k->t, k->dev, 1, k->batch);
+    return err ? cl_diag_set(d, err, "computing the encoder states: %s", cl_strerror(err)) : err;
 }
 
-/* The moving average follows the parameters after each step; the warm-up
- * keeps the random initialisation from lingering in it. */
-static void ema_update(trainer *r)
+/* This epoch's batches; reserves the workspace for the largest. */
+static long task_begin_epoch(void *ctx, long epoch, cl_rng *rng, cl_diag *d)
 {
-    if (!r->avg)
-        return;
-    float k = (float)r->st.step, a = (1 + k) / (10 + k);
-    a = a < r->c.ema ? a : r->c.ema;
-    const float *w = r->t->m->params.w + r->pb;
-    for (size_t i = 0, n = r->pe - r->pb; i < n; i++)
-        r->avg[i] = a * r->avg[i] + (1 - a) * w[i];
-}
-
-/* With ema, the average stands in for the parameters during an evaluation
- * (in = 1) and the raw ones come back afterwards (in = 0). */
-static void ema_swap(trainer *r, int in)
-{
-    if (!r->avg)
-        return;
-    float *w = r->t->m->params.w + r->pb;
-    size_t bytes = (r->pe - r->pb) * sizeof(float);
-    if (in)
-        memcpy(r->cur, w, bytes), memcpy(w, r->avg, bytes);
-    else
-        memcpy(w, r->cur, bytes);
-}
-
-/* One epoch; CL_EINTR when stop() asked, 1 when the time is up. */
-static int run_epoch(trainer *r, float lr)
-{
-    int err = plan_epoch(r);
-    r->loss_sum = 0, r->loss_count = 0;
-    for (int i = 0; i < r->nbatch && !err; i++) {
-        if (r->h && r->h->stop && r->h->stop(r->h->ctx))
-            return CL_EINTR;
-        if (out_of_time(r))
-            return 1;
-        err = train_step(r, r->perm[i], lr);
-        ema_update(r);
-        r->st.step++;
-        r->st.train_loss = r->loss_count ? r->loss_sum / r->loss_count : NAN;
-        r->st.elapsed = now_seconds() - r->t0;
-        if (!err && r->h && r->h->progress)
-            r->h->progress(&r->st, r->h->ctx);
+    cl_tagger_task *k = ctx;
+    int S = k->train->nsent, B = k->batch, W = B * SORT_WINDOW;
+    (void)epoch;
+    for (int s = 0; s < S; s++)
+        k->order[s] = s;
+    shuffle(k->order, S, rng);
+    for (int s = 0; s < S; s += W)
+        sort_by_length(k->train, k->order + s, s + W <= S ? W : S - s, k->tmp);
+    k->nbatch = 0;
+    for (int b = 0; b < S; b = k->bstart[k->nbatch]) {
+        k->perm[k->nbatch] = k->nbatch;
+        k->bstart[k->nbatch++] = b;
+        k->bstart[k->nbatch] = next_batch(k->train, k->order, b, S, B, TRAIN_BATCH_WORDS);
     }
-    return err;
+    shuffle(k->perm, k->nbatch, rng);
+    int err = reserve_all(k->t, k->train, k->order, S, B, TRAIN_BATCH_WORDS);
+    return err ? cl_diag_set(d, err, "tagger workspace: %s", cl_strerror(err)) : k->nbatch;
 }
 
-/* Dev accuracy after an epoch; keeps the best parameters and calls the hooks.
- * Returns non-zero to stop (error, or patience exhausted: 1). */
-static int after_epoch(trainer *r, cl_diag *d)
+static int task_step(void *ctx, long i, cl_rng *rng, double *loss, double *count, cl_diag *d)
 {
-    const float *w = r->t->m->params.w + r->pb;
-    double acc = 0;
-    if (r->dev) {
-        cl_tagger_eval e;
-        int err = cl_tagger_evaluate(r->t, r->dev, 64, &e, NULL);
-        if (err)
-            return cl_diag_set(d, err, "evaluating on the dev set: %s", cl_strerror(err));
-        acc = cl_tagger_eval_accuracy(&e);
-        cl_tagger_eval_free(&e);
-    }
-    r->st.dev_acc = r->dev ? acc : NAN;
-    r->st.improved = !r->dev || !(acc <= r->st.best_acc);
-    if (r->st.improved) {
-        r->st.best_acc = r->st.dev_acc, r->st.best_epoch = r->st.epoch;
-        memcpy(r->best, w, (r->pe - r->pb) * sizeof(float));
-    }
-    r->st.elapsed = now_seconds() - r->t0;
-    if (r->h && r->h->evaluated && r->h->evaluated(&r->st, r->h->ctx))
-        return cl_diag_set(d, CL_EINTR, "stopped by the caller");
-    if (r->h && r->h->save && r->h->save(r->st.improved, r->h->ctx))
-        return cl_diag_set(d, CL_EIO, "saving the model failed");
-    int patience = r->c.patience > 0 && r->st.epoch - r->st.best_epoch >= r->c.patience;
-    return patience ? 1 : 0;
+    cl_tagger_task *k = ctx;
+    int b = k->perm[i];
+    const int *sents = k->order + k->bstart[b];
+    int ns = k->bstart[b + 1] - k->bstart[b];
+    long n;
+    *loss = cl_tagger_forward(k->t, k->train, sents, ns, 1, rng, &n);
+    *count = (double)n;
+    int err = n && isfinite(*loss) ? cl_tagger_backward(k->t, k->train, sents, ns) : CL_OK;
+    return err ? cl_diag_set(d, err, "tagger step: %s", cl_strerror(err)) : CL_OK;
 }
 
-static int train_loop(trainer *r, cl_diag *d)
+static int task_evaluate(void *ctx, cl_train_score *s, cl_diag *d)
 {
-    float lr = r->c.lr;
-    int err = CL_OK;
-    for (int ep = 1; !r->c.epochs || ep <= r->c.epochs; ep++, lr *= r->c.lr_decay) {
-        r->st.epoch = ep;
-        err = run_epoch(r, lr);
-        if (err < 0 && err != CL_EINTR)
-            return cl_diag_set(d, err, "training step: %s", cl_strerror(err));
-        if (err) /* interrupted or out of time: this partial epoch is not scored */
-            break;
-        ema_swap(r, 1);
-        err = after_epoch(r, d);
-        ema_swap(r, 0);
-        if (err)
-            break;
-    }
-    return err;
+    cl_tagger_task *k = ctx;
+    cl_tagger_eval e;
+    int err = cl_tagger_evaluate(k->t, k->dev, 64, &e, NULL);
+    if (err)
+        return cl_diag_set(d, err, "evaluating on the dev set: %s", cl_strerror(err));
+    *s = (cl_train_score){cl_tagger_eval_accuracy(&e), NAN, 1};
+    cl_tagger_eval_free(&e);
+    return CL_OK;
+}
+
+cl_train_task cl_tagger_task_get(cl_tagger_task *k)
+{
+    cl_train_task t = {k, "tagger", task_prepare, task_begin_epoch, task_step,
+                       k->dev ? task_evaluate : NULL, NULL, NULL,
+                       log((double)k->t->cfg->ntags)};
+    return t;
+}
+
+int cl_tagger_task_groups(const cl_tagger_task *k, float lr, cl_train_group *g)
+{
+    g[0] = cl_train_group_of(k->t->m, "head.tagger", lr, 0);
+    return 1;
 }
 
 int cl_tagger_train(cl_tagger *t, const cl_tagger_data *train, const cl_tagger_data *dev,
-                    const cl_tagger_train_config *c, const cl_tagger_train_hooks *h,
-                    cl_tagger_train_stats *final_stats, cl_diag *d)
+                    int batch, const cl_train_config *c, cl_diag *d)
 {
-    if (c->batch < 1 || train->nsent < 1)
-        return cl_diag_set(d, CL_EINVAL, "no training sentences or batch < 1");
-    trainer r = {.t = t, .train = train, .dev = dev, .c = *c, .h = h, .t0 = now_seconds()};
-    int err = trainer_init(&r);
-    if (!err) {
-        err = train_loop(&r, d);
-        if (r.st.best_epoch > 0) /* the model leaves with its best parameters */
-            memcpy(t->m->params.w + r.pb, r.best, (r.pe - r.pb) * sizeof(float));
-        if (err == 1)
-            err = CL_OK;
-    }
-    if (final_stats)
-        *final_stats = r.st;
-    trainer_free(&r);
+    cl_tagger_task *k;
+    cl_trainer *tr = NULL;
+    cl_train_group g[1];
+    int err = cl_tagger_task_create(&k, t, train, dev, batch, d);
+    if (err)
+        return err;
+    cl_train_task task = cl_tagger_task_get(k);
+    err = cl_trainer_create(&tr, t->m, c, g, cl_tagger_task_groups(k, c->lr, g), &task, NULL, d);
+    err = err ? err : cl_trainer_run(tr, NULL, d);
+    cl_trainer_free(tr);
+    cl_tagger_task_free(k);
     return err;
 }

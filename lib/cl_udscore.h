@@ -20,6 +20,9 @@
 #define CL_UDSCORE_H
 
 #include "cl_annotate.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct {
     long gold, system, correct;
@@ -38,5 +41,7 @@ int cl_ud_score_add(cl_ud_score *sc, const cl_ann_doc *gold, int g0, int g1, con
 double cl_ud_precision(const cl_ud_count *c); /* NAN when system is 0 */
 double cl_ud_recall(const cl_ud_count *c);    /* NAN when gold is 0 */
 double cl_ud_f1(const cl_ud_count *c);        /* NAN when both are NAN */
+
+CL_API_END
 
 #endif

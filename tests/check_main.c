@@ -45,14 +45,50 @@ const char *cl_test_shared_data(void)
 
 FILE *cl_test_open_shared(const char *rel, const char *test)
 {
-    const char *data = cl_test_shared_data();
+    const char *data = cl_test_shared_data(), *req = getenv("CHARLSTM_REQUIRE_DATA");
     char path[1024];
     FILE *fp = NULL;
     if (data && snprintf(path, sizeof path, "%s/%s", data, rel) < (int)sizeof path)
         fp = fopen(path, "r");
+    if (!fp && req && strcmp(req, "1") == 0)
+        ck_abort_msg("%s: %s/%s not found, and CHARLSTM_REQUIRE_DATA=1 says it must be there",
+                     test, data ? data : CL_SRCDIR "/../shared/data", rel);
     if (!fp)
-        printf("%s: skipped, %s not found\n", test, rel);
+        cl_test_skip(test, "%s not found", rel);
     return fp;
+}
+
+/* Skips are recorded in a file that the forked tests inherit (an unlinked
+ * temporary file: writes from each child land at the shared offset). */
+static int skip_fd = -1;
+
+void cl_test_skip(const char *test, const char *why_fmt, ...)
+{
+    char why[512], line[700];
+    va_list ap;
+    va_start(ap, why_fmt);
+    vsnprintf(why, sizeof why, why_fmt, ap);
+    va_end(ap);
+    int n = snprintf(line, sizeof line, "%s: skipped, %s\n", test, why);
+    printf("%s", line);
+    fflush(stdout);
+    if (skip_fd >= 0 && write(skip_fd, line, (size_t)n) != n)
+        fprintf(stderr, "warning: could not record the skip of %s\n", test);
+}
+
+/* The summary line of the skips, after Check's own. */
+static void report_skips(void)
+{
+    char buf[8192];
+    ssize_t n = skip_fd >= 0 && lseek(skip_fd, 0, SEEK_SET) == 0 ? read(skip_fd, buf, sizeof buf - 1)
+                                                                   : -1;
+    if (n < 0)
+        return;
+    buf[n] = 0;
+    int count = 0;
+    for (char *p = buf; *p; p++)
+        count += *p == '\n';
+    printf("%d test%s skipped%s\n%s", count, count == 1 ? "" : "s", count ? ":" : "", buf);
 }
 
 int cl_test_run(char *out, size_t size, const char *fmt, ...)
@@ -96,8 +132,11 @@ int main(int argc, char **argv)
 #undef CL_SUITE
     if (argc > 1)
         setenv("CK_RUN_SUITE", argv[1], 1);
+    FILE *skips = tmpfile();
+    skip_fd = skips ? fileno(skips) : -1;
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    report_skips();
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -12,12 +12,18 @@ static inline const char *cl_test_path(char *buf, size_t size, const char *rel)
     return buf;
 }
 
-/* ../shared/data next to the checkout, or NULL (tests that need it skip). */
+/* ../shared/data next to the checkout (CHARLSTM_SHARED_DATA overrides), or
+ * NULL (tests that need it skip). */
 const char *cl_test_shared_data(void);
 
-/* Open REL under ../shared/data for reading, or print "TEST: skipped, REL
- * not found" and return NULL (tests that need shared data skip without it). */
+/* Open REL under ../shared/data for reading.  When it is missing: with
+ * CHARLSTM_REQUIRE_DATA=1 (CI) the test fails; otherwise it is skipped
+ * (cl_test_skip) and NULL is returned, and the test returns. */
 FILE *cl_test_open_shared(const char *rel, const char *test);
+
+/* Record that TEST is skipped and why: printed now as "TEST: skipped, WHY",
+ * and counted in the summary at the end of the run (the test then returns). */
+void cl_test_skip(const char *test, const char *why_fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A fresh temporary directory for this test process (removed at exit). */
 const char *cl_test_tmpdir(void);

@@ -710,7 +710,7 @@ START_TEST(test_save_readonly_directory)
     cl_ckpt_writer *w;
     size_t n;
     if (geteuid() == 0) {
-        printf("test_save_readonly_directory: skipped, root ignores directory permissions\n");
+        cl_test_skip("test_save_readonly_directory", "root ignores directory permissions");
         return;
     }
     tpath(dir, sizeof dir, "ro");

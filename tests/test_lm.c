@@ -148,32 +148,28 @@ END_TEST
 
 /* ---- exact resume ------------------------------------------------------- */
 
-typedef struct {
-    const char *path;
-    cl_model *m;
-    cl_lmtrain *t;
-} save_ctx;
-
-static int save_latest(int best, void *ctx)
-{
-    save_ctx *s = ctx;
-    (void)best;
-    return cl_model_save(s->m, s->path, cl_lmtrain_save_state, s->t, NULL);
-}
-
+/* Train m for `steps` steps in total (a resumed run continues to it),
+ * writing the training state to save_path when given. */
 static void train_steps(cl_model *m, const cl_ids *ids, long steps, const cl_ckpt *resume,
                         const char *save_path)
 {
     cl_lmtrain_config c = cl_lmtrain_defaults();
-    c.batch = 3, c.seq = 7, c.max_steps = steps, c.eval_every = 0, c.seed = 9, c.lr = 1e-2f;
+    c.batch = 3, c.seq = 7;
+    cl_train_config tc = cl_train_defaults();
+    tc.max_steps = steps, tc.eval_every = 0, tc.seed = 9, tc.lr = 1e-2f;
     cl_lmtrain *t;
+    cl_trainer *tr;
+    cl_train_group g[2];
     cl_diag d = {{0}};
-    ck_assert_msg(cl_lmtrain_create(&t, m, &c, &d) == 0, "%s", d.msg);
+    ck_assert_msg(cl_lmtrain_create(&t, m, &c, ids, NULL, &d) == 0, "%s", d.msg);
+    cl_train_task task = cl_lmtrain_task(t);
+    cl_train_files f = {NULL, save_path, NULL, NULL};
+    ck_assert_msg(cl_trainer_create(&tr, m, &tc, g, cl_lmtrain_groups(t, tc.lr, g), &task, &f,
+                                    &d) == 0, "%s", d.msg);
     if (resume)
-        ck_assert_msg(cl_lmtrain_resume(t, resume, &d) == 0, "%s", d.msg);
-    save_ctx s = {save_path, m, t};
-    cl_lmtrain_hooks h = {.ctx = &s, .save = save_path ? save_latest : NULL};
-    ck_assert_msg(cl_lmtrain_run(t, ids, NULL, &h, &d) == 0, "%s", d.msg);
+        ck_assert_msg(cl_trainer_resume(tr, resume, &d) == 0, "%s", d.msg);
+    ck_assert_msg(cl_trainer_run(tr, NULL, &d) == 0, "%s", d.msg);
+    cl_trainer_free(tr);
     cl_lmtrain_free(t);
 }
 

@@ -146,10 +146,10 @@ static double train_sample(cl_model *m, const cl_tagger_corpus *c, int epochs)
     cl_tagger_eval e;
     ck_assert_int_eq(cl_tagger_create(&t, m, NULL), 0);
     ck_assert_int_eq(cl_tagger_data_prepare(&x, t, c, NULL), 0);
-    cl_tagger_train_config tc = cl_tagger_train_defaults();
-    tc.batch = 4, tc.epochs = epochs, tc.patience = 0, tc.lr = 1e-2f;
+    cl_train_config tc = cl_train_defaults();
+    tc.max_epochs = epochs, tc.lr = 1e-2f;
     if (epochs > 0)
-        ck_assert_int_eq(cl_tagger_train(t, x, NULL, &tc, NULL, NULL, NULL), 0);
+        ck_assert_int_eq(cl_tagger_train(t, x, NULL, 4, &tc, NULL), 0);
     ck_assert_int_eq(cl_tagger_evaluate(t, x, 8, &e, NULL), 0);
     double acc = cl_tagger_eval_accuracy(&e);
     ck_assert_int_eq(e.words, NSENT * 6);
@@ -227,9 +227,9 @@ static float *one_step(float ema, float **init, size_t *n)
     cl_tagger_data *x;
     ck_assert_int_eq(cl_tagger_create(&t, m, NULL), 0);
     ck_assert_int_eq(cl_tagger_data_prepare(&x, t, &c, NULL), 0);
-    cl_tagger_train_config tc = cl_tagger_train_defaults();
-    tc.batch = NSENT, tc.epochs = 1, tc.patience = 0, tc.ema = ema;
-    ck_assert_int_eq(cl_tagger_train(t, x, NULL, &tc, NULL, NULL, NULL), 0);
+    cl_train_config tc = cl_train_defaults();
+    tc.max_epochs = 1, tc.ema = ema;
+    ck_assert_int_eq(cl_tagger_train(t, x, NULL, NSENT, &tc, NULL), 0);
     memcpy(w, m->params.w + pb, *n * sizeof *w);
     cl_tagger_data_free(x);
     cl_tagger_free(t);

@@ -195,35 +195,59 @@ static int set_value(const cli_command *cmd, const cli_opt *o, const char *arg)
     return CLI_EXIT_USAGE;
 }
 
-/* ---------------------------------------------------------------- help */
+int cli_opt_set(const cli_command *cmd, const cli_opt *o, const char *arg)
+{
+    if (o->type != CLI_FLAG)
+        return set_value(cmd, o, arg);
+    if (strcmp(arg, "0") != 0 && strcmp(arg, "1") != 0)
+        return cli_usage_error(cmd, "--%s: expected 0 or 1, got '%s'", o->name, arg);
+    *(int *)o->dest = arg[0] == '1';
+    return 0;
+}
 
-/* The current value of *dest as help shows it; "" when there is none to show. */
-static void format_default(const cli_opt *o, char *buf, size_t size)
+void cli_opt_value(const cli_opt *o, char *buf, size_t size)
 {
     buf[0] = '\0';
-    if (o->default_text) {
-        snprintf(buf, size, "%s", o->default_text);
-        return;
-    }
     switch (o->type) {
+    case CLI_FLAG: snprintf(buf, size, "%d", *(int *)o->dest != 0); break;
     case CLI_INT: snprintf(buf, size, "%d", *(int *)o->dest); break;
     case CLI_LONG: snprintf(buf, size, "%ld", *(long *)o->dest); break;
-    case CLI_FLOAT: snprintf(buf, size, "%g", *(double *)o->dest); break;
+    case CLI_FLOAT: snprintf(buf, size, "%.17g", *(double *)o->dest); break;
     case CLI_STR:
         if (*(const char **)o->dest)
             snprintf(buf, size, "%s", *(const char **)o->dest);
         break;
-    case CLI_CHOICE:
-        choice_word(o->choices, *(int *)o->dest, buf, size);
-        if (!buf[0])
-            snprintf(buf, size, "auto");
-        break;
+    case CLI_CHOICE: choice_word(o->choices, *(int *)o->dest, buf, size); break;
     case CLI_STRS:
-        if (((const cli_strs *)o->dest)->n > 0)
-            snprintf(buf, size, "%s", ((const cli_strs *)o->dest)->v[0]);
-        break;
-    case CLI_FLAG:
     case CLI_SECTION: break;
+    }
+}
+
+const cli_opt *cli_opt_find(const cli_command *cmd, const char *name)
+{
+    for (int i = 0; i < cmd->nopts; i++)
+        if (cmd->opts[i].name && strcmp(cmd->opts[i].name, name) == 0)
+            return &cmd->opts[i];
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- help */
+
+/* The current value of *dest as help shows it; "" when there is none to show
+ * (help rounds numbers, which cli_opt_value keeps exact). */
+static void format_default(const cli_opt *o, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (o->default_text)
+        snprintf(buf, size, "%s", o->default_text);
+    else if (o->type == CLI_FLOAT)
+        snprintf(buf, size, "%g", *(double *)o->dest);
+    else if (o->type == CLI_STRS && ((const cli_strs *)o->dest)->n > 0)
+        snprintf(buf, size, "%s", ((const cli_strs *)o->dest)->v[0]);
+    else if (o->type != CLI_FLAG) {
+        cli_opt_value(o, buf, size);
+        if (o->type == CLI_CHOICE && !buf[0])
+            snprintf(buf, size, "auto");
     }
 }
 
@@ -482,6 +506,12 @@ static int parse_loop(const cli_command *cmd, parse_tables *t, int argc, char **
 
 int cli_parse(const cli_command *cmd, int argc, char **argv, int *first_positional)
 {
+    return cli_parse_given(cmd, argc, argv, first_positional, NULL);
+}
+
+int cli_parse_given(const cli_command *cmd, int argc, char **argv, int *first_positional,
+                    unsigned char *given)
+{
     parse_tables t = {0};
     int rc;
     if (build_tables(cmd, &t) != 0)
@@ -492,6 +522,8 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, int *first_position
         *first_positional = optind;
         rc = check_after(cmd, &t, argc - optind, argv + optind);
     }
+    if (given && t.given)
+        memcpy(given, t.given, (size_t)cmd->nopts);
     free_tables(&t);
     return rc;
 }

@@ -80,6 +80,11 @@ typedef struct {
  * have grown, so the caller frees them in every case. */
 int cli_parse(const cli_command *cmd, int argc, char **argv, int *first_positional);
 
+/* As cli_parse, and given[i] = 1 for each option opts[i] that argv sets
+ * (given has cmd->nopts bytes). */
+int cli_parse_given(const cli_command *cmd, int argc, char **argv, int *first_positional,
+                    unsigned char *given);
+
 /* Print the full help of cmd on out, with defaults taken from the current
  * values of *dest (call it before parsing, or use --help). */
 void cli_help(const cli_command *cmd, FILE *out);
@@ -98,6 +103,16 @@ void cli_strs_free(cli_strs *l);
  * and if_none is not NULL.  Returns 0, or CLI_EXIT_USAGE after printing
  * "out of memory".  For the positional arguments after cli_parse(). */
 int cli_strs_collect(const cli_command *cmd, cli_strs *l, int n, char **args, const char *if_none);
+
+/* The value of o (not CLI_STRS or CLI_SECTION) as a string that cli_opt_set
+ * reads back exactly ("%.17g" for numbers, "0"/"1" for flags, the word of a
+ * choice, "" for an unset string). */
+void cli_opt_value(const cli_opt *o, char *buf, size_t size);
+/* Set o from arg as the parser would (flags take "0" or "1"); on a bad
+ * value prints the usage error and returns CLI_EXIT_USAGE. */
+int cli_opt_set(const cli_command *cmd, const cli_opt *o, const char *arg);
+/* The option called name in cmd, or NULL. */
+const cli_opt *cli_opt_find(const cli_command *cmd, const char *name);
 
 /* Index of word in a '|'-separated choices list, or -1. */
 int cli_choice_index(const char *choices, const char *word);

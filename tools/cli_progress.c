@@ -67,8 +67,10 @@ int cli_progress_format(const cli_progress *p, double now, char *buf, size_t siz
     }
     if (p->have_loss)
         PUT("  loss %.4f", p->loss);
-    if (p->have_val)
-        PUT("  val %.4f", p->val_loss);
+    if (p->have_val && p->val_percent)
+        PUT("  %s %.2f%%", p->val_label ? p->val_label : "val", 100 * p->val_loss);
+    else if (p->have_val)
+        PUT("  %s %.4f", p->val_label ? p->val_label : "val", p->val_loss);
     cli_progress_hms(now - p->t0, el, sizeof el);
     PUT("  time %s", el);
     double e = eta(p, now);

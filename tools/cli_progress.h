@@ -26,6 +26,8 @@ typedef struct {
     long total;           /* steps planned, 0 if unknown (no % and no step ETA) */
     double time_limit;    /* seconds allowed (--minutes), 0 if none; bounds the ETA */
     double interval;      /* seconds between lines when not a tty (default 30) */
+    const char *val_label;/* what the validation figure is ("val" when NULL) */
+    int val_percent;      /* show it as a percentage (an accuracy) */
     double tty_interval;  /* seconds between redraws on a tty (default 0.25) */
     /* state */
     double t0, t_first, last_draw; /* init, first update, last line drawn */
@@ -46,7 +48,8 @@ void cli_progress_init_at(cli_progress *p, FILE *out, long total_steps, const ch
 void cli_progress_update(cli_progress *p, long step, double units, double loss);
 void cli_progress_update_at(cli_progress *p, long step, double units, double loss, double now);
 
-/* Latest validation loss, shown from the next redraw on. */
+/* Latest validation figure (a loss, or an accuracy with val_percent), shown
+ * from the next redraw on. */
 void cli_progress_set_val(cli_progress *p, double val_loss);
 
 /* Print a message on its own line without garbling the progress line

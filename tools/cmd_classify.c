@@ -125,7 +125,7 @@ static int batch_add(classify_batch *b, const char *line, size_t n, const char *
 {
     int32_t *cps;
     size_t ncps;
-    int err = cl_text_decode(line, n, &b->m->text, where, &cps, &ncps, d);
+    int err = cl_text_decode(line, n, cl_model_text(b->m), where, &cps, &ncps, d);
     if (err)
         return err;
     size_t keep = ncps > (size_t)b->cfg->max_chars ? (size_t)b->cfg->max_chars : ncps;

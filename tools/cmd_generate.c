@@ -113,7 +113,7 @@ static void warn_unknown(const cl_model *m, const int32_t *cps, size_t n)
     char list[256] = "", enc[5];
     size_t unknown = 0, used = 0;
     for (size_t i = 0; i < n; i++) {
-        if (cl_vocab_id(&m->vocab, cps[i]) != CL_VOCAB_UNK)
+        if (cl_vocab_id(cl_model_vocab(m), cps[i]) != CL_VOCAB_UNK)
             continue;
         int k = cl_text_encode_cp(cps[i], enc);
         enc[k] = 0;
@@ -135,7 +135,7 @@ static int encode_prompt(const generate_opts *o, const cl_model *m, int **ids, s
     cl_diag d = {{0}};
     if (!bytes)
         return cli_error(CMD, "out of memory reading the prompt");
-    cl_text_opts text = m->text;
+    cl_text_opts text = *cl_model_text(m);
     text.replace_invalid = o->replace_invalid;
     int err = cl_text_decode(bytes, nbytes, &text, o->prompt ? "--prompt" : "<stdin>", &cps, n, &d);
     free(bytes);
@@ -157,11 +157,11 @@ static int sample_text(const generate_opts *o, const cl_model *m, cl_gen *g, con
     char enc[4];
     int tty = isatty(STDOUT_FILENO);
     for (size_t i = 0; i < n; i++)
-        fwrite(enc, 1, (size_t)cl_text_encode_cp(cl_vocab_cp(&m->vocab, ids[i]), enc), stdout);
+        fwrite(enc, 1, (size_t)cl_text_encode_cp(cl_vocab_cp(cl_model_vocab(m), ids[i]), enc), stdout);
     for (long i = 0; i < o->length; i++) {
         int id;
         cl_gen_next(g, &id);
-        int32_t cp = cl_vocab_cp(&m->vocab, id);
+        int32_t cp = cl_vocab_cp(cl_model_vocab(m), id);
         fwrite(enc, 1, (size_t)cl_text_encode_cp(cp, enc), stdout);
         if (tty || cp == '\n')
             fflush(stdout);

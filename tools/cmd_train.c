@@ -5,8 +5,12 @@
  * consistent train_opts. */
 #include <math.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
 
+#include "cl_ckpt.h"
 #include "cli_opts.h"
 #include "cli_util.h"
 #include "commands.h"
@@ -21,8 +25,9 @@ static void train_defaults(train_opts *o)
     *o = (train_opts){
         .task = CMD_TASK_LM, .dev_fraction = -1, .min_count = 1,
         .layers = -1, .hidden = -1, .emb = -1, .cell = CELL_LSTM, .dropout = -1,
-        .batch = 32, .seq = 100, .lr = 2e-3, .lr_decay = 1, .clip = 5,
-        .epochs = -1, .eval_every = 200, .seed = 1, .patience = 5, .threads = 1,
+        .batch = 32, .seq = 100, .lr = 2e-3, .lr_decay = -1, .clip = 5,
+        .epochs = -1, .eval_every = -1, .seed = 1, .patience = -1, .threads = 1,
+        .casefold = -1, .bidir = -1, .ema = -1,
         .column = COLUMN_UPOS, .encoder_lr = -1, .ngram = 2, .ngram_bits = 20,
         .ngram_dropout = 0.5,
     };
@@ -48,11 +53,40 @@ static const char train_description[] =
     "      --train en_ewt-ud-train.conllu --dev en_ewt-ud-dev.conllu\n"
     "  charlstm train --task classifier --init en.model -o sst2.model --train sst2.tsv\n";
 
-/* Checks across options, once all are known; fills the computed defaults. */
-static int train_resolve(const cli_command *cmd, train_opts *o, int npos, char **pos)
+#define DEF(field, value) \
+    do { \
+        if (o->field < 0) \
+            o->field = (value); \
+    } while (0)
+
+/* The defaults of each task are its best measured recipe (docs/tagger.md,
+ * docs/classifier.md, docs/language-model.md), so that a user who leaves
+ * the options alone gets the documented result. */
+static void resolve_task_defaults(train_opts *o)
 {
-    if (cli_strs_collect(cmd, &o->train, npos, pos, NULL) != 0)
-        return CLI_EXIT_USAGE;
+    int tagger = o->task == CMD_TASK_TAGGER, clf = o->task == CMD_TASK_CLASSIFIER;
+    int fresh_clf = clf && !o->init && !o->resume;
+    DEF(epochs, o->steps > 0 || o->minutes > 0 ? 0 : tagger ? 30 : clf ? 14 : 10);
+    DEF(layers, tagger || clf ? 1 : 2);
+    DEF(hidden, tagger ? 200 : clf ? 128 : 512);
+    DEF(emb, tagger || clf ? 32 : 64);
+    DEF(dropout, tagger ? 0.33 : clf ? 0.3 : 0.1);
+    DEF(lr_decay, tagger ? 0.85 : 1);
+    DEF(ema, tagger ? 0.998 : 0);
+    DEF(eval_every, tagger || clf ? 0 : 200);
+    DEF(patience, tagger ? 5 : clf ? 4 : 0);
+    DEF(casefold, fresh_clf && !o->keep_case);
+    DEF(bidir, fresh_clf && !o->unidir);
+    if (o->keep_case)
+        o->casefold = 0;
+    if (o->unidir)
+        o->bidir = 0;
+}
+#undef DEF
+
+/* Checks across options, once all are known; fills the computed defaults. */
+static int train_resolve(const cli_command *cmd, train_opts *o)
+{
     if (o->train.n == 0)
         return cli_usage_error(cmd, "no training data: give FILE arguments or --train FILE");
     if (cli_no_dash("train", "-o", o->output, CLI_MODEL_NOT_A_STREAM) ||
@@ -66,27 +100,201 @@ static int train_resolve(const cli_command *cmd, train_opts *o, int npos, char *
         return cli_usage_error(cmd, "--dev and --dev-fraction exclude each other");
     if (o->dev_fraction < 0)
         o->dev_fraction = o->dev ? 0 : 0.05;
-    if (o->freeze && o->encoder_lr >= 0)
+    if (o->freeze && o->encoder_lr >= 0 && !o->resume)
         return cli_usage_error(cmd, "--freeze and --encoder-lr exclude each other");
     if (o->encoder_lr < 0)
         o->encoder_lr = o->freeze ? 0 : o->init ? o->lr / 10 : o->lr;
-    if (o->epochs < 0)
-        o->epochs = o->steps > 0 || o->minutes > 0 ? 0 : o->task == CMD_TASK_TAGGER ? 30 : 10;
-    /* The tagger's word BiLSTM is much smaller than a language model. */
-    int tagger = o->task == CMD_TASK_TAGGER;
-    if (o->layers < 0)
-        o->layers = tagger ? 1 : 2;
-    if (o->hidden < 0)
-        o->hidden = tagger ? 128 : 512;
-    if (o->emb < 0)
-        o->emb = tagger ? 32 : 64;
-    if (o->dropout < 0)
-        o->dropout = tagger ? 0.33 : 0.1;
+    resolve_task_defaults(o);
+    if (o->seed == 0 && getrandom(&o->seed, sizeof o->seed, 0) == (ssize_t)sizeof o->seed) {
+        o->seed &= 0x7fffffffffffL; /* printable, and positive as the option requires */
+        o->seed += !o->seed;
+        if (!o->quiet)
+            fprintf(stderr, "charlstm train: --seed %ld (from the system's entropy)\n", o->seed);
+    }
     return 0;
 }
 
+/* ---------------------------------------------------------------- resume */
+
+/* What a resumed run keeps: the data, the model and how they are batched.
+ * Limits, optimisation, evaluation and threads may be given anew. */
+static const char *const kept_opts[] = {
+    "task", "dev", "dev-fraction", "max-vocab", "min-count", "casefold", "no-casefold", "no-nfc",
+    "replace-invalid", "layers", "hidden", "emb", "cell", "bidir", "no-bidir", "dropout", "batch",
+    "seq", "seed", "column", "no-affixes", "ema", "freeze", "class-weights", "ngram",
+    "ngram-bits", "ngram-dropout", NULL};
+/* Not part of a run: where it is read from and written to. */
+static const char *const unstored_opts[] = {"output", "init", "resume", "log", "quiet", "valid",
+                                            "train", NULL};
+
+static int in_list(const char *const *l, const char *s)
+{
+    for (; *l; l++)
+        if (strcmp(*l, s) == 0)
+            return 1;
+    return 0;
+}
+
+/* "SIZE:HASH" of a file's bytes (FNV-1a 64), so a resume notices changed
+ * data; "" for stdin. */
+static int fingerprint(const char *path, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (strcmp(path, "-") == 0)
+        return 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    static const uint64_t prime = 0x100000001b3ULL;
+    uint64_t h = 0xcbf29ce484222325ULL, n = 0;
+    unsigned char buf[1 << 16];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, f)) > 0)
+        for (size_t i = 0; i < got; i++, n++)
+            h = (h ^ buf[i]) * prime;
+    int bad = ferror(f);
+    fclose(f);
+    snprintf(out, size, "%llu:%016llx", (unsigned long long)n, (unsigned long long)h);
+    return bad ? -1 : 0;
+}
+
+static int check_fingerprint(const cli_command *cmd, const char *entry)
+{
+    const char *tab = strrchr(entry, '\t');
+    char path[4096], now[64];
+    if (!tab || (size_t)(tab - entry) >= sizeof path)
+        return 0;
+    memcpy(path, entry, (size_t)(tab - entry));
+    path[tab - entry] = '\0';
+    if (fingerprint(path, now, sizeof now) != 0)
+        return cli_usage_error(cmd, "%s: cannot read it to check it against the run being "
+                               "resumed", path);
+    if (strcmp(now, tab + 1) != 0)
+        return cli_usage_error(cmd, "%s changed since the run being resumed (size:hash %s, "
+                               "then %s): a resumed run must read the same data", path, now,
+                               tab + 1);
+    return 0;
+}
+
+static int same_files(const cli_strs *a, const cli_strs *b)
+{
+    if (a->n != b->n)
+        return 0;
+    for (int i = 0; i < a->n; i++)
+        if (strcmp(a->v[i], b->v[i]) != 0)
+            return 0;
+    return 1;
+}
+
+/* One stored "name=value" on top of argv's options. */
+static int merge_one(const cli_command *cmd, const unsigned char *given, const char *name,
+                     const char *value)
+{
+    const cli_opt *opt = cli_opt_find(cmd, name);
+    if (!opt || opt->type == CLI_STRS)
+        return 0; /* an option this version does not have */
+    char now[4096];
+    if (!given[opt - cmd->opts])
+        return opt->type == CLI_STR && !value[0] ? 0 : cli_opt_set(cmd, opt, value);
+    cli_opt_value(opt, now, sizeof now);
+    if (strcmp(now, value) == 0)
+        return 0;
+    if (in_list(kept_opts, name))
+        return cli_usage_error(cmd, "--%s %s differs from the run being resumed (--%s %s): the "
+                               "data and the model of a run cannot change", name, now, name,
+                               value);
+    fprintf(stderr, "charlstm train: --%s %s replaces %s of the run being resumed\n", name, now,
+            value);
+    return 0;
+}
+
+/* The options of the run in MODEL.last under those given now. */
+static int merge_resumed(const cli_command *cmd, const unsigned char *given, train_opts *o,
+                         cl_ckpt **ck)
+{
+    cl_diag d = {{0}};
+    const char *const *args;
+    int n, rc = 0, err = cl_ckpt_load(ck, o->resume, &d);
+    if (err)
+        return cli_fail("train", err, &d, "cannot load %s", o->resume);
+    const cl_ckpt_section *s = cl_ckpt_find(*ck, "options");
+    if (!s || cl_ckpt_get_strs(s, "args", &args, &n, NULL) != CL_OK)
+        return cli_error("train", "%s holds no options of a training run (resume from the "
+                         "MODEL.last file of an interrupted run)", o->resume);
+    cli_strs stored = {0};
+    for (int i = 0; i < n && !rc; i++) {
+        const char *eq = strchr(args[i], '=');
+        char name[64];
+        if (!eq || (size_t)(eq - args[i]) >= sizeof name)
+            continue;
+        memcpy(name, args[i], (size_t)(eq - args[i]));
+        name[eq - args[i]] = '\0';
+        if (strcmp(name, "train") == 0)
+            rc = cli_strs_push(&stored, eq + 1) ? CLI_EXIT_USAGE : 0;
+        else if (strcmp(name, "data") == 0)
+            rc = check_fingerprint(cmd, eq + 1);
+        else
+            rc = merge_one(cmd, given, name, eq + 1);
+    }
+    if (!rc && o->train.n && !same_files(&o->train, &stored))
+        rc = cli_usage_error(cmd, "the training files differ from those of the run being resumed");
+    if (!rc && !o->train.n) {
+        cli_strs_free(&o->train);
+        o->train = stored;
+        return 0;
+    }
+    cli_strs_free(&stored);
+    return rc;
+}
+
+static int push_arg(train_opts *o, const char *name, const char *value, const char *extra)
+{
+    size_t len = strlen(name) + strlen(value) + (extra ? strlen(extra) + 1 : 0) + 2;
+    char *a = malloc(len), **v = realloc(o->args, sizeof *v * (size_t)(o->nargs + 1));
+    if (v)
+        o->args = v;
+    if (!a || !v) {
+        free(a);
+        return -1;
+    }
+    snprintf(a, len, extra ? "%s=%s\t%s" : "%s=%s", name, value, extra ? extra : "");
+    o->args[o->nargs++] = a;
+    return 0;
+}
+
+/* Every resolved option of the run, its files and their fingerprints. */
+static int build_args(const cli_command *cmd, train_opts *o)
+{
+    char value[4096], fp[64];
+    int bad = 0;
+    for (int i = 0; i < cmd->nopts && !bad; i++) {
+        const cli_opt *opt = &cmd->opts[i];
+        if (!opt->name || opt->type == CLI_STRS || in_list(unstored_opts, opt->name))
+            continue;
+        cli_opt_value(opt, value, sizeof value);
+        bad = push_arg(o, opt->name, value, NULL);
+    }
+    for (int i = 0; i <= o->train.n && !bad; i++) {
+        const char *path = i < o->train.n ? o->train.v[i] : o->dev;
+        if (i < o->train.n)
+            bad = push_arg(o, "train", path, NULL);
+        if (!bad && path && fingerprint(path, fp, sizeof fp) == 0 && fp[0])
+            bad = push_arg(o, "data", path, fp);
+    }
+    return bad ? cli_usage_error(cmd, "out of memory") : 0;
+}
+
+static void free_args(train_opts *o)
+{
+    for (int i = 0; i < o->nargs; i++)
+        free(o->args[i]);
+    free(o->args);
+}
+
+/* ---------------------------------------------------------------- parse */
+
 /* Returns 0 (options in o), 1 (--help printed) or 2 (usage error printed). */
-static int train_parse(train_opts *o, int argc, char **argv)
+static int train_parse(train_opts *o, int argc, char **argv, cl_ckpt **ck)
 {
     const cli_opt opts[] = {
         {.type = CLI_SECTION, .help = "Data:"},
@@ -102,7 +310,10 @@ static int train_parse(train_opts *o, int argc, char **argv)
          .min = 0, .max = 0x110000},
         {"min-count", 0, CLI_INT, &o->min_count, "N",
          .help = "map characters seen fewer than N times to unknown", .min = 1, .max = ANY},
-        {"casefold", 0, CLI_FLAG, &o->casefold, NULL, .help = "fold case (Unicode case folding) before training"},
+        {"casefold", 0, CLI_FLAG, &o->casefold, NULL,
+         .help = "fold case (Unicode case folding) before training (default for a classifier "
+         "trained from scratch)"},
+        {"no-casefold", 0, CLI_FLAG, &o->keep_case, NULL, .help = "keep case (classifier)"},
         {"no-nfc", 0, CLI_FLAG, &o->no_nfc, NULL, .help = "do not normalise the text to NFC"},
         {"replace-invalid", 0, CLI_FLAG, &o->replace_invalid, NULL,
          .help = "replace invalid UTF-8 with U+FFFD instead of stopping with an error"},
@@ -113,46 +324,58 @@ static int train_parse(train_opts *o, int argc, char **argv)
         {"resume", 0, CLI_STR, &o->resume, "MODEL",
          .help = "continue an interrupted training exactly where MODEL stopped"},
         {"layers", 0, CLI_INT, &o->layers, "N", .help = "recurrent layers (tagger: word BiLSTM layers)",
-         .min = 1, .max = 64, .default_text = "2, tagger 1"},
+         .min = 1, .max = 64, .default_text = "2 lm, 1 tagger and classifier"},
         {"hidden", 0, CLI_INT, &o->hidden, "N",
          .help = "units per recurrent layer (tagger: word BiLSTM, per direction)", .min = 1,
-         .max = 65536, .default_text = "512, tagger 128"},
+         .max = 65536, .default_text = "512 lm, 200 tagger, 128 classifier"},
         {"emb", 0, CLI_INT, &o->emb, "N", .help = "character embedding size", .min = 1, .max = 65536,
-         .default_text = "64, tagger 32"},
+         .default_text = "64 lm, 32 tagger and classifier"},
         {"cell", 0, CLI_CHOICE, &o->cell, NULL, .help = "recurrent cell", .choices = "lstm|gru"},
-        {"bidir", 0, CLI_FLAG, &o->bidir, NULL, .help = "bidirectional encoder (tagger, classifier)"},
+        {"bidir", 0, CLI_FLAG, &o->bidir, NULL,
+         .help = "bidirectional encoder (default for a classifier trained from scratch)"},
+        {"no-bidir", 0, CLI_FLAG, &o->unidir, NULL, .help = "unidirectional encoder (classifier)"},
         {"dropout", 0, CLI_FLOAT, &o->dropout, "F",
          .help = "dropout between layers and before the output (0 = none)", .min = 0, .max = 0.95,
-         .default_text = "0.1, tagger 0.33"},
+         .default_text = "0.1 lm, 0.33 tagger, 0.3 classifier"},
 
         {.type = CLI_SECTION, .help = "Optimisation:"},
         {"batch", 0, CLI_INT, &o->batch, "N", .help = "parallel streams (lm) or sentences per step",
          .min = 1, .max = 65536},
         {"seq", 0, CLI_INT, &o->seq, "N", .help = "characters per step (truncated BPTT length)",
          .min = 1, .max = 1000000},
-        {"lr", 0, CLI_FLOAT, &o->lr, "F", .help = "learning rate (Adam)", .min = 0, .max = 10},
+        {"lr", 0, CLI_FLOAT, &o->lr, "F", .help = "learning rate (Adam)", .min = 1e-12, .max = 1e6},
+        {"schedule", 0, CLI_CHOICE, &o->schedule, NULL,
+         .help = "learning-rate schedule: step decay (--lr-decay) or cosine down to 0 at the "
+         "step or epoch limit", .choices = "step|cosine"},
         {"lr-decay", 0, CLI_FLOAT, &o->lr_decay, "F",
-         .help = "multiply the learning rate by F every --decay-every steps (1 = none)", .min = 1e-6, .max = 1},
+         .help = "multiply the learning rate by F every --decay-every steps (1 = none)",
+         .min = 1e-6, .max = 1, .default_text = "0.85 tagger, 1 otherwise"},
         {"decay-every", 0, CLI_LONG, &o->decay_every, "N",
          .help = "steps between learning-rate decays (0 = every epoch)", .min = 0, .max = ANY},
+        {"warmup", 0, CLI_LONG, &o->warmup, "N",
+         .help = "raise the learning rate linearly over the first N steps (0 = none)", .min = 0,
+         .max = ANY},
         {"clip", 0, CLI_FLOAT, &o->clip, "F", .help = "clip the gradient norm to F (0 = no clipping)",
          .min = 0, .max = ANY},
         {"epochs", 0, CLI_INT, &o->epochs, "N", .help = "passes over the training data (0 = no limit)",
-         .min = 0, .max = ANY, .default_text = "10, or no limit with --steps or --minutes"},
+         .min = 0, .max = ANY, .default_text = "10 lm, 30 tagger, 14 classifier; no limit with --steps or --minutes"},
         {"minutes", 0, CLI_FLOAT, &o->minutes, "F",
          .help = "wall-time budget, evaluation included (0 = no limit)", .min = 0, .max = ANY},
         {"steps", 0, CLI_LONG, &o->steps, "N", .help = "maximum optimiser steps (0 = no limit)",
          .min = 0, .max = ANY},
         {"eval-every", 0, CLI_LONG, &o->eval_every, "N",
-         .help = "evaluate on the validation data every N steps (0 = only at the end)", .min = 0, .max = ANY},
+         .help = "evaluate on the validation data every N steps (0 = at the end of every epoch)",
+         .min = 0, .max = ANY, .default_text = "200 lm, 0 tagger and classifier"},
         {"save-every", 0, CLI_LONG, &o->save_every, "N",
          .help = "also save the model every N steps (0 = only at the end)", .min = 0, .max = ANY},
         {"patience", 0, CLI_INT, &o->patience, "N",
-         .help = "stop after N evaluations without a better validation score (tagger, classifier; "
-         "0 = never)", .min = 0, .max = ANY},
-        {"seed", 0, CLI_LONG, &o->seed, "N", .help = "random seed (initialisation, dropout, data order)",
-         .min = 0, .max = ANY},
-        {"threads", 0, CLI_INT, &o->threads, "N", .help = "threads for matrix products (OpenBLAS)",
+         .help = "stop after N evaluations without a better validation score (0 = never)",
+         .min = 0, .max = ANY, .default_text = "0 lm, 5 tagger, 4 classifier"},
+        {"seed", 0, CLI_LONG, &o->seed, "N",
+         .help = "random seed (initialisation, dropout, data order; 0 = from the system's "
+         "entropy, printed)", .min = 0, .max = ANY},
+        {"threads", 0, CLI_INT, &o->threads, "N",
+         .help = "threads (OpenMP) for the recurrence and the matrix products",
          .min = 1, .max = 1024},
 
         {.type = CLI_SECTION, .help = "Tagger and classifier:"},
@@ -161,7 +384,8 @@ static int train_parse(train_opts *o, int argc, char **argv)
          .help = "no prefix/suffix/shape features (tagger)"},
         {"ema", 0, CLI_FLOAT, &o->ema, "F",
          .help = "evaluate and keep an exponential moving average of the tagger's parameters, "
-         "decay F per step (e.g. 0.999; 0 = off)", .min = 0, .max = 0.999999},
+         "decay F per step (e.g. 0.999; 0 = off)", .min = 0, .max = 0.999999,
+         .default_text = "0.998 tagger, 0 otherwise"},
         {"freeze", 0, CLI_FLAG, &o->freeze, NULL, .help = "keep the encoder fixed, train only the head"},
         {"encoder-lr", 0, CLI_FLOAT, &o->encoder_lr, "F",
          .help = "learning rate of the encoder when fine-tuning", .min = 0, .max = 10,
@@ -182,12 +406,16 @@ static int train_parse(train_opts *o, int argc, char **argv)
          .help = "write the learning curve as TSV (step, time, train and validation loss)"},
         {"quiet", 'q', CLI_FLAG, &o->quiet, NULL, .help = "no progress line"},
     };
+    unsigned char given[sizeof opts / sizeof opts[0]] = {0};
     const cli_command cmd = {"train", cmd_train_summary, "[options] [FILE...]", train_description,
                              opts, (int)(sizeof opts / sizeof opts[0]), 0, -1};
-    int first, rc = cli_parse(&cmd, argc, argv, &first);
+    int first, rc = cli_parse_given(&cmd, argc, argv, &first, given);
     if (rc == 0)
-        rc = train_resolve(&cmd, o, argc - first, argv + first);
-    return rc;
+        rc = cli_strs_collect(&cmd, &o->train, argc - first, argv + first, NULL);
+    if (rc == 0 && o->resume)
+        rc = merge_resumed(&cmd, given, o, ck);
+    rc = rc ? rc : train_resolve(&cmd, o);
+    return rc ? rc : build_args(&cmd, o);
 }
 
 /* ---------------------------------------------------------------- work */
@@ -204,12 +432,15 @@ static int train_run(const train_opts *o)
 int cmd_train(int argc, char **argv)
 {
     train_opts o;
+    cl_ckpt *ck = NULL; /* --resume: the file whose options o points into */
     train_defaults(&o);
-    int rc = train_parse(&o, argc, argv);
+    int rc = train_parse(&o, argc, argv, &ck);
     if (rc == 0)
         rc = train_run(&o);
     else if (rc == 1)
         rc = 0;
     cli_strs_free(&o.train);
+    free_args(&o);
+    cl_ckpt_free(ck);
     return rc;
 }

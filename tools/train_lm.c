@@ -11,13 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "cl_lmtrain.h"
-#include "cli_progress.h"
 #include "cli_signal.h"
 #include "cli_util.h"
-#include "train_opts.h"
+#include "train_job.h"
 
 #define CMD "train"
 
@@ -26,10 +24,6 @@ typedef struct {
     cl_model *m;
     cl_lmtrain *t;
     cl_text_opts text;
-    cli_progress progress;
-    FILE *log;
-    char last[4096];
-    int saved_best;
 } lm_run;
 
 /* ==== data ================================================================= */
@@ -60,7 +54,7 @@ static int load_ids(lm_run *r, cl_corpus *c, cl_ids *train, cl_ids *dev)
     int64_t unk = 0;
     cl_ids all;
     int err = cl_corpus_rewind(c);
-    err = err ? err : cl_ids_from_corpus(&all, c, &r->m->vocab, NULL, &unk, &d);
+    err = err ? err : cl_ids_from_corpus(&all, c, cl_model_vocab(r->m), NULL, &unk, &d);
     if (err)
         return cli_fail(CMD, err, &d, "cannot prepare the training text");
     int64_t ndev = r->o->dev ? 0 : (int64_t)((double)all.n * r->o->dev_fraction);
@@ -76,7 +70,7 @@ static int load_ids(lm_run *r, cl_corpus *c, cl_ids *train, cl_ids *dev)
     cl_ids_release(dev);
     if (open_corpus(r, &r->o->dev, 1, &dc))
         return 1;
-    err = cl_ids_from_corpus(dev, dc, &r->m->vocab, NULL, &unk, &d);
+    err = cl_ids_from_corpus(dev, dc, cl_model_vocab(r->m), NULL, &unk, &d);
     cl_corpus_close(dc);
     return err ? cli_fail(CMD, err, &d, "cannot prepare %s", r->o->dev) : 0;
 }
@@ -87,11 +81,11 @@ static int new_model(lm_run *r, cl_corpus *c)
 {
     const train_opts *o = r->o;
     cl_vocab v;
-    if (build_vocab(r, c, &v))
-        return 1;
-    if (o->bidir)
+    if (o->bidir > 0) /* before the vocabulary, which would leak */
         return cli_error(CMD, "a language model predicts the next character: --bidir does not "
                               "apply to --task lm");
+    if (build_vocab(r, c, &v))
+        return 1;
     cl_encoder_config ec = {cl_vocab_size(&v), o->emb,
                             {o->cell == CELL_GRU ? CL_CELL_GRU : CL_CELL_LSTM, o->emb, o->hidden,
                              o->layers, 0, (float)o->dropout}};
@@ -111,7 +105,7 @@ static int load_model(lm_run *r, const char *path, cl_ckpt **ck)
     int err = cl_model_load(&r->m, path, ck, &d);
     if (err)
         return cli_fail(CMD, err, &d, "cannot load %s", path);
-    r->text = r->m->text;
+    r->text = *cl_model_text(r->m);
     r->text.replace_invalid = r->o->replace_invalid;
     if (!cl_model_head(r->m, "head.lm")) {
         cl_rng rng;
@@ -121,126 +115,30 @@ static int load_model(lm_run *r, const char *path, cl_ckpt **ck)
     return err ? cli_fail(CMD, err, NULL, "cannot add a language-model head") : 0;
 }
 
-/* ==== hooks ================================================================ */
-
-static int save_to(lm_run *r, const char *path, int with_state)
-{
-    cl_diag d = {{0}};
-    int err = cl_model_save(r->m, path, with_state ? cl_lmtrain_save_state : cl_lmtrain_save_history,
-                            r->t, &d);
-    return err ? cli_fail(CMD, err, &d, "cannot save the model") : 0;
-}
-
-static int hook_save(int best, void *ctx)
-{
-    lm_run *r = ctx;
-    if (save_to(r, r->last, 1))
-        return CL_EIO;
-    if ((best || !r->saved_best) && save_to(r, r->o->output, 0))
-        return CL_EIO;
-    r->saved_best |= best;
-    return CL_OK;
-}
-
-static void hook_progress(const cl_lmtrain_stats *s, void *ctx)
-{
-    lm_run *r = ctx;
-    if (!r->o->quiet)
-        cli_progress_update(&r->progress, s->step, (double)s->step * r->o->batch * r->o->seq,
-                            s->train_loss);
-}
-
-static int hook_evaluated(const cl_lmtrain_stats *s, void *ctx)
-{
-    lm_run *r = ctx;
-    if (r->log) {
-        fprintf(r->log, "%ld\t%.1f\t%.1f\t%.4f\t%.4f\n", s->step, s->train_seconds, s->elapsed,
-                s->train_loss, s->valid_loss);
-        fflush(r->log);
-    }
-    if (!r->o->quiet) {
-        cli_progress_set_val(&r->progress, s->valid_loss);
-        cli_progress_note(&r->progress, "step %ld  epoch %.2f  train %.4f  valid %.4f%s", s->step,
-                          s->epoch, s->train_loss, s->valid_loss,
-                          s->improved && !isnan(s->valid_loss) ? "  (best, saved)" : "");
-    }
-    return 0;
-}
-
-static int hook_stop(void *ctx)
-{
-    (void)ctx;
-    return cli_signal_stop_requested();
-}
-
 /* ==== the run ============================================================== */
 
-static cl_lmtrain_config trainer_config(const train_opts *o)
+static int run_task(lm_run *r, const cl_ids *train, const cl_ids *dev, const cl_ckpt *ck)
 {
+    const train_opts *o = r->o;
     cl_lmtrain_config c = cl_lmtrain_defaults();
-    c.batch = o->batch, c.seq = o->seq, c.lr = (float)o->lr, c.clip = (float)o->clip;
-    c.lr_decay = (float)o->lr_decay, c.decay_every = o->decay_every;
-    c.max_steps = o->steps, c.max_seconds = o->minutes * 60, c.max_epochs = o->epochs;
-    c.eval_every = o->eval_every, c.seed = (uint64_t)o->seed, c.threads = o->threads;
-    return c;
-}
-
-static int open_log(lm_run *r)
-{
-    if (!r->o->log)
-        return 0;
-    r->log = fopen(r->o->log, r->o->resume ? "a" : "w");
-    if (!r->log)
-        return cli_error(CMD, "%s: cannot open the log file", r->o->log);
-    if (!r->o->resume)
-        fprintf(r->log, "step\ttrain_seconds\twall_seconds\ttrain_loss\tvalid_loss\n");
-    return 0;
+    c.batch = o->batch, c.seq = o->seq, c.threads = o->threads;
+    cl_diag d = {{0}};
+    int err = cl_lmtrain_create(&r->t, r->m, &c, train, dev, &d);
+    if (err)
+        return cli_fail(CMD, err, &d, "cannot start training");
+    train_job j = {.o = o, .m = r->m, .task = cl_lmtrain_task(r->t), .unit = "chars",
+                   .metric = "valid", .resume = ck};
+    j.ngroups = cl_lmtrain_groups(r->t, (float)o->lr, j.groups);
+    return train_job_run(&j);
 }
 
 static void describe(const lm_run *r, const cl_ids *train, const cl_ids *dev)
 {
-    const cl_encoder_config *e = &r->m->enc;
-    if (r->o->quiet)
-        return;
-    fprintf(stderr, "charlstm train: %d x %d %s, embedding %d, vocabulary %d, %zu parameters; "
-                    "%lld training and %lld validation characters\n",
-            e->rnn.layers, e->rnn.hidden, e->rnn.cell == CL_CELL_GRU ? "GRU" : "LSTM", e->emb,
-            e->vocab, r->m->params.n, (long long)train->n, (long long)dev->n);
-}
-
-static int run_trainer(lm_run *r, const cl_ids *train, const cl_ids *dev, const cl_ckpt *ck)
-{
-    cl_lmtrain_config c = trainer_config(r->o);
-    cl_diag d = {{0}};
-    long chunks = (long)((train->n - 1) / ((int64_t)c.batch * c.seq));
-    if (c.lr_decay < 1 && c.decay_every == 0)
-        c.decay_every = chunks > 0 ? chunks : 1; /* --decay-every 0: once an epoch */
-    int err = cl_lmtrain_create(&r->t, r->m, &c, &d);
-    if (!err && ck)
-        err = cl_lmtrain_resume(r->t, ck, &d);
-    if (err)
-        return cli_fail(CMD, err, &d, "cannot start training");
-    long total = c.max_steps ? c.max_steps : c.max_epochs > 0 ? (long)(c.max_epochs * chunks) : 0;
-    cli_progress_init(&r->progress, stderr, total, "chars");
-    r->progress.time_limit = c.max_seconds;
-    cl_lmtrain_hooks h = {r, hook_progress, hook_evaluated, hook_stop, hook_save};
-    err = cl_lmtrain_run(r->t, train, dev, &h, &d);
-    if (!r->o->quiet)
-        cli_progress_finish(&r->progress);
-    const cl_lmtrain_stats *st = cl_lmtrain_stats_get(r->t);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    if (!r->o->quiet && err != CL_EINTR) /* one line for scripts and benchmarks */
-        fprintf(stderr, "train chars/s: %.0f (%ld steps, %.1f s in training steps); "
-                        "peak memory %.0f MB\n",
-                st->chars_per_sec, st->run_steps, st->run_train_seconds, ru.ru_maxrss / 1024.0);
-    if (err == CL_EINTR) {
-        fprintf(stderr, "charlstm train: interrupted at step %ld; saved %s and %s\n"
-                        "resume with: charlstm train --resume %s -o %s [same files]\n",
-                cl_lmtrain_stats_get(r->t)->step, r->o->output, r->last, r->last, r->o->output);
-        return CLI_EXIT_INTERRUPTED;
-    }
-    return err ? cli_fail(CMD, err, &d, "training failed") : 0;
+    const cl_encoder_config *e = cl_model_encoder(r->m);
+    train_job_describe(r->o, "%d x %d %s, embedding %d, vocabulary %d, %zu parameters; %lld "
+                       "training and %lld validation characters", e->rnn.layers, e->rnn.hidden,
+                       e->rnn.cell == CL_CELL_GRU ? "GRU" : "LSTM", e->emb, e->vocab,
+                       cl_model_nparams(r->m), (long long)train->n, (long long)dev->n);
 }
 
 static int train_with(lm_run *r)
@@ -255,10 +153,9 @@ static int train_with(lm_run *r)
     rc = rc || from ? rc : new_model(r, c);
     rc = rc ? rc : load_ids(r, c, &train, &dev);
     cl_corpus_close(c);
-    rc = rc ? rc : open_log(r);
     if (!rc)
         describe(r, &train, &dev);
-    rc = rc ? rc : run_trainer(r, &train, &dev, ck);
+    rc = rc ? rc : run_task(r, &train, &dev, ck);
     cl_ids_release(&train);
     cl_ids_release(&dev);
     cl_ckpt_free(ck);
@@ -271,12 +168,9 @@ int train_lm(const train_opts *o)
     r.text = cl_text_defaults();
     r.text.nfc = !o->no_nfc, r.text.casefold = o->casefold;
     r.text.replace_invalid = o->replace_invalid;
-    snprintf(r.last, sizeof r.last, "%s.last", o->output);
     cli_threads(o->threads);
     cli_signal_install(); /* before the (long) data preparation: Ctrl-C stops cleanly there too */
     int rc = train_with(&r);
-    if (r.log && fclose(r.log) != 0 && !rc)
-        rc = cli_error(CMD, "%s: cannot write the log file", o->log);
     cl_lmtrain_free(r.t);
     cl_model_free(r.m);
     return rc;

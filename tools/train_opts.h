@@ -8,6 +8,7 @@
 
 typedef enum { CELL_LSTM, CELL_GRU } train_cell;
 typedef enum { COLUMN_UPOS, COLUMN_XPOS } train_column;
+typedef enum { SCHEDULE_STEP, SCHEDULE_COSINE } train_schedule;
 
 typedef struct {
     /* data */
@@ -16,6 +17,7 @@ typedef struct {
     const char *dev;
     double dev_fraction;    /* resolved: 0 with --dev */
     int max_vocab, min_count, casefold, no_nfc, replace_invalid;
+    int keep_case, unidir;  /* turn off the classifier's default --casefold, --bidir */
     /* model */
     const char *output, *init, *resume;
     int layers, hidden, emb, cell, bidir;
@@ -23,7 +25,8 @@ typedef struct {
     /* optimisation */
     int batch, seq;
     double lr, lr_decay, clip;
-    long decay_every;
+    long decay_every, warmup;
+    int schedule;           /* train_schedule */
     int epochs;             /* resolved: 0 = no limit */
     double minutes;
     long steps, eval_every, save_every, seed;
@@ -37,6 +40,9 @@ typedef struct {
     /* output */
     const char *log;
     int quiet;
+    /* the resolved options as "name=value", kept in MODEL.last for --resume */
+    char **args;
+    int nargs;
 } train_opts;
 
 /* Each returns the process exit status. */

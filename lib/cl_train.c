@@ -1,0 +1,690 @@
+/* cl_train: the one training loop (see cl_train.h). */
+#include "cl_train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define STEP_LIMIT (1L << 48) /* resumable counters beyond this are corrupt */
+
+struct cl_trainer {
+    cl_model *m;
+    cl_train_config c;
+    cl_train_task task;
+    cl_train_files files;
+    cl_train_group *g;
+    size_t *moff;          /* [ng] offset of each group's moments */
+    int ng;
+    size_t ntrained;       /* floats in the trained groups = moments */
+    cl_optim opt;
+    cl_rng rng;            /* dropout and other per-step randomness */
+    cl_rng data_rng;       /* epoch orders */
+    cl_rng epoch_rng;      /* data_rng as it was when the current epoch was planned */
+    float *ema, *held;     /* [ntrained] moving average; raw weights while it stands in */
+    float *best_w;         /* [ntrained] best weights of this run */
+    int have_best_w;
+    /* position and progress: what .last stores */
+    long step, epoch, epoch_step, epoch_steps, last_eval_step;
+    double items, loss_sum, loss_count;
+    int has_best, stale, stopped_early;
+    cl_train_score best;
+    long best_step;
+    /* this run */
+    int prepared;
+    double t0, run_train_s, eval_seconds, last_report, items0;
+    long run_start;
+    cl_train_stats st;
+};
+
+cl_train_config cl_train_defaults(void)
+{
+    cl_train_config c = {0};
+    c.lr = 2e-3f, c.clip = 5.0f, c.lr_decay = 1.0f, c.seed = 1;
+    return c;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+const cl_train_stats *cl_trainer_stats(const cl_trainer *t) { return &t->st; }
+const cl_train_config *cl_trainer_config(const cl_trainer *t) { return &t->c; }
+
+/* ==== schedule ============================================================= */
+
+double cl_train_lr_factor(const cl_train_config *c, long step, long epoch, long total_steps)
+{
+    double f = 1;
+    if (c->warmup > 0 && step < c->warmup)
+        f *= (double)(step + 1) / (double)c->warmup;
+    if (c->schedule == CL_SCHED_COSINE && total_steps > c->warmup) {
+        double p = (double)(step - c->warmup) / (double)(total_steps - c->warmup);
+        p = p < 0 ? 0 : p > 1 ? 1 : p;
+        return f * 0.5 * (1 + cos(M_PI * p));
+    }
+    if (c->lr_decay < 1 && c->decay_every > 0)
+        f *= cl_lr_at(1.0f, step, c->decay_start, c->decay_every, c->lr_decay);
+    else if (c->lr_decay < 1)
+        f *= pow(c->lr_decay, (double)epoch);
+    return f;
+}
+
+/* The step limit, or the one the epoch limit implies with this epoch's size. */
+static long planned_steps(const cl_trainer *t)
+{
+    if (t->c.max_steps)
+        return t->c.max_steps;
+    return t->c.max_epochs > 0 ? (long)ceil(t->c.max_epochs * (double)t->epoch_steps) : 0;
+}
+
+cl_train_group cl_train_group_of(const cl_model *m, const char *prefix, float lr, int frozen)
+{
+    cl_train_group g = {0, 0, lr, frozen};
+    cl_model_param_range(m, prefix, &g.begin, &g.end);
+    return g;
+}
+
+/* ==== set-up =============================================================== */
+
+void cl_trainer_free(cl_trainer *t)
+{
+    if (!t)
+        return;
+    cl_optim_free(&t->opt);
+    free(t->g), free(t->moff), free(t->ema), free(t->held), free(t->best_w);
+    free(t);
+}
+
+static int check_config(const cl_model *m, const cl_train_config *c, const cl_train_group *g,
+                        int ng, const cl_train_task *task, cl_diag *d)
+{
+    if (!(c->lr > 0 && c->lr <= 1e6) || !(c->clip >= 0) || !(c->lr_decay > 0 && c->lr_decay <= 1) ||
+        c->decay_every < 0 || c->decay_start < 0 || c->warmup < 0 || !(c->ema >= 0 && c->ema < 1) ||
+        c->max_steps < 0 || !(c->max_epochs >= 0) || !(c->max_seconds >= 0) ||
+        c->eval_every < 0 || c->patience < 0)
+        return cl_diag_set(d, CL_EINVAL, "invalid training configuration");
+    if (c->schedule == CL_SCHED_COSINE && !c->max_steps && !(c->max_epochs > 0))
+        return cl_diag_set(d, CL_EINVAL, "a cosine schedule needs a step or epoch limit");
+    if (!task->begin_epoch || !task->step || ng < 1)
+        return cl_diag_set(d, CL_EINVAL, "a training task needs begin_epoch, step and a group");
+    for (int i = 0; i < ng; i++)
+        if (g[i].begin > g[i].end || g[i].end > m->params.n_train ||
+            (!g[i].frozen && !(g[i].lr > 0)))
+            return cl_diag_set(d, CL_EINVAL, "parameter group %d is not a part of the trainable "
+                               "buffer with a positive learning rate", i);
+    for (int i = 0; i < ng; i++)
+        for (int j = 0; j < i; j++)
+            if (g[i].begin < g[j].end && g[j].begin < g[i].end)
+                return cl_diag_set(d, CL_EINVAL, "parameter groups %d and %d overlap", j, i);
+    return CL_OK;
+}
+
+static int alloc_groups(cl_trainer *t, const cl_train_group *g, int ng)
+{
+    t->g = malloc(sizeof *t->g * (size_t)ng);
+    t->moff = malloc(sizeof *t->moff * (size_t)ng);
+    if (!t->g || !t->moff)
+        return CL_ENOMEM;
+    memcpy(t->g, g, sizeof *g * (size_t)ng);
+    t->ng = ng;
+    for (int i = 0; i < ng; i++) {
+        t->moff[i] = t->ntrained;
+        if (!g[i].frozen)
+            t->ntrained += g[i].end - g[i].begin;
+    }
+    cl_optim_config oc = cl_optim_defaults();
+    oc.lr = t->c.lr;
+    int err = cl_optim_create(&t->opt, &oc, t->ntrained);
+    size_t bytes = (t->ntrained ? t->ntrained : 1) * sizeof(float);
+    t->best_w = err ? NULL : cl_alloc(bytes);
+    if (!err && t->c.ema > 0) {
+        t->ema = cl_alloc(bytes), t->held = cl_alloc(bytes);
+        if (!t->ema || !t->held)
+            return CL_ENOMEM;
+    }
+    return err ? err : t->best_w ? CL_OK : CL_ENOMEM;
+}
+
+/* Copy the trained groups' weights to buf (out = 1) or back from it. */
+static void gather(cl_trainer *t, float *buf, int out)
+{
+    float *w = t->m->params.w;
+    for (int i = 0; i < t->ng; i++) {
+        if (t->g[i].frozen)
+            continue;
+        size_t n = (t->g[i].end - t->g[i].begin) * sizeof(float);
+        if (out)
+            memcpy(buf + t->moff[i], w + t->g[i].begin, n);
+        else
+            memcpy(w + t->g[i].begin, buf + t->moff[i], n);
+    }
+}
+
+int cl_trainer_create(cl_trainer **out, cl_model *m, const cl_train_config *c,
+                      const cl_train_group *groups, int ngroups, const cl_train_task *task,
+                      const cl_train_files *files, cl_diag *d)
+{
+    *out = NULL;
+    int err = check_config(m, c, groups, ngroups, task, d);
+    if (err)
+        return err;
+    cl_trainer *t = calloc(1, sizeof *t);
+    if (!t)
+        return CL_ENOMEM;
+    t->m = m, t->c = *c, t->task = *task;
+    if (files)
+        t->files = *files;
+    cl_rng_seed(&t->rng, c->seed ^ 0x5eedULL);
+    cl_rng_seed(&t->data_rng, c->seed ^ 0xda7aULL);
+    t->best.metric = t->best.loss = NAN;
+    t->last_eval_step = -1;
+    if ((err = alloc_groups(t, groups, ngroups)) != CL_OK) {
+        cl_trainer_free(t);
+        return cl_diag_set(d, err, "cannot set up training: %s", cl_strerror(err));
+    }
+    if (t->ema)
+        gather(t, t->ema, 1);
+    *out = t;
+    return CL_OK;
+}
+
+/* ==== the files ============================================================ */
+
+static int put_rng(cl_ckpt_writer *w, const char *name, const cl_rng *r)
+{
+    int32_t v[8];
+    int64_t n = 8;
+    for (int i = 0; i < 4; i++)
+        v[2 * i] = (int32_t)(uint32_t)r->s[i], v[2 * i + 1] = (int32_t)(uint32_t)(r->s[i] >> 32);
+    return cl_ckpt_put_i32(w, name, 1, &n, v);
+}
+
+static int get_rng(const cl_ckpt_section *s, const char *name, cl_rng *r, cl_diag *d)
+{
+    int32_t v[8];
+    int64_t n = 8;
+    int err = cl_ckpt_get_i32(s, name, 1, &n, v, d);
+    for (int i = 0; i < 4 && !err; i++)
+        r->s[i] = (uint64_t)(uint32_t)v[2 * i] | (uint64_t)(uint32_t)v[2 * i + 1] << 32;
+    if (!err && !(r->s[0] | r->s[1] | r->s[2] | r->s[3]))
+        return cl_diag_set(d, CL_EFORMAT, "train: random state %s is all zero", name);
+    return err;
+}
+
+/* What every saved model says about how it was trained (no wall times: a
+ * resumed run must write the same bytes). */
+static int put_history(cl_ckpt_writer *w, void *ctx)
+{
+    const cl_trainer *t = ctx;
+    int err = cl_ckpt_section_begin(w, "history");
+    err = err ? err : cl_ckpt_put_str(w, "task", t->task.name ? t->task.name : "");
+    err = err ? err : cl_ckpt_put_i64(w, "step", t->step);
+    err = err ? err : cl_ckpt_put_f64(w, "epochs", t->st.epochs);
+    err = err ? err : cl_ckpt_put_f64(w, "items", t->items);
+    err = err ? err : cl_ckpt_put_f64(w, "valid_metric", t->st.last.metric);
+    err = err ? err : cl_ckpt_put_f64(w, "valid_loss", t->st.last.loss);
+    return err ? err : cl_ckpt_section_end(w);
+}
+
+static int put_optim(const cl_trainer *t, cl_ckpt_writer *w)
+{
+    int64_t n = (int64_t)t->ntrained;
+    int err = cl_ckpt_section_begin(w, "optim");
+    err = err ? err : cl_ckpt_put_str(w, "kind", "adam");
+    err = err ? err : cl_ckpt_put_i64(w, "step", t->opt.step);
+    err = err ? err : cl_ckpt_put_f32(w, "m", 1, &n, t->opt.m);
+    err = err ? err : cl_ckpt_put_f32(w, "v", 1, &n, t->opt.v);
+    return err ? err : cl_ckpt_section_end(w);
+}
+
+static int put_position(const cl_trainer *t, cl_ckpt_writer *w)
+{
+    int err = cl_ckpt_put_i64(w, "step", t->step);
+    err = err ? err : cl_ckpt_put_i64(w, "epoch", t->epoch);
+    err = err ? err : cl_ckpt_put_i64(w, "epoch_step", t->epoch_step);
+    err = err ? err : cl_ckpt_put_i64(w, "epoch_steps", t->epoch_steps);
+    err = err ? err : cl_ckpt_put_i64(w, "last_eval_step", t->last_eval_step);
+    err = err ? err : cl_ckpt_put_f64(w, "items", t->items);
+    err = err ? err : cl_ckpt_put_f64(w, "loss_sum", t->loss_sum);
+    return err ? err : cl_ckpt_put_f64(w, "loss_count", t->loss_count);
+}
+
+static int put_best(const cl_trainer *t, cl_ckpt_writer *w)
+{
+    int err = cl_ckpt_put_i64(w, "has_best", t->has_best);
+    err = err ? err : cl_ckpt_put_f64(w, "best_metric", t->best.metric);
+    err = err ? err : cl_ckpt_put_f64(w, "best_loss", t->best.loss);
+    err = err ? err : cl_ckpt_put_i64(w, "best_step", t->best_step);
+    err = err ? err : cl_ckpt_put_i64(w, "stale", t->stale);
+    return err ? err : cl_ckpt_put_i64(w, "stopped_early", t->stopped_early);
+}
+
+static int put_train(const cl_trainer *t, cl_ckpt_writer *w)
+{
+    int64_t n = (int64_t)t->ntrained, ng = t->ng;
+    int err = cl_ckpt_section_begin(w, "train");
+    err = err ? err : cl_ckpt_put_str(w, "task", t->task.name ? t->task.name : "");
+    err = err ? err : cl_ckpt_put_i64(w, "groups", ng);
+    err = err ? err : cl_ckpt_put_i64(w, "trained", n);
+    err = err ? err : put_position(t, w);
+    err = err ? err : put_best(t, w);
+    err = err ? err : put_rng(w, "rng", &t->rng); /* tensors after every key */
+    err = err ? err : put_rng(w, "epoch_rng", &t->epoch_rng);
+    if (!err && t->ema)
+        err = cl_ckpt_put_f32(w, "ema", 1, &n, t->ema);
+    return err ? err : cl_ckpt_section_end(w);
+}
+
+static int put_last(cl_ckpt_writer *w, void *ctx)
+{
+    cl_trainer *t = ctx;
+    int err = put_history(w, t);
+    err = err ? err : put_optim(t, w);
+    err = err ? err : put_train(t, w);
+    if (!err && t->task.save_state) {
+        err = cl_ckpt_section_begin(w, "task");
+        err = err ? err : t->task.save_state(t->task.ctx, w);
+        err = err ? err : cl_ckpt_section_end(w);
+    }
+    return err ? err : t->files.extra ? t->files.extra(w, t->files.extra_ctx) : CL_OK;
+}
+
+static int save_last(cl_trainer *t, cl_diag *d)
+{
+    return t->files.last ? cl_model_save(t->m, t->files.last, put_last, t, d) : CL_OK;
+}
+
+static int save_best(cl_trainer *t, cl_diag *d)
+{
+    return t->files.best ? cl_model_save(t->m, t->files.best, put_history, t, d) : CL_OK;
+}
+
+/* ==== resume =============================================================== */
+
+static int get_i64_in(const cl_ckpt_section *s, const char *key, long lo, long hi, long *v,
+                      cl_diag *d)
+{
+    int64_t x;
+    int err = cl_ckpt_get_i64(s, key, &x, d);
+    if (!err && (x < lo || x > hi))
+        return cl_diag_set(d, CL_EFORMAT, "train: %s = %lld is out of range", key, (long long)x);
+    if (!err)
+        *v = (long)x;
+    return err;
+}
+
+static int get_f64_finite(const cl_ckpt_section *s, const char *key, double *v, cl_diag *d)
+{
+    int err = cl_ckpt_get_f64(s, key, v, d);
+    if (!err && !(isfinite(*v) && *v >= 0))
+        return cl_diag_set(d, CL_EFORMAT, "train: %s is not a finite count", key);
+    return err;
+}
+
+static int get_position(cl_trainer *t, const cl_ckpt_section *s, cl_diag *d)
+{
+    int err = get_i64_in(s, "step", 0, STEP_LIMIT, &t->step, d);
+    err = err ? err : get_i64_in(s, "epoch", 0, STEP_LIMIT, &t->epoch, d);
+    err = err ? err : get_i64_in(s, "epoch_steps", 1, STEP_LIMIT, &t->epoch_steps, d);
+    err = err ? err : get_i64_in(s, "epoch_step", 0, t->epoch_steps, &t->epoch_step, d);
+    err = err ? err : get_i64_in(s, "last_eval_step", -1, t->step, &t->last_eval_step, d);
+    err = err ? err : get_f64_finite(s, "items", &t->items, d);
+    err = err ? err : get_f64_finite(s, "loss_sum", &t->loss_sum, d);
+    err = err ? err : get_f64_finite(s, "loss_count", &t->loss_count, d);
+    err = err ? err : get_rng(s, "rng", &t->rng, d);
+    return err ? err : get_rng(s, "epoch_rng", &t->epoch_rng, d);
+}
+
+static int get_best(cl_trainer *t, const cl_ckpt_section *s, cl_diag *d)
+{
+    long has = 0, stale = 0, early = 0;
+    int err = get_i64_in(s, "has_best", 0, 1, &has, d);
+    err = err ? err : cl_ckpt_get_f64(s, "best_metric", &t->best.metric, d);
+    err = err ? err : cl_ckpt_get_f64(s, "best_loss", &t->best.loss, d);
+    err = err ? err : get_i64_in(s, "best_step", 0, t->step, &t->best_step, d);
+    err = err ? err : get_i64_in(s, "stale", 0, STEP_LIMIT, &stale, d);
+    err = err ? err : get_i64_in(s, "stopped_early", 0, 1, &early, d);
+    if (!err && has && isinf(t->best.metric))
+        return cl_diag_set(d, CL_EFORMAT, "train: best_metric is infinite");
+    t->has_best = (int)has, t->stale = (int)stale, t->stopped_early = (int)early;
+    return err;
+}
+
+static int check_layout(const cl_trainer *t, const cl_ckpt_section *s, cl_diag *d)
+{
+    const char *task = "";
+    long ng = 0, n = 0;
+    int err = cl_ckpt_get_str(s, "task", &task, d);
+    err = err ? err : get_i64_in(s, "groups", 0, 1 << 20, &ng, d);
+    err = err ? err : get_i64_in(s, "trained", 0, STEP_LIMIT, &n, d);
+    if (err)
+        return err;
+    if (strcmp(task, t->task.name ? t->task.name : "") != 0)
+        return cl_diag_set(d, CL_EMISMATCH, "the run being resumed trained a %s, not a %s", task,
+                           t->task.name);
+    if (ng != t->ng || (size_t)n != t->ntrained)
+        return cl_diag_set(d, CL_EMISMATCH, "the parameters trained differ from the run being "
+                           "resumed (%ld values in %ld groups there, %zu in %d here)", n, ng,
+                           t->ntrained, t->ng);
+    return CL_OK;
+}
+
+static int get_optim(cl_trainer *t, const cl_ckpt_section *s, cl_diag *d)
+{
+    int64_t n = (int64_t)t->ntrained;
+    long step = 0;
+    int err = get_i64_in(s, "step", 0, STEP_LIMIT, &step, d);
+    err = err ? err : cl_ckpt_get_f32(s, "m", 1, &n, t->opt.m, d);
+    err = err ? err : cl_ckpt_get_f32(s, "v", 1, &n, t->opt.v, d);
+    for (size_t i = 0; i < t->ntrained && !err; i++)
+        if (!isfinite(t->opt.m[i]) || !(t->opt.v[i] >= 0 && isfinite(t->opt.v[i])))
+            return cl_diag_set(d, CL_EFORMAT, "optim: moment %zu is not finite", i);
+    t->opt.step = step;
+    return err;
+}
+
+int cl_trainer_resume(cl_trainer *t, const cl_ckpt *ck, cl_diag *d)
+{
+    const cl_ckpt_section *so = cl_ckpt_find(ck, "optim"), *st = cl_ckpt_find(ck, "train");
+    const cl_ckpt_section *sk = cl_ckpt_find(ck, "task");
+    if (!so || !st)
+        return cl_diag_set(d, CL_ENOTFOUND, "the file holds no training state to resume (a "
+                           "MODEL.last file does)");
+    int err = check_layout(t, st, d);
+    err = err ? err : get_optim(t, so, d);
+    err = err ? err : get_position(t, st, d);
+    err = err ? err : get_best(t, st, d);
+    if (!err && t->ema) {
+        int64_t n = (int64_t)t->ntrained;
+        err = cl_ckpt_get_f32(st, "ema", 1, &n, t->ema, d);
+    }
+    if (!err && t->task.load_state) {
+        if (!sk)
+            return cl_diag_set(d, CL_ENOTFOUND, "the file holds no task state to resume");
+        err = t->task.load_state(t->task.ctx, sk, d);
+    }
+    t->prepared = -1; /* resumed: prepare keeps the stored constants */
+    return err;
+}
+
+/* ==== one step ============================================================= */
+
+static void zero_grads(cl_trainer *t)
+{
+    float *g = t->m->params.g;
+    for (int i = 0; i < t->ng; i++)
+        if (!t->g[i].frozen)
+            memset(g + t->g[i].begin, 0, (t->g[i].end - t->g[i].begin) * sizeof(float));
+}
+
+/* Global norm over the trained groups, then the clip. */
+static double clip_grads(cl_trainer *t)
+{
+    float *g = t->m->params.g;
+    double n2 = 0;
+    for (int i = 0; i < t->ng; i++)
+        if (!t->g[i].frozen) {
+            double n = cl_grad_norm(g + t->g[i].begin, t->g[i].end - t->g[i].begin);
+            n2 += n * n;
+        }
+    double norm = sqrt(n2);
+    if (t->c.clip > 0 && norm > t->c.clip && isfinite(norm)) {
+        float s = (float)(t->c.clip / (norm + 1e-6));
+        for (int i = 0; i < t->ng; i++)
+            for (size_t k = t->g[i].begin; !t->g[i].frozen && k < t->g[i].end; k++)
+                g[k] *= s;
+    }
+    return norm;
+}
+
+static void update(cl_trainer *t, double factor)
+{
+    cl_params *p = &t->m->params;
+    cl_optim_begin(&t->opt);
+    for (int i = 0; i < t->ng; i++) {
+        const cl_train_group *g = &t->g[i];
+        if (!g->frozen)
+            cl_optim_update(&t->opt, p->w + g->begin, p->g + g->begin, t->moff[i],
+                            g->end - g->begin, (float)(g->lr * factor));
+    }
+    t->st.lr = (float)(t->c.lr * factor);
+}
+
+/* The moving average follows the weights after each step; the warm-up
+ * keeps the random initialisation from lingering in it. */
+static void ema_update(cl_trainer *t)
+{
+    if (!t->ema)
+        return;
+    float k = (float)t->step, a = (1 + k) / (10 + k);
+    a = a < t->c.ema ? a : t->c.ema;
+    const float *w = t->m->params.w;
+    for (int i = 0; i < t->ng; i++) {
+        float *e = t->ema + t->moff[i];
+        for (size_t j = 0, n = t->g[i].end - t->g[i].begin; !t->g[i].frozen && j < n; j++)
+            e[j] = a * e[j] + (1 - a) * w[t->g[i].begin + j];
+    }
+}
+
+/* With ema, the average stands in for the weights (in = 1) while they are
+ * evaluated and saved as the best, and the raw ones come back (in = 0). */
+static void ema_swap(cl_trainer *t, int in)
+{
+    if (!t->ema)
+        return;
+    if (in)
+        gather(t, t->held, 1), gather(t, t->ema, 0);
+    else
+        gather(t, t->held, 0);
+}
+
+static int non_finite(cl_trainer *t, const char *what, double v, cl_diag *d)
+{
+    return cl_diag_set(d, CL_ENONFINITE, "step %ld: the %s is %g; nothing was updated or saved "
+                       "after step %ld", t->step + 1, what, v, t->step);
+}
+
+static int take_step(cl_trainer *t, cl_diag *d)
+{
+    double loss = 0, count = 0;
+    zero_grads(t);
+    int err = t->task.step(t->task.ctx, t->epoch_step, &t->rng, &loss, &count, d);
+    if (err)
+        return err;
+    if (!isfinite(loss))
+        return non_finite(t, "training loss", loss, d);
+    if (t->task.chance > 0 && count > 0 && loss / count > CL_TRAIN_DIVERGED * t->task.chance)
+        return cl_diag_set(d, CL_ENONFINITE, "step %ld: the training loss %.4g is more than %g "
+                           "times that of a uniform guess (%.4g); nothing was updated or saved "
+                           "after step %ld", t->step + 1, loss / count, CL_TRAIN_DIVERGED,
+                           t->task.chance, t->step);
+    double norm = clip_grads(t);
+    if (!isfinite(norm))
+        return non_finite(t, "gradient norm", norm, d);
+    if (count > 0) {
+        update(t, cl_train_lr_factor(&t->c, t->step, t->epoch, planned_steps(t)));
+        t->loss_sum += loss, t->loss_count += count, t->items += count;
+    }
+    ema_update(t); /* with the index of this step: the warm-up starts at 0.1 */
+    t->step++, t->epoch_step++;
+    return CL_OK;
+}
+
+/* ==== evaluation and saving ================================================ */
+
+static int better(const cl_train_score *a, const cl_train_score *b)
+{
+    if (a->metric != b->metric)
+        return a->higher_better ? a->metric > b->metric : a->metric < b->metric;
+    return a->loss < b->loss;
+}
+
+static int score(cl_trainer *t, cl_train_score *s, cl_diag *d)
+{
+    *s = (cl_train_score){NAN, NAN, 0};
+    if (!t->task.evaluate)
+        return CL_OK;
+    int err = t->task.evaluate(t->task.ctx, s, d);
+    if (!err && !isfinite(s->metric))
+        return cl_diag_set(d, CL_ENONFINITE, "step %ld: the validation score is %g; the model "
+                           "was not saved", t->step, s->metric);
+    return err;
+}
+
+/* The best model first, then .last: a kill between the two leaves a .last
+ * from before this evaluation, whose resumed run reaches it again. */
+static int evaluate_and_save(cl_trainer *t, const cl_train_hooks *h, cl_diag *d)
+{
+    double e0 = now();
+    cl_train_stats *st = &t->st;
+    ema_swap(t, 1);
+    int err = score(t, &st->last, d);
+    st->improved = !err && (!t->has_best || !t->task.evaluate || better(&st->last, &t->best));
+    if (st->improved) {
+        t->best = st->last, t->best_step = t->step, t->has_best = 1;
+        gather(t, t->best_w, 1);
+        t->have_best_w = 1;
+        err = save_best(t, d);
+    }
+    ema_swap(t, 0);
+    t->stale = st->improved ? 0 : t->stale + 1;
+    t->stopped_early = t->c.patience > 0 && t->stale >= t->c.patience;
+    t->last_eval_step = t->step;
+    st->saved = st->improved && t->files.best;
+    st->train_loss = t->loss_count > 0 ? t->loss_sum / t->loss_count : NAN;
+    t->loss_sum = 0, t->loss_count = 0;
+    err = err ? err : save_last(t, d);
+    st->best = t->best, st->best_step = t->best_step, st->stale = t->stale;
+    st->stopped_early = t->stopped_early;
+    t->eval_seconds = now() - e0;
+    if (!err && h && h->evaluated && h->evaluated(st, h->ctx))
+        return cl_diag_set(d, CL_EINTR, "stopped by the caller");
+    return err;
+}
+
+/* ==== the loop ============================================================= */
+
+static double epochs_done(const cl_trainer *t)
+{
+    return (double)t->epoch + (double)t->epoch_step / (double)t->epoch_steps;
+}
+
+static void fill_stats(cl_trainer *t)
+{
+    cl_train_stats *s = &t->st;
+    double elapsed = now() - t->t0;
+    long run_steps = t->step - t->run_start;
+    double rate = elapsed > 0 ? run_steps / elapsed : 0;
+    s->step = t->step, s->epoch = t->epoch, s->epoch_step = t->epoch_step;
+    s->epoch_steps = t->epoch_steps, s->epochs = epochs_done(t);
+    s->max_steps = planned_steps(t), s->items = t->items;
+    if (t->loss_count > 0)
+        s->train_loss = t->loss_sum / t->loss_count;
+    s->elapsed = elapsed, s->run_train_seconds = t->run_train_s, s->run_steps = run_steps;
+    s->items_per_sec = t->run_train_s > 0 ? (t->items - t->items0) / t->run_train_s : 0;
+    double eta = INFINITY;
+    if (s->max_steps && rate > 0)
+        eta = fmin(eta, (double)(s->max_steps - t->step) / rate);
+    if (t->c.max_seconds > 0)
+        eta = fmin(eta, t->c.max_seconds - elapsed);
+    s->eta = isinf(eta) ? NAN : fmax(eta, 0);
+}
+
+/* The time limit keeps room for the final evaluation (as long as the last). */
+static int limit_reached(const cl_trainer *t)
+{
+    return (t->c.max_steps && t->step >= t->c.max_steps) ||
+           (t->c.max_epochs > 0 && epochs_done(t) >= t->c.max_epochs) ||
+           (t->c.max_seconds > 0 && now() - t->t0 + t->eval_seconds >= t->c.max_seconds) ||
+           t->stopped_early;
+}
+
+/* Plan the current epoch from epoch_rng (a new epoch: the data generator as
+ * it is now). */
+static int plan_epoch(cl_trainer *t, int fresh, cl_diag *d)
+{
+    if (fresh)
+        t->epoch_rng = t->data_rng;
+    t->data_rng = t->epoch_rng;
+    long n = t->task.begin_epoch(t->task.ctx, t->epoch, &t->data_rng, d);
+    if (n < 0)
+        return (int)n;
+    if (n < 1)
+        return cl_diag_set(d, CL_EEMPTY, "an epoch of the training data holds no step");
+    if (!fresh && n != t->epoch_steps)
+        return cl_diag_set(d, CL_EMISMATCH, "the training data differ from the run being "
+                           "resumed (%ld steps in epoch %ld there, %ld here)", t->epoch_steps,
+                           t->epoch + 1, n);
+    t->epoch_steps = n;
+    return CL_OK;
+}
+
+static int start(cl_trainer *t, cl_diag *d)
+{
+    int resumed = t->prepared == -1;
+    t->t0 = now(), t->run_train_s = 0, t->run_start = t->step, t->last_report = 0;
+    t->items0 = t->items;
+    t->st.train_loss = NAN;
+    t->st.last = (cl_train_score){NAN, NAN, 0};
+    t->st.best = t->best, t->st.best_step = t->best_step;
+    int err = t->task.prepare ? t->task.prepare(t->task.ctx, resumed, d) : CL_OK;
+    t->prepared = 1;
+    return err ? err : plan_epoch(t, !resumed, d);
+}
+
+static void report(cl_trainer *t, const cl_train_hooks *h, int force)
+{
+    fill_stats(t);
+    if (h && h->progress && (force || now() - t->last_report > 0.25)) {
+        h->progress(&t->st, h->ctx);
+        t->last_report = now();
+    }
+}
+
+static int is_eval_step(const cl_trainer *t)
+{
+    return t->c.eval_every ? t->step % t->c.eval_every == 0 : t->epoch_step == t->epoch_steps;
+}
+
+static int loop(cl_trainer *t, const cl_train_hooks *h, cl_diag *d)
+{
+    while (!limit_reached(t)) {
+        if (h && h->stop && h->stop(h->ctx)) {
+            /* -o exists from here on even if no evaluation made one yet */
+            int err = t->has_best ? CL_OK : save_best(t, d);
+            err = err ? err : save_last(t, d);
+            return err ? err : cl_diag_set(d, CL_EINTR, "stopped at step %ld", t->step);
+        }
+        if (t->epoch_step == t->epoch_steps) {
+            t->epoch++, t->epoch_step = 0;
+            int err = plan_epoch(t, 1, d);
+            if (err)
+                return err;
+        }
+        double s0 = now();
+        int err = take_step(t, d);
+        t->run_train_s += now() - s0;
+        if (err)
+            return err;
+        report(t, h, 0);
+        if (is_eval_step(t) && (err = evaluate_and_save(t, h, d)) != CL_OK)
+            return err;
+    }
+    return CL_OK;
+}
+
+int cl_trainer_run(cl_trainer *t, const cl_train_hooks *h, cl_diag *d)
+{
+    int err = t->prepared == 1 ? CL_EINVAL : start(t, d);
+    err = err ? err : loop(t, h, d);
+    if (!err && t->last_eval_step != t->step)
+        err = evaluate_and_save(t, h, d);
+    report(t, h, 1);
+    if (err == CL_OK && t->have_best_w) /* the model leaves with the best weights seen */
+        gather(t, t->best_w, 0);
+    return err;
+}
