@@ -77,8 +77,10 @@ static int generate_parse(generate_opts *o, int argc, char **argv)
     };
     const cli_command cmd = {"generate", cmd_generate_summary, "-m MODEL [options]",
                              generate_description, opts, (int)(sizeof opts / sizeof opts[0]), 0, 0};
-    int first;
-    return cli_parse(&cmd, argc, argv, &first);
+    int first, rc = cli_parse(&cmd, argc, argv, &first);
+    if (rc == 0 && o->lines && o->prompt)
+        return cli_usage_error(&cmd, "--lines reads the prompts from stdin: no --prompt with it");
+    return rc;
 }
 
 /* ---------------------------------------------------------------- work */
