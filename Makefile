@@ -6,6 +6,7 @@
 #   make check SANITIZE=1  the same under AddressSanitizer + UBSan
 #   make demo            the main job: fetch a corpus, train a few minutes, generate
 #   make bench           speed benchmarks side by side with the PyTorch reference
+#   make fuzz FUZZ_SECONDS=N  run each libFuzzer harness of tests/fuzz for N seconds (clang)
 #   make quality         long quality checks on ../shared/data (not run by CI)
 #   make mutation        plant each bug of tests/mutation/mutations.txt, run the
 #                        suite on it, print the score (MUTANTS="id ..." for some)
@@ -44,6 +45,10 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -fPIC -fopenmp $(OPT) 
 LDFLAGS  += -fopenmp $(SANFLAGS)
 LDLIBS   += $(PKG_LIBS) -lm
 
+# Fuzz harnesses (tests/fuzz/fuzz_NAME.c), replayed over their seeds by check.
+FUZZ_NAMES  := model conllu tsv tok text
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
+
 # Kernels compiled twice: float (training) and double (gradient checks).
 TPL_SRC  := lib/cl_rnn.c lib/cl_layers.c lib/cl_seqrnn.c
 LIB_SRC  := $(sort $(wildcard lib/*.c))
@@ -61,7 +66,7 @@ SHARED   := $(BUILD)/libcharlstm.so.$(VERSION)
 TOOL     := $(BUILD)/charlstm
 TESTBIN  := $(BUILD)/check_charlstm
 
-.PHONY: all deps check bench quality install uninstall clean corpora demo mutation
+.PHONY: all deps check bench quality install uninstall clean corpora demo mutation fuzz
 all: $(STATIC) $(SHARED) $(TOOL)
 
 deps:
@@ -98,10 +103,50 @@ $(TOOL): $(TOOL_OBJ) $(STATIC)
 $(TESTBIN): $(TEST_OBJ) $(filter-out $(BUILD)/tools/charlstm.o,$(TOOL_OBJ)) $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
-# CK_DEFAULT_TIMEOUT: the sanitizer build is several times slower.
-check: $(TESTBIN) $(TOOL) $(SHARED)
+# CK_DEFAULT_TIMEOUT: the sanitizer build is several times slower.  Then the
+# fuzz harnesses replay their seed corpora (built without libFuzzer).
+check: $(TESTBIN) $(TOOL) $(SHARED) $(FUZZ_REPLAY)
 	OPENBLAS_NUM_THREADS=1 CK_DEFAULT_TIMEOUT=600 $(TESTBIN)
+	for n in $(FUZZ_NAMES); do $(BUILD)/fuzz/replay_$$n tests/fuzz/corpus/$$n/* || exit 1; done
 	BUILD=$(BUILD) CC=$(CC) ./scripts/check_api.sh $(PUBLIC_HDR)
+
+# ---- fuzzing: tests/fuzz/fuzz_NAME.c are libFuzzer harnesses.  `make fuzz`
+# builds them with clang (-fsanitize=fuzzer,address,undefined, the library
+# too) and runs each for FUZZ_SECONDS on a copy of its seed corpus; it
+# installs nothing and says what is missing.  See docs/reliability.md.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_BUILD   := build-fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fopenmp $(FUZZ_SAN) \
+                -Ilib -Itests/fuzz $(PKG_CFLAGS)
+FUZZ_LIB_OBJ := $(LIB_SRC:lib/%.c=$(FUZZ_BUILD)/lib/%.o)
+
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c tests/fuzz/fuzz.h $(STATIC)
+	mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/fuzz -o $@ $< tests/fuzz/replay_main.c $(STATIC) $(LDFLAGS) $(LDLIBS)
+
+$(FUZZ_BUILD)/lib/%.o: lib/%.c lib/*.h
+	mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(PKG_LIBS) -lm
+
+fuzz:
+	@command -v $(FUZZ_CC) >/dev/null || { echo "make fuzz: $(FUZZ_CC) not found (Debian: clang-14)"; exit 1; }
+	@echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' | \
+	    $(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null || \
+	    { echo "make fuzz: $(FUZZ_CC) cannot link -fsanitize=fuzzer (Debian: libclang-rt-14-dev)"; exit 1; }
+	$(MAKE) $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
+	@for n in $(FUZZ_NAMES); do \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
+	    echo "fuzz_$$n: $(FUZZ_SECONDS) s (log: $(FUZZ_BUILD)/$$n.log)"; \
+	    $(FUZZ_BUILD)/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 \
+	        -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/$$n- \
+	        $(FUZZ_BUILD)/corpus/$$n tests/fuzz/corpus/$$n > $(FUZZ_BUILD)/$$n.log 2>&1 || \
+	        { tail -40 $(FUZZ_BUILD)/$$n.log; echo "make fuzz: fuzz_$$n failed"; exit 1; }; \
+	    grep -E '^stat::(number_of_executed_units|peak_rss_mb)|cov: .*corp' $(FUZZ_BUILD)/$$n.log | tail -3; \
+	done
 
 demo:
 	./scripts/demo.sh
@@ -113,10 +158,12 @@ mutation:
 # Benchmark helpers, optimised like the library (not part of `all`).
 $(BUILD)/gen_bench: bench/gen_bench.c $(STATIC)
 	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) $(LDLIBS)
+$(BUILD)/load_bench: bench/load_bench.c $(STATIC)
+	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) $(LDLIBS)
 $(BUILD)/%_bench: ../shared/bench/%_bench.c
 	$(CC) -O2 -march=native $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS)
 
-bench: all $(BUILD)/gen_bench
+bench: all $(BUILD)/gen_bench $(BUILD)/load_bench
 	BUILD=$(BUILD) ./bench/run.sh
 
 quality: all
@@ -145,4 +192,4 @@ uninstall:
 	rm -rf $(DESTDIR)$(INCDIR) $(DESTDIR)$(DOCDIR)
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz

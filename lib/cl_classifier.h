@@ -58,6 +58,9 @@ enum { CL_CLASSIFIER_POOL_LAST = 1, CL_CLASSIFIER_POOL_MEAN = 2, CL_CLASSIFIER_P
 #define CL_CLASSIFIER_POOL_ALL 7
 #define CL_CLASSIFIER_MAX_LABELS 4096
 #define CL_CLASSIFIER_MAX_CHARS 1000 /* default cap on a text's length */
+/* The largest max_chars a model file may declare: the workspace of one text
+ * grows with it, so a stranger's file cannot ask for gigabytes. */
+#define CL_CLASSIFIER_MAX_CHARS_LIMIT 8192
 
 typedef struct {
     int nlabels;     /* K >= 2 */

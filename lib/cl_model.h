@@ -71,6 +71,9 @@ int cl_model_save(const cl_model *m, const char *path, cl_model_extra_fn extra, 
 /* Load and validate.  With keep != NULL the loaded file is handed to the
  * caller (free with cl_ckpt_free) to read extra sections; else it is freed. */
 int cl_model_load(cl_model **m, const char *path, cl_ckpt **keep, cl_diag *d);
+/* The same from a file already read (cl_ckpt_load or cl_ckpt_load_mem); ck
+ * stays the caller's.  name is used in messages only. */
+int cl_model_from_ckpt(cl_model **m, const cl_ckpt *ck, const char *name, cl_diag *d);
 void cl_model_free(cl_model *m);
 
 /* The model's parts, for programs (tools reach the model only through these). */

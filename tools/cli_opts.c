@@ -128,16 +128,31 @@ static int parse_double(const char *s, double *out)
     return 0;
 }
 
+static int in_range(const cli_opt *o, double v)
+{
+    if (!(o->min < o->max) || (o->zero_ok && v == 0))
+        return 1;
+    return (o->above_min ? v > o->min : v >= o->min) && v <= o->max;
+}
+
 static int check_range(const cli_command *cmd, const cli_opt *o, double v, const char *arg)
 {
-    if (!(o->min < o->max) || (v >= o->min && v <= o->max))
+    if (in_range(o, v))
         return 0;
+    char low[64] = "", zero[16] = "";
+    snprintf(low, sizeof low, o->above_min ? "greater than %.10g" : "at least %.10g", o->min);
+    if (o->zero_ok)
+        snprintf(zero, sizeof zero, " (or 0)");
     if (isinf(o->max))
-        return cli_usage_error(cmd, "--%s: must be at least %g, got '%s'", o->name, o->min, arg);
+        return cli_usage_error(cmd, "--%s: must be %s%s, got '%s'", o->name, low, zero, arg);
     if (isinf(o->min))
-        return cli_usage_error(cmd, "--%s: must be at most %g, got '%s'", o->name, o->max, arg);
-    return cli_usage_error(cmd, "--%s: must be between %g and %g, got '%s'",
-                           o->name, o->min, o->max, arg);
+        return cli_usage_error(cmd, "--%s: must be at most %.10g%s, got '%s'", o->name, o->max, zero,
+                               arg);
+    if (o->above_min)
+        return cli_usage_error(cmd, "--%s: must be %s and at most %.10g%s, got '%s'", o->name, low,
+                               o->max, zero, arg);
+    return cli_usage_error(cmd, "--%s: must be between %.10g and %.10g%s, got '%s'",
+                           o->name, o->min, o->max, zero, arg);
 }
 
 static int set_integer(const cli_command *cmd, const cli_opt *o, const char *arg)

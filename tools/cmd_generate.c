@@ -2,6 +2,7 @@
  *
  * Options first (struct, defaults, table), then the work, generate_run(). */
 #include <math.h>
+#include <inttypes.h>
 #include <stdio.h>
 
 #include "cli_opts.h"
@@ -12,7 +13,6 @@
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cl_generate.h"
@@ -25,7 +25,7 @@ typedef struct {
     long length;
     double temperature, top_p;
     int top_k, threads;
-    long seed;           /* 0: seed from the clock */
+    long seed;           /* 0: seed from the system's entropy */
     int lines;           /* every stdin line is a prompt, answered on one line */
     int replace_invalid;
 } generate_opts;
@@ -64,8 +64,8 @@ static int generate_parse(generate_opts *o, int argc, char **argv)
          .min = 0, .max = INFINITY},
         {"top-p", 0, CLI_FLOAT, &o->top_p, "F",
          .help = "sample among the most likely characters whose probabilities sum to F (1 = all)",
-         .min = 0, .max = 1},
-        {"seed", 's', CLI_LONG, &o->seed, "N", .help = "random seed (0 = from the clock)",
+         .min = 0, .max = 1, .above_min = 1},
+        {"seed", 's', CLI_LONG, &o->seed, "N", .help = "random seed (0 = from the system's entropy, printed on stderr)",
          .min = 0, .max = INFINITY},
         {"threads", 0, CLI_INT, &o->threads, "N", .help = "threads for matrix products (OpenBLAS)",
          .min = 1, .max = 1024},
@@ -108,25 +108,39 @@ static char *read_prompt(const generate_opts *o, size_t *n)
     return buf;
 }
 
-/* Prompt characters the model has never seen: say which, then go on with
- * the unknown symbol in their place. */
+/* Prompt characters the model has never seen: say which (each once, the
+ * first WARN_LIST of them), then go on with the unknown symbol in their place. */
+#define WARN_LIST 10
+
 static void warn_unknown(const cl_model *m, const int32_t *cps, size_t n)
 {
     char list[256] = "", enc[5];
+    int32_t seen[WARN_LIST];
     size_t unknown = 0, used = 0;
+    int nseen = 0, more = 0;
     for (size_t i = 0; i < n; i++) {
         if (cl_vocab_id(cl_model_vocab(m), cps[i]) != CL_VOCAB_UNK)
             continue;
+        unknown++;
+        int j = 0;
+        while (j < nseen && seen[j] != cps[i])
+            j++;
+        if (j < nseen)
+            continue;
+        if (nseen == WARN_LIST) {
+            more = 1;
+            continue;
+        }
+        seen[nseen++] = cps[i];
         int k = cl_text_encode_cp(cps[i], enc);
         enc[k] = 0;
-        if (unknown++ < 10 && used + (size_t)k + 8 < sizeof list)
-            used += (size_t)snprintf(list + used, sizeof list - used, " '%s' (U+%04X)", enc,
-                                     (unsigned)cps[i]);
+        used += (size_t)snprintf(list + used, sizeof list - used, " '%s' (U+%04X)", enc,
+                                 (unsigned)cps[i]);
     }
     if (unknown)
         fprintf(stderr, "charlstm generate: warning: %zu prompt character%s not in the model's "
                         "vocabulary, read as unknown:%s%s\n",
-                unknown, unknown > 1 ? "s are" : " is", list, unknown > 10 ? " ..." : "");
+                unknown, unknown > 1 ? "s are" : " is", list, more ? " ..." : "");
 }
 
 static int encode_prompt(const generate_opts *o, const cl_model *m, int **ids, size_t *n)
@@ -232,7 +246,9 @@ static int generate_run(const generate_opts *o)
         return cli_fail(CMD, err, &d, "cannot load the model");
     cli_threads(o->threads);
     cl_sample_config sc = {(float)o->temperature, o->top_k, (float)o->top_p};
-    uint64_t seed = o->seed ? (uint64_t)o->seed : (uint64_t)time(NULL);
+    uint64_t seed = o->seed ? (uint64_t)o->seed : cli_entropy_seed();
+    if (!o->seed) /* shown, so a good sample can be made again */
+        fprintf(stderr, "charlstm generate: --seed %" PRIu64 "\n", seed);
     if (o->lines) {
         int rc = (err = cl_gen_create(&g, m, &sc, seed, &d)) ? cli_fail(CMD, err, &d, "%s", o->model)
                                                             : generate_lines(o, m, g);

@@ -169,7 +169,9 @@ static int info_run(const info_opts *o)
             putchar('\n');
         rc |= info_one(o->models.v[i], o->output);
     }
-    return rc;
+    /* A full disk or closed pipe shows at the flush: not exit 0. */
+    int rc2 = cli_close_out("info", stdout, "-");
+    return rc ? rc : rc2;
 }
 
 int cmd_info(int argc, char **argv)
