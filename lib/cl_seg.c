@@ -79,7 +79,8 @@ static void seen_free(seen *s)
  * min_yes times), sorted, into *out. */
 static int decide(seen *s, char yes, char no, int min_yes, char ***out, int *nout)
 {
-    qsort(s->v, s->n, sizeof *s->v, cmp_str);
+    if (s->n) /* nothing seen: v is NULL, which qsort must not get */
+        qsort(s->v, s->n, sizeof *s->v, cmp_str);
     char **res = malloc(sizeof *res * (s->n ? s->n : 1));
     int m = 0;
     for (size_t i = 0, j; res && i < s->n; i = j) {
