@@ -24,7 +24,7 @@ PCDIR    ?= $(LIBDIR)/pkgconfig
 DOCDIR   ?= $(PREFIX)/share/doc/charlstm
 
 CC       ?= cc
-PKGS     := openblas libutf8proc libpcre2-8 zlib
+PKGS     := openblas libutf8proc libpcre2-8 zlib libcjson
 # oneDNN (libdnnl-dev) has no pkg-config file in Debian 12: linked as -ldnnl.
 OPT      ?= -O2 -march=native
 SANITIZE ?= 0

@@ -4,6 +4,7 @@
 #ifndef CHARLSTM_H
 #define CHARLSTM_H
 
+#include "cl_annotate.h"
 #include "cl_ckpt.h"
 #include "cl_classifier.h"
 #include "cl_clfdata.h"
@@ -26,6 +27,7 @@
 #include "cl_optim.h"
 #include "cl_params.h"
 #include "cl_rng.h"
+#include "cl_seg.h"
 #include "cl_sample.h"
 #include "cl_seqrnn.h"
 #include "cl_tagger.h"
@@ -33,5 +35,6 @@
 #include "cl_tok.h"
 #include "cl_train.h"
 #include "cl_tsv.h"
+#include "cl_udscore.h"
 
 #endif

@@ -38,6 +38,7 @@
 
 #include "cl_feat.h"
 #include "cl_model.h"
+#include "cl_seg.h"
 #include "cl_train.h"
 #include "cl_api.h"
 
@@ -82,6 +83,8 @@ typedef struct {
     float word_dropout;           /* probability that a word id becomes unknown */
     float char_dropout;           /* probability that a char id becomes unknown */
     int use_lm;                   /* 1: the model encoder's states are an input */
+    cl_seg_rules seg;             /* raw text: abbreviations and multiword tokens learned
+                                   * from the training treebank (cl_seg_learn) */
 } cl_tagger_config;
 
 /* Dimensions and dropouts of the default recipe; no tag or word lists. */
@@ -136,6 +139,10 @@ int cl_tagger_data_sent(const cl_tagger_data *data, int s, int *len);
  * sentences of similar length waste least work. */
 int cl_tagger_predict(cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns,
                       int *tags);
+/* The same, and probs[w * ntags + k] (caller-owned, indexed like tags) gets
+ * the probability of tag k for word w (softmax of the output layer). */
+int cl_tagger_predict_probs(cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns,
+                            int *tags, float *probs);
 
 /* ==== scoring ============================================================= */
 

@@ -460,6 +460,26 @@ void cl_tagger_argmax(const cl_tagger *t, const cl_tagger_data *x, const int *se
     }
 }
 
+/* Softmax of each word's logits into probs (indexed like the corpus). */
+static void word_probs(const cl_tagger *t, const cl_tagger_data *x, const int *sents, int S,
+                       float *probs)
+{
+    int V = t->cfg->ntags;
+    for (int s = 0; s < S; s++) {
+        int b = x->start[sents[s]], len = x->start[sents[s] + 1] - b;
+        for (int k = 0; k < len; k++) {
+            const float *l = t->ws.logits + ((size_t)k * S + s) * V;
+            float *p = probs + (size_t)(b + k) * V, mx = l[0], sum = 0;
+            for (int j = 1; j < V; j++)
+                mx = l[j] > mx ? l[j] : mx;
+            for (int j = 0; j < V; j++)
+                sum += p[j] = expf(l[j] - mx);
+            for (int j = 0; j < V; j++)
+                p[j] /= sum;
+        }
+    }
+}
+
 /* ---- very long sentences: windows with overlap --------------------------
  * A sentence of more than WINDOW_WORDS words is tagged in windows of that
  * many words that overlap by 2 * WINDOW_CONTEXT; each word's tag comes from
@@ -544,15 +564,35 @@ static int has_long(const cl_tagger_data *x, const int *sents, int ns)
     return 0;
 }
 
+/* NAN probabilities for the words of the long sentences among sents. */
+static void unknown_probs(const cl_tagger *t, const cl_tagger_data *x, const int *sents, int S,
+                          float *probs)
+{
+    int V = t->cfg->ntags;
+    for (int s = 0; s < S; s++) {
+        int b = x->start[sents[s]], len = x->start[sents[s] + 1] - b;
+        for (size_t i = 0; len > WINDOW_WORDS && i < (size_t)len * V; i++)
+            probs[(size_t)b * V + i] = NAN;
+    }
+}
+
 int cl_tagger_predict(cl_tagger *t, const cl_tagger_data *x, const int *sents, int ns, int *tags)
+{
+    return cl_tagger_predict_probs(t, x, sents, ns, tags, NULL);
+}
+
+int cl_tagger_predict_probs(cl_tagger *t, const cl_tagger_data *x, const int *sents, int ns,
+                            int *tags, float *probs)
 {
     if (ns < 1)
         return CL_OK;
     if (has_long(x, sents, ns)) {
         int *shorts = malloc(sizeof *shorts * (size_t)ns), nshort;
         int err = shorts ? predict_long_ones(t, x, sents, ns, tags, shorts, &nshort) : CL_ENOMEM;
-        err = err ? err : cl_tagger_predict(t, x, shorts, nshort, tags);
+        err = err ? err : cl_tagger_predict_probs(t, x, shorts, nshort, tags, probs);
         free(shorts);
+        if (probs) /* the windows of a long sentence keep no probabilities */
+            unknown_probs(t, x, sents, ns, probs);
         return err;
     }
     int N, Tc, Tw, Tl;
@@ -565,5 +605,7 @@ int cl_tagger_predict(cl_tagger *t, const cl_tagger_data *x, const int *sents, i
     if (loss != loss)
         return CL_EINVAL;
     cl_tagger_argmax(t, x, sents, ns, tags);
+    if (probs)
+        word_probs(t, x, sents, ns, probs);
     return CL_OK;
 }

@@ -3,7 +3,7 @@
 # Run as root (or with sudo available).  Safe to run again.
 set -eu
 # Open MPI: data-parallel training (make MPI=1; make check runs the MPI tests with it).
-PKGS="build-essential pkg-config libopenblas-dev libutf8proc-dev libpcre2-dev zlib1g-dev libdnnl-dev check"
+PKGS="build-essential pkg-config libopenblas-dev libutf8proc-dev libpcre2-dev zlib1g-dev libdnnl-dev libcjson-dev check"
 PKGS="$PKGS libopenmpi-dev openmpi-bin"
 missing=""
 for p in $PKGS; do

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "cl_clftrain.h"
 #include "cl_lm.h"
 #include "cl_tagger.h"
@@ -535,8 +537,25 @@ START_TEST(test_tool_train_and_classify)
     snprintf(cmd, sizeof cmd, "echo 'good' | '%s' classify -m '%s' --all --output json",
              CL_TOOL, model);
     ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
-    ck_assert_msg(strstr(out, "{\"label\": \"pos\", \"probability\": ") == out &&
-                  strstr(out, "\"probabilities\": {\"neg\": "), "%s", out);
+    cJSON *j = cJSON_Parse(out);
+    ck_assert_msg(j != NULL, "not JSON: %s", out);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "label")->valuestring, "pos");
+    double p = cJSON_GetObjectItem(j, "probability")->valuedouble;
+    ck_assert(p > 0.5 && p <= 1);
+    ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "probabilities"), "neg")));
+    cJSON_Delete(j);
+    /* a co-process gets each answer while its pipe stays open */
+    snprintf(cmd, sizeof cmd, "'%s' classify -m '%s'", CL_TOOL, model);
+    cl_test_coproc c;
+    char ans[256];
+    cl_test_coproc_start(&c, cmd);
+    ck_assert_msg(cl_test_coproc_ask(&c, "such a good film\n", ans, sizeof ans, 5000) >= 0,
+                  "no answer within 5 s");
+    ck_assert_msg(!strncmp(ans, "pos\t", 4), "%s", ans);
+    ck_assert_msg(cl_test_coproc_ask(&c, "bad plot\n", ans, sizeof ans, 5000) >= 0,
+                  "no answer within 5 s");
+    ck_assert_msg(!strncmp(ans, "neg\t", 4), "%s", ans);
+    ck_assert_int_eq(cl_test_coproc_finish(&c), 0);
     snprintf(cmd, sizeof cmd, "'%s' eval -m '%s' '%s'", CL_TOOL, model, dev);
     ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
     ck_assert_msg(strstr(out, "accuracy\t") && strstr(out, "confusion"), "%s", out);

@@ -197,3 +197,11 @@ void cli_threads(int n)
     openblas_set_num_threads(1);
     omp_set_num_threads(n > 0 ? n : 1);
 }
+
+int cli_no_dash(const char *cmd, const char *opt, const char *path, const char *why)
+{
+    if (!path || strcmp(path, "-") != 0)
+        return 0;
+    cli_error(cmd, "%s -: %s", opt, why);
+    return CLI_EXIT_USAGE;
+}

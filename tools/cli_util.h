@@ -61,6 +61,12 @@ int cli_close_in(const char *cmd, FILE *f, const char *path);
  * shows up here, not at fprintf.  Returns 0 or CLI_EXIT_FAIL (message printed). */
 int cli_close_out(const char *cmd, FILE *f, const char *path);
 
+/* "-" (stdin/stdout) given for a file that cannot be a stream, such as a
+ * model (mapped, checked, saved atomically by rename): prints
+ * "charlstm CMD: OPT -: WHY" and returns CLI_EXIT_USAGE; 0 for any other
+ * path (and NULL). */
+int cli_no_dash(const char *cmd, const char *opt, const char *path, const char *why);
+#define CLI_MODEL_NOT_A_STREAM "a model is a file; give its name (stdin and stdout cannot hold one)"
 /* A random seed for --seed 0, from the system's entropy (getrandom): two
  * runs started in the same second differ.  In [1, INT64_MAX]. */
 uint64_t cli_entropy_seed(void);

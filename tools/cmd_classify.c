@@ -7,7 +7,9 @@
 #include <stdlib.h>
 
 #include "cl_classifier.h"
+#include "cli_json.h"
 #include "cli_opts.h"
+#include "cli_stream.h"
 #include "cli_util.h"
 #include "commands.h"
 
@@ -20,6 +22,7 @@ typedef struct {
     int all;            /* every label's probability, not only the best */
     int output;         /* classify_output */
     int batch, threads;
+    int replace_invalid;
     cli_strs files;     /* positional; "-" (stdin) when none */
 } classify_opts;
 
@@ -37,7 +40,9 @@ static const char classify_description[] =
     "--output json writes one JSON object per line instead:\n"
     "{\"label\": \"pos\", \"probability\": 0.93} (with --all also \"probabilities\").\n"
     "An empty line gets a label too.  Texts are cut to the model's max_chars.\n"
-    "Without FILE, reads stdin.\n"
+    "Without FILE, reads stdin.  Lines are classified in batches of what has\n"
+    "arrived, each answer written as soon as it is known, so a program can\n"
+    "write a line and wait for its answer.\n"
     "\n"
     "Example:\n"
     "  echo 'A gorgeous, witty, seductive movie.' | charlstm classify -m sst2.model\n";
@@ -48,9 +53,11 @@ static int classify_parse(classify_opts *o, int argc, char **argv)
         {"model", 'm', CLI_STR, &o->model, "MODEL", .help = "model with a classifier head", .required = 1},
         {"all", 'a', CLI_FLAG, &o->all, NULL, .help = "print the probability of every label"},
         {"output", 0, CLI_CHOICE, &o->output, NULL, .help = "output format", .choices = "tsv|json"},
-        {"batch", 0, CLI_INT, &o->batch, "N", .help = "sentences per batch", .min = 1, .max = 65536},
+        {"batch", 0, CLI_INT, &o->batch, "N", .help = "most sentences per batch", .min = 1, .max = 65536},
         {"threads", 0, CLI_INT, &o->threads, "N", .help = "threads for matrix products (OpenBLAS)",
          .min = 1, .max = 1024},
+        {"replace-invalid", 0, CLI_FLAG, &o->replace_invalid, NULL,
+         .help = "read invalid UTF-8 bytes as U+FFFD instead of stopping with an error"},
     };
     const cli_command cmd = {"classify", cmd_classify_summary, "-m MODEL [options] [FILE...]",
                              classify_description, opts, (int)(sizeof opts / sizeof opts[0]), 0, -1};
@@ -152,22 +159,6 @@ static int batch_add(classify_batch *b, const char *line, size_t n, const char *
     return CL_OK;
 }
 
-/* JSON string literal of a UTF-8 string (labels). */
-static void json_string(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
-}
-
 /* Labels by decreasing probability (insertion sort: K is small). */
 static void rank_labels(const float *p, int K, int *rank)
 {
@@ -190,19 +181,7 @@ static void write_one(const classify_opts *o, classify_batch *b, const float *p,
         fputc('\n', out);
         return;
     }
-    fputs("{\"label\": ", out);
-    json_string(out, labels[b->rank[0]]);
-    fprintf(out, ", \"probability\": %.6f", p[b->rank[0]]);
-    if (o->all) {
-        fputs(", \"probabilities\": {", out);
-        for (int k = 0; k < K; k++) {
-            fputs(k ? ", " : "", out);
-            json_string(out, labels[k]);
-            fprintf(out, ": %.6f", p[k]);
-        }
-        fputc('}', out);
-    }
-    fputs("}\n", out);
+    cli_json_print(out, cli_json_label(labels, p, K, b->rank[0], o->all));
 }
 
 /* Classify and write the first n lines of the batch; the lines after them
@@ -218,6 +197,7 @@ static int flush_first(const classify_opts *o, classify_batch *b, int n, FILE *o
                                             b->probs);
     for (int i = 0; i < n && !err; i++)
         write_one(o, b, b->probs + (size_t)i * b->cfg->nlabels, out);
+    fflush(out); /* a co-process is waiting for these */
     for (int i = 0; i < rest; i++) { /* swap, so every slot keeps its own buffer */
         int *ids = b->ids[i];
         size_t cap = b->cap[i];
@@ -242,35 +222,36 @@ static int flush_if_needed(const classify_opts *o, classify_batch *b, FILE *out)
     return b->n == b->B ? flush_batch(o, b, out) : CL_OK;
 }
 
+/* Lines are answered in batches: a batch ends when it is full or when the
+ * next line has not arrived yet, so a writer waiting for its answer gets it
+ * now (cli_stream).  Lines before a bad one are answered before the error. */
 static int classify_file(const classify_opts *o, classify_batch *b, const char *path, FILE *out)
 {
-    FILE *in = cli_open_in("classify", path);
-    if (!in)
+    cli_stream in;
+    if (cli_stream_open(&in, "classify", path, o->replace_invalid))
         return CLI_EXIT_FAIL;
-    char *line = NULL, where[4200];
-    size_t cap = 0;
-    ssize_t n;
-    long lineno = 0;
-    int err = CL_OK;
+    char where[64];
+    int err = CL_OK, got;
     cl_diag d = {{0}};
-    while (!err && (n = getline(&line, &cap, in)) >= 0) {
-        lineno++;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            n--;
-        snprintf(where, sizeof where, "%s:%ld", cli_in_name(path), lineno);
-        err = batch_add(b, line, (size_t)n, where, &d);
+    while (!err && (got = cli_stream_next(&in)) == 1) {
+        snprintf(where, sizeof where, "line %ld", in.lineno);
+        err = batch_add(b, in.line, in.len, where, &d);
         err = err ? err : flush_if_needed(o, b, out);
+        if (!err && b->n && !cli_stream_ready(&in))
+            err = flush_batch(o, b, out);
     }
     err = err ? err : flush_batch(o, b, out);
-    free(line);
-    int rc = cli_close_in("classify", in, path);
-    return err ? cli_fail("classify", err, &d, NULL) : rc;
+    int rc = got < 0 ? cli_stream_fail(&in) : 0;
+    cli_stream_close(&in);
+    return err ? cli_fail("classify", err, &d, "%s", in.name) : rc;
 }
 
 static int classify_run(const classify_opts *o)
 {
     cl_model *m;
     cl_diag d = {{0}};
+    if (cli_no_dash("classify", "-m", o->model, CLI_MODEL_NOT_A_STREAM))
+        return CLI_EXIT_USAGE;
     int err = cl_model_load(&m, o->model, NULL, &d);
     if (err)
         return cli_fail("classify", err, &d, "cannot load the model");

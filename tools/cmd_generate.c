@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "cli_opts.h"
+#include "cli_stream.h"
 #include "cli_util.h"
 #include "commands.h"
 
@@ -25,6 +26,8 @@ typedef struct {
     double temperature, top_p;
     int top_k, threads;
     long seed;           /* 0: seed from the system's entropy */
+    int lines;           /* every stdin line is a prompt, answered on one line */
+    int replace_invalid;
 } generate_opts;
 
 /* ---------------------------------------------------------------- options */
@@ -44,7 +47,8 @@ static const char generate_description[] =
     "\n"
     "Examples:\n"
     "  charlstm generate -m shakespeare.model --prompt 'ROMEO:' -n 1000\n"
-    "  echo 'To be, or not' | charlstm generate -m shakespeare.model --temperature 0.7\n";
+    "  echo 'To be, or not' | charlstm generate -m shakespeare.model --temperature 0.7\n"
+    "  printf 'ROMEO:\\nJULIET:\\n' | charlstm generate -m shakespeare.model --lines -n 80\n";
 
 /* Returns 0 (options in o), 1 (--help printed) or 2 (usage error printed). */
 static int generate_parse(generate_opts *o, int argc, char **argv)
@@ -65,11 +69,18 @@ static int generate_parse(generate_opts *o, int argc, char **argv)
          .min = 0, .max = INFINITY},
         {"threads", 0, CLI_INT, &o->threads, "N", .help = "threads for matrix products (OpenBLAS)",
          .min = 1, .max = 1024},
+        {"lines", 'l', CLI_FLAG, &o->lines, NULL,
+         .help = "every line of stdin is a prompt; its continuation ends at a newline or after "
+                 "--length characters, one output line per input line, each written at once"},
+        {"replace-invalid", 0, CLI_FLAG, &o->replace_invalid, NULL,
+         .help = "read invalid UTF-8 bytes as U+FFFD instead of stopping with an error"},
     };
     const cli_command cmd = {"generate", cmd_generate_summary, "-m MODEL [options]",
                              generate_description, opts, (int)(sizeof opts / sizeof opts[0]), 0, 0};
-    int first;
-    return cli_parse(&cmd, argc, argv, &first);
+    int first, rc = cli_parse(&cmd, argc, argv, &first);
+    if (rc == 0 && o->lines && o->prompt)
+        return cli_usage_error(&cmd, "--lines reads the prompts from stdin: no --prompt with it");
+    return rc;
 }
 
 /* ---------------------------------------------------------------- work */
@@ -140,8 +151,9 @@ static int encode_prompt(const generate_opts *o, const cl_model *m, int **ids, s
     cl_diag d = {{0}};
     if (!bytes)
         return cli_error(CMD, "out of memory reading the prompt");
-    int err = cl_text_decode(bytes, nbytes, cl_model_text(m), o->prompt ? "--prompt" : "<stdin>", &cps, n,
-                             &d);
+    cl_text_opts text = *cl_model_text(m);
+    text.replace_invalid = o->replace_invalid;
+    int err = cl_text_decode(bytes, nbytes, &text, o->prompt ? "--prompt" : "<stdin>", &cps, n, &d);
     free(bytes);
     if (err)
         return cli_fail(CMD, err, &d, "cannot read the prompt");
@@ -175,6 +187,51 @@ static int sample_text(const generate_opts *o, const cl_model *m, cl_gen *g, con
     return ferror(stdout) || fflush(stdout) ? cli_error(CMD, "cannot write to stdout") : 0;
 }
 
+/* --lines: the continuation of one prompt, up to a newline, on one line. */
+static int answer_line(const generate_opts *o, const cl_model *m, cl_gen *g, const char *line,
+                       size_t len)
+{
+    int32_t *cps;
+    size_t n;
+    cl_diag d = {{0}};
+    int err = cl_text_decode(line, len, &m->text, "<stdin>", &cps, &n, &d);
+    int *ids = err ? NULL : malloc(sizeof *ids * (n ? n : 1));
+    if (!err && !ids)
+        err = CL_ENOMEM;
+    if (!err) {
+        cl_model_encode(m, cps, n, ids, NULL);
+        cl_gen_prime(g, ids, n);
+    }
+    free(cps), free(ids);
+    if (err)
+        return cli_fail(CMD, err, &d, NULL);
+    fwrite(line, 1, len, stdout);
+    char enc[4];
+    for (long i = 0; i < o->length; i++) {
+        int id;
+        cl_gen_next(g, &id);
+        int32_t cp = cl_vocab_cp(&m->vocab, id);
+        if (cp == '\n')
+            break;
+        fwrite(enc, 1, (size_t)cl_text_encode_cp(cp, enc), stdout);
+    }
+    putchar('\n');
+    return fflush(stdout) ? cli_error(CMD, "cannot write to stdout") : 0;
+}
+
+/* Every line a prompt, each answered as soon as it is read. */
+static int generate_lines(const generate_opts *o, const cl_model *m, cl_gen *g)
+{
+    cli_stream in;
+    int rc = cli_stream_open(&in, CMD, "-", o->replace_invalid), got = 0;
+    while (!rc && (got = cli_stream_next(&in)) == 1)
+        rc = answer_line(o, m, g, in.line, in.len);
+    if (!rc && got < 0)
+        rc = cli_stream_fail(&in);
+    cli_stream_close(&in);
+    return rc;
+}
+
 static int generate_run(const generate_opts *o)
 {
     cl_model *m;
@@ -182,6 +239,8 @@ static int generate_run(const generate_opts *o)
     int *ids = NULL;
     size_t n = 0;
     cl_diag d = {{0}};
+    if (cli_no_dash(CMD, "-m", o->model, CLI_MODEL_NOT_A_STREAM))
+        return CLI_EXIT_USAGE;
     int err = cl_model_load(&m, o->model, NULL, &d);
     if (err)
         return cli_fail(CMD, err, &d, "cannot load the model");
@@ -190,6 +249,13 @@ static int generate_run(const generate_opts *o)
     uint64_t seed = o->seed ? (uint64_t)o->seed : cli_entropy_seed();
     if (!o->seed) /* shown, so a good sample can be made again */
         fprintf(stderr, "charlstm generate: --seed %" PRIu64 "\n", seed);
+    if (o->lines) {
+        int rc = (err = cl_gen_create(&g, m, &sc, seed, &d)) ? cli_fail(CMD, err, &d, "%s", o->model)
+                                                            : generate_lines(o, m, g);
+        cl_gen_free(g);
+        cl_model_free(m);
+        return rc;
+    }
     int rc = encode_prompt(o, m, &ids, &n);
     if (!rc && (err = cl_gen_create(&g, m, &sc, seed, &d)))
         rc = cli_fail(CMD, err, &d, "%s", o->model);

@@ -92,6 +92,11 @@ static int train_resolve(const cli_command *cmd, train_opts *o)
 {
     if (o->train.n == 0)
         return cli_usage_error(cmd, "no training data: give FILE arguments or --train FILE");
+    if (cli_no_dash("train", "-o", o->output, CLI_MODEL_NOT_A_STREAM) ||
+        cli_no_dash("train", "--init", o->init, CLI_MODEL_NOT_A_STREAM) ||
+        cli_no_dash("train", "--resume", o->resume, CLI_MODEL_NOT_A_STREAM) ||
+        cli_no_dash("train", "--log", o->log, "stdout is not a log file here; give a file name"))
+        return CLI_EXIT_USAGE;
     if (o->init && o->resume)
         return cli_usage_error(cmd, "--init and --resume exclude each other");
     if (o->dev && o->dev_fraction > 0)

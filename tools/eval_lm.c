@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "cl_lmtrain.h"
+#include "cli_json.h"
 #include "cli_util.h"
 #include "eval_tasks.h"
 
@@ -10,7 +11,7 @@
  * on the window, only speed and memory do. */
 enum { EVAL_CHUNK = 256 };
 
-int eval_lm(const cl_model *m, const char *const *files, int nfiles, int streams)
+int eval_lm(const cl_model *m, const char *const *files, int nfiles, int streams, cJSON *json)
 {
     cl_corpus *c;
     cl_ids ids;
@@ -28,6 +29,14 @@ int eval_lm(const cl_model *m, const char *const *files, int nfiles, int streams
     cl_ids_release(&ids);
     if (err)
         return cli_fail("eval", err, &d, "evaluation failed");
+    if (json) {
+        cli_json_add_number(json, "nats_per_char", loss);
+        cli_json_add_number(json, "bits_per_char", loss / log(2.0));
+        cli_json_add_number(json, "perplexity", exp(loss));
+        cJSON_AddNumberToObject(json, "predictions", (double)count);
+        cJSON_AddNumberToObject(json, "unknown_chars", (double)unk);
+        return 0;
+    }
     printf("nats/char\t%.4f\nbits/char\t%.4f\nperplexity\t%.3f\npredictions\t%ld\n"
            "unknown_chars\t%lld\n",
            loss, loss / log(2.0), exp(loss), count, (long long)unk);

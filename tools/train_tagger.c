@@ -87,6 +87,7 @@ static int head_config(tagger_run *r, cl_tagger_config **out)
     c.feat.affixes = !o->no_affixes;
     c.use_lm = o->init != NULL;
     int err = cl_tagger_config_build(&c, &r->train, 2);
+    err = err ? err : cl_seg_learn(&c.seg, (const char *const *)o->train.v, o->train.n, NULL);
     *out = err ? NULL : cl_tagger_config_dup(&c);
     cl_tagger_config_clear(&c);
     if (err == CL_EEMPTY)
