@@ -87,23 +87,20 @@ static void check_dropout(void *r, dr_forward fwd, const cl_rnn_config *c, const
     free(p);
 }
 
-START_TEST(dropout_keeps_the_expectation_rnn)
+/* _i = 0: cl_rnn, 1: cl_seqrnn (the two stack implementations) */
+START_TEST(dropout_keeps_the_expectation)
 {
     cl_rnn_config c = {CL_CELL_LSTM, DR_I, DR_H, 2, 0, 0.5f};
-    cl_rnn *r;
-    ck_assert_int_eq(cl_rnn_create(&r, &c, DR_T, DR_B), 0);
-    check_dropout(r, rnn_fwd, &c, "cl_rnn");
+    cl_rnn *r = NULL;
+    cl_seqrnn *sr = NULL;
+    if (_i == 0)
+        ck_assert_int_eq(cl_rnn_create(&r, &c, DR_T, DR_B), 0);
+    else
+        ck_assert_int_eq(cl_seqrnn_create(&sr, &c, DR_T, DR_B), 0);
+    check_dropout(_i ? (void *)sr : (void *)r, _i ? seqrnn_fwd : rnn_fwd, &c,
+                  _i ? "cl_seqrnn" : "cl_rnn");
     cl_rnn_free(r);
-}
-END_TEST
-
-START_TEST(dropout_keeps_the_expectation_seqrnn)
-{
-    cl_rnn_config c = {CL_CELL_LSTM, DR_I, DR_H, 2, 0, 0.5f};
-    cl_seqrnn *r;
-    ck_assert_int_eq(cl_seqrnn_create(&r, &c, DR_T, DR_B), 0);
-    check_dropout(r, seqrnn_fwd, &c, "cl_seqrnn");
-    cl_seqrnn_free(r);
+    cl_seqrnn_free(sr);
 }
 END_TEST
 
@@ -233,8 +230,7 @@ Suite *suite_stats(void)
 {
     Suite *s = suite_create("stats");
     TCase *tc = tcase_create("stats");
-    tcase_add_test(tc, dropout_keeps_the_expectation_rnn);
-    tcase_add_test(tc, dropout_keeps_the_expectation_seqrnn);
+    tcase_add_loop_test(tc, dropout_keeps_the_expectation, 0, 2);
     tcase_add_test(tc, init_lstm);
     tcase_add_test(tc, init_gru);
     tcase_add_test(tc, sampling_draws_from_the_distribution);
