@@ -10,7 +10,8 @@
  * over the norm of the numeric gradient, below 1e-2: correct code measures
  * up to 3e-3 (float noise), a missing dropout mask or scale 0.4 and more.
  * Every checked tensor must have a gradient (an all-zero one would make the
- * check empty), and the constants must have none. */
+ * check empty), and the trainable tensors that the head leaves frozen (the
+ * encoder under the tagger) must get none. */
 #ifndef CL_HEADGRAD_H
 #define CL_HEADGRAD_H
 
@@ -29,7 +30,7 @@ typedef double (*hg_loss)(void *ctx, int grads);
 #define HG_TOL 1e-2
 
 /* Does tensor name start with one of the NULL-terminated list of prefixes of
- * constants (tensors that get no gradient, e.g. a frozen encoder)? */
+ * tensors that get no gradient (the model's constants, a frozen encoder)? */
 static inline int hg_is_constant(const char *name, const char *const *constants)
 {
     for (; constants && *constants; constants++)
@@ -64,18 +65,17 @@ static inline void hg_check(hg_loss f, void *ctx, cl_params *p, const char *cons
                             const char *what)
 {
     f(ctx, 1);
-    float *a = malloc(p->n_train * sizeof *a);
+    float *a = calloc(p->n, sizeof *a); /* g holds the trainable [0, n_train) only */
     ck_assert_ptr_nonnull(a);
     memcpy(a, p->g, p->n_train * sizeof *a);
     for (int k = 0; k < p->nt; k++) {
         const cl_tensor *t = &p->t[k];
         if (hg_is_constant(t->name, constants)) {
-            /* a constant has no gradient storage at all; a part the head
-             * leaves alone (the encoder under a tagger) gets none */
-            for (size_t i = 0; !t->constant && i < t->size; i++)
+            if (t->offset >= p->n_train) /* a constant of the model: it has no gradient */
+                continue;
+            for (size_t i = 0; i < t->size; i++) /* trainable, but frozen here */
                 ck_assert_msg(a[t->offset + i] == 0, "%s: constant %s has a gradient", what,
                               t->name);
-            ck_assert(!t->constant || t->offset >= p->n_train);
             continue;
         }
         double norm, e = hg_tensor_error(f, ctx, p, t, a, &norm);

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "cl_clftrain.h"
+#include "clf_test.h"
 #include "cl_lm.h"
 #include "cl_tagger.h"
 #include "cl_test.h"
@@ -56,23 +57,11 @@ static void write_good_bad(const char *path, int n, uint64_t seed)
 static cl_model *fresh_model(const cl_clfdata *ds, int hidden, int bidir, int clf_hidden,
                              float dropout, uint64_t seed)
 {
-    cl_vocab_builder b;
-    cl_vocab v;
-    ck_assert_int_eq(cl_vocab_builder_init(&b), 0);
-    cl_vocab_builder_add(&b, ds->cps, ds->off[ds->n]);
-    ck_assert_int_eq(cl_vocab_build(&v, &b, 0, 1), 0);
-    cl_vocab_builder_free(&b);
-    cl_encoder_config ec = {cl_vocab_size(&v), 8, {CL_CELL_LSTM, 8, hidden, 1, bidir, 0}};
-    cl_text_opts to = cl_text_defaults();
+    cl_encoder_config ec = {0, 8, {CL_CELL_LSTM, 8, hidden, 1, bidir, 0}};
     cl_rng rng;
-    cl_rng_seed(&rng, seed);
-    cl_model *m;
-    ck_assert_int_eq(cl_model_create(&m, &to, &v, &ec, &rng), 0);
-    const char **labels;
     cl_classifier_config *c;
-    ck_assert_int_eq(cl_clfdata_sorted_labels(ds, &labels), 0);
-    ck_assert_int_eq(cl_classifier_config_new(&c, labels, ds->nlabels, NULL), 0);
-    free(labels);
+    cl_rng_seed(&rng, seed);
+    cl_model *m = clf_test_model(ds, ec, &rng, &c);
     c->hidden = clf_hidden, c->dropout = dropout;
     ck_assert_int_eq(cl_model_add_head(m, &cl_classifier_head_ops, c, &rng), 0);
     return m;

@@ -131,53 +131,52 @@ static long utf8_chars(const char *s)
     return n;
 }
 
+/* Pairs of generate options (after --prompt 'the ') that must give the same
+ * text, or different texts. */
+static const struct {
+    const char *a, *b;
+    int same;
+} gen_pairs[] = {
+    {"-n 50", "--length 50", 1},                          /* the default seed (1) is fixed */
+    {"-n 80 --seed 7", "-n 80 -s 7", 1},                  /* a seed reproduces the text */
+    {"-n 80 --seed 7", "-n 80 --seed 8", 0},              /* and another seed another one */
+    {"-n 60 --temperature 0 --seed 1", "-n 60 -t 0 --seed 2", 1}, /* argmax, any seed */
+    {"-n 60 -t 0", "-n 60 --top-k 1 --seed 3", 1},        /* top-1 is the argmax */
+    {"-n 60 -t 0", "-n 60 --top-p 0.000001 --seed 4", 1}, /* and so is a tiny top-p */
+    {"-n 60 -t 0", "-n 60 --temperature 0.01 --seed 5", 1}, /* nearly argmax */
+    {"-n 60 -t 0", "-n 60 --temperature 5 --seed 5", 0},  /* far from it */
+    /* the defaults written out (--top-k beyond V keeps the distribution but
+     * draws in another order: test_stats checks that one) */
+    {"-n 60 --seed 9", "-n 60 --seed 9 --top-k 0 --top-p 1 --temperature 1", 1},
+    {"-n 60 --seed 9", "-n 60 --seed 9 --threads 2", 1},
+};
+
 START_TEST(generate_options)
 {
-    static char a[8192], b[8192], c[8192];
+    static char a[8192], b[8192];
+    char args[1024];
     train_small();
-    /* --prompt, -n / --length: the prompt, exactly n characters and a newline */
+    /* --prompt/-p, -n: the prompt, exactly n characters and a newline */
     gen(a, sizeof a, "--prompt 'the ' -n 50");
     ck_assert(strncmp(a, "the ", 4) == 0);
     ck_assert_int_eq(utf8_chars(a), 4 + 50 + 1);
     ck_assert(a[strlen(a) - 1] == '\n');
-    gen(b, sizeof b, "-p 'the ' --length 50");
-    ck_assert_str_eq(a, b); /* the default seed (1) is fixed */
-    gen(b, sizeof b, "--prompt 'the ' -n 0");
+    gen(b, sizeof b, "-p 'the ' -n 0");
     ck_assert_str_eq(b, "the ");
-    /* -s / --seed: the same seed the same text, another seed another text */
-    gen(a, sizeof a, "--prompt 'the ' -n 80 --seed 7");
-    gen(b, sizeof b, "--prompt 'the ' -n 80 -s 7");
-    gen(c, sizeof c, "--prompt 'the ' -n 80 --seed 8");
-    ck_assert_str_eq(a, b);
-    ck_assert_str_ne(a, c);
-    /* -t / --temperature 0: the most likely character, whatever the seed;
-     * --top-k 1 and a tiny --top-p are the same choice */
-    gen(a, sizeof a, "--prompt 'the ' -n 60 --temperature 0 --seed 1");
-    gen(b, sizeof b, "--prompt 'the ' -n 60 -t 0 --seed 2");
-    ck_assert_str_eq(a, b);
-    gen(b, sizeof b, "--prompt 'the ' -n 60 --top-k 1 --seed 3");
-    ck_assert_str_eq(a, b);
-    gen(b, sizeof b, "--prompt 'the ' -n 60 --top-p 0.000001 --seed 4");
-    ck_assert_str_eq(a, b);
-    /* a very low temperature is nearly argmax; a high one is not */
-    gen(b, sizeof b, "--prompt 'the ' -n 60 --temperature 0.01 --seed 5");
-    ck_assert_str_eq(a, b);
-    gen(b, sizeof b, "--prompt 'the ' -n 60 --temperature 5 --seed 5");
-    ck_assert_str_ne(a, b);
-    /* the defaults written out change nothing (--top-k beyond V keeps the
-     * distribution but draws in another order: test_stats checks it) */
-    gen(a, sizeof a, "--prompt 'the ' -n 60 --seed 9");
-    gen(b, sizeof b, "--prompt 'the ' -n 60 --seed 9 --top-k 0 --top-p 1 --temperature 1");
-    ck_assert_str_eq(a, b);
-    /* --threads: the same text */
-    gen(b, sizeof b, "--prompt 'the ' -n 60 --seed 9 --threads 2");
-    ck_assert_str_eq(a, b);
+    for (size_t i = 0; i < sizeof gen_pairs / sizeof *gen_pairs; i++) {
+        snprintf(args, sizeof args, "--prompt 'the ' %s", gen_pairs[i].a);
+        gen(a, sizeof a, args);
+        snprintf(args, sizeof args, "--prompt 'the ' %s", gen_pairs[i].b);
+        gen(b, sizeof b, args);
+        ck_assert_msg((strcmp(a, b) == 0) == gen_pairs[i].same, "'%s' and '%s' should give %s "
+                      "texts:\n%s\n%s", gen_pairs[i].a, gen_pairs[i].b,
+                      gen_pairs[i].same ? "the same" : "different", a, b);
+    }
     /* the prompt from stdin when there is no --prompt */
-    char args[1024];
     snprintf(args, sizeof args, "-n 10 --seed 9 < '%s'", text);
     gen(b, sizeof b, args);
     ck_assert(strncmp(b, "the good film", 13) == 0);
-    /* bad values: a message naming the option, a non-zero exit */
+    /* bad values: a message naming the command, a non-zero exit */
     static const char *const bad[] = {"--temperature -1", "--top-k -2", "--top-p 0",
                                       "--top-p 1.5", "-n -3"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {

@@ -9,11 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cl_classifier.h"
-#include "cl_clfdata.h"
 #include "cl_lm.h"
 #include "cl_tagger_impl.h" /* white box: one batch through the network */
 #include "cl_test.h"
+#include "clf_test.h"
 #include "headgrad.h"
 
 static void fill(float *x, size_t n, cl_rng *rng, float scale)
@@ -117,24 +116,13 @@ static double clf_loss(void *ctx, int grads)
  * dropout between the layers, a classifier head with its own dropout. */
 static cl_model *clf_model(const cl_clfdata *ds, cl_cell cell, int bidir, int pool, int ngram)
 {
-    cl_vocab_builder b;
-    cl_vocab v;
-    ck_assert_int_eq(cl_vocab_builder_init(&b), 0);
-    cl_vocab_builder_add(&b, ds->cps, ds->off[ds->n]);
-    ck_assert_int_eq(cl_vocab_build(&v, &b, 0, 1), 0);
-    cl_vocab_builder_free(&b);
-    cl_encoder_config ec = {cl_vocab_size(&v), 4, {cell, 4, 5, 2, bidir, 0.3f}};
-    cl_text_opts to = cl_text_defaults();
+    cl_encoder_config ec = {0, 4, {cell, 4, 5, 2, bidir, 0.3f}};
     cl_rng rng;
-    cl_rng_seed(&rng, 23);
-    cl_model *m;
-    ck_assert_int_eq(cl_model_create(&m, &to, &v, &ec, &rng), 0);
-    const char **labels;
     cl_classifier_config *c;
-    ck_assert_int_eq(cl_clfdata_sorted_labels(ds, &labels), 0);
-    ck_assert_int_eq(cl_classifier_config_new(&c, labels, ds->nlabels, NULL), 0);
-    free(labels);
-    c->hidden = 6, c->dropout = 0.4f, c->ngram = ngram, c->pool = pool, c->ngram_bits = 10, c->ngram_dropout = 0;
+    cl_rng_seed(&rng, 23);
+    cl_model *m = clf_test_model(ds, ec, &rng, &c);
+    c->hidden = 6, c->dropout = 0.4f, c->ngram = ngram, c->pool = pool, c->ngram_bits = 10;
+    c->ngram_dropout = 0;
     ck_assert_int_eq(cl_model_add_head(m, &cl_classifier_head_ops, c, &rng), 0);
     fill(m->params.w, m->params.n, &rng, 0.6f); /* larger than the init: gradients everywhere */
     return m;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl_lm.h"
 #include "cl_nn.h"
 #include "cl_sample.h"
 #include "cl_seqrnn.h"
@@ -87,23 +88,57 @@ static void check_dropout(void *r, dr_forward fwd, const cl_rnn_config *c, const
     free(p);
 }
 
-START_TEST(dropout_keeps_the_expectation_rnn)
+/* _i = 0: cl_rnn, 1: cl_seqrnn (the two stack implementations) */
+START_TEST(dropout_keeps_the_expectation)
 {
     cl_rnn_config c = {CL_CELL_LSTM, DR_I, DR_H, 2, 0, 0.5f};
-    cl_rnn *r;
-    ck_assert_int_eq(cl_rnn_create(&r, &c, DR_T, DR_B), 0);
-    check_dropout(r, rnn_fwd, &c, "cl_rnn");
+    cl_rnn *r = NULL;
+    cl_seqrnn *sr = NULL;
+    if (_i == 0)
+        ck_assert_int_eq(cl_rnn_create(&r, &c, DR_T, DR_B), 0);
+    else
+        ck_assert_int_eq(cl_seqrnn_create(&sr, &c, DR_T, DR_B), 0);
+    check_dropout(_i ? (void *)sr : (void *)r, _i ? seqrnn_fwd : rnn_fwd, &c,
+                  _i ? "cl_seqrnn" : "cl_rnn");
     cl_rnn_free(r);
+    cl_seqrnn_free(sr);
 }
 END_TEST
 
-START_TEST(dropout_keeps_the_expectation_seqrnn)
+/* The LM head's dropout on the encoder output: E[Y with dropout] = Y. */
+START_TEST(lm_head_dropout_keeps_the_expectation)
 {
-    cl_rnn_config c = {CL_CELL_LSTM, DR_I, DR_H, 2, 0, 0.5f};
-    cl_seqrnn *r;
-    ck_assert_int_eq(cl_seqrnn_create(&r, &c, DR_T, DR_B), 0);
-    check_dropout(r, seqrnn_fwd, &c, "cl_seqrnn");
-    cl_seqrnn_free(r);
+    enum { V = 5, T = 3, B = 2, H = 8, DRAWS = 4000 };
+    cl_encoder_config ec = {V, 3, {CL_CELL_LSTM, 3, H, 1, 0, 0}};
+    cl_params p;
+    cl_lm lm;
+    cl_rng rng;
+    int ids[T * B], tg[T * B];
+    float y0[T * B * H];
+    double mean[T * B * H] = {0};
+    cl_rng_seed(&rng, 11);
+    cl_params_init(&p);
+    ck_assert_int_eq(cl_encoder_add_params(&ec, &p), 0);
+    ck_assert_int_eq(cl_lm_add_params(&ec, &p), 0);
+    ck_assert_int_eq(cl_params_alloc(&p), 0);
+    for (size_t i = 0; i < p.n_train; i++)
+        p.w[i] = 2 * cl_rng_float(&rng) - 1;
+    ck_assert_int_eq(cl_lm_create(&lm, &ec, &p, 0.5f, T, B), 0);
+    for (int i = 0; i < T * B; i++)
+        ids[i] = i % V, tg[i] = (i + 1) % V;
+    cl_lm_forward(&lm, &p, ids, tg, T, B, NULL, NULL, 0, NULL);
+    memcpy(y0, lm.Y, sizeof y0);
+    for (int k = 0; k < DRAWS; k++) {
+        cl_lm_forward(&lm, &p, ids, tg, T, B, NULL, NULL, 1, &rng);
+        for (int i = 0; i < T * B * H; i++)
+            mean[i] += lm.Y[i] / (double)DRAWS;
+    }
+    double num = 0, den = 0;
+    for (int i = 0; i < T * B * H; i++)
+        num += mean[i] * y0[i], den += (double)y0[i] * y0[i];
+    ck_assert_msg(fabs(num / den - 1) < 0.03, "E[Y with dropout] / Y = %.4f", num / den);
+    cl_lm_free(&lm);
+    cl_params_free(&p);
 }
 END_TEST
 
@@ -233,8 +268,8 @@ Suite *suite_stats(void)
 {
     Suite *s = suite_create("stats");
     TCase *tc = tcase_create("stats");
-    tcase_add_test(tc, dropout_keeps_the_expectation_rnn);
-    tcase_add_test(tc, dropout_keeps_the_expectation_seqrnn);
+    tcase_add_loop_test(tc, dropout_keeps_the_expectation, 0, 2);
+    tcase_add_test(tc, lm_head_dropout_keeps_the_expectation);
     tcase_add_test(tc, init_lstm);
     tcase_add_test(tc, init_gru);
     tcase_add_test(tc, sampling_draws_from_the_distribution);
