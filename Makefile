@@ -7,6 +7,7 @@
 #   make demo            the main job: fetch a corpus, train a few minutes, generate
 #   make bench           speed benchmarks side by side with the PyTorch reference
 #   make quality         long quality checks on ../shared/data (not run by CI)
+#   make python          the Python package (python/), built in place
 #   make install PREFIX=/usr/local DESTDIR=
 
 VERSION  := 0.1.0
@@ -55,8 +56,12 @@ STATIC   := $(BUILD)/libcharlstm.a
 SHARED   := $(BUILD)/libcharlstm.so.$(VERSION)
 TOOL     := $(BUILD)/charlstm
 TESTBIN  := $(BUILD)/check_charlstm
+# The tool's code without its main(), for programs that run its commands
+# inside themselves (the Python package's charlstm.train).
+CLI_LIB  := $(BUILD)/libcharlstm-cli.a
+PYTHON   ?= /usr/bin/python3
 
-.PHONY: all deps check bench quality install uninstall clean corpora demo
+.PHONY: all deps check check-python python bench quality install uninstall clean corpora demo
 all: $(STATIC) $(SHARED) $(TOOL)
 
 deps:
@@ -87,6 +92,9 @@ $(SHARED): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libcharlstm.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
 	ln -sf libcharlstm.so.$(VERSION) $(BUILD)/libcharlstm.so.0
 	ln -sf libcharlstm.so.$(VERSION) $(BUILD)/libcharlstm.so
+$(CLI_LIB): $(filter-out $(BUILD)/tools/charlstm.o,$(TOOL_OBJ))
+	rm -f $@
+	ar rcs $@ $^
 $(TOOL): $(TOOL_OBJ) $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(TESTBIN): $(TEST_OBJ) $(filter-out $(BUILD)/tools/charlstm.o,$(TOOL_OBJ)) $(STATIC)
@@ -95,6 +103,26 @@ $(TESTBIN): $(TEST_OBJ) $(filter-out $(BUILD)/tools/charlstm.o,$(TOOL_OBJ)) $(ST
 # CK_DEFAULT_TIMEOUT: the sanitizer build is several times slower.
 check: $(TESTBIN) $(TOOL)
 	OPENBLAS_NUM_THREADS=1 CK_DEFAULT_TIMEOUT=600 $(TESTBIN)
+	@$(MAKE) --no-print-directory check-python
+
+# The Python package's tests (python/tests), when Python 3 with cffi, NumPy
+# and pytest is there (make deps installs them); said out loud otherwise.
+# Not under SANITIZE=1: the interpreter is not built with ASan.
+check-python:
+ifeq ($(SANITIZE),1)
+	@echo "python tests: skipped under SANITIZE=1 (the interpreter is not instrumented)"
+else
+	@if $(PYTHON) -c 'import cffi, numpy, pytest' 2>/dev/null; then \
+	    $(MAKE) --no-print-directory python && \
+	    CHARLSTM_TOOL=$(CURDIR)/$(TOOL) OPENBLAS_NUM_THREADS=1 \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider python/tests; \
+	else \
+	    echo "python tests: SKIPPED: $(PYTHON) with cffi, numpy and pytest not found (make deps)"; \
+	fi
+endif
+
+python: $(STATIC) $(CLI_LIB) $(TOOL)
+	cd python && CHARLSTM_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) setup.py -q build_ext --inplace
 
 demo:
 	./scripts/demo.sh
@@ -134,4 +162,4 @@ uninstall:
 	rm -rf $(DESTDIR)$(INCDIR) $(DESTDIR)$(DOCDIR)
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san python/build python/charlstm/_cffi*.so python/charlstm/_cffi.c

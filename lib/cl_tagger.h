@@ -133,6 +133,10 @@ int cl_tagger_data_sent(const cl_tagger_data *data, int s, int *len);
  * sentences of similar length waste least work. */
 int cl_tagger_predict(cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns,
                       int *tags);
+/* The same, and probs[w] (when not NULL) gets the softmax probability of
+ * the tag chosen for word w: how sure the tagger is (Python's m.tag). */
+int cl_tagger_predict_probs(cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns,
+                            int *tags, float *probs);
 
 /* ==== scoring ============================================================= */
 

@@ -411,6 +411,33 @@ void cl_tagger_argmax(const cl_tagger *t, const cl_tagger_data *x, const int *se
     }
 }
 
+/* Softmax probability of each word's arg-max tag, from the last forward. */
+static void argmax_probs(const cl_tagger *t, const cl_tagger_data *x, const int *sents, int S,
+                         const int *tags, float *probs)
+{
+    const cl_tagger_ws *ws = &t->ws;
+    int V = t->cfg->ntags;
+    for (int s = 0; s < S; s++) {
+        int b = x->start[sents[s]], len = x->start[sents[s] + 1] - b;
+        for (int k = 0; k < len; k++) {
+            const float *l = ws->logits + ((size_t)k * S + s) * V;
+            double z = 0, top = l[tags[b + k]];
+            for (int j = 0; j < V; j++)
+                z += exp((double)l[j] - top);
+            probs[b + k] = (float)(1.0 / z);
+        }
+    }
+}
+
+int cl_tagger_predict_probs(cl_tagger *t, const cl_tagger_data *x, const int *sents, int ns,
+                            int *tags, float *probs)
+{
+    int err = cl_tagger_predict(t, x, sents, ns, tags);
+    if (!err && probs && ns > 0)
+        argmax_probs(t, x, sents, ns, tags, probs);
+    return err;
+}
+
 int cl_tagger_predict(cl_tagger *t, const cl_tagger_data *x, const int *sents, int ns, int *tags)
 {
     if (ns < 1)

@@ -426,9 +426,15 @@ static int train_run(const train_opts *o)
 
 int cmd_train(int argc, char **argv)
 {
+    return cmd_train_observed(argc, argv, NULL);
+}
+
+int cmd_train_observed(int argc, char **argv, const cl_train_hooks *observer)
+{
     train_opts o;
     cl_ckpt *ck = NULL; /* --resume: the file whose options o points into */
     train_defaults(&o);
+    o.observer = observer;
     int rc = train_parse(&o, argc, argv, &ck);
     if (rc == 0)
         rc = train_run(&o);
