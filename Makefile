@@ -115,7 +115,7 @@ else
 	@if $(PYTHON) -c 'import cffi, numpy, pytest' 2>/dev/null; then \
 	    $(MAKE) --no-print-directory python && \
 	    CHARLSTM_TOOL=$(CURDIR)/$(TOOL) OPENBLAS_NUM_THREADS=1 \
-	    $(PYTHON) -m pytest -q -p no:cacheprovider python/tests; \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider -p no:hypothesispytest python/tests; \
 	else \
 	    echo "python tests: SKIPPED: $(PYTHON) with cffi, numpy and pytest not found (make deps)"; \
 	fi

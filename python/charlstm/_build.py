@@ -10,7 +10,7 @@ The extension links the library statically (build/libcharlstm.a) and the
 command-line tool's objects (build/libcharlstm-cli.a), so that
 charlstm.train() runs the very code of `charlstm train`; an installed
 package then needs no LD_LIBRARY_PATH.  CHARLSTM_BUILD names another build
-directory (default: ../build next to this package, `make python` makes it).
+directory (default: build/ of the source tree, made here when missing).
 """
 import os
 import re
@@ -42,7 +42,20 @@ def cdef_text():
     return text + '\nextern "Python" int clpy_py_progress(const clpy_progress *, void *);\n'
 
 
+def make_libraries():
+    """In a source tree, build what the extension links (pip install ./python
+    from a fresh checkout)."""
+    if "CHARLSTM_BUILD" in os.environ or not os.path.exists(os.path.join(ROOT, "Makefile")):
+        return
+    subprocess.run(["make", "-C", ROOT, "-j2", "build/libcharlstm.a", "build/libcharlstm-cli.a"],
+                   check=True)
+
+
 def make_ffi():
+    missing = [x for x in ("libcharlstm-cli.a", "libcharlstm.a")
+               if not os.path.exists(os.path.join(BUILD, x))]
+    if missing:
+        make_libraries()
     for lib in ("libcharlstm-cli.a", "libcharlstm.a"):
         if not os.path.exists(os.path.join(BUILD, lib)):
             raise SystemExit("charlstm: %s not found in %s: run `make python` in the source "
