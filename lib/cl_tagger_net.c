@@ -393,8 +393,10 @@ int cl_tagger_backward(cl_tagger *t, const cl_tagger_data *x, const int *sents, 
 
 /* ==== prediction =========================================================== */
 
-void cl_tagger_argmax(const cl_tagger *t, const cl_tagger_data *x, const int *sents, int S,
-                      int *tags)
+/* Arg-max tag of every word of the last forward into tags[w] and, when
+ * probs is not NULL, its softmax probability into probs[w]. */
+static void argmax_rows(const cl_tagger *t, const cl_tagger_data *x, const int *sents, int S,
+                        int *tags, float *probs)
 {
     const cl_tagger_ws *ws = &t->ws;
     int V = t->cfg->ntags;
@@ -407,38 +409,24 @@ void cl_tagger_argmax(const cl_tagger *t, const cl_tagger_data *x, const int *se
                 if (l[j] > l[best])
                     best = j;
             tags[b + k] = best;
-        }
-    }
-}
-
-/* Softmax probability of each word's arg-max tag, from the last forward. */
-static void argmax_probs(const cl_tagger *t, const cl_tagger_data *x, const int *sents, int S,
-                         const int *tags, float *probs)
-{
-    const cl_tagger_ws *ws = &t->ws;
-    int V = t->cfg->ntags;
-    for (int s = 0; s < S; s++) {
-        int b = x->start[sents[s]], len = x->start[sents[s] + 1] - b;
-        for (int k = 0; k < len; k++) {
-            const float *l = ws->logits + ((size_t)k * S + s) * V;
-            double z = 0, top = l[tags[b + k]];
+            if (!probs)
+                continue;
+            double z = 0;
             for (int j = 0; j < V; j++)
-                z += exp((double)l[j] - top);
+                z += exp((double)l[j] - l[best]);
             probs[b + k] = (float)(1.0 / z);
         }
     }
 }
 
-int cl_tagger_predict_probs(cl_tagger *t, const cl_tagger_data *x, const int *sents, int ns,
-                            int *tags, float *probs)
+void cl_tagger_argmax(const cl_tagger *t, const cl_tagger_data *x, const int *sents, int S,
+                      int *tags)
 {
-    int err = cl_tagger_predict(t, x, sents, ns, tags);
-    if (!err && probs && ns > 0)
-        argmax_probs(t, x, sents, ns, tags, probs);
-    return err;
+    argmax_rows(t, x, sents, S, tags, NULL);
 }
 
-int cl_tagger_predict(cl_tagger *t, const cl_tagger_data *x, const int *sents, int ns, int *tags)
+int cl_tagger_predict_probs(cl_tagger *t, const cl_tagger_data *x, const int *sents, int ns,
+                            int *tags, float *probs)
 {
     if (ns < 1)
         return CL_OK;
@@ -451,6 +439,11 @@ int cl_tagger_predict(cl_tagger *t, const cl_tagger_data *x, const int *sents, i
     double loss = cl_tagger_forward(t, x, sents, ns, 0, NULL, &count);
     if (loss != loss)
         return CL_EINVAL;
-    cl_tagger_argmax(t, x, sents, ns, tags);
+    argmax_rows(t, x, sents, ns, tags, probs);
     return CL_OK;
+}
+
+int cl_tagger_predict(cl_tagger *t, const cl_tagger_data *x, const int *sents, int ns, int *tags)
+{
+    return cl_tagger_predict_probs(t, x, sents, ns, tags, NULL);
 }

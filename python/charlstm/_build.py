@@ -76,6 +76,9 @@ def make_ffi():
         libraries=[f[2:] for f in libs if f.startswith("-l")] + ["m"],
         library_dirs=[f[2:] for f in libs if f.startswith("-L")],
         extra_link_args=["-fopenmp"],
+        # relink when the library changes (setuptools only watches sources)
+        depends=[os.path.join(HERE, "_glue.h"), os.path.join(BUILD, "libcharlstm-cli.a"),
+                 os.path.join(BUILD, "libcharlstm.a")],
     )
     return ffi
 

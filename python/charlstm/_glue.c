@@ -585,7 +585,10 @@ static int tokenize_line(clpy_model *cm, const char *text, size_t b, size_t e,
 }
 
 /* Lines of text as sentences (blank lines skipped); *lines gets each
- * sentence's line [begin, end) in bytes. */
+ * sentence's line [begin, end) in bytes.  This and tokenize_line are how
+ * charlstm tag reads raw text today (cmd_tag.c); when the library has one
+ * function from raw text to sentences and tokens (issue 13), it replaces
+ * both, here only. */
 static int split_text(clpy_model *cm, const char *text, size_t n, cl_tagger_corpus *c,
                       cl_tok_span **spans, size_t *nspans, size_t **lines, char *msg)
 {
