@@ -20,8 +20,13 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._cffi import ffi, lib
+try:
+    from ._cffi import ffi, lib
+except ImportError as e:  # a source tree without `make python`
+    raise ImportError("charlstm: the C extension is not built (%s): run `make python` in the "
+                      "source tree, or pip install ./python" % e) from e
 
+__version__ = "0.1.0"
 __all__ = ["Model", "Error", "Interrupted", "States", "train"]
 
 _ERR_NAMES = {0: "OK", -1: "ENOMEM", -2: "EIO", -3: "EINVAL", -4: "EFORMAT", -5: "ETRUNC",

@@ -17,9 +17,12 @@ PARAGRAPH = ("the café walked quickly.\n"
 def cli_tag(path, text):
     has_json = "json" in run_tool("tag", "--help").stdout
     if has_json:
-        p = run_tool("tag", "-m", path, "--output", "json", input=text)
-        return [s for line in p.stdout.splitlines() if line.strip()
-                for s in json.loads(line)["sentences"]]
+        out = run_tool("tag", "-m", path, "--output", "json", input=text).stdout
+        try:
+            docs = [json.loads(out)]  # one document
+        except ValueError:
+            docs = [json.loads(line) for line in out.splitlines() if line.strip()]  # per line
+        return [s for d in docs for s in d["sentences"]]
     out = run_tool("tag", "-m", path, input=text).stdout
     sents = []
     for line in out.splitlines():
