@@ -49,3 +49,13 @@ def test_score_is_the_surprisal_of_each_character(lm):
     assert np.allclose(s, -logp[np.arange(len(text)), ids], atol=1e-5)
     # a trained model finds its own kind of text less surprising
     assert s.mean() < lm.score("zqxv jjkw yqqz vvx.").mean()
+
+
+def test_states_are_what_the_lm_head_reads(lm):
+    # the library's own logits are the lm head (head.lm.weight, .bias) applied to these states
+    text = "my cat ran badly."
+    t = lm.tensors()
+    chars = lm.states(text).chars
+    want = lm.logits("\n" + text)[1:]
+    got = chars @ t["head.lm.weight"].T + t["head.lm.bias"]
+    assert np.allclose(got, want, atol=1e-4)
