@@ -382,51 +382,94 @@ static int state_words(clpy_model *cm, clpy_states *s, const int32_t *cps, size_
     return err ? fail(msg, err, &d) : CL_OK;
 }
 
-/* Encoder outputs of "\n" + ids[0..T) into Y [T + 1, D]. */
-static int encode_states(const cl_model *m, const int *ids, size_t T, float *Y)
+/* Texts in batches of similar length: a unidirectional encoder's output at
+ * a character does not depend on what follows it, so padding after a short
+ * text changes none of its rows; a bidirectional one reads texts one by one. */
+#define STATES_BATCH 32
+#define STATES_BATCH_CHARS 16384
+
+typedef struct {
+    int **ids;     /* [n] ids of each text */
+    size_t *len;   /* [n] its length */
+} states_input;
+
+static int cmp_text_len(const void *a, const void *b, void *ctx)
 {
+    const size_t *len = ctx;
+    size_t x = len[*(const int *)a], y = len[*(const int *)b];
+    return x != y ? (x < y ? -1 : 1) : *(const int *)a - *(const int *)b;
+}
+
+/* Encoder outputs of "\n" + text for texts order[0..B) into s->chars. */
+static int states_batch(const cl_model *m, const states_input *in, const int *order, int B,
+                        clpy_states *s)
+{
+    size_t T = 0, D = (size_t)s->dim;
+    for (int b = 0; b < B; b++)
+        T = in->len[order[b]] > T ? in->len[order[b]] : T;
+    T += 1;
+    int *x = malloc(sizeof *x * T * B), start = start_id(m);
+    float *Y = malloc(sizeof *Y * T * B * D);
     cl_encoder e;
-    int *in = malloc(sizeof *in * (T + 1));
-    int err = in ? cl_encoder_create(&e, &m->enc, &m->params, (int)T + 1, 1) : CL_ENOMEM;
-    if (err) {
-        free(in);
-        return err;
+    int err = x && Y ? cl_encoder_create(&e, &m->enc, &m->params, (int)T, B) : CL_ENOMEM;
+    for (size_t t = 0; t < T && !err; t++)
+        for (int b = 0; b < B; b++)
+            x[t * B + b] = t && t <= in->len[order[b]] ? in->ids[order[b]][t - 1] : start;
+    if (!err) {
+        err = cl_encoder_forward(&e, &m->params, x, (int)T, B, NULL, NULL, Y, NULL, NULL, 0,
+                                 NULL);
+        cl_encoder_free(&e);
     }
-    in[0] = start_id(m);
-    memcpy(in + 1, ids, sizeof *in * T);
-    err = cl_encoder_forward(&e, &m->params, in, (int)T + 1, 1, NULL, NULL, Y, NULL, NULL, 0,
-                             NULL);
-    cl_encoder_free(&e);
-    free(in);
+    for (int b = 0; b < B && !err; b++) {
+        float *out = s->chars + s->char_off[order[b]] * D;
+        for (size_t t = 0; t < in->len[order[b]]; t++)
+            memcpy(out + t * D, Y + ((t + 1) * B + b) * D, sizeof *out * D);
+    }
+    free(x), free(Y);
     return err;
 }
 
-/* Append text i's characters (and their states) to s. */
-static int states_one(clpy_model *cm, clpy_states *s, const char *text, size_t n, int i,
-                      size_t *nw, size_t *capw, char *msg)
+static int states_all(const cl_model *m, const states_input *in, int n, clpy_states *s)
 {
-    const cl_model *m = cm->m;
-    char name[32];
-    int *ids = NULL, D = s->dim;
-    int32_t *cps = NULL;
-    size_t T = 0, at = s->char_off[i];
-    snprintf(name, sizeof name, "texts[%d]", i);
-    int err = encode_text(m, text, n, name, &ids, &cps, &T, msg);
-    float *Y = err ? NULL : malloc(sizeof *Y * (T + 1) * (size_t)D);
-    float *chars = Y ? realloc(s->chars, sizeof *chars * (at + T + 1) * (size_t)D) : NULL;
-    int32_t *all = chars ? realloc(s->cps, sizeof *all * (at + T + 1)) : NULL;
-    s->chars = chars ? chars : s->chars, s->cps = all ? all : s->cps;
-    if (!err && !all)
-        err = fail(msg, CL_ENOMEM, NULL);
-    if (!err && (err = encode_states(m, ids, T, Y)) != 0)
-        fail(msg, err, NULL);
-    if (!err) {
-        memcpy(s->chars + at * D, Y + D, sizeof *Y * T * (size_t)D);
-        memcpy(s->cps + at, cps, sizeof *cps * T);
-        s->char_off[i + 1] = at + T;
-        err = state_words(cm, s, cps, T, nw, capw, msg);
+    int *order = malloc(sizeof *order * (size_t)(n ? n : 1)), err = CL_OK;
+    if (!order)
+        return CL_ENOMEM;
+    for (int i = 0; i < n; i++)
+        order[i] = i;
+    qsort_r(order, (size_t)n, sizeof *order, cmp_text_len, in->len);
+    int most = m->enc.rnn.bidir ? 1 : STATES_BATCH;
+    for (int b = 0, e; b < n && !err; b = e) {
+        /* sorted by length: the last text of a batch is its longest */
+        for (e = b + 1; e < n && e - b < most; e++)
+            if ((in->len[order[e]] + 1) * (size_t)(e - b + 1) > STATES_BATCH_CHARS)
+                break;
+        err = states_batch(m, in, order + b, e - b, s);
     }
-    free(ids), free(cps), free(Y);
+    free(order);
+    return err;
+}
+
+/* Text i as ids (into in) and code points (into s), and its words. */
+static int states_text(clpy_model *cm, clpy_states *s, states_input *in, const char *text,
+                       size_t n, int i, size_t *nw, size_t *capw, char *msg)
+{
+    char name[32];
+    int32_t *cps = NULL;
+    size_t at = s->char_off[i];
+    snprintf(name, sizeof name, "texts[%d]", i);
+    int err = encode_text(cm->m, text, n, name, &in->ids[i], &cps, &in->len[i], msg);
+    if (err)
+        return err;
+    int32_t *all = realloc(s->cps, sizeof *all * (at + in->len[i] + 1));
+    if (all) {
+        s->cps = all;
+        memcpy(s->cps + at, cps, sizeof *cps * in->len[i]);
+        s->char_off[i + 1] = at + in->len[i];
+        err = state_words(cm, s, cps, in->len[i], nw, capw, msg);
+    } else {
+        err = fail(msg, CL_ENOMEM, NULL);
+    }
+    free(cps);
     return err;
 }
 
@@ -447,21 +490,29 @@ static int gather_words(clpy_states *s, size_t nw)
 int clpy_states_of(clpy_model *cm, const char *const *texts, const size_t *lens, int n,
                    clpy_states *s, char *msg)
 {
-    size_t nw = 0, capw = 0;
+    size_t nw = 0, capw = 0, N = (size_t)n + 1;
+    states_input in = {calloc(N, sizeof *in.ids), calloc(N, sizeof *in.len)};
     memset(s, 0, sizeof *s);
     s->n = n, s->dim = cl_encoder_out_dim(&cm->m->enc);
-    s->char_off = calloc((size_t)n + 1, sizeof *s->char_off);
-    s->word_off = calloc((size_t)n + 1, sizeof *s->word_off);
-    if (!s->char_off || !s->word_off)
-        return fail(msg, CL_ENOMEM, NULL);
+    s->char_off = calloc(N, sizeof *s->char_off);
+    s->word_off = calloc(N, sizeof *s->word_off);
+    int err = s->char_off && s->word_off && in.ids && in.len ? CL_OK : fail(msg, CL_ENOMEM, NULL);
     use_threads(cm);
-    int err = make_tok(cm, msg);
+    err = err ? err : make_tok(cm, msg);
     for (int i = 0; i < n && !err; i++) {
-        err = states_one(cm, s, texts[i], lens[i], i, &nw, &capw, msg);
+        err = states_text(cm, s, &in, texts[i], lens[i], i, &nw, &capw, msg);
         s->word_off[i + 1] = nw;
     }
-    if (!err && (err = gather_words(s, nw)) != 0)
-        fail(msg, err, NULL);
+    if (!err) {
+        s->chars = malloc(sizeof *s->chars * (s->char_off[n] + 1) * (size_t)s->dim);
+        err = s->chars ? states_all(cm->m, &in, n, s) : CL_ENOMEM;
+        err = err ? err : gather_words(s, nw);
+        if (err)
+            fail(msg, err, NULL);
+    }
+    for (int i = 0; in.ids && i < n; i++)
+        free(in.ids[i]);
+    free(in.ids), free(in.len);
     return err;
 }
 
@@ -482,7 +533,9 @@ static int make_tagger(clpy_model *cm, char *msg)
 }
 
 /* Sentences in batches as charlstm tag forms them: sorted by length, at
- * most TAG_BATCH sentences and TAG_BATCH_WORDS words each. */
+ * most TAG_BATCH sentences and TAG_BATCH_WORDS words each.  Longest first:
+ * the tagger's workspace grows to the largest batch at once instead of a
+ * little at every batch (fresh pages cost more than the tagging). */
 #define TAG_BATCH 32
 #define TAG_BATCH_WORDS 256
 
@@ -496,7 +549,7 @@ static int cmp_len(const void *a, const void *b, void *ctx)
     int i = *(const int *)a, j = *(const int *)b, li, lj;
     cl_tagger_data_sent(x, i, &li);
     cl_tagger_data_sent(x, j, &lj);
-    return li != lj ? li - lj : i - j;
+    return li != lj ? lj - li : i - j;
 }
 
 static int tag_batches(cl_tagger *t, const cl_tagger_data *x, int *tags, float *probs)
@@ -681,44 +734,27 @@ void clpy_tagged_free(clpy_tagged *t)
 
 #define CLASSIFY_BATCH 32
 
-/* Texts [b, e) as ids, cut to max_chars; an empty text is one unknown id. */
+/* Texts as ids, cut to max_chars; an empty text is one unknown id. */
 static int classify_encode(const cl_model *m, const cl_classifier_config *cfg,
-                           const char *const *texts, const size_t *lens, int b, int e, int **ids,
-                           int *len, char *msg)
+                           const char *const *texts, const size_t *lens, int n, int **ids,
+                           int *len, int *longest, char *msg)
 {
     int err = CL_OK;
-    for (int i = b; i < e && !err; i++) {
+    *longest = 1;
+    for (int i = 0; i < n && !err; i++) {
         char name[32];
         size_t T;
         snprintf(name, sizeof name, "texts[%d]", i);
-        err = encode_text(m, texts[i], lens[i], name, &ids[i - b], NULL, &T, msg);
+        err = encode_text(m, texts[i], lens[i], name, &ids[i], NULL, &T, msg);
         if (!err && T == 0)
-            ids[i - b][0] = CL_VOCAB_UNK, T = 1;
-        len[i - b] = T > (size_t)cfg->max_chars ? cfg->max_chars : (int)T;
+            ids[i][0] = CL_VOCAB_UNK, T = 1;
+        len[i] = T > (size_t)cfg->max_chars ? cfg->max_chars : (int)T;
+        *longest = len[i] > *longest ? len[i] : *longest;
     }
     return err;
 }
 
-static int classify_batch(const clpy_model *cm, const cl_classifier_config *cfg,
-                          const char *const *texts, const size_t *lens, int b, int e,
-                          float *probs, char *msg)
-{
-    int *ids[CLASSIFY_BATCH] = {0}, len[CLASSIFY_BATCH], T = 1;
-    cl_classifier *c = NULL;
-    int err = classify_encode(cm->m, cfg, texts, lens, b, e, ids, len, msg);
-    for (int i = 0; i < e - b && !err; i++)
-        T = len[i] > T ? len[i] : T;
-    if (!err && (err = cl_classifier_create(&c, cm->m, T, e - b)) == 0)
-        err = cl_classifier_predict(c, (const int *const *)ids, len, e - b,
-                                    probs + (size_t)b * cfg->nlabels);
-    if (err && !msg[0])
-        fail(msg, err, NULL);
-    cl_classifier_free(c);
-    for (int i = 0; i < e - b; i++)
-        free(ids[i]);
-    return err;
-}
-
+/* One workspace for every batch, as charlstm classify keeps one. */
 int clpy_classify(clpy_model *cm, const char *const *texts, const size_t *lens, int n,
                   float *probs, char *msg)
 {
@@ -726,11 +762,24 @@ int clpy_classify(clpy_model *cm, const char *const *texts, const size_t *lens, 
     if (!cfg)
         return failf(msg, CL_ENOTFOUND, "the model has no classifier head (head.classifier)");
     use_threads(cm);
-    msg[0] = '\0';
-    int err = CL_OK;
-    for (int b = 0; b < n && !err; b += CLASSIFY_BATCH)
-        err = classify_batch(cm, cfg, texts, lens, b,
-                             n - b < CLASSIFY_BATCH ? n : b + CLASSIFY_BATCH, probs, msg);
+    int **ids = calloc((size_t)n + 1, sizeof *ids), *len = calloc((size_t)n + 1, sizeof *len);
+    int T, err = ids && len ? CL_OK : fail(msg, CL_ENOMEM, NULL);
+    err = err ? err : classify_encode(cm->m, cfg, texts, lens, n, ids, len, &T, msg);
+    cl_classifier *c = NULL;
+    int B = n < CLASSIFY_BATCH ? (n ? n : 1) : CLASSIFY_BATCH;
+    if (!err && (err = cl_classifier_create(&c, cm->m, T, B)) != 0)
+        fail(msg, err, NULL);
+    for (int b = 0; b < n && !err; b += B) {
+        int k = n - b < B ? n - b : B;
+        err = cl_classifier_predict(c, (const int *const *)ids + b, len + b, k,
+                                    probs + (size_t)b * cfg->nlabels);
+        if (err)
+            fail(msg, err, NULL);
+    }
+    cl_classifier_free(c);
+    for (int i = 0; ids && i < n; i++)
+        free(ids[i]);
+    free(ids), free(len);
     return err;
 }
 
