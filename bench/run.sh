@@ -129,6 +129,10 @@ if [ -f "$EWT/train.conllu" ]; then
     done
 fi
 
+# ---- loading a file of many names (duplicate checks must stay linear).
+echo
+"$BUILD/load_bench" 80000
+
 # ---- memory: RSS must not grow with the corpus.
 if [ "${BENCH_MEMORY:-0}" = 1 ]; then
     echo

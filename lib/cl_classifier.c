@@ -215,7 +215,7 @@ static int get_meta_numbers(const cl_ckpt_section *s, cl_classifier_config *c, c
     err = err ? err : cl_ckpt_get_f64(s, "dropout", &dropout, d);
     if (err)
         return err;
-    if (hidden < 0 || hidden > 65536 || max_chars < 1 || max_chars > 1 << 24 ||
+    if (hidden < 0 || hidden > 65536 || max_chars < 1 || max_chars > CL_CLASSIFIER_MAX_CHARS_LIMIT ||
         !(dropout >= 0 && dropout < 1))
         return cl_diag_set(d, CL_EFORMAT, SECTION ": hidden, max_chars or dropout out of range");
     /* Without the key (early files), the tensors tell. */

@@ -50,11 +50,17 @@
 #define CL_CLASSIFIER_H
 
 #include "cl_model.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 enum { CL_CLASSIFIER_POOL_LAST = 1, CL_CLASSIFIER_POOL_MEAN = 2, CL_CLASSIFIER_POOL_MAX = 4 };
 #define CL_CLASSIFIER_POOL_ALL 7
 #define CL_CLASSIFIER_MAX_LABELS 4096
 #define CL_CLASSIFIER_MAX_CHARS 1000 /* default cap on a text's length */
+/* The largest max_chars a model file may declare: the workspace of one text
+ * grows with it, so a stranger's file cannot ask for gigabytes. */
+#define CL_CLASSIFIER_MAX_CHARS_LIMIT 8192
 
 typedef struct {
     int nlabels;     /* K >= 2 */
@@ -136,4 +142,5 @@ int cl_classifier_count_ngrams(cl_classifier *c, cl_params *p, const int *const 
 int cl_classifier_predict(cl_classifier *c, const int *const *ids, const int *len, int B,
                           float *probs);
 
+CL_API_END
 #endif

@@ -302,7 +302,7 @@ static int task_prepare(void *ctx, int resumed, cl_diag *d)
 cl_train_task cl_clftrain_task(cl_clftrain *t)
 {
     cl_train_task k = {t, "classifier", task_prepare, task_begin_epoch, task_step,
-                       t->dev ? task_evaluate : NULL, NULL, NULL};
+                       t->dev ? task_evaluate : NULL, NULL, NULL, log((double)t->K)};
     return k;
 }
 

@@ -19,6 +19,9 @@
 
 #include "cl_clfeval.h"
 #include "cl_train.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct {
     int batch;           /* sentences per step */
@@ -45,4 +48,5 @@ cl_train_task cl_clftrain_task(cl_clftrain *t);
  * or encoder_lr 0) and head.classifier at lr; returns 2. */
 int cl_clftrain_groups(const cl_clftrain *t, float lr, float encoder_lr, cl_train_group *g);
 
+CL_API_END
 #endif

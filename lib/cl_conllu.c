@@ -224,6 +224,9 @@ int cl_conllu_read(cl_conllu_reader *r, cl_conllu_sent *s, cl_diag *diag)
                 return finish(r, s, diag);
             continue; /* blank lines before a sentence */
         }
+        int bad = cl_lines_check_utf8(&r->in, diag); /* CoNLL-U is UTF-8 */
+        if (bad)
+            return bad;
         line *l;
         if (add_line(s, r->in.buf, &l))
             return cl_diag_set(diag, CL_ENOMEM, "%s: out of memory", r->in.name);

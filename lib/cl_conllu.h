@@ -21,6 +21,9 @@
 #include <stdio.h>
 
 #include "cl_error.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct cl_conllu_reader cl_conllu_reader;
 typedef struct cl_conllu_sent cl_conllu_sent;
@@ -44,7 +47,8 @@ cl_conllu_sent *cl_conllu_sent_new(void);
 void cl_conllu_sent_free(cl_conllu_sent *s);
 
 /* Read the next sentence into s (its previous contents are dropped).
- * Returns 1 when a sentence was read, 0 at end of input, or CL_EPARSE,
+ * Returns 1 when a sentence was read, 0 at end of input, or CL_EUTF8 (a line
+ * that is not UTF-8: file, line and byte in diag), CL_EPARSE,
  * CL_EIO, CL_ENOMEM (diag filled). */
 int cl_conllu_read(cl_conllu_reader *r, cl_conllu_sent *s, cl_diag *diag);
 
@@ -72,4 +76,5 @@ const char *cl_conllu_text(const cl_conllu_sent *s);
 /* Line number (1-based) of the sentence's first line in its file. */
 long cl_conllu_line(const cl_conllu_sent *s);
 
+CL_API_END
 #endif

@@ -8,6 +8,9 @@
 
 #include "cl_nn.h"
 #include "cl_params.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct {
     int vocab;         /* V: character ids 0..V-1 (0 = unknown) */
@@ -53,4 +56,5 @@ int cl_encoder_backward(cl_encoder *e, cl_params *p, const float *dY, const floa
 size_t cl_encoder_state_size(const cl_encoder_config *c);
 int cl_encoder_out_dim(const cl_encoder_config *c);
 
+CL_API_END
 #endif

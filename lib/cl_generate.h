@@ -5,6 +5,9 @@
 
 #include "cl_model.h"
 #include "cl_sample.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct cl_gen cl_gen;
 
@@ -20,4 +23,5 @@ int cl_gen_prime(cl_gen *g, const int *ids, size_t n);
 /* Draw the next character id (never the unknown symbol) and feed it back. */
 int cl_gen_next(cl_gen *g, int *id);
 
+CL_API_END
 #endif

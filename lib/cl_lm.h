@@ -8,6 +8,9 @@
 #define CL_LM_H
 
 #include "cl_encoder.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct {
     cl_encoder enc;
@@ -51,4 +54,5 @@ extern const cl_head_ops cl_lm_head_ops;
 /* A config for cl_model_add_head (freed by the model); NULL on no memory. */
 cl_lm_head_config *cl_lm_head_new(float dropout);
 
+CL_API_END
 #endif

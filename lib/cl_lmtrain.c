@@ -225,7 +225,8 @@ static int task_load(void *ctx, const cl_ckpt_section *s, cl_diag *d)
 cl_train_task cl_lmtrain_task(cl_lmtrain *t)
 {
     cl_train_task k = {t, "lm", NULL, task_begin_epoch, task_step,
-                       t->dev ? task_evaluate : NULL, task_save, task_load};
+                       t->dev ? task_evaluate : NULL, task_save, task_load,
+                       log((double)t->m->enc.vocab)};
     return k;
 }
 

@@ -13,6 +13,9 @@
 #include "cl_ids.h"
 #include "cl_lm.h"
 #include "cl_train.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct {
     int batch, seq;      /* streams per step, BPTT length */
@@ -45,4 +48,5 @@ long cl_lmtrain_steps_per_epoch(const cl_lmtrain *t);
 int cl_lm_evaluate(const cl_model *m, const cl_ids *ids, int streams, int chunk, double *loss,
                    long *count, cl_diag *d);
 
+CL_API_END
 #endif

@@ -13,6 +13,9 @@
 #include <stddef.h>
 
 #include "cl_rng.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 /* ---- recurrent stack configuration (precision independent) ------------- */
 
@@ -111,4 +114,5 @@ int cl_rnn_init(const cl_rnn_config *c, float *params, cl_rng *rng);
 CL_NN_DECLARE(float, )
 CL_NN_DECLARE(double, _d)
 
+CL_API_END
 #endif

@@ -8,6 +8,10 @@
 
 #include <stdint.h>
 
+#include "cl_api.h"
+
+CL_API_BEGIN
+
 typedef struct {
     uint64_t s[4];
 } cl_rng;
@@ -25,4 +29,5 @@ double cl_rng_normal(cl_rng *r);
 /* An independent generator for a sub-task (e.g. one per data stream). */
 void cl_rng_split(cl_rng *r, cl_rng *child);
 
+CL_API_END
 #endif

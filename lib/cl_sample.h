@@ -7,6 +7,9 @@
 #define CL_SAMPLE_H
 
 #include "cl_rng.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct {
     float temperature; /* > 0, or 0 for argmax */
@@ -23,4 +26,5 @@ int cl_sample_validate(const cl_sample_config *c); /* 0 or CL_EINVAL */
 int cl_sample(const float *logits, int V, const cl_sample_config *c, cl_rng *rng, float *work,
               int *order);
 
+CL_API_END
 #endif

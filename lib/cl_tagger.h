@@ -39,6 +39,9 @@
 #include "cl_feat.h"
 #include "cl_model.h"
 #include "cl_train.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 /* ==== corpus: sentences as strings ====================================== */
 
@@ -180,4 +183,5 @@ int cl_tagger_task_groups(const cl_tagger_task *k, float lr, cl_train_group *g);
 int cl_tagger_train(cl_tagger *t, const cl_tagger_data *train, const cl_tagger_data *dev,
                     int batch, const cl_train_config *c, cl_diag *d);
 
+CL_API_END
 #endif

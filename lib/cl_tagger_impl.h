@@ -75,8 +75,11 @@ struct cl_tagger {
     float *lmc[2];
 };
 
-/* Largest batch shape in words, sentences, chars per word, words per
- * sentence and text length; (re)allocates when the current one is smaller. */
+/* Room reserved in advance for batches of up to N words, S sentences, Tc
+ * chars per word, Tw words per sentence and Tl text chars; (re)allocates
+ * when the current one is smaller.  Word and text positions (Tw x S, Tl x S)
+ * are clipped to a fixed budget: a larger batch gets room of its own shape
+ * in cl_tagger_forward, so memory is linear in the batch's words. */
 int cl_tagger_ws_reserve(cl_tagger *t, int N, int S, int Tc, int Tw, int Tl);
 void cl_tagger_ws_free(cl_tagger_ws *ws);
 /* Shape of a batch of sentences. */

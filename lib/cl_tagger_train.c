@@ -295,7 +295,8 @@ static int task_evaluate(void *ctx, cl_train_score *s, cl_diag *d)
 cl_train_task cl_tagger_task_get(cl_tagger_task *k)
 {
     cl_train_task t = {k, "tagger", task_prepare, task_begin_epoch, task_step,
-                       k->dev ? task_evaluate : NULL, NULL, NULL};
+                       k->dev ? task_evaluate : NULL, NULL, NULL,
+                       log((double)k->t->cfg->ntags)};
     return t;
 }
 

@@ -102,7 +102,7 @@ void cl_trainer_free(cl_trainer *t)
 static int check_config(const cl_model *m, const cl_train_config *c, const cl_train_group *g,
                         int ng, const cl_train_task *task, cl_diag *d)
 {
-    if (!(c->lr > 0 && c->lr < 1e6) || !(c->clip >= 0) || !(c->lr_decay > 0 && c->lr_decay <= 1) ||
+    if (!(c->lr > 0 && c->lr <= 1e6) || !(c->clip >= 0) || !(c->lr_decay > 0 && c->lr_decay <= 1) ||
         c->decay_every < 0 || c->decay_start < 0 || c->warmup < 0 || !(c->ema >= 0 && c->ema < 1) ||
         c->max_steps < 0 || !(c->max_epochs >= 0) || !(c->max_seconds >= 0) ||
         c->eval_every < 0 || c->patience < 0)
@@ -497,6 +497,11 @@ static int take_step(cl_trainer *t, cl_diag *d)
         return err;
     if (!isfinite(loss))
         return non_finite(t, "training loss", loss, d);
+    if (t->task.chance > 0 && count > 0 && loss / count > CL_TRAIN_DIVERGED * t->task.chance)
+        return cl_diag_set(d, CL_ENONFINITE, "step %ld: the training loss %.4g is more than %g "
+                           "times that of a uniform guess (%.4g); nothing was updated or saved "
+                           "after step %ld", t->step + 1, loss / count, CL_TRAIN_DIVERGED,
+                           t->task.chance, t->step);
     double norm = clip_grads(t);
     if (!isfinite(norm))
         return non_finite(t, "gradient norm", norm, d);

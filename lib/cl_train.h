@@ -22,8 +22,9 @@
  *     the epoch, and the step within it), the best score and whether it was
  *     saved, the schedule and the limits; a resumed run ends with the same
  *     files, byte for byte, as an uninterrupted one (same thread count);
- *   - non-finite safety: a non-finite loss, gradient norm or evaluation stops
- *     training with CL_ENONFINITE before anything is updated or saved.
+ *   - divergence safety: a non-finite loss, gradient norm or evaluation, or
+ *     a loss far beyond a uniform guess, stops training with CL_ENONFINITE
+ *     before anything is updated or saved.
  *
  * Model files hold no wall-clock times (they would make a resumed run's
  * files differ); the time spent is reported through the statistics. */
@@ -32,6 +33,9 @@
 
 #include "cl_model.h"
 #include "cl_optim.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 /* ==== configuration ====================================================== */
 
@@ -99,7 +103,13 @@ typedef struct {
      * the "task" section; both may be NULL. */
     int (*save_state)(void *ctx, cl_ckpt_writer *w);
     int (*load_state)(void *ctx, const cl_ckpt_section *s, cl_diag *d);
+    /* Loss per item of a uniform guess (ln of the number of outcomes), or 0.
+     * A step whose mean loss exceeds CL_TRAIN_DIVERGED times it has
+     * diverged (finite but exploding, as with a far too high lr). */
+    double chance;
 } cl_train_task;
+
+#define CL_TRAIN_DIVERGED 3.0
 
 /* ==== progress and files ================================================= */
 
@@ -185,4 +195,5 @@ const cl_train_config *cl_trainer_config(const cl_trainer *t);
  * total_steps planned (0: unknown), in (0, 1]; exposed for tests. */
 double cl_train_lr_factor(const cl_train_config *c, long step, long epoch, long total_steps);
 
+CL_API_END
 #endif

@@ -94,22 +94,43 @@ static int batch_init(classify_batch *b, const cl_model *m, int B)
     return CL_OK;
 }
 
-/* A workspace long enough for the current batch: grown by doubling, so
+/* Padded characters (longest line x lines) of one batch at most: memory
+ * is proportional to them, so a batch of long lines is split, and a
+ * workspace for long lines has fewer rows (one 300,000-character line in a
+ * batch of 32 took 22.6 GB). */
+#define CLASSIFY_POSITIONS 8192
+
+static int longest(const classify_batch *b, int n)
+{
+    int T = 1;
+    for (int i = 0; i < n; i++)
+        T = b->len[i] > T ? b->len[i] : T;
+    return T;
+}
+
+/* Rows a workspace of T characters may have within the budget. */
+static int rows_for(const classify_batch *b, int T)
+{
+    int rows = CLASSIFY_POSITIONS / T;
+    return rows < 1 ? 1 : rows < b->B ? rows : b->B;
+}
+
+/* A workspace for the current batch: its length grown by doubling, so
  * memory follows the longest line seen, not the model's max_chars. */
 static int batch_workspace(classify_batch *b)
 {
-    int T = 1;
-    for (int i = 0; i < b->n; i++)
-        T = b->len[i] > T ? b->len[i] : T;
-    if (b->clf && T <= cl_classifier_max_len(b->clf))
+    int T = longest(b, b->n);
+    if (b->clf && T <= cl_classifier_max_len(b->clf) && b->n <= cl_classifier_max_batch(b->clf))
         return CL_OK;
     int want = b->clf ? cl_classifier_max_len(b->clf) : 128;
     while (want < T)
         want *= 2;
     want = want < b->cfg->max_chars ? want : b->cfg->max_chars;
+    if (rows_for(b, want) < b->n) /* the doubled length would cost rows */
+        want = T;
     cl_classifier_free(b->clf);
     b->clf = NULL;
-    return cl_classifier_create(&b->clf, b->m, want, b->B);
+    return cl_classifier_create(&b->clf, b->m, want, rows_for(b, want));
 }
 
 /* Decode one line into slot b->n.  An empty line reads as one unknown
@@ -118,7 +139,7 @@ static int batch_add(classify_batch *b, const char *line, size_t n, const char *
 {
     int32_t *cps;
     size_t ncps;
-    int err = cl_text_decode(line, n, &b->m->text, where, &cps, &ncps, d);
+    int err = cl_text_decode(line, n, cl_model_text(b->m), where, &cps, &ncps, d);
     if (err)
         return err;
     size_t keep = ncps > (size_t)b->cfg->max_chars ? (size_t)b->cfg->max_chars : ncps;
@@ -192,17 +213,41 @@ static void write_one(const classify_opts *o, classify_batch *b, const float *p,
     fputs("}\n", out);
 }
 
+/* Classify and write the first n lines of the batch; the lines after them
+ * move to the front. */
+static int flush_first(const classify_opts *o, classify_batch *b, int n, FILE *out)
+{
+    if (!n)
+        return CL_OK;
+    int rest = b->n - n;
+    b->n = n;
+    int err = batch_workspace(b);
+    err = err ? err : cl_classifier_predict(b->clf, (const int *const *)b->ids, b->len, n,
+                                            b->probs);
+    for (int i = 0; i < n && !err; i++)
+        write_one(o, b, b->probs + (size_t)i * b->cfg->nlabels, out);
+    for (int i = 0; i < rest; i++) { /* swap, so every slot keeps its own buffer */
+        int *ids = b->ids[i];
+        size_t cap = b->cap[i];
+        b->ids[i] = b->ids[n + i], b->cap[i] = b->cap[n + i], b->len[i] = b->len[n + i];
+        b->ids[n + i] = ids, b->cap[n + i] = cap;
+    }
+    b->n = rest;
+    return err;
+}
+
 static int flush_batch(const classify_opts *o, classify_batch *b, FILE *out)
 {
-    if (!b->n)
-        return CL_OK;
-    int err = batch_workspace(b);
-    err = err ? err : cl_classifier_predict(b->clf, (const int *const *)b->ids, b->len, b->n,
-                                            b->probs);
-    for (int i = 0; i < b->n && !err; i++)
-        write_one(o, b, b->probs + (size_t)i * b->cfg->nlabels, out);
-    b->n = 0;
-    return err;
+    return flush_first(o, b, b->n, out);
+}
+
+/* After a line was added: a full batch goes out, and so do the lines
+ * before a line that takes the batch past the budget. */
+static int flush_if_needed(const classify_opts *o, classify_batch *b, FILE *out)
+{
+    if (b->n > 1 && (size_t)longest(b, b->n) * (size_t)b->n > CLASSIFY_POSITIONS)
+        return flush_first(o, b, b->n - 1, out);
+    return b->n == b->B ? flush_batch(o, b, out) : CL_OK;
 }
 
 static int classify_file(const classify_opts *o, classify_batch *b, const char *path, FILE *out)
@@ -222,8 +267,7 @@ static int classify_file(const classify_opts *o, classify_batch *b, const char *
             n--;
         snprintf(where, sizeof where, "%s:%ld", cli_in_name(path), lineno);
         err = batch_add(b, line, (size_t)n, where, &d);
-        if (!err && b->n == b->B)
-            err = flush_batch(o, b, out);
+        err = err ? err : flush_if_needed(o, b, out);
     }
     err = err ? err : flush_batch(o, b, out);
     free(line);

@@ -102,7 +102,9 @@ static int eval_run(const eval_opts *o)
     else
         rc = eval_lm(m, o->files.v, o->files.n, o->batch);
     cl_model_free(m);
-    return rc;
+    /* A full disk or closed pipe shows at the flush: not exit 0. */
+    int rc2 = cli_close_out("eval", stdout, "-");
+    return rc ? rc : rc2;
 }
 
 int cmd_eval(int argc, char **argv)

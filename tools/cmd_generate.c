@@ -2,6 +2,7 @@
  *
  * Options first (struct, defaults, table), then the work, generate_run(). */
 #include <math.h>
+#include <inttypes.h>
 #include <stdio.h>
 
 #include "cli_opts.h"
@@ -11,7 +12,6 @@
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cl_generate.h"
@@ -24,7 +24,7 @@ typedef struct {
     long length;
     double temperature, top_p;
     int top_k, threads;
-    long seed;           /* 0: seed from the clock */
+    long seed;           /* 0: seed from the system's entropy */
 } generate_opts;
 
 /* ---------------------------------------------------------------- options */
@@ -60,8 +60,8 @@ static int generate_parse(generate_opts *o, int argc, char **argv)
          .min = 0, .max = INFINITY},
         {"top-p", 0, CLI_FLOAT, &o->top_p, "F",
          .help = "sample among the most likely characters whose probabilities sum to F (1 = all)",
-         .min = 0, .max = 1},
-        {"seed", 's', CLI_LONG, &o->seed, "N", .help = "random seed (0 = from the clock)",
+         .min = 0, .max = 1, .above_min = 1},
+        {"seed", 's', CLI_LONG, &o->seed, "N", .help = "random seed (0 = from the system's entropy, printed on stderr)",
          .min = 0, .max = INFINITY},
         {"threads", 0, CLI_INT, &o->threads, "N", .help = "threads for matrix products (OpenBLAS)",
          .min = 1, .max = 1024},
@@ -97,25 +97,39 @@ static char *read_prompt(const generate_opts *o, size_t *n)
     return buf;
 }
 
-/* Prompt characters the model has never seen: say which, then go on with
- * the unknown symbol in their place. */
+/* Prompt characters the model has never seen: say which (each once, the
+ * first WARN_LIST of them), then go on with the unknown symbol in their place. */
+#define WARN_LIST 10
+
 static void warn_unknown(const cl_model *m, const int32_t *cps, size_t n)
 {
     char list[256] = "", enc[5];
+    int32_t seen[WARN_LIST];
     size_t unknown = 0, used = 0;
+    int nseen = 0, more = 0;
     for (size_t i = 0; i < n; i++) {
-        if (cl_vocab_id(&m->vocab, cps[i]) != CL_VOCAB_UNK)
+        if (cl_vocab_id(cl_model_vocab(m), cps[i]) != CL_VOCAB_UNK)
             continue;
+        unknown++;
+        int j = 0;
+        while (j < nseen && seen[j] != cps[i])
+            j++;
+        if (j < nseen)
+            continue;
+        if (nseen == WARN_LIST) {
+            more = 1;
+            continue;
+        }
+        seen[nseen++] = cps[i];
         int k = cl_text_encode_cp(cps[i], enc);
         enc[k] = 0;
-        if (unknown++ < 10 && used + (size_t)k + 8 < sizeof list)
-            used += (size_t)snprintf(list + used, sizeof list - used, " '%s' (U+%04X)", enc,
-                                     (unsigned)cps[i]);
+        used += (size_t)snprintf(list + used, sizeof list - used, " '%s' (U+%04X)", enc,
+                                 (unsigned)cps[i]);
     }
     if (unknown)
         fprintf(stderr, "charlstm generate: warning: %zu prompt character%s not in the model's "
                         "vocabulary, read as unknown:%s%s\n",
-                unknown, unknown > 1 ? "s are" : " is", list, unknown > 10 ? " ..." : "");
+                unknown, unknown > 1 ? "s are" : " is", list, more ? " ..." : "");
 }
 
 static int encode_prompt(const generate_opts *o, const cl_model *m, int **ids, size_t *n)
@@ -126,7 +140,7 @@ static int encode_prompt(const generate_opts *o, const cl_model *m, int **ids, s
     cl_diag d = {{0}};
     if (!bytes)
         return cli_error(CMD, "out of memory reading the prompt");
-    int err = cl_text_decode(bytes, nbytes, &m->text, o->prompt ? "--prompt" : "<stdin>", &cps, n,
+    int err = cl_text_decode(bytes, nbytes, cl_model_text(m), o->prompt ? "--prompt" : "<stdin>", &cps, n,
                              &d);
     free(bytes);
     if (err)
@@ -147,11 +161,11 @@ static int sample_text(const generate_opts *o, const cl_model *m, cl_gen *g, con
     char enc[4];
     int tty = isatty(STDOUT_FILENO);
     for (size_t i = 0; i < n; i++)
-        fwrite(enc, 1, (size_t)cl_text_encode_cp(cl_vocab_cp(&m->vocab, ids[i]), enc), stdout);
+        fwrite(enc, 1, (size_t)cl_text_encode_cp(cl_vocab_cp(cl_model_vocab(m), ids[i]), enc), stdout);
     for (long i = 0; i < o->length; i++) {
         int id;
         cl_gen_next(g, &id);
-        int32_t cp = cl_vocab_cp(&m->vocab, id);
+        int32_t cp = cl_vocab_cp(cl_model_vocab(m), id);
         fwrite(enc, 1, (size_t)cl_text_encode_cp(cp, enc), stdout);
         if (tty || cp == '\n')
             fflush(stdout);
@@ -173,7 +187,9 @@ static int generate_run(const generate_opts *o)
         return cli_fail(CMD, err, &d, "cannot load the model");
     cli_threads(o->threads);
     cl_sample_config sc = {(float)o->temperature, o->top_k, (float)o->top_p};
-    uint64_t seed = o->seed ? (uint64_t)o->seed : (uint64_t)time(NULL);
+    uint64_t seed = o->seed ? (uint64_t)o->seed : cli_entropy_seed();
+    if (!o->seed) /* shown, so a good sample can be made again */
+        fprintf(stderr, "charlstm generate: --seed %" PRIu64 "\n", seed);
     int rc = encode_prompt(o, m, &ids, &n);
     if (!rc && (err = cl_gen_create(&g, m, &sc, seed, &d)))
         rc = cli_fail(CMD, err, &d, "%s", o->model);

@@ -60,10 +60,10 @@ static void print_tensors(const cl_ckpt_section *s)
 /* The characters of the vocabulary, printable ones as they are. */
 static void print_vocab(const cl_model *m)
 {
-    int n = cl_vocab_size(&m->vocab) - 1, shown = n < 120 ? n : 120;
+    int n = cl_vocab_size(cl_model_vocab(m)) - 1, shown = n < 120 ? n : 120;
     printf("vocabulary: %d characters + unknown:  ", n);
     for (int i = 1; i <= shown; i++) {
-        int32_t cp = cl_vocab_cp(&m->vocab, i);
+        int32_t cp = cl_vocab_cp(cl_model_vocab(m), i);
         char enc[5];
         if (cp < 0x20 || cp == 0x7f) {
             printf(cp == '\n' ? "\\n" : cp == '\t' ? "\\t" : "\\x%02x", cp);
@@ -83,18 +83,18 @@ static int info_one(const char *path)
     int err = cl_model_load(&m, path, &ck, &d);
     if (err)
         return cli_fail("info", err, &d, "cannot load the model");
-    const cl_encoder_config *e = &m->enc;
+    const cl_encoder_config *e = cl_model_encoder(m);
     printf("%s: charlstm model, format version %d, %zu parameters (%.1f MB as float32)\n", path,
-           CL_CKPT_VERSION, m->params.n, (double)m->params.n * 4 / 1e6);
+           CL_CKPT_VERSION, cl_model_nparams(m), (double)cl_model_nparams(m) * 4 / 1e6);
     printf("encoder: %d x %d %s%s, embedding %d, dropout %.2f; text: %s%s\n", e->rnn.layers,
            e->rnn.hidden, e->rnn.cell == CL_CELL_GRU ? "GRU" : "LSTM",
            e->rnn.bidir ? " (bidirectional)" : "", e->emb, e->rnn.dropout,
-           m->text.nfc ? "NFC" : "as is", m->text.casefold ? ", case-folded" : "");
+           cl_model_text(m)->nfc ? "NFC" : "as is", cl_model_text(m)->casefold ? ", case-folded" : "");
     print_vocab(m);
     printf("heads:");
-    for (int i = 0; i < m->nheads; i++)
-        printf(" %s", m->heads[i].ops->section + 5);
-    printf("%s\nsections:\n", m->nheads ? "" : " none");
+    for (int i = 0; i < cl_model_nheads(m); i++)
+        printf(" %s", cl_model_head_name(m, i) + 5);
+    printf("%s\nsections:\n", cl_model_nheads(m) ? "" : " none");
     for (int i = 0; i < cl_ckpt_nsections(ck); i++) {
         const cl_ckpt_section *s = cl_ckpt_section_at(ck, i);
         printf("  %s (%llu bytes)\n", cl_ckpt_section_name(s),
@@ -117,7 +117,9 @@ static int info_run(const info_opts *o)
             putchar('\n');
         rc |= info_one(o->models.v[i]);
     }
-    return rc;
+    /* A full disk or closed pipe shows at the flush: not exit 0. */
+    int rc2 = cli_close_out("info", stdout, "-");
+    return rc ? rc : rc2;
 }
 
 int cmd_info(int argc, char **argv)

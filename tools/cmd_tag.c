@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cl_conllu.h"
+#include "cl_lines.h"
 #include "cl_tagger.h"
 #include "cl_tok.h"
 
@@ -178,21 +179,23 @@ static int flush_text(tagger_io *io, const char *name, FILE *out)
     return rc;
 }
 
+/* Lines through cl_lines, which also drops a byte-order mark in front of
+ * the first (it became a \uFEFF/PUNCT token). */
 static int tag_text(tagger_io *io, FILE *in, const char *name, FILE *out)
 {
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    long lineno = 0;
-    int rc = 0;
-    while (!rc && (len = getline(&line, &cap, in)) >= 0) {
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = 0;
-        rc = tokenize(io, line, ++lineno, name);
+    cl_lines lines;
+    cl_diag d = {{0}};
+    int rc = 0, got = 0;
+    if (cl_lines_init(&lines, in, name))
+        return cli_fail(CMD, CL_ENOMEM, NULL, NULL);
+    while (!rc && (got = cl_lines_next(&lines, &d)) == 1) {
+        rc = tokenize(io, lines.buf, lines.lineno, name);
         if (!rc && io->n == io->chunk)
             rc = flush_text(io, name, out);
     }
-    free(line);
+    cl_lines_free(&lines);
+    if (!rc && got < 0)
+        rc = cli_fail(CMD, got, &d, NULL);
     return rc ? rc : flush_text(io, name, out);
 }
 

@@ -14,6 +14,7 @@
 #include "cli_opts.h"
 #include "cli_util.h"
 #include "commands.h"
+#include "train_memory.h"
 #include "train_opts.h"
 
 const char cmd_train_summary[] = "train a language model, a tagger or a classifier";
@@ -106,7 +107,7 @@ static int train_resolve(const cli_command *cmd, train_opts *o)
         if (!o->quiet)
             fprintf(stderr, "charlstm train: --seed %ld (from the system's entropy)\n", o->seed);
     }
-    return 0;
+    return train_memory_check(cmd, o);
 }
 
 /* ---------------------------------------------------------------- resume */
@@ -302,7 +303,7 @@ static int train_parse(train_opts *o, int argc, char **argv, cl_ckpt **ck)
          .default_text = "0.05, or 0 with --dev"},
         {"max-vocab", 0, CLI_INT, &o->max_vocab, "N",
          .help = "keep the N most frequent characters, map the others to unknown (0 = all)",
-         .min = 0, .max = 0x110000},
+         .min = 2, .max = 0x110000, .zero_ok = 1},
         {"min-count", 0, CLI_INT, &o->min_count, "N",
          .help = "map characters seen fewer than N times to unknown", .min = 1, .max = ANY},
         {"casefold", 0, CLI_FLAG, &o->casefold, NULL,
@@ -338,7 +339,8 @@ static int train_parse(train_opts *o, int argc, char **argv, cl_ckpt **ck)
          .min = 1, .max = 65536},
         {"seq", 0, CLI_INT, &o->seq, "N", .help = "characters per step (truncated BPTT length)",
          .min = 1, .max = 1000000},
-        {"lr", 0, CLI_FLOAT, &o->lr, "F", .help = "learning rate (Adam)", .min = 1e-12, .max = 10},
+        {"lr", 0, CLI_FLOAT, &o->lr, "F", .help = "learning rate (Adam)", .min = 0, .max = 1e6,
+         .above_min = 1},
         {"schedule", 0, CLI_CHOICE, &o->schedule, NULL,
          .help = "learning-rate schedule: step decay (--lr-decay) or cosine down to 0 at the "
          "step or epoch limit", .choices = "step|cosine"},
@@ -436,8 +438,8 @@ int cmd_train_observed(int argc, char **argv, const cl_train_hooks *observer)
     train_defaults(&o);
     o.observer = observer;
     int rc = train_parse(&o, argc, argv, &ck);
-    if (rc == 0)
-        rc = train_run(&o);
+    if (rc == 0) /* a bad -o is found now, not at the first save */
+        rc = cli_check_output("train", o.output) ? CLI_EXIT_FAIL : train_run(&o);
     else if (rc == 1)
         rc = 0;
     cli_strs_free(&o.train);

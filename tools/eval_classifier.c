@@ -49,7 +49,7 @@ static int eval_file(const cl_model *m, const char *path, int batch, cl_clfeval_
     cl_classifier *clf = NULL;
     cl_diag d = {{0}};
     int *order = NULL;
-    int err = cl_clfdata_read_file(&ds, path, &m->text, &d);
+    int err = cl_clfdata_read_file(&ds, path, cl_model_text(m), &d);
     err = err ? err : cl_clfdata_encode(&ds, m, &d);
     err = err ? err : cl_classifier_create(&clf, m, ds.max_len, batch);
     if (!err && !(order = cl_clfeval_length_order(&ds)))

@@ -18,10 +18,10 @@ int eval_lm(const cl_model *m, const char *const *files, int nfiles, int streams
     int64_t unk = 0;
     double loss = NAN;
     long count = 0;
-    int err = cl_corpus_open(&c, files, nfiles, &m->text, &d);
+    int err = cl_corpus_open(&c, files, nfiles, cl_model_text(m), &d);
     if (err)
         return cli_fail("eval", err, &d, "cannot read the text");
-    err = cl_ids_from_corpus(&ids, c, &m->vocab, NULL, &unk, &d);
+    err = cl_ids_from_corpus(&ids, c, cl_model_vocab(m), NULL, &unk, &d);
     cl_corpus_close(c);
     if (!err)
         err = cl_lm_evaluate(m, &ids, streams, EVAL_CHUNK, &loss, &count, &d);

@@ -54,7 +54,7 @@ static int load_ids(lm_run *r, cl_corpus *c, cl_ids *train, cl_ids *dev)
     int64_t unk = 0;
     cl_ids all;
     int err = cl_corpus_rewind(c);
-    err = err ? err : cl_ids_from_corpus(&all, c, &r->m->vocab, NULL, &unk, &d);
+    err = err ? err : cl_ids_from_corpus(&all, c, cl_model_vocab(r->m), NULL, &unk, &d);
     if (err)
         return cli_fail(CMD, err, &d, "cannot prepare the training text");
     int64_t ndev = r->o->dev ? 0 : (int64_t)((double)all.n * r->o->dev_fraction);
@@ -70,7 +70,7 @@ static int load_ids(lm_run *r, cl_corpus *c, cl_ids *train, cl_ids *dev)
     cl_ids_release(dev);
     if (open_corpus(r, &r->o->dev, 1, &dc))
         return 1;
-    err = cl_ids_from_corpus(dev, dc, &r->m->vocab, NULL, &unk, &d);
+    err = cl_ids_from_corpus(dev, dc, cl_model_vocab(r->m), NULL, &unk, &d);
     cl_corpus_close(dc);
     return err ? cli_fail(CMD, err, &d, "cannot prepare %s", r->o->dev) : 0;
 }
@@ -105,7 +105,7 @@ static int load_model(lm_run *r, const char *path, cl_ckpt **ck)
     int err = cl_model_load(&r->m, path, ck, &d);
     if (err)
         return cli_fail(CMD, err, &d, "cannot load %s", path);
-    r->text = r->m->text;
+    r->text = *cl_model_text(r->m);
     r->text.replace_invalid = r->o->replace_invalid;
     if (!cl_model_head(r->m, "head.lm")) {
         cl_rng rng;
@@ -134,11 +134,11 @@ static int run_task(lm_run *r, const cl_ids *train, const cl_ids *dev, const cl_
 
 static void describe(const lm_run *r, const cl_ids *train, const cl_ids *dev)
 {
-    const cl_encoder_config *e = &r->m->enc;
+    const cl_encoder_config *e = cl_model_encoder(r->m);
     train_job_describe(r->o, "%d x %d %s, embedding %d, vocabulary %d, %zu parameters; %lld "
                        "training and %lld validation characters", e->rnn.layers, e->rnn.hidden,
                        e->rnn.cell == CL_CELL_GRU ? "GRU" : "LSTM", e->emb, e->vocab,
-                       r->m->params.n, (long long)train->n, (long long)dev->n);
+                       cl_model_nparams(r->m), (long long)train->n, (long long)dev->n);
 }
 
 static int train_with(lm_run *r)

@@ -100,7 +100,7 @@ static int base_model(tagger_run *r, cl_rng *rng)
         int err = cl_model_load(&r->m, o->init, NULL, &d);
         if (err)
             return cli_fail(CMD, err, &d, "cannot load %s", o->init);
-        if (r->m->enc.rnn.bidir || r->m->enc.rnn.cell != CL_CELL_LSTM)
+        if (cl_model_encoder(r->m)->rnn.bidir || cl_model_encoder(r->m)->rnn.cell != CL_CELL_LSTM)
             return cli_error(CMD, "%s: --init needs a forward LSTM language model", o->init);
         return 0;
     }
@@ -156,8 +156,8 @@ static void describe(const tagger_run *r)
     const cl_tagger_config *c = cl_tagger_config_of(r->t);
     train_job_describe(r->o, "tagger with %d tags, %d frequent words, %d characters%s%s; %zu "
                        "parameters; %d training and %d dev sentences", c->ntags, c->nwords,
-                       cl_vocab_size(&r->m->vocab), c->use_lm ? ", LM states" : "",
-                       c->feat.affixes ? "" : ", no affixes", r->m->params.n, r->train.nsent,
+                       cl_vocab_size(cl_model_vocab(r->m)), c->use_lm ? ", LM states" : "",
+                       c->feat.affixes ? "" : ", no affixes", cl_model_nparams(r->m), r->train.nsent,
                        r->dev.nsent);
 }
 

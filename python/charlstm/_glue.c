@@ -88,23 +88,25 @@ void clpy_set_threads(clpy_model *cm, int threads) { cm->threads = threads > 0 ?
 void clpy_get_info(const clpy_model *cm, clpy_info *info)
 {
     const cl_model *m = cm->m;
-    const cl_rnn_config *r = &m->enc.rnn;
+    const cl_encoder_config *ec = cl_model_encoder(m);
+    const cl_text_opts *to = cl_model_text(m);
+    const cl_rnn_config *r = &ec->rnn;
     const cl_tagger_config *t = cl_model_head(m, "head.tagger");
     const cl_classifier_config *c = cl_model_head(m, "head.classifier");
-    *info = (clpy_info){m->enc.vocab, m->enc.emb, r->hidden, r->layers, r->bidir,
-                        r->cell == CL_CELL_GRU, cl_encoder_out_dim(&m->enc), m->text.nfc,
-                        m->text.casefold, m->nheads, t ? t->ntags : 0, c ? c->nlabels : 0};
+    *info = (clpy_info){ec->vocab, ec->emb, r->hidden, r->layers, r->bidir,
+                        r->cell == CL_CELL_GRU, cl_encoder_out_dim(ec), to->nfc, to->casefold,
+                        cl_model_nheads(m), t ? t->ntags : 0, c ? c->nlabels : 0};
 }
 
 const char *clpy_head(const clpy_model *cm, int i)
 {
-    return i >= 0 && i < cm->m->nheads ? cm->m->heads[i].ops->section : NULL;
+    return cl_model_head_name(cm->m, i);
 }
 
 void clpy_vocab(const clpy_model *cm, int32_t *cps)
 {
-    for (int i = 0; i < cm->m->enc.vocab; i++)
-        cps[i] = cl_vocab_cp(&cm->m->vocab, i);
+    for (int i = 0; i < cl_model_encoder(cm->m)->vocab; i++)
+        cps[i] = cl_vocab_cp(cl_model_vocab(cm->m), i);
 }
 
 const char *clpy_tag_name(const clpy_model *cm, int id)
@@ -124,7 +126,7 @@ const char *clpy_label(const clpy_model *cm, int k)
 const char *clpy_tensor(const clpy_model *cm, int i, int *ndim, int *shape, float **values,
                         int *constant)
 {
-    const cl_params *p = &cm->m->params;
+    const cl_params *p = cl_model_params(cm->m);
     if (i < 0 || i >= p->nt)
         return NULL;
     const cl_tensor *t = &p->t[i];
@@ -188,7 +190,7 @@ static int encode_text(const cl_model *m, const char *text, size_t n, const char
 {
     cl_diag d = {{0}};
     int32_t *cps = NULL;
-    int err = cl_text_decode(text, n, &m->text, name, &cps, T, &d);
+    int err = cl_text_decode(text, n, cl_model_text(m), name, &cps, T, &d);
     if (err)
         return fail(msg, err, &d);
     *ids = malloc(sizeof **ids * (*T + 1));
@@ -207,7 +209,7 @@ static int encode_text(const cl_model *m, const char *text, size_t n, const char
 /* The id a text starts after, as cl_gen_prime: a newline, else id 1. */
 static int start_id(const cl_model *m)
 {
-    int id = cl_vocab_id(&m->vocab, '\n');
+    int id = cl_vocab_id(cl_model_vocab(m), '\n');
     return id == CL_VOCAB_UNK ? 1 : id;
 }
 
@@ -258,7 +260,7 @@ int clpy_gen_new(clpy_model *cm, const char *prompt, size_t n, float temperature
 void clpy_gen_prompt(const clpy_gen *g, int32_t *cps)
 {
     for (size_t i = 0; i < g->nprompt; i++)
-        cps[i] = cl_vocab_cp(&g->m->vocab, g->prompt[i]);
+        cps[i] = cl_vocab_cp(cl_model_vocab(g->m), g->prompt[i]);
 }
 
 int clpy_gen_next(clpy_gen *g, int32_t *cps, int n)
@@ -269,7 +271,7 @@ int clpy_gen_next(clpy_gen *g, int32_t *cps, int n)
         int id, err = cl_gen_next(g->g, &id);
         if (err)
             return err;
-        cps[i] = cl_vocab_cp(&g->m->vocab, id);
+        cps[i] = cl_vocab_cp(cl_model_vocab(g->m), id);
     }
     return CL_OK;
 }
@@ -290,15 +292,17 @@ void clpy_gen_free(clpy_gen *g)
 static int lm_logits(const cl_model *m, const int *ids, size_t T, float *out)
 {
     cl_lm lm;
-    int V = m->enc.vocab, err = cl_lm_create(&lm, &m->enc, &m->params, 0, LOGIT_CHUNK, 1);
+    const cl_encoder_config *ec = cl_model_encoder(m);
+    const cl_params *p = cl_model_params(m);
+    int V = ec->vocab, err = cl_lm_create(&lm, ec, p, 0, LOGIT_CHUNK, 1);
     if (err)
         return err;
-    size_t S = cl_encoder_state_size(&m->enc);
+    size_t S = cl_encoder_state_size(ec);
     float *h = calloc(S, sizeof *h), *c = calloc(S, sizeof *c);
     err = h && c ? CL_OK : CL_ENOMEM;
     for (size_t t = 0; t < T && !err; t += LOGIT_CHUNK) {
         int n = T - t < LOGIT_CHUNK ? (int)(T - t) : LOGIT_CHUNK;
-        cl_lm_forward(&lm, &m->params, ids + t, NULL, n, 1, h, c, 0, NULL);
+        cl_lm_forward(&lm, p, ids + t, NULL, n, 1, h, c, 0, NULL);
         memcpy(out + t * V, lm.logits, sizeof *out * (size_t)n * V);
     }
     free(h), free(c);
@@ -321,7 +325,7 @@ int clpy_logits(clpy_model *cm, const char *text, size_t n, int after_newline, f
         return err;
     /* with after_newline the model reads "\n" + text[0..T-1) */
     int *in = malloc(sizeof *in * (nx + 1));
-    *logits = malloc(sizeof **logits * (nx ? nx : 1) * (size_t)m->enc.vocab);
+    *logits = malloc(sizeof **logits * (nx ? nx : 1) * (size_t)cl_model_encoder(m)->vocab);
     if (!in || !*logits)
         err = CL_ENOMEM;
     if (!err && after_newline && nx) {
@@ -411,12 +415,13 @@ static int states_batch(const cl_model *m, const states_input *in, const int *or
     int *x = malloc(sizeof *x * T * B), start = start_id(m);
     float *Y = malloc(sizeof *Y * T * B * D);
     cl_encoder e;
-    int err = x && Y ? cl_encoder_create(&e, &m->enc, &m->params, (int)T, B) : CL_ENOMEM;
+    int err = x && Y ? cl_encoder_create(&e, cl_model_encoder(m), cl_model_params(m), (int)T, B)
+                     : CL_ENOMEM;
     for (size_t t = 0; t < T && !err; t++)
         for (int b = 0; b < B; b++)
             x[t * B + b] = t && t <= in->len[order[b]] ? in->ids[order[b]][t - 1] : start;
     if (!err) {
-        err = cl_encoder_forward(&e, &m->params, x, (int)T, B, NULL, NULL, Y, NULL, NULL, 0,
+        err = cl_encoder_forward(&e, cl_model_params(m), x, (int)T, B, NULL, NULL, Y, NULL, NULL, 0,
                                  NULL);
         cl_encoder_free(&e);
     }
@@ -437,7 +442,7 @@ static int states_all(const cl_model *m, const states_input *in, int n, clpy_sta
     for (int i = 0; i < n; i++)
         order[i] = i;
     qsort_r(order, (size_t)n, sizeof *order, cmp_text_len, in->len);
-    int most = m->enc.rnn.bidir ? 1 : STATES_BATCH;
+    int most = cl_model_encoder(m)->rnn.bidir ? 1 : STATES_BATCH;
     for (int b = 0, e; b < n && !err; b = e) {
         /* sorted by length: the last text of a batch is its longest */
         for (e = b + 1; e < n && e - b < most; e++)
@@ -493,7 +498,7 @@ int clpy_states_of(clpy_model *cm, const char *const *texts, const size_t *lens,
     size_t nw = 0, capw = 0, N = (size_t)n + 1;
     states_input in = {calloc(N, sizeof *in.ids), calloc(N, sizeof *in.len)};
     memset(s, 0, sizeof *s);
-    s->n = n, s->dim = cl_encoder_out_dim(&cm->m->enc);
+    s->n = n, s->dim = cl_encoder_out_dim(cl_model_encoder(cm->m));
     s->char_off = calloc(N, sizeof *s->char_off);
     s->word_off = calloc(N, sizeof *s->word_off);
     int err = s->char_off && s->word_off && in.ids && in.len ? CL_OK : fail(msg, CL_ENOMEM, NULL);
