@@ -738,6 +738,7 @@ void clpy_tagged_free(clpy_tagged *t)
 /* ==== classification ======================================================= */
 
 #define CLASSIFY_BATCH 32
+#define CLASSIFY_POSITIONS 8192 /* padded characters per batch, as charlstm classify */
 
 /* Texts as ids, cut to max_chars; an empty text is one unknown id. */
 static int classify_encode(const cl_model *m, const cl_classifier_config *cfg,
@@ -759,7 +760,8 @@ static int classify_encode(const cl_model *m, const cl_classifier_config *cfg,
     return err;
 }
 
-/* One workspace for every batch, as charlstm classify keeps one. */
+/* One workspace for every batch, as charlstm classify keeps one (a
+ * workspace per batch cost more than the classification). */
 int clpy_classify(clpy_model *cm, const char *const *texts, const size_t *lens, int n,
                   float *probs, char *msg)
 {
@@ -771,7 +773,10 @@ int clpy_classify(clpy_model *cm, const char *const *texts, const size_t *lens, 
     int T, err = ids && len ? CL_OK : fail(msg, CL_ENOMEM, NULL);
     err = err ? err : classify_encode(cm->m, cfg, texts, lens, n, ids, len, &T, msg);
     cl_classifier *c = NULL;
+    /* memory bounded as in charlstm classify: long texts make smaller batches */
     int B = n < CLASSIFY_BATCH ? (n ? n : 1) : CLASSIFY_BATCH;
+    if (!err && B * T > CLASSIFY_POSITIONS)
+        B = CLASSIFY_POSITIONS / T > 1 ? CLASSIFY_POSITIONS / T : 1;
     if (!err && (err = cl_classifier_create(&c, cm->m, T, B)) != 0)
         fail(msg, err, NULL);
     for (int b = 0; b < n && !err; b += B) {

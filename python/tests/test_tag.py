@@ -93,3 +93,13 @@ def test_many_sentences_in_one_call(tagger, tagger_path):
     got = [[t["tag"] for t in s["tokens"]] for s in tagger.tag(text)["sentences"]]
     want = [[t["tag"] for t in s["tokens"]] for s in cli_tag(tagger_path, text)]
     assert got == want
+
+
+def test_a_very_long_sentence(tagger, tagger_path):
+    # over 512 words: the library tags it in overlapping windows
+    line = " ".join(s[:-1] for s in sentences(160, seed=23)) + " ."
+    got = tagger.tag(line)["sentences"]
+    want = cli_tag(tagger_path, line + "\n")
+    assert len(got) == len(want) == 1 and len(got[0]["tokens"]) > 600
+    assert [t["tag"] for t in got[0]["tokens"]] == [t["tag"] for t in want[0]["tokens"]]
+    assert all(0 < t["prob"] <= 1 for t in got[0]["tokens"])
