@@ -137,14 +137,6 @@ int cl_clftrain_create(cl_clftrain **out, cl_model *m, const cl_clftrain_config 
 
 /* ==== data order =========================================================== */
 
-static void shuffle_ints(int *a, int n, cl_rng *rng)
-{
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)cl_rng_below(rng, (uint64_t)i + 1), x = a[i];
-        a[i] = a[j], a[j] = x;
-    }
-}
-
 /* Shuffle, sort by length within windows, shuffle the batches. */
 static long task_begin_epoch(void *ctx, long epoch, cl_rng *rng, cl_diag *d)
 {
@@ -153,12 +145,12 @@ static long task_begin_epoch(void *ctx, long epoch, cl_rng *rng, cl_diag *d)
     (void)epoch, (void)d;
     for (int i = 0; i < n; i++) /* the same start every epoch: a resume replans it */
         t->perm[i] = i;
-    shuffle_ints(t->perm, n, rng);
+    cl_rng_shuffle(rng, t->perm, n);
     for (int i = 0; i < n; i += win)
         cl_clfeval_sort_by_length(t->train, t->perm + i, n - i < win ? n - i : win, t->scratch);
     for (int b = 0; b < t->nbatches; b++)
         t->border[b] = b;
-    shuffle_ints(t->border, t->nbatches, rng);
+    cl_rng_shuffle(rng, t->border, t->nbatches);
     return t->nbatches;
 }
 

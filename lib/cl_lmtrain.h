@@ -41,12 +41,5 @@ cl_train_task cl_lmtrain_task(cl_lmtrain *t);
 int cl_lmtrain_groups(const cl_lmtrain *t, float lr, cl_train_group *g);
 long cl_lmtrain_steps_per_epoch(const cl_lmtrain *t);
 
-/* Mean cross-entropy (nats/char) of every next-character prediction in ids,
- * with `streams` parallel streams each starting from a zero state and
- * windows of `chunk` steps (the reference's evaluation).  *count gets the
- * number of predictions. */
-int cl_lm_evaluate(const cl_model *m, const cl_ids *ids, int streams, int chunk, double *loss,
-                   long *count, cl_diag *d);
-
 CL_API_END
 #endif
