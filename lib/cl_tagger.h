@@ -140,6 +140,10 @@ int cl_tagger_predict(cl_tagger *t, const cl_tagger_data *data, const int *sents
  * the tag chosen for word w: how sure the tagger is (Python's m.tag). */
 int cl_tagger_predict_probs(cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns,
                             int *tags, float *probs);
+/* Tag all of data as charlstm tag does (batches of at most `batch`
+ * sentences of similar length, the workspace reserved once): tags[w] and,
+ * when probs is not NULL, probs[w] for every word. */
+int cl_tagger_tag(cl_tagger *t, const cl_tagger_data *data, int batch, int *tags, float *probs);
 
 /* ==== scoring ============================================================= */
 

@@ -537,49 +537,8 @@ static int make_tagger(clpy_model *cm, char *msg)
     return err ? fail(msg, err, &d) : CL_OK;
 }
 
-/* Sentences in batches as charlstm tag forms them: sorted by length, at
- * most TAG_BATCH sentences and TAG_BATCH_WORDS words each.  Longest first:
- * the tagger's workspace grows to the largest batch at once instead of a
- * little at every batch (fresh pages cost more than the tagging). */
+/* Sentences per batch, as charlstm tag's default --batch. */
 #define TAG_BATCH 32
-#define TAG_BATCH_WORDS 256
-
-typedef struct {
-    const cl_tagger_data *x;
-} by_len_ctx;
-
-static int cmp_len(const void *a, const void *b, void *ctx)
-{
-    const cl_tagger_data *x = ((const by_len_ctx *)ctx)->x;
-    int i = *(const int *)a, j = *(const int *)b, li, lj;
-    cl_tagger_data_sent(x, i, &li);
-    cl_tagger_data_sent(x, j, &lj);
-    return li != lj ? lj - li : i - j;
-}
-
-static int tag_batches(cl_tagger *t, const cl_tagger_data *x, int *tags, float *probs)
-{
-    int S = cl_tagger_data_nsent(x), err = CL_OK;
-    int *order = malloc(sizeof *order * (size_t)(S ? S : 1));
-    if (!order)
-        return CL_ENOMEM;
-    for (int s = 0; s < S; s++)
-        order[s] = s;
-    by_len_ctx ctx = {x};
-    qsort_r(order, (size_t)S, sizeof *order, cmp_len, &ctx);
-    for (int b = 0, e; b < S && !err; b = e) {
-        int words = 0, len;
-        for (e = b; e < S && e - b < TAG_BATCH; e++) {
-            cl_tagger_data_sent(x, order[e], &len);
-            if (e > b && words + len > TAG_BATCH_WORDS)
-                break;
-            words += len;
-        }
-        err = cl_tagger_predict_probs(t, x, order + b, e - b, tags, probs);
-    }
-    free(order);
-    return err;
-}
 
 static int tagged_alloc(clpy_tagged *out, int nsent, int nwords)
 {
@@ -609,7 +568,7 @@ static int tag_corpus(clpy_model *cm, const cl_tagger_corpus *c, clpy_tagged *ou
     err = cl_tagger_data_prepare(&x, cm->tagger, c, &d);
     if (err)
         return fail(msg, err, &d);
-    if ((err = tag_batches(cm->tagger, x, out->tag, out->prob)) != 0)
+    if ((err = cl_tagger_tag(cm->tagger, x, TAG_BATCH, out->tag, out->prob)) != 0)
         fail(msg, err, NULL);
     cl_tagger_data_free(x);
     return err;
