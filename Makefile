@@ -13,6 +13,7 @@
 #   make quality         long quality checks on ../shared/data (not run by CI)
 #   make mutation        plant each bug of tests/mutation/mutations.txt, run the
 #                        suite on it, print the score (MUTANTS="id ..." for some)
+#   make python          the Python package (python/), built in place
 #   make install PREFIX=/usr/local DESTDIR=
 
 VERSION  := 0.1.0
@@ -82,8 +83,12 @@ STATIC   := $(BUILD)/libcharlstm.a
 SHARED   := $(BUILD)/libcharlstm.so.$(VERSION)
 TOOL     := $(BUILD)/charlstm
 TESTBIN  := $(BUILD)/check_charlstm
+# The tool's code without its main(), for programs that run its commands
+# inside themselves (the Python package's charlstm.train).
+CLI_LIB  := $(BUILD)/libcharlstm-cli.a
+PYTHON   ?= /usr/bin/python3
 
-.PHONY: all deps check bench quality install uninstall clean corpora demo mutation fuzz
+.PHONY: all deps check check-python python bench quality install uninstall clean corpora demo mutation fuzz
 all: $(STATIC) $(SHARED) $(TOOL)
 
 deps:
@@ -115,6 +120,9 @@ $(SHARED): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libcharlstm.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
 	ln -sf libcharlstm.so.$(VERSION) $(BUILD)/libcharlstm.so.0
 	ln -sf libcharlstm.so.$(VERSION) $(BUILD)/libcharlstm.so
+$(CLI_LIB): $(filter-out $(BUILD)/tools/charlstm.o,$(TOOL_OBJ))
+	rm -f $@
+	ar rcs $@ $^
 $(TOOL): $(TOOL_OBJ) $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(TESTBIN): $(TEST_OBJ) $(filter-out $(BUILD)/tools/charlstm.o,$(TOOL_OBJ)) $(STATIC)
@@ -128,6 +136,26 @@ check: $(TESTBIN) $(TOOL) $(SHARED) $(FUZZ_REPLAY) $(if $(MPI_TOOL),mpi-tool)
 	OPENBLAS_NUM_THREADS=1 CK_DEFAULT_TIMEOUT=600 CHARLSTM_MPI=$(MPI_TOOL) $(TESTBIN)
 	for n in $(FUZZ_NAMES); do $(BUILD)/fuzz/replay_$$n tests/fuzz/corpus/$$n/* || exit 1; done
 	BUILD=$(BUILD) CC=$(CC) ./scripts/check_api.sh $(PUBLIC_HDR)
+	@$(MAKE) --no-print-directory check-python
+
+# The Python package's tests (python/tests), when Python 3 with cffi, NumPy
+# and pytest is there (make deps installs them); said out loud otherwise.
+# Not under SANITIZE=1: the interpreter is not built with ASan.
+check-python:
+ifeq ($(SANITIZE),1)
+	@echo "python tests: skipped under SANITIZE=1 (the interpreter is not instrumented)"
+else
+	@if $(PYTHON) -c 'import cffi, numpy, pytest' 2>/dev/null; then \
+	    $(MAKE) --no-print-directory python && \
+	    CHARLSTM_TOOL=$(CURDIR)/$(TOOL) OPENBLAS_NUM_THREADS=1 \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider -p no:hypothesispytest python/tests; \
+	else \
+	    echo "python tests: SKIPPED: $(PYTHON) with cffi, numpy and pytest not found (make deps)"; \
+	fi
+endif
+
+python: $(STATIC) $(CLI_LIB) $(TOOL)
+	cd python && CHARLSTM_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) setup.py -q build_ext --inplace
 
 # ---- fuzzing: tests/fuzz/fuzz_NAME.c are libFuzzer harnesses.  `make fuzz`
 # builds them with clang (-fsanitize=fuzzer,address,undefined, the library
@@ -216,4 +244,4 @@ uninstall:
 	rm -rf $(DESTDIR)$(INCDIR) $(DESTDIR)$(DOCDIR)
 
 clean:
-	rm -rf build build-san build-fuzz build-mpi build-san-mpi
+	rm -rf build build-san build-fuzz build-mpi build-san-mpi python/build python/charlstm/_cffi*.so python/charlstm/_cffi.c

@@ -436,6 +436,7 @@ const cl_vocab *cl_model_vocab(const cl_model *m) { return &m->vocab; }
 const cl_encoder_config *cl_model_encoder(const cl_model *m) { return &m->enc; }
 size_t cl_model_nparams(const cl_model *m) { return m->params.n; }
 int cl_model_nheads(const cl_model *m) { return m->nheads; }
+const cl_params *cl_model_params(const cl_model *m) { return &m->params; }
 
 const char *cl_model_head_name(const cl_model *m, int i)
 {

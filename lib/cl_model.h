@@ -85,6 +85,11 @@ size_t cl_model_nparams(const cl_model *m);
 /* Heads, in file order: count and the file section of head i ("head.lm"). */
 int cl_model_nheads(const cl_model *m);
 const char *cl_model_head_name(const cl_model *m, int i);
+/* The named tensors (PyTorch names and layouts, cl_params.h), for programs
+ * that run the encoder or a head themselves or move weights in and out
+ * (python/charlstm: states, logits, PyTorch export and import).  Owned by
+ * m; writing into the values changes the model. */
+const cl_params *cl_model_params(const cl_model *m);
 
 /* Character ids of cps[0..n) into ids; *unknown (if not NULL) counts the
  * characters outside the vocabulary (mapped to id 0). */

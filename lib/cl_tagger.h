@@ -143,6 +143,11 @@ int cl_tagger_predict(cl_tagger *t, const cl_tagger_data *data, const int *sents
  * the probability of tag k for word w (softmax of the output layer). */
 int cl_tagger_predict_probs(cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns,
                             int *tags, float *probs);
+/* Tag all of data as charlstm tag does (batches of at most `batch`
+ * sentences of similar length, the workspace reserved once): tags[w] and,
+ * when probs is not NULL, probs[w], the probability of the tag chosen for
+ * word w (NAN for words of sentences tagged in windows). */
+int cl_tagger_tag(cl_tagger *t, const cl_tagger_data *data, int batch, int *tags, float *probs);
 
 /* ==== scoring ============================================================= */
 

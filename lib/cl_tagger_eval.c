@@ -98,12 +98,24 @@ static int reserve_typical(cl_tagger *t, int batch)
     return cl_tagger_ws_reserve(t, TAG_BATCH_WORDS, batch, c->max_word_chars, Tw, Tl);
 }
 
-static int predict_all(cl_tagger *t, const cl_tagger_data *x, int batch, int *pred)
+/* probs[w] = the probability of the tag chosen for word w, from the whole
+ * distribution dist [nwords, ntags]. */
+static void chosen_probs(const cl_tagger *t, const cl_tagger_data *x, const int *pred,
+                         const float *dist, float *probs)
+{
+    for (int w = 0; w < x->nwords; w++)
+        probs[w] = dist[(size_t)w * t->cfg->ntags + pred[w]];
+}
+
+int cl_tagger_tag(cl_tagger *t, const cl_tagger_data *x, int batch, int *pred, float *probs)
 {
     int S = x->nsent, err = CL_OK;
     int *order = malloc(sizeof *order * (size_t)(S ? S : 1));
     len_id *tmp = malloc(sizeof *tmp * (size_t)(S ? S : 1));
-    if (!order || !tmp)
+    float *dist = probs ? malloc(sizeof *dist * (size_t)(x->nwords ? x->nwords : 1) *
+                                 (size_t)t->cfg->ntags)
+                        : NULL;
+    if (!order || !tmp || (probs && !dist))
         err = CL_ENOMEM;
     for (int s = 0; s < S && !err; s++)
         order[s] = s;
@@ -113,9 +125,11 @@ static int predict_all(cl_tagger *t, const cl_tagger_data *x, int batch, int *pr
     err = err ? err : cl_tagger_reserve_batches(t, x, order, S, batch, TAG_BATCH_WORDS);
     for (int b = 0, e; b < S && !err; b = e) {
         e = cl_tagger_next_batch(x, order, b, S, batch, TAG_BATCH_WORDS);
-        err = cl_tagger_predict(t, x, order + b, e - b, pred);
+        err = cl_tagger_predict_probs(t, x, order + b, e - b, pred, dist);
     }
-    free(order), free(tmp);
+    if (!err && probs)
+        chosen_probs(t, x, pred, dist, probs);
+    free(order), free(tmp), free(dist);
     return err;
 }
 
@@ -127,7 +141,7 @@ int cl_tagger_evaluate(cl_tagger *t, const cl_tagger_data *x, int batch, cl_tagg
     e->confusion = calloc((size_t)e->ntags * e->ntags, sizeof *e->confusion);
     int *p = pred ? pred : malloc(sizeof *p * (size_t)(x->nwords ? x->nwords : 1));
     int err = e->confusion && p ? CL_OK : CL_ENOMEM;
-    err = err ? err : predict_all(t, x, batch < 1 ? 1 : batch, p);
+    err = err ? err : cl_tagger_tag(t, x, batch < 1 ? 1 : batch, p, NULL);
     if (!err)
         score(x, p, e);
     if (p != pred)

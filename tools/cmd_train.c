@@ -451,6 +451,11 @@ static int open_dist(cl_dist *dist)
 
 int cmd_train(int argc, char **argv)
 {
+    return cmd_train_observed(argc, argv, NULL);
+}
+
+int cmd_train_observed(int argc, char **argv, const cl_train_hooks *observer)
+{
     train_opts o;
     cl_ckpt *ck = NULL; /* --resume: the file whose options o points into */
     cl_dist dist;
@@ -459,6 +464,7 @@ int cmd_train(int argc, char **argv)
     if (rc)
         return rc;
     o.dist = &dist;
+    o.observer = observer;
     rc = train_parse(&o, argc, argv, &ck);
     if (rc == 0 && dist.rank > 0)
         o.quiet = 1;

@@ -83,6 +83,9 @@ static int close_log(job_run *r, int rc)
 static void hook_progress(const cl_train_stats *s, void *ctx)
 {
     job_run *r = ctx;
+    const cl_train_hooks *ob = r->j->o->observer;
+    if (ob && ob->progress)
+        ob->progress(s, ob->ctx);
     if (r->j->o->quiet)
         return;
     r->progress.total = s->max_steps;
@@ -113,13 +116,14 @@ static int hook_evaluated(const cl_train_stats *s, void *ctx)
     }
     if (!r->j->o->quiet)
         note_evaluation(r, s);
-    return 0;
+    const cl_train_hooks *ob = r->j->o->observer;
+    return ob && ob->evaluated ? ob->evaluated(s, ob->ctx) : 0;
 }
 
 static int hook_stop(void *ctx)
 {
-    (void)ctx;
-    return cli_signal_stop_requested();
+    const cl_train_hooks *ob = ((job_run *)ctx)->j->o->observer;
+    return cli_signal_stop_requested() || (ob && ob->stop && ob->stop(ob->ctx));
 }
 
 /* ==== the end ============================================================== */

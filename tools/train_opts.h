@@ -5,6 +5,7 @@
 #define TRAIN_OPTS_H
 
 #include "cl_dist.h"
+#include "cl_train.h"
 #include "cli_opts.h"
 
 typedef enum { CELL_LSTM, CELL_GRU } train_cell;
@@ -47,6 +48,9 @@ typedef struct {
     /* the resolved options as "name=value", kept in MODEL.last for --resume */
     char **args;
     int nargs;
+    /* hooks of a program that runs "charlstm train" inside itself (Python's
+     * charlstm.train), called after the tool's own; NULL from the shell */
+    const cl_train_hooks *observer;
 } train_opts;
 
 /* Each returns the process exit status. */

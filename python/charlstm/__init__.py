@@ -1,0 +1,504 @@
+"""charlstm: character-level LSTM/GRU models from Python.
+
+    import charlstm
+    m = charlstm.Model("en.model")
+    m.heads                                  # ('lm', 'tagger', 'classifier')
+    m.generate("The meaning of life is", n=200, temperature=0.8, seed=1)
+    m.tag("I loved this film.")              # {"sentences": [{"text", "tokens": [...]}]}
+    m.classify(["a gorgeous movie", "dull"]) # [{"label", "prob", "probs"}, ...]
+    m.score("some text")                     # surprisal of each character (nats)
+    m.states(["some text"])                  # encoder states as NumPy arrays
+    charlstm.train(task="lm", train="corpus.txt", output="en.model", minutes=10)
+
+Everything runs in libcharlstm (the same code as the `charlstm` command); the
+GIL is released while it works.  Errors raise charlstm.Error with the
+library's message (file, line, byte).  See docs/python.md.
+"""
+import os
+import threading
+from collections import namedtuple
+
+import numpy as np
+
+try:
+    from ._cffi import ffi, lib
+except ImportError as e:  # a source tree without `make python`
+    raise ImportError("charlstm: the C extension is not built (%s): run `make python` in the "
+                      "source tree, or pip install ./python" % e) from e
+
+__version__ = "0.1.0"
+__all__ = ["Model", "Error", "Interrupted", "States", "train"]
+
+_ERR_NAMES = {0: "OK", -1: "ENOMEM", -2: "EIO", -3: "EINVAL", -4: "EFORMAT", -5: "ETRUNC",
+              -6: "ECHECKSUM", -7: "EVERSION", -8: "EUTF8", -9: "EEMPTY", -10: "EPARSE",
+              -11: "ENOTFOUND", -12: "EINTR", -13: "EMISMATCH", -14: "ENONFINITE"}
+
+
+class Error(Exception):
+    """A failure reported by libcharlstm.  str() is its message ("FILE:LINE:
+    ...", "NAME: invalid UTF-8 at byte N", ...); .code is the cl_err number
+    and .name its name ("EUTF8", "ECHECKSUM", ...)."""
+
+    def __init__(self, message, code=None):
+        super().__init__(message)
+        self.code = code
+        self.name = _ERR_NAMES.get(code, "") if code is not None else ""
+
+
+class Interrupted(KeyboardInterrupt):
+    """charlstm.train() stopped by Ctrl-C: the latest state is in MODEL.last
+    (resume with train(resume=MODEL + ".last", output=MODEL))."""
+
+
+def _check(err, msg):
+    if err:
+        raise Error(ffi.string(msg).decode("utf-8", "replace"), err)
+
+
+def _utf8(text):
+    """UTF-8 bytes for the library.  str is encoded with surrogatepass so that
+    text that is not valid Unicode reaches the library's validation (and its
+    message) instead of failing here; bytes go as they are."""
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        return bytes(text)
+    if not isinstance(text, str):
+        raise TypeError("expected str or bytes, got %s" % type(text).__name__)
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _text_of(data):
+    """A str for slicing by code point (the library validated the bytes)."""
+    return data if isinstance(data, str) else bytes(data).decode("utf-8")
+
+
+def _cps_to_str(cps):
+    return "".join(map(chr, cps))
+
+
+States = namedtuple("States", "text chars words tokens")
+States.__doc__ = """Encoder states of one text.
+
+text: the text as the model read it (NFC, case-folded if the model folds case);
+chars: float32 [len(text), dim], the encoder output at each character;
+words: float32 [len(tokens), dim], the output at each word's last character;
+tokens: [(form, start, end)] the words of text (code-point offsets)."""
+
+
+class Model:
+    """A charlstm model file: an encoder and its heads ("lm", "tagger",
+    "classifier").  threads: OpenMP threads for this model's work.
+
+    A Model may be used from several Python threads: calls on one model
+    take turns (a lock), calls on different models run in parallel."""
+
+    def __init__(self, path, threads=1):
+        out = ffi.new("clpy_model **")
+        msg = ffi.new("char[]", lib.CLPY_MSG)
+        _check(lib.clpy_load(os.fsencode(path), out, msg), msg)
+        self._m = ffi.gc(out[0], lib.clpy_free)
+        self.path = os.fspath(path)
+        self._lock = threading.Lock()
+        self.threads = threads
+        self._info()
+
+    @classmethod
+    def _wrap(cls, handle, path=None):
+        self = cls.__new__(cls)
+        self._m = ffi.gc(handle, lib.clpy_free)
+        self.path = path
+        self._lock = threading.Lock()
+        self.threads = 1
+        self._info()
+        return self
+
+    def _info(self):
+        info = ffi.new("clpy_info *")
+        lib.clpy_get_info(self._m, info)
+        self.info = {k: getattr(info, k) for k in dir(info)}
+        heads = []
+        while True:
+            h = lib.clpy_head(self._m, len(heads))
+            if h == ffi.NULL:
+                break
+            heads.append(ffi.string(h).decode())
+        self.heads = tuple(h[len("head."):] if h.startswith("head.") else h for h in heads)
+        cps = ffi.new("int32_t[]", self.info["vocab"])
+        lib.clpy_vocab(self._m, cps)
+        #: characters by id; id 0 is the unknown character (None)
+        self.vocab = [None] + [chr(c) for c in list(cps)[1:]]
+        self.tags = [ffi.string(lib.clpy_tag_name(self._m, i)).decode()
+                     for i in range(self.info["ntags"])]
+        self.labels = [ffi.string(lib.clpy_label(self._m, k)).decode()
+                       for k in range(self.info["nlabels"])]
+
+    @property
+    def threads(self):
+        return self._threads
+
+    @threads.setter
+    def threads(self, n):
+        self._threads = int(n)
+        lib.clpy_set_threads(self._m, self._threads)
+
+    def __repr__(self):
+        i = self.info
+        return "<charlstm.Model %r: %s %dx%d%s, vocab %d, heads %s>" % (
+            self.path, "gru" if i["gru"] else "lstm", i["layers"], i["hidden"],
+            " bidir" if i["bidir"] else "", i["vocab"], ",".join(self.heads))
+
+    # ---- generation ------------------------------------------------------
+
+    def generate(self, prompt="", n=500, temperature=1.0, top_k=0, top_p=1.0, seed=None,
+                 stop=None):
+        """The continuation of prompt: n characters sampled as `charlstm
+        generate` does (the same seed gives the same text).  seed None: a
+        fresh random one.  stop: strings that end the text early (the text
+        ends right after the first one found)."""
+        return "".join(self.stream(prompt, n, temperature, top_k, top_p, seed, stop))
+
+    def stream(self, prompt="", n=500, temperature=1.0, top_k=0, top_p=1.0, seed=None,
+               stop=None, chunk=16):
+        """generate() as a generator that yields the text as it is sampled
+        (chunk characters at a time, fewer around a stop string)."""
+        g = _Generator(self, prompt, temperature, top_k, top_p, seed)
+        stops = [s for s in ([stop] if isinstance(stop, str) else (stop or [])) if s]
+        keep = max((len(s) for s in stops), default=1) - 1
+        done, pending = 0, ""
+        while done < n:
+            k = min(chunk, n - done)
+            pending += g.next(k)
+            done += k
+            hit = min((i + len(s) for s in stops for i in [pending.find(s)] if i >= 0),
+                      default=-1)
+            if hit >= 0:
+                yield pending[:hit]
+                return
+            # hold back what could be the start of a stop string
+            cut = len(pending) - keep if stops else len(pending)
+            if cut > 0:
+                yield pending[:cut]
+                pending = pending[cut:]
+        if pending:
+            yield pending
+
+    def prompt_as_read(self, prompt):
+        """The prompt as the model reads it (normalised, unknown characters
+        as U+FFFD): what `charlstm generate` prints before the continuation."""
+        return _Generator(self, prompt, 1.0, 0, 1.0, 1).prompt
+
+    # ---- language-model scores ---------------------------------------------
+
+    def logits(self, text):
+        """float32 [len, vocab]: the lm head's logits after each character
+        of text, read from a zero state (row t predicts character t + 1)."""
+        return self._logits(text, False)[0]
+
+    def score(self, text):
+        """Surprisal in nats of each character of text, read from the start
+        of a line (as generation starts): float64 [len]; the mean is the
+        text's nats/char (divide by log 2 for bits)."""
+        logits, ids = self._logits(text, True)
+        x = logits.astype(np.float64)
+        top = x.max(axis=1, keepdims=True)
+        lse = top[:, 0] + np.log(np.exp(x - top).sum(axis=1))
+        return lse - x[np.arange(len(ids)), ids]
+
+    def _logits(self, text, after_newline):
+        data = _utf8(text)
+        lp, ip, T = ffi.new("float **"), ffi.new("int **"), ffi.new("size_t *")
+        msg = ffi.new("char[]", lib.CLPY_MSG)
+        with self._lock:
+            _check(lib.clpy_logits(self._m, data, len(data), int(after_newline), lp, ip, T,
+                                   msg), msg)
+        try:
+            V, n = self.info["vocab"], T[0]
+            logits = np.frombuffer(ffi.buffer(lp[0], 4 * n * V), np.float32).reshape(n, V).copy()
+            ids = np.frombuffer(ffi.buffer(ip[0], ffi.sizeof("int") * n), np.intc).copy()
+        finally:
+            lib.clpy_release(lp[0])
+            lib.clpy_release(ip[0])
+        return logits, ids
+
+    # ---- encoder states ----------------------------------------------------
+
+    def states(self, texts):
+        """Encoder states of each text (a str or a list of them; one call
+        into C for all): a list of States(text, chars [T, dim], words [W,
+        dim], tokens).  Each text is read from the start of a line; words
+        are found by the tokenizer of `charlstm tag`, and a word's state is
+        the encoder output at its last character (for a unidirectional
+        encoder: everything read up to the end of the word)."""
+        single = isinstance(texts, (str, bytes))
+        datas = [_utf8(t) for t in ([texts] if single else texts)]
+        keep = [ffi.new("char[]", d) for d in datas]
+        s = ffi.new("clpy_states *")
+        msg = ffi.new("char[]", lib.CLPY_MSG)
+        try:
+            with self._lock:
+                err = lib.clpy_states_of(self._m, keep, [len(d) for d in datas], len(datas), s,
+                                         msg)
+            _check(err, msg)
+            out = self._unpack_states(s, len(datas))
+        finally:
+            lib.clpy_states_free(s)
+        return out[0] if single else out
+
+    def _unpack_states(self, s, n):
+        D = s.dim
+        co = list(s.char_off[0:n + 1])
+        wo = list(s.word_off[0:n + 1])
+        chars = np.frombuffer(ffi.buffer(s.chars, 4 * co[n] * D), np.float32).reshape(co[n], D)
+        words = np.frombuffer(ffi.buffer(s.words, 4 * wo[n] * D), np.float32).reshape(wo[n], D)
+        cps = list(s.cps[0:co[n]])
+        starts, ends = list(s.word_start[0:wo[n]]), list(s.word_end[0:wo[n]])
+        out = []
+        for i in range(n):
+            text = _cps_to_str(cps[co[i]:co[i + 1]])
+            tokens = [(text[a:b], a, b) for a, b in zip(starts[wo[i]:wo[i + 1]],
+                                                        ends[wo[i]:wo[i + 1]])]
+            out.append(States(text, chars[co[i]:co[i + 1]].copy(),
+                              words[wo[i]:wo[i + 1]].copy(), tokens))
+        return out
+
+    # ---- tagging -----------------------------------------------------------
+
+    def tag(self, text_or_tokens):
+        """Part-of-speech tags.  A str (or bytes) is raw text: one sentence
+        per line, split into words as `charlstm tag` does; a list of str is
+        one sentence of given words; a list of such lists, several.
+
+        Returns {"sentences": [{"text": ..., "tokens": [{"form", "start",
+        "end", "tag", "prob"}]}]}: start/end are code-point offsets into the
+        text (for given words: into the words joined by single spaces), prob
+        the tagger's probability of the tag.  Blank lines hold no sentence."""
+        x = text_or_tokens
+        msg = ffi.new("char[]", lib.CLPY_MSG)
+        out = ffi.new("clpy_tagged *")
+        if isinstance(x, (str, bytes, bytearray)):
+            data = _utf8(x)
+            with self._lock:
+                err = lib.clpy_tag_text(self._m, data, len(data), out, msg)
+            try:
+                _check(err, msg)
+                return self._unpack_tagged(out, _text_of(x), None)
+            finally:
+                lib.clpy_tagged_free(out)
+        sents = [x] if x and all(isinstance(w, str) for w in x) else list(x)
+        forms, starts = [], [0]
+        for s in sents:
+            forms += [_utf8(w) for w in s]
+            starts.append(len(forms))
+        keep = [ffi.new("char[]", f) for f in forms]
+        with self._lock:
+            err = lib.clpy_tag_words(self._m, keep, starts, len(sents), out, msg)
+        try:
+            _check(err, msg)
+            return self._unpack_tagged(out, None, [list(s) for s in sents if len(s)])
+        finally:
+            lib.clpy_tagged_free(out)
+
+    def _unpack_tagged(self, t, text, given):
+        S, W = t.nsent, t.nwords
+        ss, tags = list(t.sent_start[0:S + 1]), list(t.tag[0:max(W, 1)])
+        probs = list(t.prob[0:max(W, 1)])
+        starts, ends = list(t.start[0:max(W, 1)]), list(t.end[0:max(W, 1)])
+        sents = []
+        for s in range(S):
+            if given is None:
+                line = text[t.sent_begin[s]:t.sent_end[s]]
+                spans = [(starts[w], ends[w]) for w in range(ss[s], ss[s + 1])]
+                forms = [text[a:b] for a, b in spans]
+            else:
+                forms, line, spans, at = given[s], " ".join(given[s]), [], 0
+                for f in forms:
+                    spans.append((at, at + len(f)))
+                    at += len(f) + 1
+            toks = [{"form": f, "start": a, "end": b, "tag": self.tags[tags[w]],
+                     "prob": float(probs[w])}
+                    for f, (a, b), w in zip(forms, spans, range(ss[s], ss[s + 1]))]
+            sents.append({"text": line, "tokens": toks})
+        return {"sentences": sents}
+
+    # ---- classification ------------------------------------------------------
+
+    def classify(self, texts):
+        """Labels of texts (a str or a list; one call into C for all), as
+        `charlstm classify` computes them: for each text {"label": best,
+        "prob": its probability, "probs": {label: probability}}."""
+        single = isinstance(texts, (str, bytes))
+        probs = self.classify_probs([texts] if single else texts)
+        out = []
+        for row in probs:
+            k = int(np.argmax(row))
+            out.append({"label": self.labels[k], "prob": float(row[k]),
+                        "probs": {lab: float(p) for lab, p in zip(self.labels, row)}})
+        return out[0] if single else out
+
+    def classify_probs(self, texts):
+        """float32 [len(texts), len(self.labels)]: every label's probability."""
+        datas = [_utf8(t) for t in texts]
+        keep = [ffi.new("char[]", d) for d in datas]
+        probs = np.zeros((len(datas), max(len(self.labels), 1)), np.float32)
+        msg = ffi.new("char[]", lib.CLPY_MSG)
+        with self._lock:
+            err = lib.clpy_classify(self._m, keep, [len(d) for d in datas], len(datas),
+                                    ffi.from_buffer("float[]", probs), msg)
+        _check(err, msg)
+        return probs
+
+    # ---- tensors ---------------------------------------------------------------
+
+    def tensors(self):
+        """{name: float32 array} of every tensor of the model (copies), PyTorch
+        names and layouts: "encoder.embed", "encoder.rnn.weight_ih_l0", ...,
+        "head.lm.weight", "head.lm.bias", ..."""
+        return {name: arr.copy() for name, arr in self._tensor_views()}
+
+    def _tensor_views(self):
+        ndim, shape = ffi.new("int *"), ffi.new("int[4]")
+        vals, const = ffi.new("float **"), ffi.new("int *")
+        i = 0
+        while True:
+            name = lib.clpy_tensor(self._m, i, ndim, shape, vals, const)
+            if name == ffi.NULL:
+                return
+            dims = tuple(shape[0:ndim[0]])
+            size = int(np.prod(dims)) if dims else 1
+            arr = np.frombuffer(ffi.buffer(vals[0], 4 * size), np.float32).reshape(dims)
+            yield ffi.string(name).decode(), arr
+            i += 1
+
+    def save(self, path):
+        """Write the model file (atomically)."""
+        msg = ffi.new("char[]", lib.CLPY_MSG)
+        with self._lock:
+            _check(lib.clpy_save(self._m, os.fsencode(path), msg), msg)
+
+
+class _Generator:
+    def __init__(self, model, prompt, temperature, top_k, top_p, seed):
+        if seed is None:
+            seed = int.from_bytes(os.urandom(8), "little") or 1
+        data = _utf8(prompt)
+        out, plen = ffi.new("clpy_gen **"), ffi.new("size_t *")
+        msg = ffi.new("char[]", lib.CLPY_MSG)
+        self.model = model  # the generator reads the model: keep it alive
+        with model._lock:
+            err = lib.clpy_gen_new(model._m, data, len(data), float(temperature), int(top_k),
+                                   float(top_p), int(seed) & (2 ** 64 - 1), out, plen, msg)
+        _check(err, msg)
+        self.g = ffi.gc(out[0], lib.clpy_gen_free)
+        cps = ffi.new("int32_t[]", max(plen[0], 1))
+        lib.clpy_gen_prompt(self.g, cps)
+        self.prompt = _cps_to_str(cps[0:plen[0]])
+
+    def next(self, n):
+        cps = ffi.new("int32_t[]", n)
+        with self.model._lock:
+            err = lib.clpy_gen_next(self.g, cps, n)
+        if err:
+            raise Error("generation failed", err)
+        return _cps_to_str(cps[0:n])
+
+
+# ---- training -------------------------------------------------------------------
+
+_callbacks = {}
+_callbacks_lock = threading.Lock()
+
+
+@ffi.def_extern(onerror=lambda exc, val, tb: _callback_error(val))
+def clpy_py_progress(p, ctx):
+    state = ffi.from_handle(ctx)
+    info = {k: getattr(p, k) for k in dir(p)}
+    info["evaluation"] = bool(info["evaluation"])
+    state["last"] = info
+    if state["callback"] is not None and state["callback"](info) is False:
+        state["stopped"] = True
+        return 1
+    return 0
+
+
+def _callback_error(val):
+    # an exception in the user's callback stops the run; train() re-raises it
+    _callback_error.pending = val
+    return 1
+
+
+_callback_error.pending = None
+
+
+def _argv(task, options):
+    argv = ["train"]
+    if task is not None:
+        argv += ["--task", task]
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if value is None or value is False:
+            continue
+        if value is True:
+            argv.append(flag)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                argv += [flag, os.fspath(v) if isinstance(v, os.PathLike) else str(v)]
+        else:
+            argv += [flag, os.fspath(value) if isinstance(value, os.PathLike) else str(value)]
+    return argv
+
+
+def train(task=None, callback=None, verbose=False, **options):
+    """Train a model with `charlstm train`'s own code (the one training core).
+
+    task: "lm", "tagger" or "classifier"; options: the command's options
+    with "_" for "-" (train="corpus.txt" or a list, dev=..., output=...,
+    minutes=..., steps=..., hidden=..., resume=MODEL.last, ...; True for a
+    flag), see `charlstm train --help`.  callback(info) is called about 4
+    times a second and after each evaluation with a dict (step, epochs,
+    items, train_loss, last_metric, best_metric, items_per_sec, eta,
+    evaluation, ...); returning False stops the run cleanly, as Ctrl-C
+    does: the latest state is saved to OUTPUT.last and train() returns.
+
+    Ctrl-C saves and raises charlstm.Interrupted; resume with
+    train(resume=OUTPUT + ".last", output=OUTPUT).  verbose=True shows the
+    tool's progress line on stderr.  Returns the last progress dict, with
+    "stopped" True when the callback stopped the run."""
+    import sys
+    import tempfile
+
+    if not verbose:
+        options.setdefault("quiet", True)
+    argv = _argv(task, options)
+    state = {"callback": callback, "last": None, "stopped": False}
+    handle = ffi.new_handle(state)
+    args = [ffi.new("char[]", a.encode()) for a in argv]
+    _callback_error.pending = None
+    sys.stderr.flush()
+    log = None if verbose else tempfile.TemporaryFile()
+    saved = None
+    if log is not None:
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)
+    try:
+        rc = lib.clpy_train(len(args), args, lib.clpy_py_progress, handle)
+    finally:
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
+    text = ""
+    if log is not None:
+        log.seek(0)
+        text = log.read().decode("utf-8", "replace")
+        log.close()
+    if _callback_error.pending is not None:
+        raise _callback_error.pending
+    if rc == 130 and not state["stopped"]:
+        raise Interrupted(text.strip() or "training interrupted")
+    if rc not in (0, 130):
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        raise Error("\n".join(lines) if lines else
+                    "charlstm train failed (exit status %d; see the messages above)" % rc)
+    if text and rc == 0:
+        sys.stderr.write(text)
+    result = dict(state["last"] or {})
+    result["stopped"] = state["stopped"]
+    return result

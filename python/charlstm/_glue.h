@@ -1,0 +1,159 @@
+/* clpy: the C side of the Python package (python/charlstm), over libcharlstm.
+ *
+ * Plain C functions with simple types, so that the cffi declaration in
+ * _build.py is this header and nothing else.  cffi releases the GIL around
+ * every call into them: a whole batch of texts is one call.
+ *
+ * Errors: functions return 0 or a negative cl_err, and write the library's
+ * message ("FILE:LINE: ..." or "NAME: invalid UTF-8 at byte N", then the
+ * cl_strerror text in brackets) into msg[CLPY_MSG], which Python raises as
+ * charlstm.Error.  Text arguments are UTF-8 bytes with their length; the
+ * library validates them.
+ *
+ * Ownership: clpy_load's model is freed with clpy_free; every result struct
+ * with pointers is freed with its own *_free function; the rest is the
+ * caller's.  One clpy_model must not be used by two threads at once (the
+ * Python class holds a lock). */
+#ifndef CLPY_GLUE_H
+#define CLPY_GLUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CLPY_MSG 640
+
+typedef struct clpy_model clpy_model;
+
+/* ---- the model ----------------------------------------------------------- */
+
+typedef struct {
+    int vocab, emb, hidden, layers, bidir, gru; /* encoder */
+    int dim;            /* encoder output width (hidden * (1 + bidir)) */
+    int nfc, casefold;  /* text options */
+    int nheads;
+    int ntags;          /* 0 without a tagger head */
+    int nlabels;        /* 0 without a classifier head */
+} clpy_info;
+
+int clpy_load(const char *path, clpy_model **out, char *msg);
+void clpy_free(clpy_model *m);
+/* OpenMP threads for this model's calls (OpenBLAS stays single-threaded). */
+void clpy_set_threads(clpy_model *m, int threads);
+void clpy_get_info(const clpy_model *m, clpy_info *info);
+/* Section name of head i ("head.lm", ...); NULL past the last. */
+const char *clpy_head(const clpy_model *m, int i);
+/* Code point of every character id (id 0, unknown: U+FFFD) into cps[vocab]. */
+void clpy_vocab(const clpy_model *m, int32_t *cps);
+const char *clpy_tag_name(const clpy_model *m, int id);
+const char *clpy_label(const clpy_model *m, int k);
+
+/* ---- tensors (PyTorch import and export) --------------------------------- */
+
+/* Name, shape and values of tensor i (NULL name past the last).  The values
+ * belong to the model: Python copies them, or writes into them before
+ * clpy_save. */
+const char *clpy_tensor(const clpy_model *m, int i, int *ndim, int *shape, float **values,
+                        int *constant);
+/* A new model with vocabulary cps[0..n) (ids 1..n, ascending), an encoder and
+ * an lm head, random weights (seed): the Python importer fills them. */
+int clpy_new_lm(const int32_t *cps, int n, int emb, int hidden, int layers, int gru, int nfc,
+                int casefold, float dropout, uint64_t seed, clpy_model **out, char *msg);
+int clpy_save(const clpy_model *m, const char *path, char *msg);
+
+/* ---- generation ---------------------------------------------------------- */
+
+typedef struct clpy_gen clpy_gen;
+
+/* A generator primed with the prompt (as charlstm generate does); the model
+ * must outlive it.  *prompt_len gets the prompt's length in code points as
+ * the model read it (clpy_gen_prompt). */
+int clpy_gen_new(clpy_model *m, const char *prompt, size_t n, float temperature, int top_k,
+                 float top_p, uint64_t seed, clpy_gen **out, size_t *prompt_len, char *msg);
+/* The prompt as the model read it (normalised; unknown characters as
+ * U+FFFD) into cps[prompt_len]. */
+void clpy_gen_prompt(const clpy_gen *g, int32_t *cps);
+/* The next n characters' code points into cps[n]. */
+int clpy_gen_next(clpy_gen *g, int32_t *cps, int n);
+void clpy_gen_free(clpy_gen *g);
+
+/* ---- language-model scores and encoder states ------------------------------ */
+
+/* The lm head's logits over text: with after_newline, row t predicts
+ * character t from a start of line and the characters before it (row 0 is
+ * what the model expects first); without, row t follows character t from a
+ * zero state.  *logits [T, vocab] and *ids [T] are malloc'd (free with
+ * clpy_release); *T = characters as the model reads them. */
+int clpy_logits(clpy_model *m, const char *text, size_t n, int after_newline, float **logits,
+                int **ids, size_t *T, char *msg);
+
+typedef struct {
+    int n, dim;
+    size_t *char_off;    /* [n + 1]: text i's characters are rows char_off[i].. of chars */
+    int32_t *cps;        /* [char_off[n]] each character as the model read it */
+    float *chars;        /* [char_off[n], dim] encoder output at each character */
+    size_t *word_off;    /* [n + 1]: text i's words are rows word_off[i].. of words */
+    int64_t *word_start; /* [word_off[n]] first character of each word (in its text) */
+    int64_t *word_end;   /* [word_off[n]] one past its last */
+    float *words;        /* [word_off[n], dim] encoder output at each word's last character */
+} clpy_states;
+
+/* Encoder states of n texts (texts[i], lens[i] bytes), each read after a
+ * newline from a zero state, the words found by the tokenizer of charlstm
+ * tag.  Free *s with clpy_states_free, also after an error. */
+int clpy_states_of(clpy_model *m, const char *const *texts, const size_t *lens, int n,
+                   clpy_states *s, char *msg);
+void clpy_states_free(clpy_states *s);
+
+/* ---- tagging ------------------------------------------------------------- */
+
+typedef struct {
+    int nsent, nwords;
+    int *sent_start;     /* [nsent + 1] first word of each sentence */
+    int64_t *sent_begin; /* [nsent] code-point offsets of each sentence's line in the text */
+    int64_t *sent_end;
+    int64_t *start;      /* [nwords] code-point offsets of each word (text input) */
+    int64_t *end;
+    int *tag;            /* [nwords] tag id (clpy_tag_name) */
+    float *prob;         /* [nwords] its probability */
+} clpy_tagged;
+
+/* Raw text: one sentence per line, split into words as charlstm tag does;
+ * blank lines hold no sentence. */
+int clpy_tag_text(clpy_model *m, const char *text, size_t n, clpy_tagged *out, char *msg);
+/* Words given: sentence s is forms[sent_start[s] .. sent_start[s + 1]);
+ * start/end are then offsets in the words joined by single spaces. */
+int clpy_tag_words(clpy_model *m, const char *const *forms, const int *sent_start, int nsent,
+                   clpy_tagged *out, char *msg);
+void clpy_tagged_free(clpy_tagged *t);
+
+/* ---- classification ------------------------------------------------------ */
+
+/* Probabilities [n, nlabels] of n texts into probs (caller-owned), as
+ * charlstm classify computes them (cut to max_chars, an empty text reads as
+ * one unknown character). */
+int clpy_classify(clpy_model *m, const char *const *texts, const size_t *lens, int n,
+                  float *probs, char *msg);
+
+/* ---- training ------------------------------------------------------------ */
+
+typedef struct {
+    long step, epoch, max_steps, best_step;
+    double epochs, items, train_loss, last_metric, last_loss, best_metric, best_loss;
+    double lr, elapsed, items_per_sec, eta;
+    int evaluation;      /* 1: called after an evaluation, 0: progress */
+    int improved, saved, higher_better;
+} clpy_progress;
+
+/* Called about 4 times a second and after each evaluation; non-zero stops
+ * the run as Ctrl-C does (the latest state is saved to MODEL.last). */
+typedef int (*clpy_progress_fn)(const clpy_progress *p, void *ctx);
+
+/* Run "charlstm train" with argv[0..argc) (argv[0] = "train"): the tool's
+ * own code, the one training core.  Ctrl-C stops it cleanly; the process's
+ * SIGINT and SIGTERM handlers are restored on return.  Returns the exit
+ * status: 0, 1 (error, message on stderr), 2 (usage), 130 (interrupted). */
+int clpy_train(int argc, char **argv, clpy_progress_fn fn, void *ctx);
+
+void clpy_release(void *p); /* free() for what the functions above malloc */
+
+#endif
