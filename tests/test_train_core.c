@@ -233,6 +233,18 @@ static const char *lm_run(const char *name, const char *extra, int *rc, char *ou
     return dir;
 }
 
+START_TEST(log_to_stdout)
+{
+    char out[8192];
+    int rc;
+    lm_run("log.model", "--steps 20 --log - -q", &rc, out, sizeof out);
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert_msg(strstr(out, "step\tepoch\tchars\twall_seconds\ttrain_loss\tvalid_metric"),
+                  "%s", out);
+    ck_assert_msg(strstr(out, "\n10\t") && strstr(out, "\n20\t"), "%s", out);
+}
+END_TEST
+
 START_TEST(resume_refuses_a_changed_model_or_data)
 {
     char out[8192];
@@ -359,6 +371,7 @@ Suite *suite_train_core(void)
     tcase_add_loop_test(te, lm_resumes_exactly, 0, 2);
     tcase_add_loop_test(te, tagger_resumes_exactly, 0, 2);
     tcase_add_loop_test(te, classifier_resumes_exactly, 0, 2);
+    tcase_add_test(te, log_to_stdout);
     tcase_add_test(te, resume_refuses_a_changed_model_or_data);
     tcase_add_test(te, divergence_stops_and_keeps_earlier_files);
     tcase_add_test(te, resume_never_replaces_the_best_with_a_worse_model);

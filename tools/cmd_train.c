@@ -94,8 +94,7 @@ static int train_resolve(const cli_command *cmd, train_opts *o)
         return cli_usage_error(cmd, "no training data: give FILE arguments or --train FILE");
     if (cli_no_dash("train", "-o", o->output, CLI_MODEL_NOT_A_STREAM) ||
         cli_no_dash("train", "--init", o->init, CLI_MODEL_NOT_A_STREAM) ||
-        cli_no_dash("train", "--resume", o->resume, CLI_MODEL_NOT_A_STREAM) ||
-        cli_no_dash("train", "--log", o->log, "stdout is not a log file here; give a file name"))
+        cli_no_dash("train", "--resume", o->resume, CLI_MODEL_NOT_A_STREAM))
         return CLI_EXIT_USAGE;
     if (o->init && o->resume)
         return cli_usage_error(cmd, "--init and --resume exclude each other");
@@ -414,7 +413,8 @@ static int train_parse(train_opts *o, int argc, char **argv, cl_ckpt **ck)
 
         {.type = CLI_SECTION, .help = "Output:"},
         {"log", 0, CLI_STR, &o->log, "FILE",
-         .help = "write the learning curve as TSV (step, time, train and validation loss)"},
+         .help = "write the learning curve as TSV at every evaluation ('-': stdout); a resumed "
+         "run appends"},
         {"quiet", 'q', CLI_FLAG, &o->quiet, NULL, .help = "no progress line"},
     };
     unsigned char given[sizeof opts / sizeof opts[0]] = {0};
