@@ -18,7 +18,7 @@ PCDIR    ?= $(LIBDIR)/pkgconfig
 DOCDIR   ?= $(PREFIX)/share/doc/charlstm
 
 CC       ?= cc
-PKGS     := openblas libutf8proc libpcre2-8 zlib
+PKGS     := openblas libutf8proc libpcre2-8 zlib libmicrohttpd libcjson
 OPT      ?= -O2 -march=native
 SANITIZE ?= 0
 
@@ -67,7 +67,13 @@ $(BUILD)/lib/%_d.o: lib/%.c lib/*.h | $(BUILD)/lib
 $(BUILD)/lib/%.o: lib/%.c lib/*.h | $(BUILD)/lib
 	$(CC) $(CFLAGS) -c $< -o $@
 $(BUILD)/tools/%.o: tools/%.c $(wildcard tools/*.h) lib/*.h | $(BUILD)/tools
-	$(CC) $(CFLAGS) -Itools -DCL_VERSION='"$(VERSION)"' -c $< -o $@
+	$(CC) $(CFLAGS) -Itools -I$(BUILD)/tools -DCL_VERSION='"$(VERSION)"' -c $< -o $@
+
+# The server's page, compiled in as serve_page_html[] (no file to install or find).
+$(BUILD)/tools/serve_http.o: $(BUILD)/tools/serve_page.h
+$(BUILD)/tools/serve_page.h: tools/serve_page.html | $(BUILD)/tools
+	cd tools && xxd -i serve_page.html > $(CURDIR)/$@.tmp
+	mv $@.tmp $@
 $(BUILD)/tests/%.o: tests/%.c tests/*.h lib/*.h $(BUILD)/tests/suites.h | $(BUILD)/tests
 	$(CC) $(CFLAGS) -Itools -I$(BUILD)/tests $(CHECK_CFLAGS) -DCL_SRCDIR='"$(CURDIR)"' \
 	    -DCL_TOOL='"$(CURDIR)/$(TOOL)"' -c $< -o $@

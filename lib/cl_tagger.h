@@ -38,6 +38,7 @@
 
 #include "cl_feat.h"
 #include "cl_model.h"
+#include "cl_tok.h"
 #include "cl_train.h"
 
 /* ==== corpus: sentences as strings ====================================== */
@@ -133,6 +134,20 @@ int cl_tagger_data_sent(const cl_tagger_data *data, int s, int *len);
  * sentences of similar length waste least work. */
 int cl_tagger_predict(cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns,
                       int *tags);
+/* The same, and probs [nwords, ntags] (indexed as tags; may be NULL) gets
+ * every tag's probability for those words. */
+int cl_tagger_predict_probs(cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns,
+                            int *tags, float *probs);
+/* Tag all of data in batches of up to `batch` sentences of similar length:
+ * what charlstm tag and the server's /tag call.  tags [nwords]; probs
+ * [nwords, ntags] or NULL. */
+int cl_tagger_tag(cl_tagger *t, const cl_tagger_data *data, int batch, int *tags, float *probs);
+/* Append line[0..len) (valid UTF-8) as one sentence of the words that tok
+ * splits it into; nothing is added for a line without words.  *spans gets
+ * the words' byte spans in line (malloc'd, caller frees; NULL when none),
+ * *n their count. */
+int cl_tagger_corpus_add_line(cl_tagger_corpus *c, const cl_tok *tok, const char *line,
+                              size_t len, cl_tok_span **spans, size_t *n, cl_diag *d);
 
 /* ==== scoring ============================================================= */
 

@@ -411,7 +411,33 @@ void cl_tagger_argmax(const cl_tagger *t, const cl_tagger_data *x, const int *se
     }
 }
 
+/* Softmax of each word's logits into probs[w * ntags ...]. */
+static void word_probs(const cl_tagger *t, const cl_tagger_data *x, const int *sents, int S,
+                       float *probs)
+{
+    int V = t->cfg->ntags;
+    for (int s = 0; s < S; s++) {
+        int b = x->start[sents[s]], len = x->start[sents[s] + 1] - b;
+        for (int k = 0; k < len; k++) {
+            const float *l = t->ws.logits + ((size_t)k * S + s) * V;
+            float *p = probs + (size_t)(b + k) * V, mx = l[0], sum = 0;
+            for (int j = 1; j < V; j++)
+                mx = l[j] > mx ? l[j] : mx;
+            for (int j = 0; j < V; j++)
+                sum += p[j] = expf(l[j] - mx);
+            for (int j = 0; j < V; j++)
+                p[j] /= sum;
+        }
+    }
+}
+
 int cl_tagger_predict(cl_tagger *t, const cl_tagger_data *x, const int *sents, int ns, int *tags)
+{
+    return cl_tagger_predict_probs(t, x, sents, ns, tags, NULL);
+}
+
+int cl_tagger_predict_probs(cl_tagger *t, const cl_tagger_data *x, const int *sents, int ns,
+                            int *tags, float *probs)
 {
     if (ns < 1)
         return CL_OK;
@@ -425,5 +451,7 @@ int cl_tagger_predict(cl_tagger *t, const cl_tagger_data *x, const int *sents, i
     if (loss != loss)
         return CL_EINVAL;
     cl_tagger_argmax(t, x, sents, ns, tags);
+    if (probs)
+        word_probs(t, x, sents, ns, probs);
     return CL_OK;
 }

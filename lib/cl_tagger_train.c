@@ -122,7 +122,7 @@ static int reserve_typical(cl_tagger *t, int batch)
     return cl_tagger_ws_reserve(t, TAG_BATCH_WORDS, batch, c->max_word_chars, Tw, Tl);
 }
 
-static int predict_all(cl_tagger *t, const cl_tagger_data *x, int batch, int *pred)
+int cl_tagger_tag(cl_tagger *t, const cl_tagger_data *x, int batch, int *pred, float *probs)
 {
     int S = x->nsent, err = CL_OK;
     int *order = malloc(sizeof *order * (size_t)(S ? S : 1));
@@ -137,7 +137,7 @@ static int predict_all(cl_tagger *t, const cl_tagger_data *x, int batch, int *pr
     err = err ? err : reserve_all(t, x, order, S, batch, TAG_BATCH_WORDS);
     for (int b = 0, e; b < S && !err; b = e) {
         e = next_batch(x, order, b, S, batch, TAG_BATCH_WORDS);
-        err = cl_tagger_predict(t, x, order + b, e - b, pred);
+        err = cl_tagger_predict_probs(t, x, order + b, e - b, pred, probs);
     }
     free(order), free(tmp);
     return err;
@@ -151,7 +151,7 @@ int cl_tagger_evaluate(cl_tagger *t, const cl_tagger_data *x, int batch, cl_tagg
     e->confusion = calloc((size_t)e->ntags * e->ntags, sizeof *e->confusion);
     int *p = pred ? pred : malloc(sizeof *p * (size_t)(x->nwords ? x->nwords : 1));
     int err = e->confusion && p ? CL_OK : CL_ENOMEM;
-    err = err ? err : predict_all(t, x, batch < 1 ? 1 : batch, p);
+    err = err ? err : cl_tagger_tag(t, x, batch < 1 ? 1 : batch, p, NULL);
     if (!err)
         score(x, p, e);
     if (p != pred)

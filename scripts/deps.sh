@@ -2,7 +2,8 @@
 # Install what charlstm needs to build and test, from Debian's packages.
 # Run as root (or with sudo available).  Safe to run again.
 set -eu
-PKGS="build-essential pkg-config libopenblas-dev libutf8proc-dev libpcre2-dev zlib1g-dev check"
+PKGS="build-essential pkg-config libopenblas-dev libutf8proc-dev libpcre2-dev zlib1g-dev check \
+      libmicrohttpd-dev libcjson-dev xxd curl"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

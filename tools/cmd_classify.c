@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cl_classifier.h"
+#include "cl_labeler.h"
 #include "cli_opts.h"
 #include "cli_util.h"
 #include "commands.h"
@@ -62,81 +62,29 @@ static int classify_parse(classify_opts *o, int argc, char **argv)
 
 /* ---------------------------------------------------------------- work */
 
-/* One batch of input lines, as character ids for the model. */
+/* One batch of input lines and room for their answers. */
 typedef struct {
-    const cl_model *m;
-    cl_classifier *clf;
+    cl_labeler *l;
     const cl_classifier_config *cfg;
-    int B, n;          /* capacity and lines held */
-    int **ids, *len;   /* [B] ids of each line (grown as needed), lengths */
-    size_t *cap;       /* [B] capacity of ids[b] */
     float *probs;      /* [B, K] */
     int *rank;         /* [K] label order for --all */
 } classify_batch;
 
 static void batch_free(classify_batch *b)
 {
-    for (int i = 0; b->ids && i < b->B; i++)
-        free(b->ids[i]);
-    free(b->ids), free(b->len), free(b->cap), free(b->probs), free(b->rank);
-    cl_classifier_free(b->clf);
+    free(b->probs), free(b->rank);
+    cl_labeler_free(b->l);
 }
 
 static int batch_init(classify_batch *b, const cl_model *m, int B)
 {
-    *b = (classify_batch){.m = m, .B = B, .cfg = cl_model_head(m, "head.classifier")};
-    b->ids = calloc((size_t)B, sizeof *b->ids), b->len = calloc((size_t)B, sizeof *b->len);
-    b->cap = calloc((size_t)B, sizeof *b->cap);
-    b->probs = malloc(sizeof *b->probs * (size_t)B * b->cfg->nlabels);
-    b->rank = malloc(sizeof *b->rank * (size_t)b->cfg->nlabels);
-    if (!b->ids || !b->len || !b->cap || !b->probs || !b->rank)
-        return CL_ENOMEM;
-    return CL_OK;
-}
-
-/* A workspace long enough for the current batch: grown by doubling, so
- * memory follows the longest line seen, not the model's max_chars. */
-static int batch_workspace(classify_batch *b)
-{
-    int T = 1;
-    for (int i = 0; i < b->n; i++)
-        T = b->len[i] > T ? b->len[i] : T;
-    if (b->clf && T <= cl_classifier_max_len(b->clf))
-        return CL_OK;
-    int want = b->clf ? cl_classifier_max_len(b->clf) : 128;
-    while (want < T)
-        want *= 2;
-    want = want < b->cfg->max_chars ? want : b->cfg->max_chars;
-    cl_classifier_free(b->clf);
-    b->clf = NULL;
-    return cl_classifier_create(&b->clf, b->m, want, b->B);
-}
-
-/* Decode one line into slot b->n.  An empty line reads as one unknown
- * character, so every input line gets an output line. */
-static int batch_add(classify_batch *b, const char *line, size_t n, const char *where, cl_diag *d)
-{
-    int32_t *cps;
-    size_t ncps;
-    int err = cl_text_decode(line, n, &b->m->text, where, &cps, &ncps, d);
+    int err = cl_labeler_create(&b->l, m, B, NULL);
     if (err)
         return err;
-    size_t keep = ncps > (size_t)b->cfg->max_chars ? (size_t)b->cfg->max_chars : ncps;
-    int k = b->n;
-    if (b->cap[k] < keep + 1) {
-        int *p = realloc(b->ids[k], sizeof *p * (keep + 1));
-        if (!p) {
-            free(cps);
-            return CL_ENOMEM;
-        }
-        b->ids[k] = p, b->cap[k] = keep + 1;
-    }
-    b->ids[k][0] = CL_VOCAB_UNK;
-    cl_model_encode(b->m, cps, keep, b->ids[k], NULL);
-    b->len[k] = keep ? (int)keep : 1;
-    b->n++;
-    free(cps);
-    return CL_OK;
+    b->cfg = cl_labeler_config(b->l);
+    b->probs = malloc(sizeof *b->probs * (size_t)B * b->cfg->nlabels);
+    b->rank = malloc(sizeof *b->rank * (size_t)b->cfg->nlabels);
+    return b->probs && b->rank ? CL_OK : CL_ENOMEM;
 }
 
 /* JSON string literal of a UTF-8 string (labels). */
@@ -155,22 +103,11 @@ static void json_string(FILE *out, const char *s)
     fputc('"', out);
 }
 
-/* Labels by decreasing probability (insertion sort: K is small). */
-static void rank_labels(const float *p, int K, int *rank)
-{
-    for (int k = 0; k < K; k++) {
-        int j = k;
-        for (; j > 0 && p[rank[j - 1]] < p[k]; j--)
-            rank[j] = rank[j - 1];
-        rank[j] = k;
-    }
-}
-
 static void write_one(const classify_opts *o, classify_batch *b, const float *p, FILE *out)
 {
     int K = b->cfg->nlabels, n = o->all ? K : 1;
     char *const *labels = b->cfg->labels;
-    rank_labels(p, K, b->rank);
+    cl_labeler_rank(p, K, b->rank);
     if (o->output == CLASSIFY_OUT_TSV) {
         for (int i = 0; i < n; i++)
             fprintf(out, "%s%s\t%.4f", i ? "\t" : "", labels[b->rank[i]], p[b->rank[i]]);
@@ -194,14 +131,9 @@ static void write_one(const classify_opts *o, classify_batch *b, const float *p,
 
 static int flush_batch(const classify_opts *o, classify_batch *b, FILE *out)
 {
-    if (!b->n)
-        return CL_OK;
-    int err = batch_workspace(b);
-    err = err ? err : cl_classifier_predict(b->clf, (const int *const *)b->ids, b->len, b->n,
-                                            b->probs);
-    for (int i = 0; i < b->n && !err; i++)
+    int n = cl_labeler_count(b->l), err = cl_labeler_run(b->l, b->probs);
+    for (int i = 0; i < n && !err; i++)
         write_one(o, b, b->probs + (size_t)i * b->cfg->nlabels, out);
-    b->n = 0;
     return err;
 }
 
@@ -221,8 +153,8 @@ static int classify_file(const classify_opts *o, classify_batch *b, const char *
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
             n--;
         snprintf(where, sizeof where, "%s:%ld", cli_in_name(path), lineno);
-        err = batch_add(b, line, (size_t)n, where, &d);
-        if (!err && b->n == b->B)
+        err = cl_labeler_add(b->l, line, (size_t)n, where, &d);
+        if (!err && cl_labeler_count(b->l) == cl_labeler_capacity(b->l))
             err = flush_batch(o, b, out);
     }
     err = err ? err : flush_batch(o, b, out);

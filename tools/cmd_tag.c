@@ -96,9 +96,8 @@ static int tag_corpus(tagger_io *io, const char *name)
         if (!(io->tags = malloc(sizeof *io->tags * (size_t)io->ntags_cap)))
             err = CL_ENOMEM;
     }
-    cl_tagger_eval e;
-    if (!err && (err = cl_tagger_evaluate(io->t, x, io->o->batch, &e, io->tags)) == 0)
-        cl_tagger_eval_free(&e);
+    if (!err)
+        err = cl_tagger_tag(io->t, x, io->o->batch, io->tags, NULL);
     cl_tagger_data_free(x);
     return err ? cli_fail(CMD, err, NULL, "tagging failed") : 0;
 }
@@ -122,15 +121,8 @@ static int tokenize(tagger_io *io, char *line, long lineno, const char *name)
     if (err)
         return cli_fail(CMD, err, &d, "%s:%ld", name, lineno);
     cl_tok_span *sp;
-    if ((err = cl_tok_line_alloc(io->tok, line, strlen(line), &sp, &n, &d)))
-        return cli_fail(CMD, err, &d, "%s:%ld", name, lineno);
-    char **forms = malloc(sizeof *forms * (n ? n : 1));
-    for (size_t i = 0; forms && i < n; i++)
-        forms[i] = strndup(line + sp[i].off, sp[i].len);
-    err = !forms ? CL_ENOMEM : n ? cl_tagger_corpus_add(&io->c, (const char *const *)forms, NULL, (int)n) : 0;
-    for (size_t i = 0; forms && i < n; i++)
-        free(forms[i]);
-    free(forms), free(sp);
+    err = cl_tagger_corpus_add_line(&io->c, io->tok, line, strlen(line), &sp, &n, &d);
+    free(sp);
     if (err)
         return cli_fail(CMD, err, NULL, "%s:%ld", name, lineno);
     io->lines[io->n++] = n ? strdup(line) : NULL;
