@@ -5,7 +5,8 @@
 #   make check           build and run the Check unit test suite
 #   make check SANITIZE=1  the same under AddressSanitizer + UBSan
 #   make demo            the main job: fetch a corpus, train a few minutes, generate
-#   make bench           speed benchmarks side by side with the PyTorch reference
+#   make bench           speed benchmarks side by side with the PyTorch reference,
+#                        and charlstm serve under wrk (make bench-serve: that alone)
 #   make quality         long quality checks on ../shared/data (not run by CI)
 #   make install PREFIX=/usr/local DESTDIR=
 
@@ -56,7 +57,7 @@ SHARED   := $(BUILD)/libcharlstm.so.$(VERSION)
 TOOL     := $(BUILD)/charlstm
 TESTBIN  := $(BUILD)/check_charlstm
 
-.PHONY: all deps check bench quality install uninstall clean corpora demo
+.PHONY: all deps check bench bench-serve quality install uninstall clean corpora demo
 all: $(STATIC) $(SHARED) $(TOOL)
 
 deps:
@@ -113,6 +114,10 @@ $(BUILD)/%_bench: ../shared/bench/%_bench.c
 
 bench: all $(BUILD)/gen_bench
 	BUILD=$(BUILD) ./bench/run.sh
+	BUILD=$(BUILD) ./bench/serve_bench.sh
+
+bench-serve: all
+	BUILD=$(BUILD) ./bench/serve_bench.sh
 
 quality: all
 	./scripts/quality.sh

@@ -3,7 +3,7 @@
 # Run as root (or with sudo available).  Safe to run again.
 set -eu
 PKGS="build-essential pkg-config libopenblas-dev libutf8proc-dev libpcre2-dev zlib1g-dev check \
-      libmicrohttpd-dev libcjson-dev xxd curl"
+      libmicrohttpd-dev libcjson-dev xxd curl chromium wrk"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

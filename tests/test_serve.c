@@ -510,6 +510,38 @@ START_TEST(sigterm_finishes_requests_in_flight)
 }
 END_TEST
 
+/* ==== the page in a browser ========================================================= */
+
+START_TEST(page_streams_and_shows_surprisal_in_chromium)
+{
+    if (!have("chromium")) { /* make deps installs it: CI runs this */
+        cl_test_skip("page_streams_and_shows_surprisal_in_chromium", "chromium is not installed");
+        return;
+    }
+    if (skip_without_tools("page_streams_and_shows_surprisal_in_chromium"))
+        return;
+    static char dom[1 << 18];
+    char cmd[2048], png[700];
+    /* the prompt typed in through the address; generation streams into gen-out */
+    snprintf(cmd, sizeof cmd, "'%s/scripts/serve_page.sh' dom '%s/?prompt=The%%20cat&text=The%%20cat"
+             "%%20sat.&run=generate,score,tag,classify'", CL_SRCDIR, url);
+    ck_assert_int_eq(cl_test_shell(cmd, dom, sizeof dom), 0);
+    char *gen = strstr(dom, "id=\"gen-out\" class=\"out\" data-done=\"1\">The cat");
+    ck_assert_msg(gen != NULL, "no streamed text: %.2000s", dom);
+    ck_assert_int_gt((int)strcspn(gen + 45, "<"), 100); /* prompt and 300 characters */
+    ck_assert_ptr_nonnull(strstr(dom, "id=\"score-out\" class=\"out\" data-done=\"1\"><span class=\"c\""));
+    ck_assert_ptr_nonnull(strstr(dom, "<span class=\"w\" title=\"")); /* tags over the words */
+    ck_assert_ptr_nonnull(strstr(dom, "class=\"bar\""));   /* the labels */
+    /* the surprisal view, as docs/serve.md shows it */
+    snprintf(png, sizeof png, "%s/surprisal.png", cl_test_tmpdir());
+    snprintf(cmd, sizeof cmd, "'%s/scripts/serve_page.sh' shot '%s/?text=The%%20cat%%20sat.&run=score' "
+             "'%s' && head -c 8 '%s' | od -An -c", CL_SRCDIR, url, png, png);
+    ck_assert_int_eq(cl_test_shell(cmd, dom, sizeof dom), 0);
+    ck_assert_msg(strstr(dom, "P   N   G") != NULL, "not a PNG: %s", dom);
+    stop_server();
+}
+END_TEST
+
 Suite *suite_serve(void)
 {
     Suite *s = suite_create("serve");
@@ -523,6 +555,7 @@ Suite *suite_serve(void)
     tcase_add_test(tc, bad_requests_get_4xx_and_the_server_lives);
     tcase_add_test(tc, concurrent_clients_get_the_lone_answer);
     tcase_add_test(tc, sigterm_finishes_requests_in_flight);
+    tcase_add_test(tc, page_streams_and_shows_surprisal_in_chromium);
     suite_add_tcase(s, tc);
     return s;
 }
