@@ -78,5 +78,7 @@ while [ "$total" -lt 100000 ] && [ $((SECONDS - t0)) -lt 120 ]; do
     total=$((total + n))
 done
 rss2=$(rss)
+health=$(curl -s "$url/health")
 echo
 echo "RSS of the server: ${rss0} kB before the load, ${rss1} kB after the table's runs, ${rss2} kB after $total requests in all."
+echo "Batches (GET /health): $health"

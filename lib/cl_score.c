@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cl_lm.h"
+#include "cl_sample.h"
 
 enum { SCORE_CHUNK = 128 };
 
@@ -43,35 +44,13 @@ static int alloc_result(cl_score *s, const cl_score_config *c, size_t n, int H)
     return CL_OK;
 }
 
-/* Softmax of logits [V] into p, and the k most likely ids into best. */
-static void distribution(const float *logits, int V, float *p, int k, int *best)
-{
-    float mx = logits[0], sum = 0;
-    for (int j = 1; j < V; j++)
-        mx = logits[j] > mx ? logits[j] : mx;
-    for (int j = 0; j < V; j++)
-        sum += p[j] = expf(logits[j] - mx);
-    for (int j = 0; j < V; j++)
-        p[j] /= sum;
-    for (int i = 0; i < k; i++) { /* partial selection: k is small */
-        int b = -1;
-        for (int j = 0; j < V; j++) {
-            int taken = 0;
-            for (int q = 0; q < i && !taken; q++)
-                taken = best[q] == j;
-            if (!taken && (b < 0 || p[j] > p[b]))
-                b = j;
-        }
-        best[i] = b;
-    }
-}
-
 /* Position i: the distribution that predicted it (logits) and the state
  * after reading it (y [H]). */
 static void record(cl_score *s, const cl_model *m, const cl_score_config *c, size_t i,
                    const float *logits, const float *y, int id, float *p, int *best)
 {
-    distribution(logits, m->enc.vocab, p, s->k, best);
+    cl_softmax(logits, m->enc.vocab, p);
+    cl_top_k(p, m->enc.vocab, s->k, best);
     s->surprisal[i] = -logf(p[id] > 1e-30f ? p[id] : 1e-30f);
     s->total += s->surprisal[i];
     for (int q = 0; q < s->k; q++) {

@@ -456,11 +456,47 @@ END_TEST
 
 /* ==== many clients, and SIGTERM ===================================================== */
 
+/* The same JSON but for numbers within 1e-5: a sentence tagged in a batch
+ * with others is padded differently, and the products round differently in
+ * the last bits. */
+static int near_same(const cJSON *a, const cJSON *b)
+{
+    if (cJSON_IsNumber(a) && cJSON_IsNumber(b))
+        return fabs(a->valuedouble - b->valuedouble) < 1e-5;
+    if ((a->type & 0xFF) != (b->type & 0xFF) || cJSON_GetArraySize(a) != cJSON_GetArraySize(b))
+        return 0;
+    if (cJSON_IsString(a))
+        return strcmp(a->valuestring, b->valuestring) == 0;
+    for (a = a->child, b = b->child; a && b; a = a->next, b = b->next)
+        if ((a->string && strcmp(a->string, b->string)) || !near_same(a, b))
+            return 0;
+    return 1;
+}
+
+/* Every file PREFIX1.out .. PREFIX64.out holds the answer want. */
+static void all_answers_are(const char *prefix, const char *want)
+{
+    cJSON *w = cJSON_Parse(want);
+    ck_assert_ptr_nonnull(w);
+    for (int i = 1; i <= 64; i++) {
+        char path[700], buf[65536];
+        snprintf(path, sizeof path, "%s/%s%d.out", cl_test_tmpdir(), prefix, i);
+        FILE *f = fopen(path, "r");
+        ck_assert_ptr_nonnull(f);
+        buf[fread(buf, 1, sizeof buf - 1, f)] = 0;
+        fclose(f);
+        cJSON *got = cJSON_Parse(buf);
+        ck_assert_msg(got && near_same(w, got), "%s: %s\nwant %s", path, buf, want);
+        cJSON_Delete(got);
+    }
+    cJSON_Delete(w);
+}
+
 START_TEST(concurrent_clients_get_the_lone_answer)
 {
     if (skip_without_tools("concurrent_clients_get_the_lone_answer"))
         return;
-    char want_c[16384], want_t[16384], cmd[4096], buf[1 << 16];
+    char want_c[16384], want_t[16384], cmd[4096], buf[4096];
     const char *c = "{\"texts\": [\"a good film\", \"the cat\"]}";
     const char *t = "{\"text\": \"The cat sat quickly.\\nA dog ran.\"}";
     ck_assert_int_eq(http("POST", "/classify", c), 200);
@@ -474,15 +510,13 @@ START_TEST(concurrent_clients_get_the_lone_answer)
     snprintf(tf, sizeof tf, "%s/t.json", cl_test_tmpdir());
     cl_test_write(cf, c, strlen(c));
     cl_test_write(tf, t, strlen(t));
-    snprintf(cmd, sizeof cmd, "cd '%s' && curl -s --no-progress-meter -Z --parallel-max 16 -d @c.json '%s/classify?[1-64]' "
-             "-o 'c#1.out' && curl -s --no-progress-meter -Z --parallel-max 16 -d @t.json '%s/tag?[1-64]' -o 't#1.out' && "
-             "for f in c*.out; do cat $f; echo; done | sort | uniq -c && "
-             "for f in t*.out; do cat $f; echo; done | sort | uniq -c",
+    snprintf(cmd, sizeof cmd, "cd '%s' && curl -s --no-progress-meter -Z --parallel-max 16 "
+             "-d @c.json '%s/classify?[1-64]' -o 'c#1.out' && curl -s --no-progress-meter -Z "
+             "--parallel-max 16 -d @t.json '%s/tag?[1-64]' -o 't#1.out'",
              cl_test_tmpdir(), url, url);
     ck_assert_int_eq(cl_test_shell(cmd, buf, sizeof buf), 0);
-    static char line[40000];
-    snprintf(line, sizeof line, "     64 %s\n     64 %s\n", want_c, want_t);
-    ck_assert_msg(strcmp(buf, line) == 0, "%.300s", buf);
+    all_answers_are("c", want_c);
+    all_answers_are("t", want_t);
     stop_server();
 }
 END_TEST
@@ -546,7 +580,7 @@ Suite *suite_serve(void)
 {
     Suite *s = suite_create("serve");
     TCase *tc = tcase_create("http");
-    tcase_set_timeout(tc, 120);
+    tcase_set_timeout(tc, 600); /* the sanitizer build on a busy machine */
     tcase_add_test(tc, every_endpoint_answers);
     tcase_add_test(tc, generate_equals_the_command_line);
     tcase_add_test(tc, streamed_generation_equals_the_plain_one);

@@ -40,6 +40,7 @@ typedef struct {
     pthread_cond_t cv;
     serve_job *head, *tail;
     int busy, max_jobs;
+    long batches, jobs;         /* run so far (for /health) */
     serve_batch_fn run;
     void *state;
 } serve_batcher;

@@ -49,7 +49,7 @@ int serve_batch_submit(serve_batcher *b, serve_job *j)
             continue;
         }
         int n = take(b, jobs);
-        b->busy = 1;
+        b->busy = 1, b->batches++, b->jobs += n;
         pthread_mutex_unlock(&b->mu);
         b->run(b->state, jobs, n);
         pthread_mutex_lock(&b->mu);

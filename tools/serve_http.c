@@ -83,12 +83,25 @@ typedef struct {
     unsigned (*get_fn)(serve_ctx *, serve_reply *);
 } route;
 
+/* {"requests": N, "batches": N}: how many requests shared a batch. */
+static cJSON *batch_stats(serve_batcher *b)
+{
+    cJSON *o = cJSON_CreateObject();
+    pthread_mutex_lock(&b->mu);
+    cJSON_AddNumberToObject(o, "requests", (double)b->jobs);
+    cJSON_AddNumberToObject(o, "batches", (double)b->batches);
+    pthread_mutex_unlock(&b->mu);
+    return o;
+}
+
 static unsigned health(serve_ctx *s, serve_reply *r)
 {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "status", "ok");
     cJSON_AddNumberToObject(j, "active", atomic_load(&s->active));
     cJSON_AddNumberToObject(j, "served", (double)atomic_load(&s->served));
+    cJSON_AddItemToObject(j, "tag", batch_stats(&s->tag_batch));
+    cJSON_AddItemToObject(j, "classify", batch_stats(&s->clf_batch));
     return serve_ok(r, j);
 }
 

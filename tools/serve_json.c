@@ -3,34 +3,18 @@
 
 #include <math.h>
 
+#include "cl_sample.h"
+
 /* Probabilities rounded to 6 decimals: the float's noise is not news, and
  * the text stays short. */
 static double round6(float p) { return round((double)p * 1e6) / 1e6; }
-
-/* The k most likely of p [n], most likely first (k and n are small). */
-static int top_indices(const float *p, int n, int k, int *best)
-{
-    k = k < n ? k : n;
-    for (int i = 0; i < k; i++) {
-        int b = -1;
-        for (int j = 0; j < n; j++) {
-            int taken = 0;
-            for (int q = 0; q < i && !taken; q++)
-                taken = best[q] == j;
-            if (!taken && (b < 0 || p[j] > p[b]))
-                b = j;
-        }
-        best[i] = b;
-    }
-    return k;
-}
 
 static cJSON *token(const serve_json_sent *s, int w, const char *const *names, int ntags, int k)
 {
     const float *p = s->probs + (size_t)w * ntags;
     cJSON *t = cJSON_CreateObject(), *top = cJSON_CreateArray();
     int best[64];
-    k = top_indices(p, ntags, k < 64 ? k : 64, best);
+    k = cl_top_k(p, ntags, k < 64 ? k : 64, best);
     for (int i = 0; i < k; i++) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "tag", names[best[i]]);
