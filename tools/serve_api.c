@@ -202,8 +202,12 @@ static int gen_emit(int32_t cp, void *ctx)
     return now_s() > g->deadline; /* the time limit ends the sample */
 }
 
+/* A new sample's text: the prompt when echoed, else "". */
 static void echo_prompt(serve_ctx *s, gen_state *g)
 {
+    g->len = 0;
+    add_utf8(&g->text, &g->len, &g->cap, 0); /* a NUL: the buffer now holds "" */
+    g->len = 0;
     for (size_t i = 0; i < g->n && g->echo; i++)
         add_utf8(&g->text, &g->len, &g->cap, cl_vocab_cp(&s->m->vocab, g->ids[i]));
 }
@@ -214,8 +218,6 @@ static unsigned gen_all(serve_ctx *s, gen_state *g, serve_reply *r)
     int timed_out = 0;
     for (long k = 0; k < g->samples && !timed_out; k++) {
         int stopped = 0;
-        g->len = 0;
-        add_utf8(&g->text, &g->len, &g->cap, 0), g->len = 0; /* an empty string to start */
         echo_prompt(s, g);
         timed_out = cl_gen_sample(g->g, g->ids, g->n, &g->req, gen_emit, g, &stopped) != 0;
         cJSON *o = cJSON_CreateObject();
@@ -269,8 +271,7 @@ static ssize_t stream_next(void *cls, uint64_t pos, char *buf, size_t max)
         return put_event(buf, max, "done", o);
     }
     if (!g->started) { /* a sample begins: its echoed prompt */
-        g->started = 1, g->len = 0;
-        add_utf8(&g->text, &g->len, &g->cap, 0), g->len = 0;
+        g->started = 1;
         echo_prompt(st->s, g);
         if (cl_gen_begin(g->g, g->ids, g->n, &g->req))
             return MHD_CONTENT_READER_END_WITH_ERROR;
