@@ -4,10 +4,16 @@
 #   make deps            install the Debian packages the build needs (root)
 #   make check           build and run the Check unit test suite
 #   make check SANITIZE=1  the same under AddressSanitizer + UBSan
+#   make MPI=1           build with MPI (mpicc) into build-mpi/: charlstm train under mpirun
+#                        (make check builds it too when mpicc exists, for the MPI tests)
 #   make demo            the main job: fetch a corpus, train a few minutes, generate
-#   make bench           speed benchmarks side by side with the PyTorch reference,
+#   make bench           speed benchmarks side by side with the PyTorch reference
+#                        (and the data-parallel scaling table when MPI is built),
 #                        and charlstm serve under wrk (make bench-serve: that alone)
+#   make fuzz FUZZ_SECONDS=N  run each libFuzzer harness of tests/fuzz for N seconds (clang)
 #   make quality         long quality checks on ../shared/data (not run by CI)
+#   make mutation        plant each bug of tests/mutation/mutations.txt, run the
+#                        suite on it, print the score (MUTANTS="id ..." for some)
 #   make install PREFIX=/usr/local DESTDIR=
 
 VERSION  := 0.1.0
@@ -20,15 +26,29 @@ DOCDIR   ?= $(PREFIX)/share/doc/charlstm
 
 CC       ?= cc
 PKGS     := openblas libutf8proc libpcre2-8 zlib libmicrohttpd libcjson
+# oneDNN (libdnnl-dev) has no pkg-config file in Debian 12: linked as -ldnnl.
 OPT      ?= -O2 -march=native
 SANITIZE ?= 0
+MPI      ?= 0
+# The MPI variant: the same sources compiled by mpicc, with the MPI
+# communicator (lib/cl_dist_mpi.c) in place of the one that says "no MPI".
+MPICC    ?= $(shell command -v mpicc 2>/dev/null)
+MPI_TOOL := $(if $(MPICC),$(CURDIR)/build-mpi/charlstm)
+ifeq ($(MPI),1)
+CC       := mpicc
+MPI_SFX  := -mpi
+DIST_OUT := lib/cl_dist_nompi.c
+else
+MPI_SFX  :=
+DIST_OUT := lib/cl_dist_mpi.c
+endif
 
 ifeq ($(SANITIZE),1)
-BUILD    ?= build-san
+BUILD    ?= build-san$(MPI_SFX)
 OPT      := -O1 -fno-omit-frame-pointer
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 else
-BUILD    ?= build
+BUILD    ?= build$(MPI_SFX)
 SANFLAGS :=
 endif
 
@@ -41,12 +61,19 @@ CFLAGS   ?= -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -fPIC -fopenmp $(OPT) $(SANFLAGS) \
             -Ilib $(PKG_CFLAGS)
 LDFLAGS  += -fopenmp $(SANFLAGS)
-LDLIBS   += $(PKG_LIBS) -lm
+LDLIBS   += $(PKG_LIBS) -ldnnl -lm
+
+# Fuzz harnesses (tests/fuzz/fuzz_NAME.c), replayed over their seeds by check.
+FUZZ_NAMES  := model conllu tsv tok text
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 
 # Kernels compiled twice: float (training) and double (gradient checks).
 TPL_SRC  := lib/cl_rnn.c lib/cl_layers.c lib/cl_seqrnn.c
-LIB_SRC  := $(sort $(wildcard lib/*.c))
+LIB_SRC  := $(filter-out $(DIST_OUT),$(sort $(wildcard lib/*.c)))
 LIB_OBJ  := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(TPL_SRC:lib/%.c=$(BUILD)/lib/%_d.o)
+# Installed headers: every one but the library's internal ones.
+INTERNAL_HDR := lib/cl_real.h lib/cl_lines.h lib/cl_tagger_impl.h lib/cl_registry.h
+PUBLIC_HDR := $(filter-out $(INTERNAL_HDR),$(sort $(wildcard lib/*.h)))
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOL_OBJ := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%.o)
 TEST_SRC := $(sort $(wildcard tests/*.c))
@@ -57,16 +84,17 @@ SHARED   := $(BUILD)/libcharlstm.so.$(VERSION)
 TOOL     := $(BUILD)/charlstm
 TESTBIN  := $(BUILD)/check_charlstm
 
-.PHONY: all deps check bench bench-serve quality install uninstall clean corpora demo
+.PHONY: all deps check bench bench-serve quality install uninstall clean corpora demo mutation fuzz
 all: $(STATIC) $(SHARED) $(TOOL)
 
 deps:
 	./scripts/deps.sh
 
+# The shared library exports only what the public headers declare (cl_api.h).
 $(BUILD)/lib/%_d.o: lib/%.c lib/*.h | $(BUILD)/lib
-	$(CC) $(CFLAGS) -DCL_DOUBLE -c $< -o $@
+	$(CC) $(CFLAGS) -fvisibility=hidden -DCL_DOUBLE -c $< -o $@
 $(BUILD)/lib/%.o: lib/%.c lib/*.h | $(BUILD)/lib
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) -fvisibility=hidden -c $< -o $@
 $(BUILD)/tools/%.o: tools/%.c $(wildcard tools/*.h) lib/*.h | $(BUILD)/tools
 	$(CC) $(CFLAGS) -Itools -I$(BUILD)/tools -DCL_VERSION='"$(VERSION)"' -c $< -o $@
 
@@ -99,21 +127,75 @@ $(TOOL): $(TOOL_OBJ) $(STATIC)
 $(TESTBIN): $(TEST_OBJ) $(filter-out $(BUILD)/tools/charlstm.o,$(TOOL_OBJ)) $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
-# CK_DEFAULT_TIMEOUT: the sanitizer build is several times slower.
-check: $(TESTBIN) $(TOOL)
-	OPENBLAS_NUM_THREADS=1 CK_DEFAULT_TIMEOUT=600 $(TESTBIN)
+# CK_DEFAULT_TIMEOUT: the sanitizer build is several times slower.  Then the
+# fuzz harnesses replay their seed corpora (built without libFuzzer).
+# With mpicc on the machine, the MPI variant of the tool is built too and
+# the MPI tests run it (CHARLSTM_MPI); without, they say they were skipped.
+check: $(TESTBIN) $(TOOL) $(SHARED) $(FUZZ_REPLAY) $(if $(MPI_TOOL),mpi-tool)
+	OPENBLAS_NUM_THREADS=1 CK_DEFAULT_TIMEOUT=600 CHARLSTM_MPI=$(MPI_TOOL) $(TESTBIN)
+	for n in $(FUZZ_NAMES); do $(BUILD)/fuzz/replay_$$n tests/fuzz/corpus/$$n/* || exit 1; done
+	BUILD=$(BUILD) CC=$(CC) ./scripts/check_api.sh $(PUBLIC_HDR)
+
+# ---- fuzzing: tests/fuzz/fuzz_NAME.c are libFuzzer harnesses.  `make fuzz`
+# builds them with clang (-fsanitize=fuzzer,address,undefined, the library
+# too) and runs each for FUZZ_SECONDS on a copy of its seed corpus; it
+# installs nothing and says what is missing.  See docs/reliability.md.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_BUILD   := build-fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fopenmp $(FUZZ_SAN) \
+                -Ilib -Itests/fuzz $(PKG_CFLAGS)
+FUZZ_LIB_OBJ := $(LIB_SRC:lib/%.c=$(FUZZ_BUILD)/lib/%.o)
+
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c tests/fuzz/fuzz.h $(STATIC)
+	mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/fuzz -o $@ $< tests/fuzz/replay_main.c $(STATIC) $(LDFLAGS) $(LDLIBS)
+
+$(FUZZ_BUILD)/lib/%.o: lib/%.c lib/*.h
+	mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(PKG_LIBS) -lm
+
+fuzz:
+	@command -v $(FUZZ_CC) >/dev/null || { echo "make fuzz: $(FUZZ_CC) not found (Debian: clang-14)"; exit 1; }
+	@echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' | \
+	    $(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null || \
+	    { echo "make fuzz: $(FUZZ_CC) cannot link -fsanitize=fuzzer (Debian: libclang-rt-14-dev)"; exit 1; }
+	$(MAKE) $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
+	@for n in $(FUZZ_NAMES); do \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
+	    echo "fuzz_$$n: $(FUZZ_SECONDS) s (log: $(FUZZ_BUILD)/$$n.log)"; \
+	    $(FUZZ_BUILD)/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 \
+	        -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/$$n- \
+	        $(FUZZ_BUILD)/corpus/$$n tests/fuzz/corpus/$$n > $(FUZZ_BUILD)/$$n.log 2>&1 || \
+	        { tail -40 $(FUZZ_BUILD)/$$n.log; echo "make fuzz: fuzz_$$n failed"; exit 1; }; \
+	    grep -E '^stat::(number_of_executed_units|peak_rss_mb)|cov: .*corp' $(FUZZ_BUILD)/$$n.log | tail -3; \
+	done
+
+.PHONY: mpi-tool
+mpi-tool:
+	$(MAKE) MPI=1 SANITIZE=0 BUILD=build-mpi build-mpi/charlstm
 
 demo:
 	./scripts/demo.sh
 
+# Planted bugs, one at a time, in a copy of the tree (docs/testing.md).
+mutation:
+	./scripts/mutation.sh $(MUTANTS)
+
 # Benchmark helpers, optimised like the library (not part of `all`).
 $(BUILD)/gen_bench: bench/gen_bench.c $(STATIC)
+	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) $(LDLIBS)
+$(BUILD)/load_bench: bench/load_bench.c $(STATIC)
 	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) $(LDLIBS)
 $(BUILD)/%_bench: ../shared/bench/%_bench.c
 	$(CC) -O2 -march=native $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS)
 
-bench: all $(BUILD)/gen_bench
+bench: all $(BUILD)/gen_bench $(BUILD)/load_bench $(if $(MPI_TOOL),mpi-tool)
 	BUILD=$(BUILD) ./bench/run.sh
+	$(if $(MPI_TOOL),MPI_TOOL=$(MPI_TOOL) ./bench/mpi_scaling.sh)
 	BUILD=$(BUILD) ./bench/serve_bench.sh
 
 bench-serve: all
@@ -136,7 +218,7 @@ install: all charlstm.pc
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf libcharlstm.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcharlstm.so.0
 	ln -sf libcharlstm.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcharlstm.so
-	install -m 644 lib/*.h $(DESTDIR)$(INCDIR)/
+	install -m 644 $(PUBLIC_HDR) $(DESTDIR)$(INCDIR)/
 	install -m 644 $(BUILD)/charlstm.pc $(DESTDIR)$(PCDIR)/
 	install -m 644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 
@@ -145,4 +227,4 @@ uninstall:
 	rm -rf $(DESTDIR)$(INCDIR) $(DESTDIR)$(DOCDIR)
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz build-mpi build-san-mpi

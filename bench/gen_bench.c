@@ -4,12 +4,22 @@
  *   gen_bench LAYERS HIDDEN [CHARS=5000] [EMB=64] [VOCAB=65]
  * and the quality of the generation engine: nats/char of TEXT read one
  * character at a time through the bfloat16 engine, next to the float32 model.
- *   gen_bench --eval MODEL TEXT */
+ *   gen_bench --eval MODEL TEXT
+ * and training throughput of the language model (forward, backward and a
+ * plain SGD update; batches of random ids: speed does not depend on the
+ * text) with the encoder's products in PRECISION: blas (OpenBLAS fp32, what
+ * a stack uses without cl_encoder_set_precision), fp32, bf16 or auto (oneDNN).
+ *   gen_bench --train LAYERS HIDDEN PRECISION THREADS [STEPS=10] [BATCH=32] [SEQ=100]
+ * and one product C[M,N] = op(A) op(B) (LAYOUT: NT, TN or NN) in GFLOP/s,
+ * one thread, through OpenBLAS, oneDNN fp32 and oneDNN bf16 (if the CPU has it).
+ *   gen_bench --mm M N K LAYOUT [SECONDS=0.5] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "cl_generate.h"
@@ -84,10 +94,128 @@ static int eval_engine(const char *model, const char *text)
     return 0;
 }
 
+/* One training step: gradients of the mean loss, then w -= lr g. */
+static double train_step(cl_lm *lm, cl_params *p, const int *ids, const int *tgt, int T, int B,
+                         float *h, float *c)
+{
+    cl_params_zero_grad(p);
+    double loss = cl_lm_forward(lm, p, ids, tgt, T, B, h, c, 1, NULL);
+    cl_lm_backward(lm, p);
+#pragma omp simd
+    for (size_t i = 0; i < p->n; i++)
+        p->w[i] -= 1e-3f * p->g[i];
+    return loss / (double)lm->count;
+}
+
+static int train_bench(int argc, char **argv)
+{
+    int layers = atoi(argv[2]), hidden = atoi(argv[3]), threads = atoi(argv[5]);
+    int steps = argc > 6 ? atoi(argv[6]) : 10, B = argc > 7 ? atoi(argv[7]) : 32;
+    int T = argc > 8 ? atoi(argv[8]) : 100, V = 65, blas = strcmp(argv[4], "blas") == 0;
+    cl_precision prec = CL_PREC_FP32;
+    cl_model *m = random_model(layers, hidden, 64, V);
+    cl_lm lm;
+    if (!m || (!blas && cl_precision_parse(argv[4], &prec)) ||
+        cl_lm_create(&lm, &m->enc, &m->params, 0, T, B) ||
+        (!blas && cl_encoder_set_precision(&lm.enc, prec))) {
+        fprintf(stderr, "gen_bench --train: cannot set up %s\n", argv[4]);
+        return 1;
+    }
+    openblas_set_num_threads(1); /* one thread pool, as the tool runs */
+    omp_set_num_threads(threads);
+    cl_rnn_set_threads(lm.enc.rnn, threads);
+    size_t n = (size_t)T * B, ns = cl_encoder_state_size(&m->enc) * B;
+    int *ids = malloc(n * sizeof(int)), *tgt = malloc(n * sizeof(int));
+    float *h = calloc(ns, sizeof(float)), *c = calloc(ns, sizeof(float));
+    cl_rng rng;
+    cl_rng_seed(&rng, 3);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = (int)(cl_rng_float(&rng) * V), tgt[i] = (int)(cl_rng_float(&rng) * V);
+    double loss = train_step(&lm, &m->params, ids, tgt, T, B, h, c), t = now(); /* warm-up */
+    for (int s = 0; s < steps; s++)
+        loss = train_step(&lm, &m->params, ids, tgt, T, B, h, c);
+    t = now() - t;
+    printf("training: %d x %d, %s (%s), %d thread(s), %.0f chars/s, loss %.3f\n", layers,
+           hidden, blas ? "openblas" : cl_precision_name(cl_rnn_precision(lm.enc.rnn)),
+           cl_mm_isa(), threads, (double)n * steps / t, loss);
+    free(ids), free(tgt), free(h), free(c);
+    cl_lm_free(&lm);
+    cl_model_free(m);
+    return 0;
+}
+
+/* GFLOP/s of fn(ctx) repeated for `seconds` (after one warm-up call). */
+typedef struct {
+    cl_mm *mm; /* NULL: OpenBLAS */
+    char ta, tb;
+    int M, N, K;
+    const void *A, *B;
+    float *C;
+} mm_job;
+
+static void mm_once(const mm_job *j)
+{
+    int lda = j->ta == 'T' ? j->M : j->K, ldb = j->tb == 'T' ? j->K : j->N;
+    if (j->mm)
+        cl_mm_gemm(j->mm, 1, j->ta, j->tb, j->M, j->N, j->K, j->A, lda, j->B, ldb, 0, j->C, j->N);
+    else
+        cblas_sgemm(CblasRowMajor, j->ta == 'T' ? CblasTrans : CblasNoTrans,
+                    j->tb == 'T' ? CblasTrans : CblasNoTrans, j->M, j->N, j->K, 1, j->A, lda,
+                    j->B, ldb, 0, j->C, j->N);
+}
+
+static double mm_rate(const mm_job *j, double seconds)
+{
+    long reps = 0;
+    mm_once(j);
+    double t0 = now(), t;
+    do
+        mm_once(j), reps++;
+    while ((t = now() - t0) < seconds);
+    return 2.0 * j->M * j->N * j->K * reps / t * 1e-9;
+}
+
+static int mm_bench(int argc, char **argv)
+{
+    int M = atoi(argv[2]), N = atoi(argv[3]), K = atoi(argv[4]);
+    double seconds = argc > 6 ? atof(argv[6]) : 0.5;
+    size_t na = (size_t)M * K, nb = (size_t)K * N;
+    float *A = malloc(na * sizeof(float)), *B = malloc(nb * sizeof(float));
+    float *C = malloc((size_t)M * N * sizeof(float));
+    uint16_t *A16 = malloc(na * 2), *B16 = malloc(nb * 2);
+    cl_rng rng;
+    cl_rng_seed(&rng, 5);
+    for (size_t i = 0; i < na; i++)
+        A[i] = cl_rng_float(&rng) - 0.5f;
+    for (size_t i = 0; i < nb; i++)
+        B[i] = cl_rng_float(&rng) - 0.5f;
+    cl_bf16_from_f32(A16, A, na), cl_bf16_from_f32(B16, B, nb);
+    openblas_set_num_threads(1);
+    mm_job j = {NULL, argv[5][0], argv[5][1], M, N, K, A, B, C};
+    printf("%s %d %d %d: openblas %.1f", argv[5], M, N, K, mm_rate(&j, seconds));
+    for (int p = CL_PREC_FP32; p <= CL_PREC_BF16; p++) {
+        if (cl_mm_create(&j.mm, (cl_precision)p)) {
+            printf(" %s -", cl_precision_name((cl_precision)p));
+            continue;
+        }
+        j.A = p == CL_PREC_BF16 ? (const void *)A16 : A;
+        j.B = p == CL_PREC_BF16 ? (const void *)B16 : B;
+        printf(" %s %.1f", cl_precision_name((cl_precision)p), mm_rate(&j, seconds));
+        cl_mm_free(j.mm);
+    }
+    printf(" GFLOP/s (1 thread, %s)\n", cl_mm_isa());
+    free(A), free(B), free(C), free(A16), free(B16);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 6 && strcmp(argv[1], "--mm") == 0)
+        return mm_bench(argc, argv);
     if (argc == 4 && strcmp(argv[1], "--eval") == 0)
         return eval_engine(argv[2], argv[3]);
+    if (argc >= 6 && strcmp(argv[1], "--train") == 0)
+        return train_bench(argc, argv);
     if (argc < 3) {
         fprintf(stderr, "usage: %s LAYERS HIDDEN [CHARS] [EMB] [VOCAB]\n", argv[0]);
         return 2;

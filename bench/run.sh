@@ -36,11 +36,18 @@ ours_train() { # layers hidden batch seq steps threads
         --threads "$6" --eval-every 0 --lr 2e-3 --clip 5 --dropout 0 --seed 1 2>&1 |
         tr '\r' '\n' | awk '/^train chars\/s:/ {print $3}'
 }
-ref_train() {
+ref_train() { # layers hidden batch seq steps threads [--bf16]
     OPENBLAS_NUM_THREADS=$6 /usr/bin/python3 "$REF" --train "$DATA/train.txt" \
         --valid "$OUT/valid.txt" --layers "$1" --hidden "$2" --emb 64 --batch "$3" \
-        --seq "$4" --steps "$5" --threads "$6" --eval-every 0 --lr 2e-3 --dropout 0 --seed 1 2>&1 |
-        awk '/^train chars\/s:/ {print $3}'
+        --seq "$4" --steps "$5" --threads "$6" --eval-every 0 --lr 2e-3 --dropout 0 --seed 1 \
+        ${7:-} 2>&1 | awk '/^train chars\/s:/ {print $3}'
+}
+# LM training steps with the encoder's products in a given precision
+# (gen_bench --train: forward, backward, SGD update; the trainer's Adam is not
+# in it).  Prints chars/s.
+ours_prec() { # layers hidden precision threads steps
+    OPENBLAS_NUM_THREADS=1 "$BUILD/gen_bench" --train "$1" "$2" "$3" "$4" "$5" 32 100 |
+        sed -n 's/.* \([0-9]*\) chars\/s.*/\1/p'
 }
 ours_gen() { OPENBLAS_NUM_THREADS=1 "$BUILD/gen_bench" "$1" "$2" "$3" | awk '{print $8}'; }
 ref_gen() {
@@ -71,12 +78,54 @@ for t in $THREADS; do
         [ "$cfg" = "2 512 32 100 15" ] && eval "train2x512_t$t=$ours"
     done
 done
+
 for cfg in "1 256 20000" "2 512 4000"; do
     set -- $cfg
     ours=$(repeat ours_gen "$1" "$2" "$3")
     ref="-"
     [ $have_torch = 1 ] && ref=$(repeat ref_gen "$1" "$2" $(( $3 / 4 )))
     row "generate $1 x $2, batch 1" "$ours" "$ref"
+done
+
+# ---- single products of a 2 x 512 step, one thread: where OpenBLAS or oneDNN wins.
+echo
+echo "Products of a 2 x 512 step (GFLOP/s, 1 thread: OpenBLAS, oneDNN fp32, oneDNN bf16):"
+while read -r m n k lay what; do
+    printf '  %-18s %s\n' "$what" "$("$BUILD/gen_bench" --mm "$m" "$n" "$k" "$lay" 0.3)"
+done <<'PRODUCTS'
+32 2048 512 NT recurrent-step
+3200 2048 512 NT input-projection
+2048 512 3200 TN weight-gradient
+3200 512 2048 NN input-gradient
+3200 65 512 NT lm-head
+PRODUCTS
+
+# ---- training with the products through oneDNN, side by side with PyTorch
+# in fp32 and in bf16 (torch.cpu.amp.autocast), batch 32, seq 100.
+impl=$(DNNL_VERBOSE=1 "$BUILD/gen_bench" --train 1 256 auto 1 1 32 100 2>&1 |
+    awk -F, '/^(dnnl|onednn)_verbose,exec,cpu,matmul/ && !n++ {print $5}') # no early exit: pipefail
+echo
+echo "Training through oneDNN: auto = $(OPENBLAS_NUM_THREADS=1 "$BUILD/gen_bench" --train 1 256 auto 1 1 32 8 |
+    sed 's/.*, \([a-z0-9]*\) (\([a-z0-9_]*\)).*/\1 (oneDNN ISA \2)/'); matmul implementation $impl"
+echo
+echo "| training, batch 32, seq 100   | OpenBLAS |   fp32 |   auto | PyTorch fp32 | PyTorch bf16 | auto/PT fp32 | auto/PT bf16 |"
+echo "|-------------------------------|----------|--------|--------|--------------|--------------|--------------|--------------|"
+for t in $THREADS; do
+    for cfg in "1 256 30" "2 512 10"; do
+        set -- $cfg
+        blas=$(repeat ours_prec "$1" "$2" blas "$t" "$3")
+        fp32=$(repeat ours_prec "$1" "$2" fp32 "$t" "$3")
+        auto=$(repeat ours_prec "$1" "$2" auto "$t" "$3")
+        pf="-" pb="-" rf="-" rb="-"
+        if [ $have_torch = 1 ]; then
+            pf=$(repeat ref_train "$1" "$2" 32 100 "$3" "$t")
+            pb=$(repeat ref_train "$1" "$2" 32 100 "$3" "$t" --bf16)
+            rf=$(awk -v a="$auto" -v b="$pf" 'BEGIN {printf "%.2fx", a / b}')
+            rb=$(awk -v a="$auto" -v b="$pb" 'BEGIN {printf "%.2fx", a / b}')
+        fi
+        printf '| %-29s | %8.0f | %6.0f | %6.0f | %12s | %12s | %12s | %12s |\n' \
+            "$1 x $2, $t thread(s)" "$blas" "$fp32" "$auto" "$pf" "$pb" "$rf" "$rb"
+    done
 done
 
 # ---- SGEMM ceiling: the GEMMs of one 2 x 512 training step (B=32, T=100,
@@ -128,6 +177,10 @@ if [ -f "$EWT/train.conllu" ]; then
         CHARLSTM=$TOOL EWT_DEV="$EWT/dev.conllu" ./bench/tag_bench.sh "$OUT/pos.model" "$t" 4
     done
 fi
+
+# ---- loading a file of many names (duplicate checks must stay linear).
+echo
+"$BUILD/load_bench" 80000
 
 # ---- memory: RSS must not grow with the corpus.
 if [ "${BENCH_MEMORY:-0}" = 1 ]; then

@@ -13,7 +13,9 @@
  * never destroys the previous model.  Errors while writing are sticky: after
  * the first failure every call returns the same code, and commit reports it
  * (with the message) and removes the temporary file, so callers may check
- * only the result of commit.
+ * only the result of commit.  Opening a writer for PATH removes the
+ * PATH.tmp.<pid> files of earlier saves whose process no longer runs
+ * (killed in the middle of a save).
  *
  * Loading validates the whole file (structure, lengths, checksums, UTF-8,
  * duplicate names) before returning anything; a truncated, corrupt or
@@ -25,6 +27,9 @@
 #include <stdint.h>
 
 #include "cl_error.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 #define CL_CKPT_VERSION 1
 #define CL_CKPT_NAME_MAX 63 /* bytes of a section, key or tensor name */
@@ -43,7 +48,9 @@ typedef struct cl_ckpt_section cl_ckpt_section;
 
 /* Create the temporary file for PATH.  On success *w must be passed to
  * exactly one of cl_ckpt_writer_commit or cl_ckpt_writer_abort, which free
- * it.  On failure (CL_EIO, CL_ENOMEM) *w is NULL and nothing is left on disk. */
+ * it.  On failure (CL_EIO, CL_ENOMEM) *w is NULL and nothing is left on disk.
+ * A PATH that exists and is not a regular file (FIFO, device, directory) is
+ * refused with CL_EIO. */
 int cl_ckpt_writer_open(cl_ckpt_writer **w, const char *path, cl_diag *d);
 
 /* Start a section.  Names: 1..63 bytes of UTF-8, unique within the file.
@@ -108,7 +115,9 @@ int cl_ckpt_get_strs(const cl_ckpt_section *s, const char *key, const char *cons
 
 /* Copy a tensor into dst (caller-owned, room for the product of shape)
  * after checking that it exists (CL_ENOTFOUND), has this element type and
- * exactly this shape (CL_EMISMATCH, the message gives both shapes). */
+ * exactly this shape (CL_EMISMATCH, the message gives both shapes).  With
+ * dst NULL only the checks are made: a loader compares every shape it
+ * expects with the file before it allocates anything. */
 int cl_ckpt_get_f32(const cl_ckpt_section *s, const char *name, int ndim, const int64_t *shape,
                     float *dst, cl_diag *d);
 int cl_ckpt_get_i32(const cl_ckpt_section *s, const char *name, int ndim, const int64_t *shape,
@@ -138,4 +147,5 @@ void cl_ckpt_tensor_at(const cl_ckpt_section *s, int i, cl_ckpt_tensor_info *inf
 /* CL_ENOTFOUND if the section holds no tensor of that name. */
 int cl_ckpt_tensor_find(const cl_ckpt_section *s, const char *name, cl_ckpt_tensor_info *info);
 
+CL_API_END
 #endif

@@ -215,8 +215,8 @@ static int get_meta_numbers(const cl_ckpt_section *s, cl_classifier_config *c, c
     err = err ? err : cl_ckpt_get_f64(s, "dropout", &dropout, d);
     if (err)
         return err;
-    if (hidden < 0 || hidden > 65536 || max_chars < 1 || max_chars > 1 << 24 ||
-        !(dropout >= 0 && dropout < 1))
+    if (hidden < 0 || hidden > 65536 || max_chars < 1 ||
+        max_chars > CL_CLASSIFIER_MAX_CHARS_LIMIT || !(dropout >= 0 && dropout < 1))
         return cl_diag_set(d, CL_EFORMAT, SECTION ": hidden, max_chars or dropout out of range");
     /* Without the key (early files), the tensors tell. */
     int64_t norm = 0;
@@ -376,6 +376,12 @@ int cl_classifier_create(cl_classifier **out, const cl_model *m, int max_T, int 
     }
     *out = c;
     return CL_OK;
+}
+
+int cl_classifier_rows_for(int T, int max_B)
+{
+    int rows = CL_CLASSIFIER_BATCH_CHARS / (T > 0 ? T : 1);
+    return rows < 1 ? 1 : rows < max_B ? rows : max_B;
 }
 
 int cl_classifier_max_batch(const cl_classifier *c) { return c->max_B; }

@@ -50,11 +50,17 @@
 #define CL_CLASSIFIER_H
 
 #include "cl_model.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 enum { CL_CLASSIFIER_POOL_LAST = 1, CL_CLASSIFIER_POOL_MEAN = 2, CL_CLASSIFIER_POOL_MAX = 4 };
 #define CL_CLASSIFIER_POOL_ALL 7
 #define CL_CLASSIFIER_MAX_LABELS 4096
 #define CL_CLASSIFIER_MAX_CHARS 1000 /* default cap on a text's length */
+/* The largest max_chars a model file may declare: the workspace of one text
+ * grows with it, so a stranger's file cannot ask for gigabytes. */
+#define CL_CLASSIFIER_MAX_CHARS_LIMIT 8192
 
 typedef struct {
     int nlabels;     /* K >= 2 */
@@ -95,6 +101,12 @@ typedef struct cl_classifier cl_classifier;
  * buffers are allocated here: the passes below allocate nothing.  Free with
  * cl_classifier_free. */
 int cl_classifier_create(cl_classifier **c, const cl_model *m, int max_T, int max_B);
+/* Padded characters (max_T x max_B) a workspace for inference should hold
+ * at most: memory is proportional to them (tens of KB each with a large
+ * encoder), so texts of T characters go max(1, budget / T) at a time. */
+#define CL_CLASSIFIER_BATCH_CHARS 8192
+/* Rows for texts of up to T characters: min(max_B, max(1, BATCH_CHARS / T)). */
+int cl_classifier_rows_for(int T, int max_B);
 void cl_classifier_free(cl_classifier *c);
 int cl_classifier_max_batch(const cl_classifier *c);
 int cl_classifier_max_len(const cl_classifier *c);
@@ -136,4 +148,5 @@ int cl_classifier_count_ngrams(cl_classifier *c, cl_params *p, const int *const 
 int cl_classifier_predict(cl_classifier *c, const int *const *ids, const int *len, int B,
                           float *probs);
 
+CL_API_END
 #endif

@@ -12,6 +12,9 @@
 #include <stdio.h>
 
 #include "cl_classifier.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct {
     char *name;        /* file name used in messages */
@@ -59,4 +62,5 @@ int cl_clfdata_split(const cl_clfdata *all, double fraction, cl_rng *rng, cl_clf
 /* Per-label counts of the encoded examples into counts[K]. */
 void cl_clfdata_label_counts(const cl_clfdata *ds, int K, long *counts);
 
+CL_API_END
 #endif

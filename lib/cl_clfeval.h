@@ -5,6 +5,9 @@
 #define CL_CLFEVAL_H
 
 #include "cl_clfdata.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct {
     int K;
@@ -41,4 +44,5 @@ void cl_clfeval_sort_by_length(const cl_clfdata *ds, int *idx, int n, uint64_t *
  * The caller frees the array with free(). */
 int *cl_clfeval_length_order(const cl_clfdata *ds);
 
+CL_API_END
 #endif

@@ -29,7 +29,7 @@ struct cl_clftrain {
 cl_clftrain_config cl_clftrain_defaults(void)
 {
     cl_clftrain_config c = {0};
-    c.batch = 32, c.window = 50, c.normalize = 1;
+    c.batch = 32, c.window = 50, c.normalize = 1, c.part = 0, c.parts = 1;
     return c;
 }
 
@@ -54,6 +54,9 @@ static int check_config(const cl_model *m, const cl_clftrain_config *c, const cl
         return cl_diag_set(d, CL_EINVAL, "the model has no classifier head");
     if (c->batch < 1 || c->window < 1)
         return cl_diag_set(d, CL_EINVAL, "invalid classifier training configuration");
+    if (c->parts < 1 || c->part < 0 || c->part >= c->parts || c->batch % c->parts)
+        return cl_diag_set(d, CL_EINVAL, "--batch %d does not divide into %d equal shares (one "
+                           "per process): give a multiple of %d", c->batch, c->parts, c->parts);
     if (!train->y || (dev && !dev->y))
         return cl_diag_set(d, CL_EINVAL, "training data not encoded for the model");
     if (train->n < 1)
@@ -137,14 +140,6 @@ int cl_clftrain_create(cl_clftrain **out, cl_model *m, const cl_clftrain_config 
 
 /* ==== data order =========================================================== */
 
-static void shuffle_ints(int *a, int n, cl_rng *rng)
-{
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)cl_rng_below(rng, (uint64_t)i + 1), x = a[i];
-        a[i] = a[j], a[j] = x;
-    }
-}
-
 /* Shuffle, sort by length within windows, shuffle the batches. */
 static long task_begin_epoch(void *ctx, long epoch, cl_rng *rng, cl_diag *d)
 {
@@ -153,20 +148,24 @@ static long task_begin_epoch(void *ctx, long epoch, cl_rng *rng, cl_diag *d)
     (void)epoch, (void)d;
     for (int i = 0; i < n; i++) /* the same start every epoch: a resume replans it */
         t->perm[i] = i;
-    shuffle_ints(t->perm, n, rng);
+    cl_rng_shuffle(rng, t->perm, n);
     for (int i = 0; i < n; i += win)
         cl_clfeval_sort_by_length(t->train, t->perm + i, n - i < win ? n - i : win, t->scratch);
     for (int b = 0; b < t->nbatches; b++)
         t->border[b] = b;
-    shuffle_ints(t->border, t->nbatches, rng);
+    cl_rng_shuffle(rng, t->border, t->nbatches);
     return t->nbatches;
 }
 
-/* The k-th batch of the epoch into bids/blen/by (and bfeats when frozen). */
+/* This process's share of the k-th batch of the epoch into bids/blen/by
+ * (and bfeats when frozen); returns its size (0: an empty share). */
 static int load_batch(cl_clftrain *t, long k)
 {
     const cl_clfdata *ds = t->train;
-    int i0 = t->border[k] * t->B, B = ds->n - i0 < t->B ? ds->n - i0 : t->B;
+    int i0 = t->border[k] * t->B, s0, s1;
+    cl_train_share(ds->n - i0 < t->B ? ds->n - i0 : t->B, t->c.part, t->c.parts, &s0, &s1);
+    int B = s1 - s0;
+    i0 += s0;
     for (int b = 0; b < B; b++) {
         int i = t->perm[i0 + b];
         t->bids[b] = ds->ids + ds->off[i], t->blen[b] = ds->len[i], t->by[b] = ds->y[i];
@@ -207,18 +206,31 @@ static int cache_features(cl_clftrain *t, const cl_clfdata *ds, int own, float *
 
 /* ==== one step ============================================================= */
 
+/* What the head's weighted mean divides by. */
+static double weight_sum(const cl_clftrain *t, int B)
+{
+    double s = 0;
+    for (int b = 0; b < B; b++)
+        s += t->by[b] >= 0 && t->by[b] < t->K ? t->weights[t->by[b]] : 0;
+    return s;
+}
+
 static int task_step(void *ctx, long k, cl_rng *rng, double *loss, double *count, cl_diag *d)
 {
     cl_clftrain *t = ctx;
     cl_params *p = &t->m->params;
     int enc = !t->c.freeze, B = load_batch(t, k), err = CL_OK;
+    *loss = 0, *count = 0;
+    if (B == 0) /* a short batch leaves this share empty: nothing to add */
+        return CL_OK;
     if (enc)
         err = cl_classifier_encode(t->clf, t->bids, t->blen, B, t->by, t->bfeats, 1, rng);
     *loss = err ? NAN
                 : cl_classifier_head(t->clf, t->bfeats, B, t->by, t->weights, NULL, 1, rng);
-    *count = B;
-    /* the head's loss is a mean over the batch: summed, it weighs like the others */
-    *loss *= B;
+    /* the head's loss is a mean over the batch (weighted by class with
+     * class_weights): summed, it weighs like the others */
+    *count = t->weights ? weight_sum(t, B) : B;
+    *loss *= *count;
     err = err ? err : cl_classifier_backward(t->clf, p, enc);
     return err ? cl_diag_set(d, err, "classifier step: %s", cl_strerror(err)) : CL_OK;
 }
@@ -302,7 +314,7 @@ static int task_prepare(void *ctx, int resumed, cl_diag *d)
 cl_train_task cl_clftrain_task(cl_clftrain *t)
 {
     cl_train_task k = {t, "classifier", task_prepare, task_begin_epoch, task_step,
-                       t->dev ? task_evaluate : NULL, NULL, NULL};
+                       t->dev ? task_evaluate : NULL, NULL, log((double)t->K)};
     return k;
 }
 

@@ -19,6 +19,9 @@
 
 #include "cl_clfeval.h"
 #include "cl_train.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct {
     int batch;           /* sentences per step */
@@ -26,9 +29,11 @@ typedef struct {
     int freeze;          /* keep the encoder fixed (and cache its features) */
     int class_weights;   /* weight each class by n / (K * count) */
     int normalize;       /* standardise the pooled features first (cl_classifier_set_norm) */
+    int part, parts;     /* data-parallel: this process computes share `part` of `parts` of
+                          * every batch's sentences (batch must divide) */
 } cl_clftrain_config;
 
-/* batch 32, window 50, normalize 1. */
+/* batch 32, window 50, normalize 1, part 0 of 1. */
 cl_clftrain_config cl_clftrain_defaults(void);
 
 typedef struct cl_clftrain cl_clftrain;
@@ -45,4 +50,5 @@ cl_train_task cl_clftrain_task(cl_clftrain *t);
  * or encoder_lr 0) and head.classifier at lr; returns 2. */
 int cl_clftrain_groups(const cl_clftrain *t, float lr, float encoder_lr, cl_train_group *g);
 
+CL_API_END
 #endif

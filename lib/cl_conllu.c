@@ -224,6 +224,9 @@ int cl_conllu_read(cl_conllu_reader *r, cl_conllu_sent *s, cl_diag *diag)
                 return finish(r, s, diag);
             continue; /* blank lines before a sentence */
         }
+        int bad = cl_lines_check_utf8(&r->in, diag); /* CoNLL-U is UTF-8 */
+        if (bad)
+            return bad;
         line *l;
         if (add_line(s, r->in.buf, &l))
             return cl_diag_set(diag, CL_ENOMEM, "%s: out of memory", r->in.name);
@@ -281,6 +284,68 @@ const char *cl_conllu_text(const cl_conllu_sent *s)
         if (strncmp(s->lines[i].raw, key, sizeof key - 1) == 0)
             return s->lines[i].raw + sizeof key - 1;
     return NULL;
+}
+
+/* Range line k (a-b IDs), or NULL. */
+static const line *range_line(const cl_conllu_sent *s, size_t k)
+{
+    for (size_t i = 0; i < s->nlines; i++) {
+        const line *l = &s->lines[i];
+        if (l->raw[0] != '#' && strchr(l->col[CL_CONLLU_ID], '-') && k-- == 0)
+            return l;
+    }
+    return NULL;
+}
+
+size_t cl_conllu_nranges(const cl_conllu_sent *s)
+{
+    size_t n = 0;
+    while (range_line(s, n))
+        n++;
+    return n;
+}
+
+const char *cl_conllu_range(const cl_conllu_sent *s, size_t k, size_t *first, size_t *last)
+{
+    const line *l = range_line(s, k);
+    assert(l);
+    const char *id = l->col[CL_CONLLU_ID], *dash = strchr(id, '-');
+    /* checked by the reader: 1 <= a < b */
+    *first = parse_uint(id, dash) - 1;
+    *last = parse_uint(dash + 1, dash + strlen(dash)) - 1;
+    if (*last >= s->nwords)
+        *last = s->nwords - 1; /* a range past the last word: clipped */
+    if (*first > *last)
+        *first = *last;
+    return l->col[CL_CONLLU_FORM];
+}
+
+/* The MISC column of range k (SpaceAfter of a multiword token is there). */
+const char *cl_conllu_range_misc(const cl_conllu_sent *s, size_t k)
+{
+    const line *l = range_line(s, k);
+    assert(l);
+    return l->col[CL_CONLLU_MISC];
+}
+
+int cl_conllu_no_space_after(const char *misc)
+{
+    static const char key[] = "SpaceAfter=No";
+    for (const char *p = misc; (p = strstr(p, key)); p += sizeof key - 1)
+        if ((p == misc || p[-1] == '|') && (!p[sizeof key - 1] || p[sizeof key - 1] == '|'))
+            return 1;
+    return 0;
+}
+
+int cl_conllu_has_comment(const cl_conllu_sent *s, const char *key)
+{
+    size_t n = strlen(key);
+    for (size_t i = 0; i < s->nlines; i++) {
+        const char *r = s->lines[i].raw;
+        if (r[0] == '#' && r[1] == ' ' && !strncmp(r + 2, key, n) && (!r[2 + n] || r[2 + n] == ' '))
+            return 1;
+    }
+    return 0;
 }
 
 long cl_conllu_line(const cl_conllu_sent *s)

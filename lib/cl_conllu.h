@@ -21,6 +21,9 @@
 #include <stdio.h>
 
 #include "cl_error.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct cl_conllu_reader cl_conllu_reader;
 typedef struct cl_conllu_sent cl_conllu_sent;
@@ -44,7 +47,8 @@ cl_conllu_sent *cl_conllu_sent_new(void);
 void cl_conllu_sent_free(cl_conllu_sent *s);
 
 /* Read the next sentence into s (its previous contents are dropped).
- * Returns 1 when a sentence was read, 0 at end of input, or CL_EPARSE,
+ * Returns 1 when a sentence was read, 0 at end of input, or CL_EUTF8 (a line
+ * that is not UTF-8: file, line and byte in diag), CL_EPARSE,
  * CL_EIO, CL_ENOMEM (diag filled). */
 int cl_conllu_read(cl_conllu_reader *r, cl_conllu_sent *s, cl_diag *diag);
 
@@ -67,9 +71,23 @@ int cl_conllu_set_col(cl_conllu_sent *s, size_t i, int col, const char *value);
 int cl_conllu_set_upos(cl_conllu_sent *s, size_t i, const char *upos);
 int cl_conllu_set_xpos(cl_conllu_sent *s, size_t i, const char *xpos);
 
+/* Multiword tokens: the number of range lines ("3-4 don't"), and range k's
+ * FORM with its first and last word (0-based, into the ordinary words).
+ * The FORM is valid as long as cl_conllu_col's values. */
+size_t cl_conllu_nranges(const cl_conllu_sent *s);
+const char *cl_conllu_range(const cl_conllu_sent *s, size_t k, size_t *first, size_t *last);
+/* The MISC column of range line k. */
+const char *cl_conllu_range_misc(const cl_conllu_sent *s, size_t k);
+/* 1 when the MISC column "a|b|c" (of a word or range line) holds
+ * "SpaceAfter=No". */
+int cl_conllu_no_space_after(const char *misc);
+/* 1 when a comment line starts with "# " key (e.g. "newpar", "newdoc"). */
+int cl_conllu_has_comment(const cl_conllu_sent *s, const char *key);
+
 /* The value of the "# text = ..." comment, or NULL when there is none. */
 const char *cl_conllu_text(const cl_conllu_sent *s);
 /* Line number (1-based) of the sentence's first line in its file. */
 long cl_conllu_line(const cl_conllu_sent *s);
 
+CL_API_END
 #endif

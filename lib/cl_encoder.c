@@ -16,6 +16,11 @@ int cl_encoder_validate(const cl_encoder_config *c)
 
 int cl_encoder_out_dim(const cl_encoder_config *c) { return cl_rnn_out_dim(&c->rnn); }
 
+int cl_encoder_set_precision(cl_encoder *e, cl_precision p)
+{
+    return cl_rnn_set_precision(e->rnn, p);
+}
+
 size_t cl_encoder_state_size(const cl_encoder_config *c)
 {
     return (size_t)c->rnn.layers * cl_rnn_dirs(&c->rnn) * c->rnn.hidden;

@@ -8,6 +8,9 @@
 
 #include "cl_nn.h"
 #include "cl_params.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct {
     int vocab;         /* V: character ids 0..V-1 (0 = unknown) */
@@ -42,6 +45,10 @@ int cl_encoder_init_params(const cl_encoder_config *c, cl_params *p, cl_rng *rng
 int cl_encoder_create(cl_encoder *e, const cl_encoder_config *c, const cl_params *p, int max_T,
                       int max_B);
 void cl_encoder_free(cl_encoder *e);
+/* Precision of the stack's matrix products (cl_rnn_set_precision): call once
+ * after cl_encoder_create; without it products use OpenBLAS in fp32.
+ * 0, CL_EINVAL (bf16 on a CPU without it) or CL_ENOMEM. */
+int cl_encoder_set_precision(cl_encoder *e, cl_precision p);
 /* ids [T, B] time major; state arrays as in cl_rnn_forward; Y [T, B, out_dim]. */
 int cl_encoder_forward(cl_encoder *e, const cl_params *p, const int *ids, int T, int B,
                        const float *h0, const float *c0, float *Y, float *hT, float *cT,
@@ -53,4 +60,5 @@ int cl_encoder_backward(cl_encoder *e, cl_params *p, const float *dY, const floa
 size_t cl_encoder_state_size(const cl_encoder_config *c);
 int cl_encoder_out_dim(const cl_encoder_config *c);
 
+CL_API_END
 #endif

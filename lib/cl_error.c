@@ -21,7 +21,7 @@ const char *cl_strerror(int err)
     case CL_ENOTFOUND: return "not found";
     case CL_EINTR: return "interrupted";
     case CL_EMISMATCH: return "shapes or vocabularies do not match";
-    case CL_ENONFINITE: return "not a finite number (training diverged)";
+    case CL_ENONFINITE: return "training diverged (a non-finite or exploding loss)";
     default: return "unknown error";
     }
 }

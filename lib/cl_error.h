@@ -8,6 +8,10 @@
 
 #include <stddef.h>
 
+#include "cl_api.h"
+
+CL_API_BEGIN
+
 typedef enum {
     CL_OK = 0,
     CL_ENOMEM = -1,    /* allocation failed */
@@ -40,4 +44,5 @@ typedef struct {
 int cl_diag_set(cl_diag *diag, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+CL_API_END
 #endif

@@ -36,6 +36,9 @@
 #include <stdint.h>
 
 #include "cl_error.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 #define CL_FEAT_MAX_AFFIX 4
 #define CL_FEAT_STRMAX 160
@@ -77,4 +80,5 @@ int cl_feat_word_strings(const cl_feat *f, const char *word, size_t len,
 /* 64-bit FNV-1a of s[0..len), the hash behind the bucket ids. */
 uint64_t cl_feat_hash(const char *s, size_t len);
 
+CL_API_END
 #endif

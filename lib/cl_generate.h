@@ -5,6 +5,9 @@
 
 #include "cl_model.h"
 #include "cl_sample.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct cl_gen cl_gen;
 
@@ -53,4 +56,5 @@ typedef int (*cl_gen_emit_fn)(int32_t cp, void *ctx);
 int cl_gen_sample(cl_gen *g, const int *ids, size_t n, const cl_gen_request *r,
                   cl_gen_emit_fn emit, void *ctx, int *stopped);
 
+CL_API_END
 #endif

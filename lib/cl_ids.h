@@ -11,6 +11,9 @@
 #include <stdint.h>
 
 #include "cl_text.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct cl_ids_store cl_ids_store;
 
@@ -34,4 +37,5 @@ int cl_ids_view(cl_ids *view, const cl_ids *src, int64_t off, int64_t n);
 int cl_ids_read(const cl_ids *ids, int64_t pos, int64_t n, int *out, cl_diag *d);
 void cl_ids_release(cl_ids *ids);
 
+CL_API_END
 #endif

@@ -19,6 +19,9 @@
 #define CL_INFER_H
 
 #include "cl_model.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct cl_infer cl_infer;
 
@@ -36,4 +39,5 @@ const float *cl_infer_step(cl_infer *e, int id);
 uint16_t cl_bf16_from_float(float x);
 float cl_bf16_to_float(uint16_t b);
 
+CL_API_END
 #endif

@@ -10,6 +10,9 @@
 #define CL_LABELER_H
 
 #include "cl_classifier.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct cl_labeler cl_labeler;
 
@@ -32,4 +35,5 @@ void cl_labeler_clear(cl_labeler *l);
 /* Labels by decreasing probability: rank[0] is the most likely (K = nlabels). */
 void cl_labeler_rank(const float *p, int K, int *rank);
 
+CL_API_END
 #endif

@@ -145,3 +145,66 @@ static int head_load_meta(const cl_model *m, const cl_ckpt_section *s, void **cf
 
 const cl_head_ops cl_lm_head_ops = {"head.lm", head_add_params, head_init_params,
                                     head_save_meta, head_load_meta, free};
+
+/* ==== evaluation =========================================================== */
+
+/* Inputs and targets of `streams` streams of length L at column j0. */
+static int eval_window(const cl_ids *ids, int64_t L, int64_t j0, int T, int S, int *x, int *y,
+                       int *win, cl_diag *d)
+{
+    int64_t last = ids->n - 1; /* positions >= last have no next character */
+    for (int s = 0; s < S; s++) {
+        int64_t p0 = (int64_t)s * L + j0;
+        int err = cl_ids_read(ids, p0, T + 1, win, d);
+        if (err)
+            return err;
+        for (int t = 0; t < T; t++) {
+            int ok = p0 + t < last;
+            x[t * S + s] = ok ? win[t] : -1;
+            y[t * S + s] = ok ? win[t + 1] : -1;
+        }
+    }
+    return CL_OK;
+}
+
+int cl_lm_evaluate_with(cl_lm *lm, const cl_params *p, const cl_ids *ids, double *loss,
+                         long *count, cl_diag *d)
+{
+    int S = lm->max_B, chunk = lm->max_T;
+    int64_t L = (ids->n - 1 + S - 1) / S;
+    size_t sn = cl_encoder_state_size(&lm->enc.c) * (size_t)S;
+    float *h = cl_alloc(sn * sizeof(float)), *c = cl_alloc(sn * sizeof(float));
+    int *x = malloc(sizeof(int) * (size_t)chunk * S), *y = malloc(sizeof(int) * (size_t)chunk * S);
+    int *win = malloc(sizeof(int) * ((size_t)chunk + 1));
+    int err = h && c && x && y && win ? CL_OK : CL_ENOMEM;
+    double total = 0;
+    long n = 0;
+    for (int64_t j = 0; j < L && !err; j += chunk) {
+        int T = (int)(L - j < chunk ? L - j : chunk);
+        err = eval_window(ids, L, j, T, S, x, y, win, d);
+        if (!err)
+            total += cl_lm_forward(lm, p, x, y, T, S, h, c, 0, NULL);
+        n += lm->count;
+    }
+    free(h), free(c), free(x), free(y), free(win);
+    *loss = n ? total / (double)n : NAN;
+    if (count)
+        *count = n;
+    return err;
+}
+
+int cl_lm_evaluate(const cl_model *m, const cl_ids *ids, int streams, int chunk, double *loss,
+                   long *count, cl_diag *d)
+{
+    cl_lm lm;
+    if (!cl_model_head(m, "head.lm"))
+        return cl_diag_set(d, CL_EINVAL, "the model has no language-model head");
+    if (ids->n < 2)
+        return cl_diag_set(d, CL_EEMPTY, "need at least two characters to evaluate");
+    int err = cl_lm_create(&lm, &m->enc, &m->params, 0, chunk, streams);
+    if (err)
+        return err;
+    err = cl_lm_evaluate_with(&lm, &m->params, ids, loss, count, d);
+    cl_lm_free(&lm);
+    return err;
+}

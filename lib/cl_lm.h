@@ -8,6 +8,9 @@
 #define CL_LM_H
 
 #include "cl_encoder.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct {
     cl_encoder enc;
@@ -41,6 +44,7 @@ int cl_lm_backward(cl_lm *lm, cl_params *p);
 
 /* ---- the lm head inside a model file (section "head.lm") ---------------- */
 
+#include "cl_ids.h"
 #include "cl_model.h"
 
 typedef struct {
@@ -51,4 +55,16 @@ extern const cl_head_ops cl_lm_head_ops;
 /* A config for cl_model_add_head (freed by the model); NULL on no memory. */
 cl_lm_head_config *cl_lm_head_new(float dropout);
 
+/* Mean cross-entropy (nats/char) of every next-character prediction in ids,
+ * with `streams` parallel streams each starting from a zero state and
+ * windows of `chunk` steps (the reference's evaluation).  *count gets the
+ * number of predictions. */
+int cl_lm_evaluate(const cl_model *m, const cl_ids *ids, int streams, int chunk, double *loss,
+                   long *count, cl_diag *d);
+/* The same with a caller's evaluation workspace lm (created with dropout 0;
+ * its max_B streams and max_T window) on parameters p. */
+int cl_lm_evaluate_with(cl_lm *lm, const cl_params *p, const cl_ids *ids, double *loss,
+                        long *count, cl_diag *d);
+
+CL_API_END
 #endif

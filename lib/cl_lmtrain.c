@@ -16,13 +16,15 @@ struct cl_lmtrain {
     size_t state_n;
     int *ids, *tg;    /* [T, B] inputs and targets of one step */
     int *win;         /* [T + 1] one stream's window */
+    int B, b0;        /* this share's streams: [b0, b0 + B) of the batch */
     long chunks;      /* steps per epoch */
 };
 
 cl_lmtrain_config cl_lmtrain_defaults(void)
 {
     cl_lmtrain_config c = {0};
-    c.batch = 32, c.seq = 100, c.eval_streams = 64, c.threads = 1;
+    c.batch = 32, c.seq = 100, c.eval_streams = 64, c.threads = 1, c.part = 0, c.parts = 1;
+    c.precision = CL_PREC_FP32;
     return c;
 }
 
@@ -34,7 +36,7 @@ void cl_lmtrain_free(cl_lmtrain *t)
         return;
     cl_lm_free(&t->lm);
     cl_lm_free(&t->eval);
-    free(t->h), free(t->cs), free(t->ids), free(t->tg), free(t->win);
+    free(t->h), free(t->ids), free(t->tg), free(t->win); /* cs is in h's block */
     free(t);
 }
 
@@ -46,6 +48,9 @@ static int check_config(const cl_model *m, const cl_lmtrain_config *c, const cl_
     if (c->batch < 1 || c->seq < 1 || c->eval_streams < 1 || m->enc.rnn.bidir)
         return cl_diag_set(d, CL_EINVAL, "invalid training configuration (a language model "
                                          "needs a unidirectional encoder, batch, seq >= 1)");
+    if (c->parts < 1 || c->part < 0 || c->part >= c->parts || c->batch % c->parts)
+        return cl_diag_set(d, CL_EINVAL, "--batch %d does not divide into %d equal shares (one "
+                           "per process): give a multiple of %d", c->batch, c->parts, c->parts);
     if ((train->n - 1) / ((int64_t)c->batch * c->seq) < 1)
         return cl_diag_set(d, CL_EEMPTY, "the training text (%lld characters) is shorter than "
                            "one step (batch %d x seq %d + 1)", (long long)train->n, c->batch,
@@ -55,14 +60,14 @@ static int check_config(const cl_model *m, const cl_lmtrain_config *c, const cl_
 
 static int alloc_buffers(cl_lmtrain *t)
 {
-    size_t TB = (size_t)t->c.batch * t->c.seq;
-    t->state_n = cl_encoder_state_size(&t->m->enc) * (size_t)t->c.batch;
-    t->h = cl_alloc(t->state_n * sizeof(float));
-    t->cs = cl_alloc(t->state_n * sizeof(float));
+    size_t TB = (size_t)t->B * t->c.seq;
+    t->state_n = cl_encoder_state_size(&t->m->enc) * (size_t)t->B;
+    t->h = cl_alloc(2 * t->state_n * sizeof(float)); /* h, then c: one resumable state */
+    t->cs = t->h ? t->h + t->state_n : NULL;
     t->ids = malloc(TB * sizeof(int));
     t->tg = malloc(TB * sizeof(int));
     t->win = malloc(((size_t)t->c.seq + 1) * sizeof(int));
-    return t->h && t->cs && t->ids && t->tg && t->win ? CL_OK : CL_ENOMEM;
+    return t->h && t->ids && t->tg && t->win ? CL_OK : CL_ENOMEM;
 }
 
 int cl_lmtrain_create(cl_lmtrain **out, cl_model *m, const cl_lmtrain_config *c,
@@ -77,13 +82,18 @@ int cl_lmtrain_create(cl_lmtrain **out, cl_model *m, const cl_lmtrain_config *c,
         return CL_ENOMEM;
     t->m = m, t->c = *c, t->train = train, t->dev = dev && dev->n >= 2 ? dev : NULL;
     t->chunks = (long)((train->n - 1) / ((int64_t)c->batch * c->seq));
+    t->B = c->batch / c->parts, t->b0 = t->B * c->part;
     const cl_lm_head_config *hc = cl_model_head(m, "head.lm");
-    err = cl_lm_create(&t->lm, &m->enc, &m->params, hc->dropout, c->seq, c->batch);
+    err = cl_lm_create(&t->lm, &m->enc, &m->params, hc->dropout, c->seq, t->B);
     err = err ? err : cl_lm_create(&t->eval, &m->enc, &m->params, 0, c->seq, c->eval_streams);
     err = err ? err : alloc_buffers(t);
     if (!err) {
         cl_rnn_set_threads(t->lm.enc.rnn, c->threads);
         cl_rnn_set_threads(t->eval.enc.rnn, c->threads);
+    }
+    if (!err && c->precision != CL_PREC_FP32) { /* fp32 stays on OpenBLAS, as before */
+        err = cl_encoder_set_precision(&t->lm.enc, c->precision);
+        err = err ? err : cl_encoder_set_precision(&t->eval.enc, c->precision);
     }
     if (err) {
         cl_lmtrain_free(t);
@@ -93,77 +103,16 @@ int cl_lmtrain_create(cl_lmtrain **out, cl_model *m, const cl_lmtrain_config *c,
     return CL_OK;
 }
 
-/* ==== evaluation =========================================================== */
-
-/* Inputs and targets of `streams` streams of length L at column j0. */
-static int eval_window(const cl_ids *ids, int64_t L, int64_t j0, int T, int S, int *x, int *y,
-                       int *win, cl_diag *d)
-{
-    int64_t last = ids->n - 1; /* positions >= last have no next character */
-    for (int s = 0; s < S; s++) {
-        int64_t p0 = (int64_t)s * L + j0;
-        int err = cl_ids_read(ids, p0, T + 1, win, d);
-        if (err)
-            return err;
-        for (int t = 0; t < T; t++) {
-            int ok = p0 + t < last;
-            x[t * S + s] = ok ? win[t] : -1;
-            y[t * S + s] = ok ? win[t + 1] : -1;
-        }
-    }
-    return CL_OK;
-}
-
-static int evaluate_with(cl_lm *lm, const cl_params *p, const cl_ids *ids, double *loss,
-                         long *count, cl_diag *d)
-{
-    int S = lm->max_B, chunk = lm->max_T;
-    int64_t L = (ids->n - 1 + S - 1) / S;
-    size_t sn = cl_encoder_state_size(&lm->enc.c) * (size_t)S;
-    float *h = cl_alloc(sn * sizeof(float)), *c = cl_alloc(sn * sizeof(float));
-    int *x = malloc(sizeof(int) * (size_t)chunk * S), *y = malloc(sizeof(int) * (size_t)chunk * S);
-    int *win = malloc(sizeof(int) * ((size_t)chunk + 1));
-    int err = h && c && x && y && win ? CL_OK : CL_ENOMEM;
-    double total = 0;
-    long n = 0;
-    for (int64_t j = 0; j < L && !err; j += chunk) {
-        int T = (int)(L - j < chunk ? L - j : chunk);
-        err = eval_window(ids, L, j, T, S, x, y, win, d);
-        if (!err)
-            total += cl_lm_forward(lm, p, x, y, T, S, h, c, 0, NULL);
-        n += lm->count;
-    }
-    free(h), free(c), free(x), free(y), free(win);
-    *loss = n ? total / (double)n : NAN;
-    if (count)
-        *count = n;
-    return err;
-}
-
-int cl_lm_evaluate(const cl_model *m, const cl_ids *ids, int streams, int chunk, double *loss,
-                   long *count, cl_diag *d)
-{
-    cl_lm lm;
-    if (!cl_model_head(m, "head.lm"))
-        return cl_diag_set(d, CL_EINVAL, "the model has no language-model head");
-    if (ids->n < 2)
-        return cl_diag_set(d, CL_EEMPTY, "need at least two characters to evaluate");
-    int err = cl_lm_create(&lm, &m->enc, &m->params, 0, chunk, streams);
-    if (err)
-        return err;
-    err = evaluate_with(&lm, &m->params, ids, loss, count, d);
-    cl_lm_free(&lm);
-    return err;
-}
-
 /* ==== the task ============================================================= */
 
+/* Step i of this share's streams (stream b0 + b of the whole batch). */
 static int load_batch(cl_lmtrain *t, long i, cl_diag *d)
 {
-    int B = t->c.batch, T = t->c.seq;
+    int B = t->B, T = t->c.seq;
     int64_t L = (int64_t)t->chunks * T; /* one stream */
     for (int b = 0; b < B; b++) {
-        int err = cl_ids_read(t->train, (int64_t)b * L + (int64_t)i * T, T + 1, t->win, d);
+        int64_t at = (int64_t)(t->b0 + b) * L + (int64_t)i * T;
+        int err = cl_ids_read(t->train, at, T + 1, t->win, d);
         if (err)
             return err;
         for (int s = 0; s < T; s++) {
@@ -191,8 +140,8 @@ static int task_step(void *ctx, long i, cl_rng *rng, double *loss, double *count
     int err = load_batch(t, i, d);
     if (err)
         return err;
-    *loss = cl_lm_forward(&t->lm, &t->m->params, t->ids, t->tg, t->c.seq, t->c.batch, t->h,
-                          t->cs, 1, rng);
+    *loss = cl_lm_forward(&t->lm, &t->m->params, t->ids, t->tg, t->c.seq, t->B, t->h, t->cs, 1,
+                          rng);
     *count = (double)t->lm.count;
     return cl_lm_backward(&t->lm, &t->m->params);
 }
@@ -201,31 +150,24 @@ static int task_evaluate(void *ctx, cl_train_score *s, cl_diag *d)
 {
     cl_lmtrain *t = ctx;
     double v;
-    int err = evaluate_with(&t->eval, &t->m->params, t->dev, &v, NULL, d);
+    int err = cl_lm_evaluate_with(&t->eval, &t->m->params, t->dev, &v, NULL, d);
     *s = (cl_train_score){v, v, 0};
     return err;
 }
 
-static int task_save(void *ctx, cl_ckpt_writer *w)
-{
-    const cl_lmtrain *t = ctx;
-    int64_t ns = (int64_t)t->state_n;
-    int err = cl_ckpt_put_f32(w, "h", 1, &ns, t->h);
-    return err ? err : cl_ckpt_put_f32(w, "c", 1, &ns, t->cs);
-}
-
-static int task_load(void *ctx, const cl_ckpt_section *s, cl_diag *d)
+/* The carried state of this share's streams, h then c. */
+static float *task_state(void *ctx, size_t *n)
 {
     cl_lmtrain *t = ctx;
-    int64_t ns = (int64_t)t->state_n;
-    int err = cl_ckpt_get_f32(s, "h", 1, &ns, t->h, d);
-    return err ? err : cl_ckpt_get_f32(s, "c", 1, &ns, t->cs, d);
+    *n = 2 * t->state_n;
+    return t->h;
 }
 
 cl_train_task cl_lmtrain_task(cl_lmtrain *t)
 {
     cl_train_task k = {t, "lm", NULL, task_begin_epoch, task_step,
-                       t->dev ? task_evaluate : NULL, task_save, task_load};
+                       t->dev ? task_evaluate : NULL, task_state,
+                       log((double)t->m->enc.vocab)};
     return k;
 }
 

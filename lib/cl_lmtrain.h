@@ -13,14 +13,20 @@
 #include "cl_ids.h"
 #include "cl_lm.h"
 #include "cl_train.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct {
     int batch, seq;      /* streams per step, BPTT length */
     int eval_streams;    /* parallel streams for evaluation (64 as the reference) */
     int threads;         /* recurrence threads (cl_rnn_set_threads) */
+    int part, parts;     /* data-parallel: this process computes the streams of share `part`
+                          * of `parts` (batch / parts of them; batch must divide) */
+    cl_precision precision; /* CL_PREC_FP32: OpenBLAS; auto or bf16: oneDNN (cl_mm) */
 } cl_lmtrain_config;
 
-/* batch 32, seq 100, eval_streams 64, threads 1. */
+/* batch 32, seq 100, eval_streams 64, threads 1, part 0 of 1, fp32. */
 cl_lmtrain_config cl_lmtrain_defaults(void);
 
 typedef struct cl_lmtrain cl_lmtrain;
@@ -38,11 +44,5 @@ cl_train_task cl_lmtrain_task(cl_lmtrain *t);
 int cl_lmtrain_groups(const cl_lmtrain *t, float lr, cl_train_group *g);
 long cl_lmtrain_steps_per_epoch(const cl_lmtrain *t);
 
-/* Mean cross-entropy (nats/char) of every next-character prediction in ids,
- * with `streams` parallel streams each starting from a zero state and
- * windows of `chunk` steps (the reference's evaluation).  *count gets the
- * number of predictions. */
-int cl_lm_evaluate(const cl_model *m, const cl_ids *ids, int streams, int chunk, double *loss,
-                   long *count, cl_diag *d);
-
+CL_API_END
 #endif

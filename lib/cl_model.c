@@ -1,17 +1,12 @@
 /* cl_model: the model file's components and their (de)serialisation. */
 #include "cl_model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cl_classifier.h"
-#include "cl_lm.h"
-#include "cl_tagger.h"
-
-/* Heads a file may hold; the loader finds each by its section name. */
-static const cl_head_ops *const known_heads[] = {&cl_lm_head_ops, &cl_tagger_head_ops,
-                                                  &cl_classifier_head_ops};
+#include "cl_registry.h" /* the heads a file may hold, found by section name */
 
 #define MODEL_FORMAT "charlstm-model"
 
@@ -19,16 +14,24 @@ static const char *const cell_names[] = {"lstm", "gru"};
 
 /* ==== building ============================================================= */
 
-/* Register encoder and head tensors in a fresh table and allocate it. */
-static int layout_params(const cl_model *m, cl_params *p)
+/* Register encoder and head tensors in a fresh table (nothing allocated
+ * for values yet: a loader checks the shapes against the file first). */
+static int register_params(const cl_model *m, cl_params *p)
 {
     cl_params_init(p);
     int err = cl_encoder_add_params(&m->enc, p);
     for (int i = 0; i < m->nheads && !err; i++)
         err = m->heads[i].ops->add_params(m, m->heads[i].cfg, p);
-    if (!err)
-        err = cl_params_alloc(p);
     if (err)
+        cl_params_free(p);
+    return err;
+}
+
+/* Register encoder and head tensors in a fresh table and allocate it. */
+static int layout_params(const cl_model *m, cl_params *p)
+{
+    int err = register_params(m, p);
+    if (!err && (err = cl_params_alloc(p)))
         cl_params_free(p);
     return err;
 }
@@ -92,8 +95,7 @@ int cl_model_add_head(cl_model *m, const cl_head_ops *ops, void *cfg, cl_rng *rn
     if (!err)
         err = ops->init_params(m, cfg, &fresh, rng);
     if (err) {
-        if (!fresh.w)
-            cl_params_free(&fresh);
+        cl_params_free(&fresh); /* empty after a failed layout, allocated after a failed init */
         drop_head(m, m->nheads - 1);
         return err;
     }
@@ -208,9 +210,30 @@ static int save_head(const cl_model *m, int i, cl_ckpt_writer *w)
     return err ? err : cl_ckpt_section_end(w);
 }
 
+/* Index of the first tensor holding a NaN or infinity, or -1; *at gets
+ * the element.  A diverged model must never replace a good file, and a
+ * file holding one must never be used. */
+static int nonfinite_tensor(const cl_params *p, size_t *at)
+{
+    for (int i = 0; i < p->nt; i++) {
+        const float *v = p->w + p->t[i].offset;
+        for (size_t k = 0; k < p->t[i].size; k++)
+            if (!isfinite(v[k])) {
+                *at = k;
+                return i;
+            }
+    }
+    return -1;
+}
+
 int cl_model_save(const cl_model *m, const char *path, cl_model_extra_fn extra, void *ctx,
                   cl_diag *d)
 {
+    size_t at;
+    int bad = nonfinite_tensor(&m->params, &at);
+    if (bad >= 0)
+        return cl_diag_set(d, CL_EINVAL, "%s: not saved: tensor %s holds a non-finite value "
+                           "(NaN or infinity) at element %zu", path, m->params.t[bad].name, at);
     cl_ckpt_writer *w;
     int err = cl_ckpt_writer_open(&w, path, d);
     if (err)
@@ -301,14 +324,6 @@ static int load_encoder_config(cl_model *m, const cl_ckpt *ck, cl_diag *d)
     return CL_OK;
 }
 
-static const cl_head_ops *find_head_ops(const char *section)
-{
-    for (size_t i = 0; i < sizeof known_heads / sizeof known_heads[0]; i++)
-        if (strcmp(known_heads[i]->section, section) == 0)
-            return known_heads[i];
-    return NULL;
-}
-
 static int load_heads(cl_model *m, const cl_ckpt *ck, cl_diag *d)
 {
     const char *const *names;
@@ -317,7 +332,7 @@ static int load_heads(cl_model *m, const cl_ckpt *ck, cl_diag *d)
         return cl_diag_set(d, CL_EFORMAT, "meta: %d heads listed (at most %d)", n,
                            CL_MODEL_MAX_HEADS);
     for (int i = 0; i < n && !err; i++) {
-        const cl_head_ops *ops = find_head_ops(names[i]);
+        const cl_head_ops *ops = cl_registry_find(names[i]);
         const cl_ckpt_section *s = cl_ckpt_find(ck, names[i]);
         if (!ops || !s || head_index(m, names[i]) >= 0)
             return cl_diag_set(d, CL_EFORMAT, "head \"%s\" is unknown, missing or repeated",
@@ -329,10 +344,10 @@ static int load_heads(cl_model *m, const cl_ckpt *ck, cl_diag *d)
     return err;
 }
 
-/* Values of every registered tensor, each checked for its exact shape. */
-static int load_tensors(cl_model *m, const cl_ckpt *ck, cl_diag *d)
+/* Every registered tensor, checked for its exact shape in the file, and
+ * copied into the buffer when it is allocated (p->w != NULL). */
+static int load_tensors(cl_params *p, const cl_ckpt *ck, cl_diag *d)
 {
-    cl_params *p = &m->params;
     for (int i = 0; i < p->nt; i++) {
         const cl_tensor *t = &p->t[i];
         char section[CL_NAME_MAX];
@@ -344,12 +359,30 @@ static int load_tensors(cl_model *m, const cl_ckpt *ck, cl_diag *d)
         int64_t shape[CL_MAX_DIMS];
         for (int k = 0; k < t->ndim; k++)
             shape[k] = t->shape[k];
-        int err = s ? cl_ckpt_get_f32(s, dot + 1, t->ndim, shape, p->w + t->offset, d)
+        float *dst = p->w ? p->w + t->offset : NULL;
+        int err = s ? cl_ckpt_get_f32(s, dot + 1, t->ndim, shape, dst, d)
                     : cl_diag_set(d, CL_EFORMAT, "missing section \"%s\"", section);
         if (err)
             return err;
     }
     return CL_OK;
+}
+
+/* The configuration keys size the buffer; a file that declares a huge model
+ * but holds small tensors is refused by the shape check before the buffer
+ * is allocated, so a stranger's file costs at most its own size. */
+static int load_params(cl_model *m, const cl_ckpt *ck, cl_diag *d)
+{
+    size_t at;
+    int err = register_params(m, &m->params);
+    err = err ? err : load_tensors(&m->params, ck, d);
+    err = err ? err : cl_params_alloc(&m->params);
+    err = err ? err : load_tensors(&m->params, ck, d);
+    int bad = err ? -1 : nonfinite_tensor(&m->params, &at);
+    if (bad >= 0)
+        err = cl_diag_set(d, CL_EFORMAT, "tensor %s holds a non-finite value (NaN or infinity) "
+                          "at element %zu", m->params.t[bad].name, at);
+    return err;
 }
 
 static int load_all(cl_model *m, const cl_ckpt *ck, cl_diag *d)
@@ -358,25 +391,35 @@ static int load_all(cl_model *m, const cl_ckpt *ck, cl_diag *d)
     err = err ? err : load_vocab(m, ck, d);
     err = err ? err : load_encoder_config(m, ck, d);
     err = err ? err : load_heads(m, ck, d);
-    err = err ? err : layout_params(m, &m->params);
-    return err ? err : load_tensors(m, ck, d);
+    return err ? err : load_params(m, ck, d);
+}
+
+int cl_model_from_ckpt(cl_model **out, const cl_ckpt *ck, const char *name, cl_diag *d)
+{
+    *out = NULL;
+    cl_model *m = calloc(1, sizeof *m);
+    cl_diag inner = {{0}};
+    int err = m ? load_all(m, ck, &inner) : CL_ENOMEM;
+    if (err) {
+        cl_diag_set(d, err, "%s: %s", name, inner.msg[0] ? inner.msg : cl_strerror(err));
+        cl_model_free(m);
+        return err;
+    }
+    *out = m;
+    return CL_OK;
 }
 
 int cl_model_load(cl_model **out, const char *path, cl_ckpt **keep, cl_diag *d)
 {
     cl_ckpt *ck;
+    cl_model *m;
     *out = NULL;
     if (keep)
         *keep = NULL;
     int err = cl_ckpt_load(&ck, path, d);
     if (err)
         return err;
-    cl_model *m = calloc(1, sizeof *m);
-    cl_diag inner = {{0}};
-    err = m ? load_all(m, ck, &inner) : CL_ENOMEM;
-    if (err) {
-        cl_diag_set(d, err, "%s: %s", path, inner.msg[0] ? inner.msg : cl_strerror(err));
-        cl_model_free(m);
+    if ((err = cl_model_from_ckpt(&m, ck, path, d))) {
         cl_ckpt_free(ck);
         return err;
     }
@@ -386,4 +429,15 @@ int cl_model_load(cl_model **out, const char *path, cl_ckpt **keep, cl_diag *d)
         cl_ckpt_free(ck);
     *out = m;
     return CL_OK;
+}
+
+const cl_text_opts *cl_model_text(const cl_model *m) { return &m->text; }
+const cl_vocab *cl_model_vocab(const cl_model *m) { return &m->vocab; }
+const cl_encoder_config *cl_model_encoder(const cl_model *m) { return &m->enc; }
+size_t cl_model_nparams(const cl_model *m) { return m->params.n; }
+int cl_model_nheads(const cl_model *m) { return m->nheads; }
+
+const char *cl_model_head_name(const cl_model *m, int i)
+{
+    return i >= 0 && i < m->nheads ? m->heads[i].ops->section : NULL;
 }

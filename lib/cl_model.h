@@ -12,6 +12,9 @@
 #include "cl_ckpt.h"
 #include "cl_encoder.h"
 #include "cl_text.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 #define CL_MODEL_MAX_HEADS 4
 
@@ -30,8 +33,8 @@ typedef struct {
     void (*free_cfg)(void *cfg);
 } cl_head_ops;
 
-/* Fields are shared with the lib modules that train and run heads; tools
- * should use the functions. */
+/* Fields are shared with the lib modules that train and run heads; programs
+ * use the functions below (cl_model_text, cl_model_vocab, ...). */
 struct cl_model {
     cl_text_opts text;
     cl_vocab vocab;
@@ -68,10 +71,24 @@ int cl_model_save(const cl_model *m, const char *path, cl_model_extra_fn extra, 
 /* Load and validate.  With keep != NULL the loaded file is handed to the
  * caller (free with cl_ckpt_free) to read extra sections; else it is freed. */
 int cl_model_load(cl_model **m, const char *path, cl_ckpt **keep, cl_diag *d);
+/* The same from a file already read (cl_ckpt_load or cl_ckpt_load_mem); ck
+ * stays the caller's.  name is used in messages only. */
+int cl_model_from_ckpt(cl_model **m, const cl_ckpt *ck, const char *name, cl_diag *d);
 void cl_model_free(cl_model *m);
+
+/* The model's parts, for programs (tools reach the model only through these). */
+const cl_text_opts *cl_model_text(const cl_model *m);
+const cl_vocab *cl_model_vocab(const cl_model *m);
+const cl_encoder_config *cl_model_encoder(const cl_model *m);
+/* Floats in the parameter buffer (trainable and constant). */
+size_t cl_model_nparams(const cl_model *m);
+/* Heads, in file order: count and the file section of head i ("head.lm"). */
+int cl_model_nheads(const cl_model *m);
+const char *cl_model_head_name(const cl_model *m, int i);
 
 /* Character ids of cps[0..n) into ids; *unknown (if not NULL) counts the
  * characters outside the vocabulary (mapped to id 0). */
 void cl_model_encode(const cl_model *m, const int32_t *cps, size_t n, int *ids, size_t *unknown);
 
+CL_API_END
 #endif

@@ -33,6 +33,9 @@
 #include <stdint.h>
 
 #include "cl_text.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 #define CL_NGRAM_MAX_ORDER 4
 #define CL_NGRAM_MIN_BITS 8
@@ -72,4 +75,5 @@ void cl_ngram_totals(cl_ngram *g, const float *counts);
 void cl_ngram_evidence(const cl_ngram *g, const float *counts, const uint32_t *u, size_t n,
                        int own, float *e);
 
+CL_API_END
 #endif

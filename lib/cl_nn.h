@@ -12,7 +12,11 @@
 
 #include <stddef.h>
 
+#include "cl_mm.h"
 #include "cl_rng.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 /* ---- recurrent stack configuration (precision independent) ------------- */
 
@@ -111,4 +115,18 @@ int cl_rnn_init(const cl_rnn_config *c, float *params, cl_rng *rng);
 CL_NN_DECLARE(float, )
 CL_NN_DECLARE(double, _d)
 
+/* Float stacks only (the double build, for gradient checks, stays on BLAS):
+ * run the stack's matrix products through oneDNN in precision p (cl_mm.h):
+ * bf16 products with fp32 accumulation, or fp32.  Weights, cell states, gates
+ * and every gradient the caller sees stay fp32.  Without this call products
+ * go to OpenBLAS in fp32.  Allocates the bfloat16 copies of weights,
+ * activations and gate gradients (about half the workspace again) once.
+ * 0, CL_EINVAL (bf16 on a CPU without it) or CL_ENOMEM; on error the stack
+ * keeps its previous setting.  The backward pass must get the parameters of
+ * the last forward (the bf16 copies are made there). */
+int cl_rnn_set_precision(cl_rnn *r, cl_precision p);
+/* CL_PREC_BF16 or CL_PREC_FP32 (also for OpenBLAS, the default). */
+cl_precision cl_rnn_precision(const cl_rnn *r);
+
+CL_API_END
 #endif

@@ -10,6 +10,10 @@
 
 #include <stddef.h>
 
+#include "cl_api.h"
+
+CL_API_BEGIN
+
 typedef enum { CL_OPTIM_ADAM = 0, CL_OPTIM_SGD = 1 } cl_optim_kind;
 
 typedef struct {
@@ -48,4 +52,5 @@ double cl_grad_clip(float *g, size_t n, double max_norm);
  * multiplied by decay every decay_every steps (char-rnn's schedule). */
 float cl_lr_at(float lr, long step, long decay_start, long decay_every, float decay);
 
+CL_API_END
 #endif

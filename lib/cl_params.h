@@ -18,6 +18,9 @@
 #include <stddef.h>
 
 #include "cl_rng.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 #define CL_NAME_MAX 64
 #define CL_MAX_DIMS 4
@@ -71,4 +74,5 @@ void cl_params_free(cl_params *p);
 /* 64-byte aligned, zeroed allocation of n bytes; free with free(). */
 void *cl_alloc(size_t n);
 
+CL_API_END
 #endif

@@ -53,3 +53,11 @@ double cl_rng_normal(cl_rng *r)
 }
 
 void cl_rng_split(cl_rng *r, cl_rng *child) { cl_rng_seed(child, cl_rng_u64(r)); }
+
+void cl_rng_shuffle(cl_rng *r, int *a, int n)
+{
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)cl_rng_below(r, (uint64_t)i + 1), v = a[i];
+        a[i] = a[j], a[j] = v;
+    }
+}

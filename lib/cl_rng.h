@@ -8,6 +8,10 @@
 
 #include <stdint.h>
 
+#include "cl_api.h"
+
+CL_API_BEGIN
+
 typedef struct {
     uint64_t s[4];
 } cl_rng;
@@ -22,7 +26,10 @@ double cl_rng_double(cl_rng *r);
 uint64_t cl_rng_below(cl_rng *r, uint64_t n);
 /* Standard normal (Box-Muller). */
 double cl_rng_normal(cl_rng *r);
+/* Shuffle a[0..n) uniformly (Fisher-Yates). */
+void cl_rng_shuffle(cl_rng *r, int *a, int n);
 /* An independent generator for a sub-task (e.g. one per data stream). */
 void cl_rng_split(cl_rng *r, cl_rng *child);
 
+CL_API_END
 #endif

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cl_error.h"
+#include "cl_mm.h"
 #include "cl_nn.h"
 #include "cl_params.h"
 #include "cl_real.h"
@@ -202,9 +203,49 @@ struct RNN {
     real *gh;          /* [B, G*H] GRU recurrent pre-activations of one step */
     real *dh, *dc;     /* [B, H] state gradients carried through time */
     real *dx[2];       /* [T, B, max(I, D*H)] input gradients, ping-pong between layers */
+    int err;           /* first failed oneDNN product of the current pass */
+#ifndef CL_DOUBLE
+    /* Products through oneDNN (cl_rnn_set_precision); NULL: OpenBLAS.  In bf16
+     * the products read these bfloat16 copies, made once per pass: */
+    cl_mm *mm;
+    cl_mm_packed **pk_f, **pk_b; /* [layers*dirs] W_hh packed for the forward and backward steps */
+    uint16_t **w16;    /* [layers*dirs] W_ih [GH, in] then W_hh [GH, H] of the last forward */
+    uint16_t **x16;    /* [layers] layer input [T, B, in] */
+    uint16_t **hs16;   /* [layers*dirs] hidden states [T+1, B, H], slots as hs */
+    uint16_t *dG16, *dGh16; /* [T, B, GH] gate gradients (dGh16: GRU only) */
+#endif
 };
 
 static real *ws_alloc(size_t n) { return cl_alloc(n * sizeof(real)); }
+
+#ifndef CL_DOUBLE
+static void free_list(uint16_t **v, int n)
+{
+    for (int i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void free_packed(RNN *r)
+{
+    for (int i = 0; i < r->c.layers * r->D; i++) {
+        if (r->pk_f)
+            cl_mm_packed_free(r->pk_f[i]);
+        if (r->pk_b)
+            cl_mm_packed_free(r->pk_b[i]);
+    }
+    free(r->pk_f), free(r->pk_b);
+    r->pk_f = r->pk_b = NULL;
+}
+
+static void free_bf16(RNN *r)
+{
+    free_list(r->w16, r->c.layers * r->D), free_list(r->x16, r->c.layers);
+    free_list(r->hs16, r->c.layers * r->D);
+    free(r->dG16), free(r->dGh16);
+    r->w16 = r->x16 = r->hs16 = NULL, r->dG16 = r->dGh16 = NULL;
+}
+#endif
 
 void CL_R(cl_rnn_free)(RNN *r)
 {
@@ -226,6 +267,11 @@ void CL_R(cl_rnn_free)(RNN *r)
     free(r->cache), free(r->ys), free(r->xin), free(r->mask);
     free(r->dG), free(r->dGh), free(r->gh), free(r->dh), free(r->dc);
     free(r->dx[0]), free(r->dx[1]);
+#ifndef CL_DOUBLE
+    free_bf16(r);
+    free_packed(r);
+    cl_mm_free(r->mm);
+#endif
     free(r);
 }
 
@@ -307,6 +353,143 @@ int CL_R(cl_rnn_create)(RNN **out, const cl_rnn_config *c, int max_T, int max_B)
 }
 
 void CL_R(cl_rnn_set_threads)(RNN *r, int threads) { r->threads = threads > 0 ? threads : 1; }
+
+/* ==== products: OpenBLAS, or oneDNN in fp32 or bf16 ======================= */
+
+#ifndef CL_DOUBLE
+static uint16_t *bf16_alloc(size_t n) { return cl_alloc(n * sizeof(uint16_t)); }
+
+static uint16_t **bf16_list(int n, size_t (*size)(const RNN *, int), const RNN *r)
+{
+    uint16_t **v = calloc((size_t)n, sizeof *v);
+    for (int i = 0; v && i < n; i++)
+        if (!(v[i] = bf16_alloc(size(r, i)))) {
+            free_list(v, i);
+            return NULL;
+        }
+    return v;
+}
+
+static size_t w16_size(const RNN *r, int i)
+{
+    size_t GH = (size_t)r->G * r->c.hidden;
+    return GH * ((size_t)layer_input(&r->c, i / r->D) + r->c.hidden);
+}
+static size_t x16_size(const RNN *r, int l)
+{
+    return (size_t)r->max_T * r->max_B * layer_input(&r->c, l);
+}
+static size_t hs16_size(const RNN *r, int unused)
+{
+    (void)unused;
+    return ((size_t)r->max_T + 1) * r->max_B * r->c.hidden;
+}
+
+static int alloc_bf16(RNN *r)
+{
+    int LD = r->c.layers * r->D;
+    size_t TBG = (size_t)r->max_T * r->max_B * r->G * r->c.hidden;
+    r->w16 = bf16_list(LD, w16_size, r);
+    r->x16 = bf16_list(r->c.layers, x16_size, r);
+    r->hs16 = bf16_list(LD, hs16_size, r);
+    r->dG16 = bf16_alloc(TBG);
+    r->dGh16 = r->c.cell == CL_CELL_GRU ? bf16_alloc(TBG) : NULL;
+    return r->w16 && r->x16 && r->hs16 && r->dG16 && (r->c.cell == CL_CELL_LSTM || r->dGh16)
+               ? CL_OK
+               : CL_ENOMEM;
+}
+
+/* W_hh of every block in oneDNN's layout, for the step products: [nb, H] x
+ * W_hh^T forward, [nb, GH] x W_hh backward. */
+static int alloc_packed(RNN *r)
+{
+    int LD = r->c.layers * r->D, H = r->c.hidden, GH = r->G * H, err = CL_OK;
+    r->pk_f = calloc((size_t)LD, sizeof *r->pk_f);
+    r->pk_b = calloc((size_t)LD, sizeof *r->pk_b);
+    if (!r->pk_f || !r->pk_b)
+        return CL_ENOMEM;
+    for (int i = 0; i < LD && !err; i++) {
+        err = cl_mm_packed_create(r->mm, &r->pk_f[i], 'T', r->max_B, GH, H, H);
+        err = err ? err : cl_mm_packed_create(r->mm, &r->pk_b[i], 'N', r->max_B, H, GH, H);
+    }
+    return err;
+}
+
+static void drop_mm(RNN *r)
+{
+    free_bf16(r);
+    free_packed(r);
+    cl_mm_free(r->mm);
+    r->mm = NULL;
+}
+
+int cl_rnn_set_precision(RNN *r, cl_precision p)
+{
+    cl_mm *mm = NULL;
+    int err = cl_mm_create(&mm, p);
+    if (err)
+        return err;
+    drop_mm(r);
+    r->mm = mm;
+    err = alloc_packed(r);
+    if (!err && cl_mm_precision(mm) == CL_PREC_BF16)
+        err = alloc_bf16(r);
+    if (err)
+        drop_mm(r);
+    return err;
+}
+
+cl_precision cl_rnn_precision(const RNN *r)
+{
+    return r->mm ? cl_mm_precision(r->mm) : CL_PREC_FP32;
+}
+
+static int use_bf16(const RNN *r) { return r->mm && r->dG16; }
+#endif
+
+/* C[M,N] = op(A) op(B) + beta C with dense leading dimensions: OpenBLAS
+ * (double build, or no precision set), or oneDNN reading A and B, or their
+ * bfloat16 copies A16 and B16 in bf16 mode.  `threads` as in cl_gemm_mt;
+ * inside the row-split step loops the product runs on the calling thread. */
+static void prod(RNN *r, int threads, char ta, char tb, int M, int N, int K, const real *A,
+                 const void *A16, const real *B, const void *B16, real beta, real *C)
+{
+#ifndef CL_DOUBLE
+    if (r->mm) {
+        int bf = use_bf16(r), lda = ta == 'T' ? M : K, ldb = tb == 'T' ? K : N;
+        int err = cl_mm_gemm(r->mm, threads, ta, tb, M, N, K, bf ? A16 : A, lda, bf ? B16 : B,
+                             ldb, beta, C, N);
+        if (err) {
+#pragma omp atomic write
+            r->err = err;
+        }
+        return;
+    }
+#endif
+    (void)r, (void)A16, (void)B16;
+    cl_gemm_mt(threads, ta, tb, M, N, K, 1, A, B, beta, C);
+}
+
+/* A step's product with W_hh: C[nb, N] = A[nb, K] op(W_hh) + beta C, op 'T'
+ * forward (pk_f) and 'N' backward (pk_b); W_hh packed when oneDNN runs it. */
+static void step_prod(RNN *r, char tb, int nb, const real *A, const uint16_t *A16,
+                      const real *whh, const void *pk, real beta, real *C)
+{
+    int H = r->c.hidden, GH = r->G * H, N = tb == 'T' ? GH : H, K = tb == 'T' ? H : GH;
+#ifndef CL_DOUBLE
+    if (r->mm) {
+        int err = cl_mm_gemm_packed(r->mm, 1, nb, use_bf16(r) ? (const void *)A16 : A, K, pk,
+                                    beta, C, N);
+        if (err) {
+#pragma omp atomic write
+            r->err = err;
+        }
+        return;
+    }
+#endif
+    (void)pk, (void)A16;
+    cl_gemm('N', tb, nb, N, K, 1, A, whh, beta, C);
+}
 
 /* ==== one layer, one direction: forward ==================================== */
 
@@ -401,7 +584,42 @@ typedef struct {
     CL_R(rnn_block) w;
     const real *dY; /* backward only */
     int reverse;
+    /* bfloat16 copies the products read in bf16 mode, else NULL */
+    const uint16_t *wih16, *x16;
+    uint16_t *hs16, *dG16, *dGh16;
+    const void *pk_f, *pk_b; /* W_hh packed (cl_mm_packed), or NULL */
 } CL_R(rnn_job);
+
+/* dst (a bf16 copy, or NULL when the products read fp32) <- src. */
+static void copy16(uint16_t *dst, const real *src, size_t n)
+{
+#ifndef CL_DOUBLE
+    if (dst)
+        cl_bf16_from_f32(dst, src, n);
+#else
+    (void)dst, (void)src, (void)n;
+#endif
+}
+
+/* The job of layer l, direction d, with its bf16 views in bf16 mode. */
+static CL_R(rnn_job) job_at(RNN *r, const real *params, int l, int d, const real *dY)
+{
+    CL_R(rnn_job) j = {r, &r->cache[l * r->D + d], block_at(&r->c, params, l, d), dY, d,
+                       NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+#ifndef CL_DOUBLE
+    int idx = l * r->D + d;
+    if (r->mm)
+        j.pk_f = r->pk_f[idx], j.pk_b = r->pk_b[idx];
+    if (use_bf16(r)) {
+        j.wih16 = r->w16[idx];
+        j.x16 = l > 0 || r->x0 ? r->x16[l] : NULL;
+        j.hs16 = r->hs16[idx];
+        j.dG16 = r->dG16;
+        j.dGh16 = r->c.cell == CL_CELL_GRU ? r->dGh16 : r->dG16;
+    }
+#endif
+    return j;
+}
 
 /* Forward through time for batch rows [b0, b0 + nb). */
 static void steps_forward(const CL_R(rnn_job) * j, int b0, int nb)
@@ -413,19 +631,21 @@ static void steps_forward(const CL_R(rnn_job) * j, int b0, int nb)
     for (int s = 0; s < T; s++) {
         int t = rev ? T - 1 - s : s;
         real *g = k->gates + (size_t)t * B * GH + g0;
-        const real *hp = k->hs + prev_slot(t, rev) * BH + h0;
-        real *h = k->hs + out_slot(t, rev) * BH + h0;
+        size_t prev = prev_slot(t, rev) * BH + h0, out = out_slot(t, rev) * BH + h0;
+        const real *hp = k->hs + prev;
+        const uint16_t *hp16 = j->hs16 ? j->hs16 + prev : NULL;
+        real *h = k->hs + out;
         if (r->c.cell == CL_CELL_LSTM) {
-            cl_gemm('N', 'T', nb, GH, H, 1, hp, j->w.whh, 1, g);
-            lstm_cell_fwd(g, j->w.bih, j->w.bhh, k->cs + prev_slot(t, rev) * BH + h0,
-                          k->cs + out_slot(t, rev) * BH + h0, h, nb, H);
+            step_prod(r, 'T', nb, hp, hp16, j->w.whh, j->pk_f, 1, g);
+            lstm_cell_fwd(g, j->w.bih, j->w.bhh, k->cs + prev, k->cs + out, h, nb, H);
         } else {
             real *gh = r->gh + g0;
             for (int b = 0; b < nb; b++)
                 memcpy(gh + (size_t)b * GH, j->w.bhh, GH * sizeof(real));
-            cl_gemm('N', 'T', nb, GH, H, 1, hp, j->w.whh, 1, gh);
+            step_prod(r, 'T', nb, hp, hp16, j->w.whh, j->pk_f, 1, gh);
             gru_cell_fwd(g, gh, hp, k->hn + (size_t)t * BH + h0, h, nb, H);
         }
+        copy16(j->hs16 ? j->hs16 + out : NULL, h, (size_t)nb * H);
     }
 }
 
@@ -456,18 +676,47 @@ static void run_rows(const CL_R(rnn_job) * j, void (*fn)(const CL_R(rnn_job) *, 
     openblas_set_num_threads(blas);
 }
 
-static void dir_forward(RNN *r, CL_R(rnn_cache) * k, CL_R(rnn_block) w, const real *x,
-                        int reverse)
+static void dir_forward(const CL_R(rnn_job) * j, const real *x)
 {
-    int T = r->T, B = r->B, GH = r->G * r->c.hidden;
-    /* Input projection of every step at once, with all of OpenBLAS's threads
-     * (x == NULL: the caller already wrote it into the gates). */
+    RNN *r = j->r;
+    int T = r->T, B = r->B, GH = r->G * r->c.hidden, in = j->w.in;
+    /* Input projection of every step at once, with all threads (x == NULL:
+     * the caller already wrote it into the gates). */
     if (x)
-        cl_gemm_mt(r->threads, 'N', 'T', T * B, GH, w.in, 1, x, w.wih, 0, k->gates);
+        prod(r, r->threads, 'N', 'T', T * B, GH, in, x, j->x16, j->w.wih, j->wih16, 0, j->k->gates);
     if (r->c.cell == CL_CELL_GRU)
-        add_rows(k->gates, w.bih, T * B, GH);
-    CL_R(rnn_job) j = {r, k, w, NULL, reverse};
-    run_rows(&j, steps_forward);
+        add_rows(j->k->gates, j->w.bih, T * B, GH);
+    run_rows(j, steps_forward);
+}
+
+/* W_hh of a block into the layout of the step products (`pk`: cl_mm_packed),
+ * from its bf16 copy in bf16 mode (oneDNN's own fp32 -> bf16 reorder of a
+ * transposed matrix took 15 ms for 2048 x 512 here). */
+static void pack_whh(RNN *r, const CL_R(rnn_job) * j, const void *pk)
+{
+#ifndef CL_DOUBLE
+    const void *src = j->wih16 ? (const void *)(j->wih16 + (size_t)r->G * r->c.hidden * j->w.in)
+                               : (const void *)j->w.whh;
+    int err = pk ? cl_mm_pack((cl_mm_packed *)pk, src) : 0;
+    r->err = r->err ? r->err : err;
+#else
+    (void)r, (void)j, (void)pk;
+#endif
+}
+
+/* Layer l's weights and input as the products will read them: W_hh packed
+ * (oneDNN), bf16 copies of W_ih and the input (bf16). */
+static void layer_to_bf16(RNN *r, const real *params, int l, const real *x)
+{
+    for (int d = 0; d < r->D; d++) {
+        CL_R(rnn_job) j = job_at(r, params, l, d, NULL);
+        size_t GH = (size_t)r->G * r->c.hidden;
+        /* W_ih and W_hh are adjacent in the parameters, as in the copy */
+        copy16((uint16_t *)j.wih16, j.w.wih, GH * ((size_t)j.w.in + r->c.hidden));
+        pack_whh(r, &j, j.pk_f);
+        if (x && d == 0)
+            copy16((uint16_t *)j.x16, x, (size_t)r->T * r->B * j.w.in);
+    }
 }
 
 /* ==== stack: forward ======================================================= */
@@ -516,23 +765,26 @@ static int forward(RNN *r, const real *params, int T, int B, const real *X, cons
         return CL_EINVAL;
     int H = r->c.hidden, D = r->D;
     size_t BH = (size_t)B * H;
-    r->T = T, r->B = B, r->x0 = X, r->trained = train;
+    r->T = T, r->B = B, r->x0 = X, r->trained = train, r->err = 0;
     for (int l = 0; l < r->c.layers; l++) {
         const real *x = layer_input_fwd(r, l, X, train, rng);
+        layer_to_bf16(r, params, l, x);
         for (int d = 0; d < D; d++) {
-            CL_R(rnn_cache) *k = &r->cache[l * D + d];
+            CL_R(rnn_job) j = job_at(r, params, l, d, NULL);
+            CL_R(rnn_cache) *k = j.k;
             size_t idx = (size_t)(l * D + d);
             int first = d ? T : 0;
             set_state(k->hs + first * BH, h0 ? h0 + idx * BH : NULL, BH);
+            copy16(j.hs16 ? j.hs16 + first * BH : NULL, k->hs + first * BH, BH);
             if (r->c.cell == CL_CELL_LSTM)
                 set_state(k->cs + first * BH, c0 ? c0 + idx * BH : NULL, BH);
-            dir_forward(r, k, block_at(&r->c, params, l, d), x, d);
+            dir_forward(&j, x);
             scatter_dir(r->ys[l], k->hs + (d ? 0 : BH), T, B, H, D, d);
             save_final_states(r, l, d, hT, cT);
         }
     }
     memcpy(Y, r->ys[r->c.layers - 1], (size_t)T * B * D * H * sizeof(real));
-    return CL_OK;
+    return r->err;
 }
 
 int CL_R(cl_rnn_forward)(RNN *r, const real *params, int T, int B, const real *X, const real *h0,
@@ -638,45 +890,47 @@ static void steps_backward(const CL_R(rnn_job) * j, int b0, int nb)
     real *dh = r->dh + h0, *dc = r->dc + h0;
     for (int s = 0; s < T; s++) {
         int t = d ? s : T - 1 - s;
-        size_t off = (size_t)t * B * GH + g0;
+        size_t off = (size_t)t * B * GH + g0, n = (size_t)nb * GH;
         add_output_grad(dh, j->dY, t, b0, nb, B, H, r->D, d);
         if (r->c.cell == CL_CELL_LSTM) {
             lstm_cell_bwd(dG + off, k->gates + off, k->cs + out_slot(t, d) * BH + h0,
                           k->cs + prev_slot(t, d) * BH + h0, dh, dc, nb, H);
-            cl_gemm('N', 'N', nb, H, GH, 1, dG + off, j->w.whh, 0, dh);
+            copy16(j->dG16 ? j->dG16 + off : NULL, dG + off, n);
+            step_prod(r, 'N', nb, dG + off, j->dG16 ? j->dG16 + off : NULL, j->w.whh, j->pk_b, 0,
+                      dh);
         } else {
             gru_cell_bwd(dG + off, dGh + off, k->gates + off, k->hn + (size_t)t * BH + h0,
                          k->hs + prev_slot(t, d) * BH + h0, dh, nb, H);
-            cl_gemm('N', 'N', nb, H, GH, 1, dGh + off, j->w.whh, 1, dh);
+            copy16(j->dG16 ? j->dG16 + off : NULL, dG + off, n);
+            copy16(j->dGh16 ? j->dGh16 + off : NULL, dGh + off, n);
+            step_prod(r, 'N', nb, dGh + off, j->dGh16 ? j->dGh16 + off : NULL, j->w.whh,
+                      j->pk_b, 1, dh);
         }
     }
 }
 
 /* Leaves dL/d(pre-activations) in r->dG (and r->dGh for GRU), dL/dh0 in r->dh
  * and dL/dc0 in r->dc. */
-static void dir_backward_time(RNN *r, CL_R(rnn_cache) * k, CL_R(rnn_block) w, const real *dY,
-                              int d)
-{
-    CL_R(rnn_job) j = {r, k, w, dY, d};
-    run_rows(&j, steps_backward);
-}
+static void dir_backward_time(const CL_R(rnn_job) * j) { run_rows(j, steps_backward); }
 
 /* Weight, bias and input gradients of all steps at once. dx gets the input
  * gradient (accumulated when `accumulate`, e.g. the second direction). */
-static void dir_backward_weights(RNN *r, CL_R(rnn_cache) * k, CL_R(rnn_block) w,
-                                 CL_R(rnn_block) gw, const real *x, real *dx, int accumulate,
-                                 int d)
+static void dir_backward_weights(const CL_R(rnn_job) * j, CL_R(rnn_block) gw, const real *x,
+                                 real *dx, int accumulate)
 {
-    int TB = r->T * r->B, H = r->c.hidden, GH = r->G * H;
+    RNN *r = j->r;
+    int TB = r->T * r->B, H = r->c.hidden, GH = r->G * H, in = j->w.in, n = r->threads;
     const real *dGh = r->c.cell == CL_CELL_GRU ? r->dGh : r->dG;
-    const real *hprev = k->hs + (d ? (size_t)r->B * H : 0);
+    size_t first = j->reverse ? (size_t)r->B * H : 0; /* the previous state of step 0 */
+    const real *hprev = j->k->hs + first;
     if (x) /* else layer 0 of cl_rnn_forward_gates: the caller owns W_ih's gradient */
-        cl_gemm_mt(r->threads, 'T', 'N', GH, w.in, TB, 1, r->dG, x, 1, gw.wih);
-    cl_gemm_mt(r->threads, 'T', 'N', GH, H, TB, 1, dGh, hprev, 1, gw.whh);
+        prod(r, n, 'T', 'N', GH, in, TB, r->dG, j->dG16, x, j->x16, 1, gw.wih);
+    prod(r, n, 'T', 'N', GH, H, TB, dGh, j->dGh16, hprev, j->hs16 ? j->hs16 + first : NULL, 1,
+         gw.whh);
     col_sums(gw.bih, r->dG, TB, GH);
     col_sums(gw.bhh, dGh, TB, GH);
     if (dx && x)
-        cl_gemm_mt(r->threads, 'N', 'N', TB, w.in, GH, 1, r->dG, w.wih, accumulate ? 1 : 0, dx);
+        prod(r, n, 'N', 'N', TB, in, GH, r->dG, j->dG16, j->w.wih, j->wih16, accumulate, dx);
 }
 
 /* ==== stack: backward ====================================================== */
@@ -717,26 +971,27 @@ int CL_R(cl_rnn_backward)(RNN *r, const real *params, real *grads, const real *d
 {
     if (!r->trained)
         return CL_EINVAL;
+    r->err = 0;
     const real *dy = dY;
     for (int l = r->c.layers - 1; l >= 0; l--) {
         /* The last layer's input gradient goes straight to the caller's dX. */
         real *dx = l > 0 ? r->dx[l & 1] : dX;
         for (int d = 0; d < r->D; d++) {
             size_t idx = (size_t)(l * r->D + d);
-            CL_R(rnn_cache) *k = &r->cache[idx];
-            CL_R(rnn_block) w = block_at(&r->c, params, l, d), gw = block_at(&r->c, grads, l, d);
+            CL_R(rnn_job) j = job_at(r, params, l, d, dy);
+            pack_whh(r, &j, j.pk_b);
             load_state_grad(r, r->dh, dhT, idx);
             if (r->c.cell == CL_CELL_LSTM)
                 load_state_grad(r, r->dc, dcT, idx);
-            dir_backward_time(r, k, w, dy, d);
+            dir_backward_time(&j);
             store_state_grad(r, dh0, r->dh, idx);
             if (r->c.cell == CL_CELL_LSTM)
                 store_state_grad(r, dc0, r->dc, idx);
-            dir_backward_weights(r, k, w, gw, layer_x(r, l), dx, d > 0, d);
+            dir_backward_weights(&j, block_at(&r->c, grads, l, d), layer_x(r, l), dx, d > 0);
         }
         if (l > 0)
             dropout_backward(r, l, dx);
         dy = dx;
     }
-    return CL_OK;
+    return r->err;
 }

@@ -7,6 +7,9 @@
 #define CL_SAMPLE_H
 
 #include "cl_rng.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct {
     float temperature; /* > 0, or 0 for argmax */
@@ -29,4 +32,5 @@ void cl_softmax(const float *logits, int n, float *p);
  * the lower index first); returns how many.  O(k n): for small k. */
 int cl_top_k(const float *p, int n, int k, int *best);
 
+CL_API_END
 #endif

@@ -16,6 +16,9 @@
 #define CL_SCORE_H
 
 #include "cl_model.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct {
     int top_k;          /* expected characters listed per position (0..V) */
@@ -61,4 +64,5 @@ void cl_score_feature_flags(const int32_t *cps, size_t n, cl_score_feature f, un
 int cl_score_best_cells(const cl_score *s, const unsigned char *flags, int k, int *cells,
                         float *corr);
 
+CL_API_END
 #endif

@@ -17,6 +17,9 @@
 #define CL_SEQRNN_H
 
 #include "cl_nn.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 #define CL_SEQRNN_DECLARE(real, S)                                                            \
     typedef struct cl_seqrnn##S cl_seqrnn##S;                                                   \
@@ -39,4 +42,5 @@
 CL_SEQRNN_DECLARE(float, )
 CL_SEQRNN_DECLARE(double, _d)
 
+CL_API_END
 #endif

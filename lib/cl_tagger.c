@@ -283,7 +283,8 @@ cl_tagger_config *cl_tagger_config_dup(const cl_tagger_config *cfg)
     c->tags = dup_strs(cfg->tags, cfg->ntags);
     c->words = dup_strs(cfg->words, cfg->nwords);
     c->forms = dup_strs(cfg->forms, cfg->nforms);
-    if (!c->tags || !c->words || !c->forms) {
+    int seg_err = cl_seg_rules_copy(&c->seg, &cfg->seg);
+    if (!c->tags || !c->words || !c->forms || seg_err) {
         cl_tagger_config_free(c);
         return NULL;
     }
@@ -297,6 +298,7 @@ void cl_tagger_config_clear(cl_tagger_config *cfg)
     free_strs(cfg->forms, cfg->nforms);
     cfg->tags = cfg->words = cfg->forms = NULL;
     cfg->ntags = cfg->nwords = cfg->nforms = 0;
+    cl_seg_rules_clear(&cfg->seg);
 }
 
 void cl_tagger_config_free(void *cfg)
@@ -394,6 +396,7 @@ static int head_save_meta(const void *cfg, cl_ckpt_writer *w)
     err = err ? err : cl_ckpt_put_f64(w, "dropout", c->dropout);
     err = err ? err : cl_ckpt_put_f64(w, "word_dropout", c->word_dropout);
     err = err ? err : cl_ckpt_put_f64(w, "char_dropout", c->char_dropout);
+    err = err ? err : cl_seg_rules_save(&c->seg, w);
     return err ? err : cl_ckpt_put_i64(w, "use_lm", c->use_lm);
 }
 
@@ -464,6 +467,7 @@ static int head_load_meta(const cl_model *m, const cl_ckpt_section *s, void **ou
     err = err ? err : get_list(s, "words", &c->words, &c->nwords, d);
     err = err ? err : get_list(s, "train_forms", &c->forms, &c->nforms, d);
     err = err ? err : load_dims(s, c, d);
+    err = err ? err : cl_seg_rules_load(&c->seg, s, d);
     if (!err && c->ntags < 1)
         err = cl_diag_set(d, CL_EFORMAT, SECTION ": empty tag set");
     if (!err && c->use_lm && (m->enc.rnn.bidir || m->enc.rnn.cell != CL_CELL_LSTM))

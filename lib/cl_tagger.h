@@ -39,7 +39,11 @@
 #include "cl_feat.h"
 #include "cl_model.h"
 #include "cl_tok.h"
+#include "cl_seg.h"
 #include "cl_train.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 /* ==== corpus: sentences as strings ====================================== */
 
@@ -80,6 +84,8 @@ typedef struct {
     float word_dropout;           /* probability that a word id becomes unknown */
     float char_dropout;           /* probability that a char id becomes unknown */
     int use_lm;                   /* 1: the model encoder's states are an input */
+    cl_seg_rules seg;             /* raw text: abbreviations and multiword tokens learned
+                                   * from the training treebank (cl_seg_learn) */
 } cl_tagger_config;
 
 /* Dimensions and dropouts of the default recipe; no tag or word lists. */
@@ -135,7 +141,8 @@ int cl_tagger_data_sent(const cl_tagger_data *data, int s, int *len);
 int cl_tagger_predict(cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns,
                       int *tags);
 /* The same, and probs [nwords, ntags] (indexed as tags; may be NULL) gets
- * every tag's probability for those words. */
+ * every tag's probability for those words (NAN for the words of a
+ * sentence too long to tag in one piece, which is tagged in windows). */
 int cl_tagger_predict_probs(cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns,
                             int *tags, float *probs);
 /* Tag all of data in batches of up to `batch` sentences of similar length:
@@ -180,6 +187,9 @@ typedef struct cl_tagger_task cl_tagger_task;
 int cl_tagger_task_create(cl_tagger_task **k, cl_tagger *t, const cl_tagger_data *train,
                           const cl_tagger_data *dev, int batch, cl_diag *d);
 void cl_tagger_task_free(cl_tagger_task *k);
+/* Data-parallel: this process computes share `part` of `parts` of every
+ * batch's sentences (batch must divide by parts; CL_EINVAL otherwise). */
+int cl_tagger_task_share(cl_tagger_task *k, int part, int parts, cl_diag *d);
 cl_train_task cl_tagger_task_get(cl_tagger_task *k);
 /* The group it trains, head.tagger at lr, into g[0]; returns 1.  The
  * encoder and the other heads stay as they are. */
@@ -191,4 +201,5 @@ int cl_tagger_task_groups(const cl_tagger_task *k, float lr, cl_train_group *g);
 int cl_tagger_train(cl_tagger *t, const cl_tagger_data *train, const cl_tagger_data *dev,
                     int batch, const cl_train_config *c, cl_diag *d);
 
+CL_API_END
 #endif

@@ -75,8 +75,11 @@ struct cl_tagger {
     float *lmc[2];
 };
 
-/* Largest batch shape in words, sentences, chars per word, words per
- * sentence and text length; (re)allocates when the current one is smaller. */
+/* Room reserved in advance for batches of up to N words, S sentences, Tc
+ * chars per word, Tw words per sentence and Tl text chars; (re)allocates
+ * when the current one is smaller.  Word and text positions (Tw x S, Tl x S)
+ * are clipped to a fixed budget: a larger batch gets room of its own shape
+ * in cl_tagger_forward, so memory is linear in the batch's words. */
 int cl_tagger_ws_reserve(cl_tagger *t, int N, int S, int Tc, int Tw, int Tl);
 void cl_tagger_ws_free(cl_tagger_ws *ws);
 /* Shape of a batch of sentences. */
@@ -98,5 +101,27 @@ int cl_tagger_lm_states(cl_tagger *t, const cl_tagger_data *data, const int *sen
 /* Arg-max tags of the last forward into tags[w]. */
 void cl_tagger_argmax(const cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns,
                       int *tags);
+
+/* Batches of at most `batch` sentences and max_words words (the char
+ * BiLSTM's workspace, which keeps what training needs, grows with the words
+ * of a batch: ~0.3 MB per word).  Training takes larger batches than tagging,
+ * where 256 words already keep the matrix products efficient. */
+#define TRAIN_BATCH_WORDS 1024
+#define TAG_BATCH_WORDS 256
+
+/* qsort has no context argument: sort (length, id) pairs instead. */
+typedef struct {
+    int len, id;
+} len_id;
+
+/* Sort ids[0..n) by sentence length (stable by id); tmp holds n pairs. */
+void cl_tagger_sort_by_length(const cl_tagger_data *x, int *ids, int n, len_id *tmp);
+/* End of the batch that starts at order[b]: at most `batch` sentences and
+ * max_words words (a single longer sentence is a batch of its own). */
+int cl_tagger_next_batch(const cl_tagger_data *x, const int *order, int b, int S, int batch,
+                         int max_words);
+/* Reserve the workspace for the largest of those batches of order[0..S). */
+int cl_tagger_reserve_batches(cl_tagger *t, const cl_tagger_data *x, const int *order, int S,
+                              int batch, int max_words);
 
 #endif

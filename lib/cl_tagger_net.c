@@ -79,21 +79,66 @@ static int grow(int need, int have)
     return need <= have ? have : imax(need, have + have / 2);
 }
 
-int cl_tagger_ws_reserve(cl_tagger *t, int N, int S, int Tc, int Tw, int Tl)
+/* Word positions (Tw x S) a workspace holds when nobody needs more; text
+ * positions (Tl x S) get CL_TAGGER_TEXT_PER_WORD times as many.  Memory is
+ * proportional to these products, and the longest sentence of one batch
+ * times the most sentences of another made gigabytes (issue 12: 5.5 GB for
+ * one 2,500-word sentence): beyond the budget a workspace is sized for the
+ * batch at hand, so memory follows the batch, linear in its words. */
+#define WS_WORD_POSITIONS 4096
+#define WS_TEXT_PER_WORD 8
+/* Words of a batch (the char BiLSTM's work, Tc x N) reserved in advance. */
+#define WS_WORDS 1024
+
+static size_t zmax(size_t a, size_t b) { return a > b ? a : b; }
+
+/* Keep the grown T x B within the budget unless the batch itself (needT x
+ * needB) is larger: then exactly the batch's shape. */
+static void fit_budget(int *T, int *B, int needT, int needB, size_t budget)
+{
+    if ((size_t)*T * (size_t)*B > zmax(budget, (size_t)needT * (size_t)needB))
+        *T = needT, *B = needB;
+}
+
+static int ws_fits(const cl_tagger_ws *ws, int N, int S, int Tc, int Tw, int Tl)
+{
+    return ws->wrnn && N <= ws->N && S <= ws->S && Tc <= ws->Tc && Tw <= ws->Tw && Tl <= ws->Tl;
+}
+
+/* Room for a batch of this shape (every dimension at least this). */
+static int ws_reserve_batch(cl_tagger *t, int N, int S, int Tc, int Tw, int Tl)
 {
     cl_tagger_ws *ws = &t->ws;
-    if (ws->wrnn && N <= ws->N && S <= ws->S && Tc <= ws->Tc && Tw <= ws->Tw && Tl <= ws->Tl)
+    if (ws_fits(ws, N, S, Tc, Tw, Tl))
         return CL_OK;
     /* Grow by half again at least, so a stream of ever larger batches
      * (sentences sorted by length) reallocates only a few times. */
     cl_tagger_ws grown = {.N = grow(N, ws->N), .S = grow(S, ws->S), .Tc = grow(Tc, ws->Tc),
                           .Tw = grow(Tw, ws->Tw), .Tl = grow(Tl, ws->Tl)};
+    fit_budget(&grown.Tw, &grown.S, Tw, S, WS_WORD_POSITIONS);
+    fit_budget(&grown.Tl, &grown.S, Tl, S, (size_t)WS_TEXT_PER_WORD * WS_WORD_POSITIONS);
+    grown.S = grown.S > S ? grown.S : S; /* the text fit may have changed it */
     cl_tagger_ws_free(ws);
     *ws = grown;
     int err = ws_alloc(t, ws);
     if (err)
         cl_tagger_ws_free(ws);
     return err;
+}
+
+/* Clip a reservation made in advance (maxima over many batches) to the
+ * budget; a batch beyond it gets its room when it comes. */
+static int clip(int T, int S, size_t budget)
+{
+    return (size_t)T * (size_t)S > budget ? (int)zmax(1, budget / (size_t)S) : T;
+}
+
+int cl_tagger_ws_reserve(cl_tagger *t, int N, int S, int Tc, int Tw, int Tl)
+{
+    Tw = clip(Tw, S, WS_WORD_POSITIONS);
+    Tl = clip(Tl, S, (size_t)WS_TEXT_PER_WORD * WS_WORD_POSITIONS);
+    N = N < WS_WORDS ? N : WS_WORDS;
+    return ws_reserve_batch(t, N, S, Tc, Tw, Tl);
 }
 
 void cl_tagger_batch_shape(const cl_tagger_data *x, const int *sents, int ns, int *N, int *Tc,
@@ -258,7 +303,8 @@ int cl_tagger_lm_states(cl_tagger *t, const cl_tagger_data *x, const int *sents,
 {
     int N, Tc, Tw, Tl;
     cl_tagger_batch_shape(x, sents, S, &N, &Tc, &Tw, &Tl);
-    int err = lm_forward(t, x, sents, S, Tl);
+    int err = ws_reserve_batch(t, N, S, Tc, Tw, Tl);
+    err = err ? err : lm_forward(t, x, sents, S, Tl);
     size_t D = (size_t)t->lm_dim;
     for (int s = 0; s < S && !err; s++)
         for (int w = x->start[sents[s]]; w < x->start[sents[s] + 1]; w++)
@@ -320,6 +366,9 @@ double cl_tagger_forward(cl_tagger *t, const cl_tagger_data *x, const int *sents
     const cl_tagger_config *c = t->cfg;
     int N, Tc, Tw, Tl;
     cl_tagger_batch_shape(x, sents, S, &N, &Tc, &Tw, &Tl);
+    /* Only a batch beyond what was reserved allocates (a very long sentence). */
+    if (ws_reserve_batch(t, N, S, Tc, Tw, Tl))
+        return NAN;
     /* The word list borrows targets' room until assembly refills it. */
     int *words = ws->targets;
     batch_words(x, sents, S, words);
@@ -425,6 +474,102 @@ static void word_probs(const cl_tagger *t, const cl_tagger_data *x, const int *s
     }
 }
 
+/* ---- very long sentences: windows with overlap --------------------------
+ * A sentence of more than WINDOW_WORDS words is tagged in windows of that
+ * many words that overlap by 2 * WINDOW_CONTEXT; each word's tag comes from
+ * the window where it has WINDOW_CONTEXT words of context on both sides (or
+ * the sentence edge).  Memory is then bounded by the window, not the
+ * sentence (a 10,000-word line took 12 GB). */
+#define WINDOW_WORDS 512
+#define WINDOW_CONTEXT 64
+
+/* A one-sentence view of words [a, b) of sentence s (indices relative to
+ * the sentence): x's arrays, its own sentence table and text offsets. */
+typedef struct {
+    cl_tagger_data v;
+    int start[2], tstart[2];
+} window_view;
+
+static void window_set(window_view *w, const cl_tagger_data *x, int s, int a, int b, int *tend)
+{
+    int w0 = x->start[s];
+    /* The window's text starts after the word before it (its LM context). */
+    int p0 = a ? x->tend[w0 + a - 1] + 1 : 0;
+    w->v = *x;
+    w->v.nsent = 1;
+    w->start[0] = w0 + a, w->start[1] = w0 + b;
+    w->tstart[0] = x->tstart ? x->tstart[s] + p0 : 0;
+    w->tstart[1] = x->tstart ? x->tstart[s] + x->tend[w0 + b - 1] + 1 : 0;
+    w->v.start = w->start;
+    w->v.tstart = x->tstart ? w->tstart : NULL;
+    if (x->tend) {
+        for (int k = a; k < b; k++)
+            tend[w0 + k] = x->tend[w0 + k] - p0;
+        w->v.tend = tend;
+    }
+}
+
+/* Tag sentence s window by window; scratch has room for x->nwords ints
+ * twice (window tags, shifted text offsets). */
+static int predict_long(cl_tagger *t, const cl_tagger_data *x, int s, int *tags, int *scratch)
+{
+    int len = x->start[s + 1] - x->start[s], w0 = x->start[s], zero = 0;
+    int step = WINDOW_WORDS - 2 * WINDOW_CONTEXT;
+    window_view w;
+    for (int k0 = 0; k0 < len; k0 += step) {
+        int k1 = k0 + step < len ? k0 + step : len;
+        int a = k0 > WINDOW_CONTEXT ? k0 - WINDOW_CONTEXT : 0;
+        int b = k1 + WINDOW_CONTEXT < len ? k1 + WINDOW_CONTEXT : len;
+        window_set(&w, x, s, a, b, scratch + x->nwords);
+        int err = cl_tagger_predict(t, &w.v, &zero, 1, scratch);
+        if (err)
+            return err;
+        memcpy(tags + w0 + k0, scratch + w0 + k0, sizeof *tags * (size_t)(k1 - k0));
+    }
+    return CL_OK;
+}
+
+/* The batch's long sentences one by one in windows; the others keep their
+ * order in short[] (*nshort of them). */
+static int predict_long_ones(cl_tagger *t, const cl_tagger_data *x, const int *sents, int ns,
+                             int *tags, int *shorts, int *nshort)
+{
+    int *scratch = NULL, err = CL_OK;
+    *nshort = 0;
+    for (int i = 0; i < ns && !err; i++) {
+        int s = sents[i];
+        if (x->start[s + 1] - x->start[s] <= WINDOW_WORDS) {
+            shorts[(*nshort)++] = s;
+            continue;
+        }
+        if (!scratch && !(scratch = malloc(sizeof *scratch * 2 * (size_t)x->nwords)))
+            err = CL_ENOMEM;
+        err = err ? err : predict_long(t, x, s, tags, scratch);
+    }
+    free(scratch);
+    return err;
+}
+
+static int has_long(const cl_tagger_data *x, const int *sents, int ns)
+{
+    for (int i = 0; i < ns; i++)
+        if (x->start[sents[i] + 1] - x->start[sents[i]] > WINDOW_WORDS)
+            return 1;
+    return 0;
+}
+
+/* NAN probabilities for the words of the long sentences among sents. */
+static void unknown_probs(const cl_tagger *t, const cl_tagger_data *x, const int *sents, int S,
+                          float *probs)
+{
+    int V = t->cfg->ntags;
+    for (int s = 0; s < S; s++) {
+        int b = x->start[sents[s]], len = x->start[sents[s] + 1] - b;
+        for (size_t i = 0; len > WINDOW_WORDS && i < (size_t)len * V; i++)
+            probs[(size_t)b * V + i] = NAN;
+    }
+}
+
 int cl_tagger_predict(cl_tagger *t, const cl_tagger_data *x, const int *sents, int ns, int *tags)
 {
     return cl_tagger_predict_probs(t, x, sents, ns, tags, NULL);
@@ -435,9 +580,18 @@ int cl_tagger_predict_probs(cl_tagger *t, const cl_tagger_data *x, const int *se
 {
     if (ns < 1)
         return CL_OK;
+    if (has_long(x, sents, ns)) {
+        int *shorts = malloc(sizeof *shorts * (size_t)ns), nshort;
+        int err = shorts ? predict_long_ones(t, x, sents, ns, tags, shorts, &nshort) : CL_ENOMEM;
+        err = err ? err : cl_tagger_predict_probs(t, x, shorts, nshort, tags, probs);
+        free(shorts);
+        if (probs) /* the windows of a long sentence keep no probabilities */
+            unknown_probs(t, x, sents, ns, probs);
+        return err;
+    }
     int N, Tc, Tw, Tl;
     cl_tagger_batch_shape(x, sents, ns, &N, &Tc, &Tw, &Tl);
-    int err = cl_tagger_ws_reserve(t, N, ns, Tc, Tw, Tl);
+    int err = ws_reserve_batch(t, N, ns, Tc, Tw, Tl);
     if (err)
         return err;
     long count;

@@ -1,4 +1,4 @@
-/* cl_tagger_train: scoring, and the tagger's task of the training core.
+/* cl_tagger_train: the tagger's task of the training core.
  *
  * Batches: each epoch the sentences are shuffled (seeded cl_rng), sorted by
  * length within windows of 20 batches, so a batch holds sentences of similar
@@ -11,155 +11,6 @@
 #include "cl_tagger_impl.h"
 
 #define SORT_WINDOW 20 /* batches whose sentences are sorted together */
-
-/* ==== ordering ============================================================= */
-
-/* qsort has no context argument: sort (length, id) pairs instead. */
-typedef struct {
-    int len, id;
-} len_id;
-
-static int cmp_len(const void *a, const void *b)
-{
-    const len_id *x = a, *y = b;
-    return x->len != y->len ? x->len - y->len : x->id - y->id;
-}
-
-/* Sort ids[0..n) by sentence length (stable by id). */
-static void sort_by_length(const cl_tagger_data *x, int *ids, int n, len_id *tmp)
-{
-    for (int i = 0; i < n; i++)
-        tmp[i].len = x->start[ids[i] + 1] - x->start[ids[i]], tmp[i].id = ids[i];
-    qsort(tmp, (size_t)n, sizeof *tmp, cmp_len);
-    for (int i = 0; i < n; i++)
-        ids[i] = tmp[i].id;
-}
-
-static void shuffle(int *a, int n, cl_rng *rng)
-{
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)cl_rng_below(rng, (uint64_t)i + 1), v = a[i];
-        a[i] = a[j], a[j] = v;
-    }
-}
-
-/* ==== scoring ============================================================== */
-
-void cl_tagger_eval_free(cl_tagger_eval *e)
-{
-    free(e->confusion);
-    memset(e, 0, sizeof *e);
-}
-
-double cl_tagger_eval_accuracy(const cl_tagger_eval *e)
-{
-    return e->words ? (double)e->correct / e->words : NAN;
-}
-
-double cl_tagger_eval_unseen_accuracy(const cl_tagger_eval *e)
-{
-    return e->unseen ? (double)e->unseen_correct / e->unseen : NAN;
-}
-
-static void score(const cl_tagger_data *x, const int *pred, cl_tagger_eval *e)
-{
-    for (int w = 0; w < x->nwords; w++) {
-        int g = x->gold[w];
-        if (g == -1)
-            continue; /* no gold tag */
-        if (g < 0) { /* a tag outside the tag set: always wrong */
-            e->words++, e->unknown_gold++, e->unseen += x->unseen[w];
-            continue;
-        }
-        int ok = pred[w] == g;
-        e->words++, e->correct += ok;
-        e->unseen += x->unseen[w], e->unseen_correct += ok && x->unseen[w];
-        e->confusion[(size_t)g * e->ntags + pred[w]]++;
-    }
-}
-
-/* Batches of at most `batch` sentences and max_words words (the char
- * BiLSTM's workspace, which keeps what training needs, grows with the words
- * of a batch: ~0.3 MB per word).  Training takes larger batches than tagging,
- * where 256 words already keep the matrix products efficient. */
-#define TRAIN_BATCH_WORDS 1024
-#define TAG_BATCH_WORDS 256
-
-static int next_batch(const cl_tagger_data *x, const int *order, int b, int S, int batch,
-                      int max_words)
-{
-    int e = b + 1, words = x->start[order[b] + 1] - x->start[order[b]];
-    while (e < S && e - b < batch) {
-        words += x->start[order[e] + 1] - x->start[order[e]];
-        if (words > max_words)
-            break;
-        e++;
-    }
-    return e;
-}
-
-static int reserve_all(cl_tagger *t, const cl_tagger_data *x, const int *order, int S, int batch,
-                       int max_words)
-{
-    int mN = 1, mS = 1, mTc = 1, mTw = 1, mTl = 1;
-    for (int b = 0, e; b < S; b = e) {
-        int N, Tc, Tw, Tl;
-        e = next_batch(x, order, b, S, batch, max_words);
-        cl_tagger_batch_shape(x, order + b, e - b, &N, &Tc, &Tw, &Tl);
-        mN = N > mN ? N : mN, mS = e - b > mS ? e - b : mS, mTc = Tc > mTc ? Tc : mTc;
-        mTw = Tw > mTw ? Tw : mTw, mTl = Tl > mTl ? Tl : mTl;
-    }
-    return cl_tagger_ws_reserve(t, mN, mS, mTc, mTw, mTl);
-}
-
-/* Room for any batch of ordinary sentences from the start: a caller that
- * tags chunk after chunk (charlstm tag) then never reallocates, which would
- * cost more than the tagging (fresh pages are zeroed by the kernel). */
-static int reserve_typical(cl_tagger *t, int batch)
-{
-    const cl_tagger_config *c = t->cfg;
-    int Tw = 80, Tl = c->use_lm ? 8 * Tw : 1;
-    return cl_tagger_ws_reserve(t, TAG_BATCH_WORDS, batch, c->max_word_chars, Tw, Tl);
-}
-
-int cl_tagger_tag(cl_tagger *t, const cl_tagger_data *x, int batch, int *pred, float *probs)
-{
-    int S = x->nsent, err = CL_OK;
-    int *order = malloc(sizeof *order * (size_t)(S ? S : 1));
-    len_id *tmp = malloc(sizeof *tmp * (size_t)(S ? S : 1));
-    if (!order || !tmp)
-        err = CL_ENOMEM;
-    for (int s = 0; s < S && !err; s++)
-        order[s] = s;
-    if (!err)
-        sort_by_length(x, order, S, tmp);
-    err = err ? err : reserve_typical(t, batch);
-    err = err ? err : reserve_all(t, x, order, S, batch, TAG_BATCH_WORDS);
-    for (int b = 0, e; b < S && !err; b = e) {
-        e = next_batch(x, order, b, S, batch, TAG_BATCH_WORDS);
-        err = cl_tagger_predict_probs(t, x, order + b, e - b, pred, probs);
-    }
-    free(order), free(tmp);
-    return err;
-}
-
-int cl_tagger_evaluate(cl_tagger *t, const cl_tagger_data *x, int batch, cl_tagger_eval *e,
-                       int *pred)
-{
-    memset(e, 0, sizeof *e);
-    e->ntags = t->cfg->ntags;
-    e->confusion = calloc((size_t)e->ntags * e->ntags, sizeof *e->confusion);
-    int *p = pred ? pred : malloc(sizeof *p * (size_t)(x->nwords ? x->nwords : 1));
-    int err = e->confusion && p ? CL_OK : CL_ENOMEM;
-    err = err ? err : cl_tagger_tag(t, x, batch < 1 ? 1 : batch, p, NULL);
-    if (!err)
-        score(x, p, e);
-    if (p != pred)
-        free(p);
-    if (err)
-        cl_tagger_eval_free(e);
-    return err;
-}
 
 /* ==== training ============================================================= */
 
@@ -178,10 +29,10 @@ static int lm_cache(cl_tagger *t, const cl_tagger_data *x, int i, int batch)
     for (int s = 0; s < S && !err; s++)
         order[s] = s;
     if (!err)
-        sort_by_length(x, order, S, tmp);
-    err = err ? err : reserve_all(t, x, order, S, batch, TRAIN_BATCH_WORDS);
+        cl_tagger_sort_by_length(x, order, S, tmp);
+    err = err ? err : cl_tagger_reserve_batches(t, x, order, S, batch, TRAIN_BATCH_WORDS);
     for (int b = 0, e; b < S && !err; b = e) {
-        e = next_batch(x, order, b, S, batch, TRAIN_BATCH_WORDS);
+        e = cl_tagger_next_batch(x, order, b, S, batch, TRAIN_BATCH_WORDS);
         err = cl_tagger_lm_states(t, x, order + b, e - b, t->lmc[i]);
     }
     free(order), free(tmp);
@@ -198,6 +49,7 @@ struct cl_tagger_task {
     cl_tagger *t;
     const cl_tagger_data *train, *dev;
     int batch;
+    int part, parts;    /* this process's share of each batch */
     int *order;         /* [nsent] sentences in batch order */
     int *bstart, *perm; /* [nbatch + 1] batch starts in order; [nbatch] batch order */
     len_id *tmp;
@@ -223,6 +75,7 @@ int cl_tagger_task_create(cl_tagger_task **out, cl_tagger *t, const cl_tagger_da
     size_t S = (size_t)train->nsent;
     if (k) {
         k->t = t, k->train = train, k->dev = dev && dev->nsent ? dev : NULL, k->batch = batch;
+        k->part = 0, k->parts = 1;
         k->order = malloc(sizeof(int) * S), k->bstart = malloc(sizeof(int) * (S + 1));
         k->perm = malloc(sizeof(int) * S), k->tmp = malloc(sizeof(len_id) * S);
     }
@@ -231,6 +84,15 @@ int cl_tagger_task_create(cl_tagger_task **out, cl_tagger *t, const cl_tagger_da
         return cl_diag_set(d, CL_ENOMEM, "cannot set up tagger training: out of memory");
     }
     *out = k;
+    return CL_OK;
+}
+
+int cl_tagger_task_share(cl_tagger_task *k, int part, int parts, cl_diag *d)
+{
+    if (parts < 1 || part < 0 || part >= parts || k->batch % parts)
+        return cl_diag_set(d, CL_EINVAL, "--batch %d does not divide into %d equal shares (one "
+                           "per process): give a multiple of %d", k->batch, parts, parts);
+    k->part = part, k->parts = parts;
     return CL_OK;
 }
 
@@ -253,27 +115,31 @@ static long task_begin_epoch(void *ctx, long epoch, cl_rng *rng, cl_diag *d)
     (void)epoch;
     for (int s = 0; s < S; s++)
         k->order[s] = s;
-    shuffle(k->order, S, rng);
+    cl_rng_shuffle(rng, k->order, S);
     for (int s = 0; s < S; s += W)
-        sort_by_length(k->train, k->order + s, s + W <= S ? W : S - s, k->tmp);
+        cl_tagger_sort_by_length(k->train, k->order + s, s + W <= S ? W : S - s, k->tmp);
     k->nbatch = 0;
     for (int b = 0; b < S; b = k->bstart[k->nbatch]) {
         k->perm[k->nbatch] = k->nbatch;
         k->bstart[k->nbatch++] = b;
-        k->bstart[k->nbatch] = next_batch(k->train, k->order, b, S, B, TRAIN_BATCH_WORDS);
+        k->bstart[k->nbatch] = cl_tagger_next_batch(k->train, k->order, b, S, B, TRAIN_BATCH_WORDS);
     }
-    shuffle(k->perm, k->nbatch, rng);
-    int err = reserve_all(k->t, k->train, k->order, S, B, TRAIN_BATCH_WORDS);
+    cl_rng_shuffle(rng, k->perm, k->nbatch);
+    int err = cl_tagger_reserve_batches(k->t, k->train, k->order, S, B, TRAIN_BATCH_WORDS);
     return err ? cl_diag_set(d, err, "tagger workspace: %s", cl_strerror(err)) : k->nbatch;
 }
 
 static int task_step(void *ctx, long i, cl_rng *rng, double *loss, double *count, cl_diag *d)
 {
     cl_tagger_task *k = ctx;
-    int b = k->perm[i];
-    const int *sents = k->order + k->bstart[b];
-    int ns = k->bstart[b + 1] - k->bstart[b];
-    long n;
+    int b = k->perm[i], s0, s1;
+    cl_train_share(k->bstart[b + 1] - k->bstart[b], k->part, k->parts, &s0, &s1);
+    const int *sents = k->order + k->bstart[b] + s0;
+    int ns = s1 - s0;
+    long n = 0;
+    *loss = 0, *count = 0;
+    if (ns == 0) /* a short batch leaves this share empty: nothing to add */
+        return CL_OK;
     *loss = cl_tagger_forward(k->t, k->train, sents, ns, 1, rng, &n);
     *count = (double)n;
     int err = n && isfinite(*loss) ? cl_tagger_backward(k->t, k->train, sents, ns) : CL_OK;
@@ -295,7 +161,8 @@ static int task_evaluate(void *ctx, cl_train_score *s, cl_diag *d)
 cl_train_task cl_tagger_task_get(cl_tagger_task *k)
 {
     cl_train_task t = {k, "tagger", task_prepare, task_begin_epoch, task_step,
-                       k->dev ? task_evaluate : NULL, NULL, NULL};
+                       k->dev ? task_evaluate : NULL, NULL,
+                       log((double)k->t->cfg->ntags)};
     return t;
 }
 

@@ -338,14 +338,29 @@ static void release_behind(cl_corpus *c, size_t upto)
     c->released = upto;
 }
 
-/* Move the cursor past finished (and empty) files. */
+/* A UTF-8 byte-order mark at the start of a file (Windows editors) is not
+ * text: it would become the first character of the corpus, a prompt or a
+ * label. */
+static int at_bom(const cl_corpus *c)
+{
+    const text_file *f = &c->files[c->file];
+    return c->off == 0 && f->size >= 3 && memcmp(f->data, "\xEF\xBB\xBF", 3) == 0;
+}
+
+/* Move the cursor past finished (and empty) files and byte-order marks. */
 static void skip_finished(cl_corpus *c)
 {
-    while (c->file < c->nfiles && c->off == c->files[c->file].size) {
-        release_behind(c, c->files[c->file].size);
-        c->file++;
-        c->off = 0;
-        c->released = 0;
+    for (;;) {
+        while (c->file < c->nfiles && c->off == c->files[c->file].size) {
+            release_behind(c, c->files[c->file].size);
+            c->file++;
+            c->off = 0;
+            c->released = 0;
+        }
+        if (c->file == c->nfiles || !at_bom(c))
+            return;
+        c->off = 3;
+        c->done += 3;
     }
 }
 

@@ -22,6 +22,9 @@
 #include <stdint.h>
 
 #include "cl_error.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 /* ------------------------------------------------------------------------ */
 /* Options and single-buffer decoding                                       */
@@ -159,4 +162,5 @@ const int32_t *cl_vocab_cps(const cl_vocab *v);
 const uint64_t *cl_vocab_counts(const cl_vocab *v);
 void cl_vocab_free(cl_vocab *v);
 
+CL_API_END
 #endif

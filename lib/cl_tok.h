@@ -39,6 +39,9 @@
 #include <stddef.h>
 
 #include "cl_error.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct cl_tok cl_tok;
 
@@ -73,4 +76,5 @@ int cl_tok_line_alloc(const cl_tok *tok, const char *s, size_t len,
  * of range.  Static string. */
 const char *cl_tok_rule_name(int rule);
 
+CL_API_END
 #endif

@@ -13,6 +13,7 @@ struct cl_trainer {
     cl_train_config c;
     cl_train_task task;
     cl_train_files files;
+    cl_dist dist;          /* the ranks (a copy of the caller's, or the serial one) */
     cl_train_group *g;
     size_t *moff;          /* [ng] offset of each group's moments */
     int ng;
@@ -23,6 +24,10 @@ struct cl_trainer {
     cl_rng epoch_rng;      /* data_rng as it was when the current epoch was planned */
     float *ema, *held;     /* [ntrained] moving average; raw weights while it stands in */
     float *best_w;         /* [ntrained] best weights of this run */
+    float *acc;            /* [ntrained] weighted sum of the batches of one step (accumulate > 1) */
+    int32_t *rngs;         /* [ranks * 8] every rank's rng, gathered for .last */
+    float *states;         /* [ranks * nstate] every rank's task state, gathered for .last */
+    size_t nstate;
     int have_best_w;
     /* position and progress: what .last stores */
     long step, epoch, epoch_step, epoch_steps, last_eval_step;
@@ -78,7 +83,8 @@ static long planned_steps(const cl_trainer *t)
 {
     if (t->c.max_steps)
         return t->c.max_steps;
-    return t->c.max_epochs > 0 ? (long)ceil(t->c.max_epochs * (double)t->epoch_steps) : 0;
+    long k = t->c.accumulate > 1 ? t->c.accumulate : 1, per_epoch = (t->epoch_steps + k - 1) / k;
+    return t->c.max_epochs > 0 ? (long)ceil(t->c.max_epochs * (double)per_epoch) : 0;
 }
 
 cl_train_group cl_train_group_of(const cl_model *m, const char *prefix, float lr, int frozen)
@@ -90,22 +96,30 @@ cl_train_group cl_train_group_of(const cl_model *m, const char *prefix, float lr
 
 /* ==== set-up =============================================================== */
 
+void cl_train_share(int n, int part, int parts, int *begin, int *end)
+{
+    *begin = (int)((int64_t)n * part / parts);
+    *end = (int)((int64_t)n * (part + 1) / parts);
+}
+
 void cl_trainer_free(cl_trainer *t)
 {
     if (!t)
         return;
     cl_optim_free(&t->opt);
-    free(t->g), free(t->moff), free(t->ema), free(t->held), free(t->best_w);
+    free(t->g), free(t->moff), free(t->ema), free(t->held), free(t->best_w), free(t->acc);
+    free(t->rngs), free(t->states);
     free(t);
 }
 
 static int check_config(const cl_model *m, const cl_train_config *c, const cl_train_group *g,
                         int ng, const cl_train_task *task, cl_diag *d)
 {
-    if (!(c->lr > 0 && c->lr < 1e6) || !(c->clip >= 0) || !(c->lr_decay > 0 && c->lr_decay <= 1) ||
+    if (!(c->lr > 0 && c->lr <= 1e6) || !(c->clip >= 0) || !(c->lr_decay > 0 && c->lr_decay <= 1) ||
         c->decay_every < 0 || c->decay_start < 0 || c->warmup < 0 || !(c->ema >= 0 && c->ema < 1) ||
         c->max_steps < 0 || !(c->max_epochs >= 0) || !(c->max_seconds >= 0) ||
-        c->eval_every < 0 || c->patience < 0)
+        c->eval_every < 0 || c->patience < 0 || c->accumulate < 0 ||
+        (c->dist && !(c->dist->size >= 1 && c->dist->rank >= 0 && c->dist->rank < c->dist->size)))
         return cl_diag_set(d, CL_EINVAL, "invalid training configuration");
     if (c->schedule == CL_SCHED_COSINE && !c->max_steps && !(c->max_epochs > 0))
         return cl_diag_set(d, CL_EINVAL, "a cosine schedule needs a step or epoch limit");
@@ -146,22 +160,47 @@ static int alloc_groups(cl_trainer *t, const cl_train_group *g, int ng)
         if (!t->ema || !t->held)
             return CL_ENOMEM;
     }
+    if (!err && t->c.accumulate > 1 && !(t->acc = cl_alloc(bytes)))
+        return CL_ENOMEM;
     return err ? err : t->best_w ? CL_OK : CL_ENOMEM;
 }
 
-/* Copy the trained groups' weights to buf (out = 1) or back from it. */
-static void gather(cl_trainer *t, float *buf, int out)
+/* Room to gather every rank's random state and task state for .last. */
+static int alloc_gather(cl_trainer *t)
 {
-    float *w = t->m->params.w;
+    size_t ranks = (size_t)t->dist.size;
+    if (t->task.state)
+        t->task.state(t->task.ctx, &t->nstate);
+    t->rngs = malloc(sizeof *t->rngs * 8 * ranks);
+    t->states = malloc(sizeof *t->states * (t->nstate ? t->nstate : 1) * ranks);
+    return t->rngs && t->states ? CL_OK : CL_ENOMEM;
+}
+
+/* Copy the trained groups of full (a parameter-sized buffer) to buf, in
+ * the moments' layout (out = 1), or back from it. */
+static void copy_trained(const cl_trainer *t, float *full, float *buf, int out)
+{
     for (int i = 0; i < t->ng; i++) {
         if (t->g[i].frozen)
             continue;
         size_t n = (t->g[i].end - t->g[i].begin) * sizeof(float);
         if (out)
-            memcpy(buf + t->moff[i], w + t->g[i].begin, n);
+            memcpy(buf + t->moff[i], full + t->g[i].begin, n);
         else
-            memcpy(w + t->g[i].begin, buf + t->moff[i], n);
+            memcpy(full + t->g[i].begin, buf + t->moff[i], n);
     }
+}
+
+/* Copy the trained groups' weights to buf (out = 1) or back from it. */
+static void gather(cl_trainer *t, float *buf, int out)
+{
+    copy_trained(t, t->m->params.w, buf, out);
+}
+
+/* Back into full (the gradients) from buf in the moments' layout. */
+static void gather_into(const cl_trainer *t, float *buf, float *full)
+{
+    copy_trained(t, full, buf, 0);
 }
 
 int cl_trainer_create(cl_trainer **out, cl_model *m, const cl_train_config *c,
@@ -176,13 +215,19 @@ int cl_trainer_create(cl_trainer **out, cl_model *m, const cl_train_config *c,
     if (!t)
         return CL_ENOMEM;
     t->m = m, t->c = *c, t->task = *task;
+    t->dist = c->dist ? *c->dist : cl_dist_serial();
+    t->c.dist = NULL; /* the copy above is the one in use */
     if (files)
         t->files = *files;
-    cl_rng_seed(&t->rng, c->seed ^ 0x5eedULL);
+    /* each rank its own dropout; rank 0 that of a lone process */
+    cl_rng_seed(&t->rng, c->seed ^ 0x5eedULL ^ (uint64_t)t->dist.rank * 0x9e3779b97f4a7c15ULL);
     cl_rng_seed(&t->data_rng, c->seed ^ 0xda7aULL);
     t->best.metric = t->best.loss = NAN;
     t->last_eval_step = -1;
-    if ((err = alloc_groups(t, groups, ngroups)) != CL_OK) {
+    err = alloc_groups(t, groups, ngroups);
+    if (err == CL_OK)
+        err = alloc_gather(t);
+    if (err != CL_OK) {
         cl_trainer_free(t);
         return cl_diag_set(d, err, "cannot set up training: %s", cl_strerror(err));
     }
@@ -194,12 +239,27 @@ int cl_trainer_create(cl_trainer **out, cl_model *m, const cl_train_config *c,
 
 /* ==== the files ============================================================ */
 
+/* A random state as 8 int32 (the file has no unsigned 64-bit tensors). */
+static void rng_pack(const cl_rng *r, int32_t *v)
+{
+    for (int i = 0; i < 4; i++)
+        v[2 * i] = (int32_t)(uint32_t)r->s[i], v[2 * i + 1] = (int32_t)(uint32_t)(r->s[i] >> 32);
+}
+
+static int rng_unpack(const int32_t *v, const char *name, cl_rng *r, cl_diag *d)
+{
+    for (int i = 0; i < 4; i++)
+        r->s[i] = (uint64_t)(uint32_t)v[2 * i] | (uint64_t)(uint32_t)v[2 * i + 1] << 32;
+    if (!(r->s[0] | r->s[1] | r->s[2] | r->s[3]))
+        return cl_diag_set(d, CL_EFORMAT, "train: random state %s is all zero", name);
+    return CL_OK;
+}
+
 static int put_rng(cl_ckpt_writer *w, const char *name, const cl_rng *r)
 {
     int32_t v[8];
     int64_t n = 8;
-    for (int i = 0; i < 4; i++)
-        v[2 * i] = (int32_t)(uint32_t)r->s[i], v[2 * i + 1] = (int32_t)(uint32_t)(r->s[i] >> 32);
+    rng_pack(r, v);
     return cl_ckpt_put_i32(w, name, 1, &n, v);
 }
 
@@ -208,11 +268,7 @@ static int get_rng(const cl_ckpt_section *s, const char *name, cl_rng *r, cl_dia
     int32_t v[8];
     int64_t n = 8;
     int err = cl_ckpt_get_i32(s, name, 1, &n, v, d);
-    for (int i = 0; i < 4 && !err; i++)
-        r->s[i] = (uint64_t)(uint32_t)v[2 * i] | (uint64_t)(uint32_t)v[2 * i + 1] << 32;
-    if (!err && !(r->s[0] | r->s[1] | r->s[2] | r->s[3]))
-        return cl_diag_set(d, CL_EFORMAT, "train: random state %s is all zero", name);
-    return err;
+    return err ? err : rng_unpack(v, name, r, d);
 }
 
 /* What every saved model says about how it was trained (no wall times: a
@@ -272,7 +328,9 @@ static int put_train(const cl_trainer *t, cl_ckpt_writer *w)
     err = err ? err : cl_ckpt_put_i64(w, "trained", n);
     err = err ? err : put_position(t, w);
     err = err ? err : put_best(t, w);
-    err = err ? err : put_rng(w, "rng", &t->rng); /* tensors after every key */
+    err = err ? err : cl_ckpt_put_i64(w, "ranks", t->dist.size);
+    int64_t nr = 8 * (int64_t)t->dist.size;
+    err = err ? err : cl_ckpt_put_i32(w, "rngs", 1, &nr, t->rngs); /* tensors after every key */
     err = err ? err : put_rng(w, "epoch_rng", &t->epoch_rng);
     if (!err && t->ema)
         err = cl_ckpt_put_f32(w, "ema", 1, &n, t->ema);
@@ -285,22 +343,60 @@ static int put_last(cl_ckpt_writer *w, void *ctx)
     int err = put_history(w, t);
     err = err ? err : put_optim(t, w);
     err = err ? err : put_train(t, w);
-    if (!err && t->task.save_state) {
+    if (!err && t->task.state) {
+        int64_t n = (int64_t)(t->nstate * (size_t)t->dist.size);
         err = cl_ckpt_section_begin(w, "task");
-        err = err ? err : t->task.save_state(t->task.ctx, w);
+        err = err ? err : cl_ckpt_put_f32(w, "state", 1, &n, t->states);
         err = err ? err : cl_ckpt_section_end(w);
     }
     return err ? err : t->files.extra ? t->files.extra(w, t->files.extra_ctx) : CL_OK;
 }
 
+/* Rank 0's outcome of what only it did (evaluate, write), on every rank:
+ * the others stop with it when it failed. */
+static int rank0_outcome(cl_trainer *t, int err, const char *what, cl_diag *d)
+{
+    if (t->dist.size == 1)
+        return err;
+    double e = err;
+    int cerr = t->dist.bcast(&t->dist, &e, sizeof e, d);
+    if (cerr || t->dist.rank == 0)
+        return cerr ? cerr : err;
+    return e ? cl_diag_set(d, (int)e, "rank %d: stopping, rank 0 failed %s (its message "
+                           "says why)", t->dist.rank, what) : CL_OK;
+}
+
+/* Every rank's random state and task state to rank 0, for .last. */
+static int gather_states(cl_trainer *t, cl_diag *d)
+{
+    int32_t mine[8];
+    rng_pack(&t->rng, mine);
+    int err = t->dist.gather(&t->dist, mine, sizeof mine, t->rngs, d);
+    if (!err && t->task.state) {
+        size_t n;
+        const float *s = t->task.state(t->task.ctx, &n);
+        err = t->dist.gather(&t->dist, s, n * sizeof *s, t->states, d);
+    }
+    return err;
+}
+
 static int save_last(cl_trainer *t, cl_diag *d)
 {
-    return t->files.last ? cl_model_save(t->m, t->files.last, put_last, t, d) : CL_OK;
+    if (!t->files.last)
+        return CL_OK;
+    int err = gather_states(t, d);
+    if (err)
+        return err;
+    err = t->dist.rank == 0 ? cl_model_save(t->m, t->files.last, put_last, t, d) : CL_OK;
+    return rank0_outcome(t, err, "to save the training state", d);
 }
 
 static int save_best(cl_trainer *t, cl_diag *d)
 {
-    return t->files.best ? cl_model_save(t->m, t->files.best, put_history, t, d) : CL_OK;
+    if (!t->files.best)
+        return CL_OK;
+    int err = t->dist.rank == 0 ? cl_model_save(t->m, t->files.best, put_history, t, d) : CL_OK;
+    return rank0_outcome(t, err, "to save the model", d);
 }
 
 /* ==== resume =============================================================== */
@@ -335,8 +431,10 @@ static int get_position(cl_trainer *t, const cl_ckpt_section *s, cl_diag *d)
     err = err ? err : get_f64_finite(s, "items", &t->items, d);
     err = err ? err : get_f64_finite(s, "loss_sum", &t->loss_sum, d);
     err = err ? err : get_f64_finite(s, "loss_count", &t->loss_count, d);
-    err = err ? err : get_rng(s, "rng", &t->rng, d);
-    return err ? err : get_rng(s, "epoch_rng", &t->epoch_rng, d);
+    err = err ? err : get_rng(s, "epoch_rng", &t->epoch_rng, d);
+    int64_t nr = 8 * (int64_t)t->dist.size;
+    err = err ? err : cl_ckpt_get_i32(s, "rngs", 1, &nr, t->rngs, d);
+    return err ? err : rng_unpack(t->rngs + 8 * t->dist.rank, "rngs", &t->rng, d);
 }
 
 static int get_best(cl_trainer *t, const cl_ckpt_section *s, cl_diag *d)
@@ -357,12 +455,17 @@ static int get_best(cl_trainer *t, const cl_ckpt_section *s, cl_diag *d)
 static int check_layout(const cl_trainer *t, const cl_ckpt_section *s, cl_diag *d)
 {
     const char *task = "";
-    long ng = 0, n = 0;
+    long ng = 0, n = 0, ranks = 0;
     int err = cl_ckpt_get_str(s, "task", &task, d);
     err = err ? err : get_i64_in(s, "groups", 0, 1 << 20, &ng, d);
     err = err ? err : get_i64_in(s, "trained", 0, STEP_LIMIT, &n, d);
+    err = err ? err : get_i64_in(s, "ranks", 1, 1 << 24, &ranks, d);
     if (err)
         return err;
+    if (ranks != t->dist.size)
+        return cl_diag_set(d, CL_EMISMATCH, "the run being resumed ran as %ld processes, this "
+                           "one as %d: resume it with %ld (mpirun -np %ld)", ranks, t->dist.size,
+                           ranks, ranks);
     if (strcmp(task, t->task.name ? t->task.name : "") != 0)
         return cl_diag_set(d, CL_EMISMATCH, "the run being resumed trained a %s, not a %s", task,
                            t->task.name);
@@ -387,6 +490,20 @@ static int get_optim(cl_trainer *t, const cl_ckpt_section *s, cl_diag *d)
     return err;
 }
 
+/* This rank's part of every rank's task state. */
+static int get_task_state(cl_trainer *t, const cl_ckpt_section *s, cl_diag *d)
+{
+    if (!s)
+        return cl_diag_set(d, CL_ENOTFOUND, "the file holds no task state to resume");
+    int64_t n = (int64_t)(t->nstate * (size_t)t->dist.size);
+    int err = cl_ckpt_get_f32(s, "state", 1, &n, t->states, d);
+    size_t mine;
+    float *dst = t->task.state(t->task.ctx, &mine);
+    if (!err)
+        memcpy(dst, t->states + t->nstate * (size_t)t->dist.rank, mine * sizeof *dst);
+    return err;
+}
+
 int cl_trainer_resume(cl_trainer *t, const cl_ckpt *ck, cl_diag *d)
 {
     const cl_ckpt_section *so = cl_ckpt_find(ck, "optim"), *st = cl_ckpt_find(ck, "train");
@@ -402,11 +519,8 @@ int cl_trainer_resume(cl_trainer *t, const cl_ckpt *ck, cl_diag *d)
         int64_t n = (int64_t)t->ntrained;
         err = cl_ckpt_get_f32(st, "ema", 1, &n, t->ema, d);
     }
-    if (!err && t->task.load_state) {
-        if (!sk)
-            return cl_diag_set(d, CL_ENOTFOUND, "the file holds no task state to resume");
-        err = t->task.load_state(t->task.ctx, sk, d);
-    }
+    if (!err && t->task.state)
+        err = get_task_state(t, sk, d);
     t->prepared = -1; /* resumed: prepare keeps the stored constants */
     return err;
 }
@@ -488,15 +602,92 @@ static int non_finite(cl_trainer *t, const char *what, double v, cl_diag *d)
                        "after step %ld", t->step + 1, what, v, t->step);
 }
 
+/* g = s * g over the trained groups. */
+static void scale_grads(cl_trainer *t, float s)
+{
+    float *g = t->m->params.g;
+    for (int i = 0; i < t->ng; i++)
+        for (size_t k = t->g[i].begin; !t->g[i].frozen && k < t->g[i].end; k++)
+            g[k] *= s;
+}
+
+/* acc (= first ? 0 : acc) + s * g over the trained groups, in acc's layout. */
+static void accumulate(cl_trainer *t, float s, int first)
+{
+    const float *g = t->m->params.g;
+    for (int i = 0; i < t->ng; i++) {
+        float *a = t->acc + t->moff[i];
+        for (size_t j = 0, n = t->g[i].end - t->g[i].begin; !t->g[i].frozen && j < n; j++)
+            a[j] = (first ? 0 : a[j]) + s * g[t->g[i].begin + j];
+    }
+}
+
+/* Sum the trained groups' gradients over the ranks. */
+static int sum_grads(cl_trainer *t, cl_diag *d)
+{
+    float *g = t->m->params.g;
+    int err = CL_OK;
+    for (int i = 0; i < t->ng && !err; i++)
+        if (!t->g[i].frozen)
+            err = t->dist.sum_f32(&t->dist, g + t->g[i].begin, t->g[i].end - t->g[i].begin, d);
+    return err;
+}
+
+/* The batches of one optimizer step (accumulate of them, fewer at the end
+ * of an epoch) on this rank: with one batch and one rank, g is the task's;
+ * otherwise each batch's mean gradient is weighed by its count, so that
+ * after the sum over the ranks and the division by the total count g is
+ * the mean gradient of all the items of the step.  sums: loss and count. */
+static int local_grads(cl_trainer *t, double sums[2], cl_diag *d)
+{
+    long k = t->c.accumulate > 1 ? t->c.accumulate : 1;
+    k = k < t->epoch_steps - t->epoch_step ? k : t->epoch_steps - t->epoch_step;
+    for (long j = 0; j < k; j++) {
+        double loss = 0, count = 0;
+        zero_grads(t);
+        int err = t->task.step(t->task.ctx, t->epoch_step + j, &t->rng, &loss, &count, d);
+        if (err)
+            return err;
+        if (t->acc)
+            accumulate(t, (float)count, j == 0);
+        sums[0] += loss, sums[1] += count;
+    }
+    if (t->acc)
+        gather_into(t, t->acc, t->m->params.g);
+    else if (t->dist.size > 1)
+        scale_grads(t, (float)sums[1]);
+    t->epoch_step += k - 1; /* the last one is counted with the step */
+    return CL_OK;
+}
+
+/* The step's gradient, loss and count summed over the ranks. */
+static int step_grads(cl_trainer *t, double *loss, double *count, cl_diag *d)
+{
+    double sums[2] = {0, 0};
+    int err = local_grads(t, sums, d);
+    if (!err && t->dist.size > 1)
+        err = sum_grads(t, d);
+    if (!err && t->dist.size > 1)
+        err = t->dist.sum_f64(&t->dist, sums, 2, d);
+    if (!err && (t->acc || t->dist.size > 1))
+        scale_grads(t, sums[1] > 0 ? (float)(1.0 / sums[1]) : 0.0f);
+    *loss = sums[0], *count = sums[1];
+    return err;
+}
+
 static int take_step(cl_trainer *t, cl_diag *d)
 {
     double loss = 0, count = 0;
-    zero_grads(t);
-    int err = t->task.step(t->task.ctx, t->epoch_step, &t->rng, &loss, &count, d);
+    int err = step_grads(t, &loss, &count, d);
     if (err)
         return err;
     if (!isfinite(loss))
         return non_finite(t, "training loss", loss, d);
+    if (t->task.chance > 0 && count > 0 && loss / count > CL_TRAIN_DIVERGED * t->task.chance)
+        return cl_diag_set(d, CL_ENONFINITE, "step %ld: the training loss %.4g is more than %g "
+                           "times that of a uniform guess (%.4g); nothing was updated or saved "
+                           "after step %ld", t->step + 1, loss / count, CL_TRAIN_DIVERGED,
+                           t->task.chance, t->step);
     double norm = clip_grads(t);
     if (!isfinite(norm))
         return non_finite(t, "gradient norm", norm, d);
@@ -518,15 +709,20 @@ static int better(const cl_train_score *a, const cl_train_score *b)
     return a->loss < b->loss;
 }
 
+/* Rank 0 evaluates; every rank gets its score (and stops if it failed). */
 static int score(cl_trainer *t, cl_train_score *s, cl_diag *d)
 {
     *s = (cl_train_score){NAN, NAN, 0};
     if (!t->task.evaluate)
         return CL_OK;
-    int err = t->task.evaluate(t->task.ctx, s, d);
-    if (!err && !isfinite(s->metric))
-        return cl_diag_set(d, CL_ENONFINITE, "step %ld: the validation score is %g; the model "
-                           "was not saved", t->step, s->metric);
+    int err = t->dist.rank == 0 ? t->task.evaluate(t->task.ctx, s, d) : CL_OK;
+    if (!err && t->dist.rank == 0 && !isfinite(s->metric))
+        err = cl_diag_set(d, CL_ENONFINITE, "step %ld: the validation score is %g; the model "
+                          "was not saved", t->step, s->metric);
+    err = rank0_outcome(t, err, "to evaluate", d);
+    double v[3] = {s->metric, s->loss, s->higher_better};
+    if (!err && t->dist.size > 1 && !(err = t->dist.bcast(&t->dist, v, sizeof v, d)))
+        *s = (cl_train_score){v[0], v[1], (int)v[2]};
     return err;
 }
 
@@ -618,6 +814,20 @@ static int plan_epoch(cl_trainer *t, int fresh, cl_diag *d)
     return CL_OK;
 }
 
+/* Every rank starts from rank 0's trained weights (they were made from
+ * the same seed or file, but a rank on another machine type may round
+ * differently); from here the identical updates keep them identical. */
+static int same_weights(cl_trainer *t, cl_diag *d)
+{
+    int err = CL_OK;
+    float *w = t->m->params.w;
+    for (int i = 0; i < t->ng && !err && t->dist.size > 1; i++)
+        if (!t->g[i].frozen)
+            err = t->dist.bcast(&t->dist, w + t->g[i].begin,
+                                (t->g[i].end - t->g[i].begin) * sizeof *w, d);
+    return err;
+}
+
 static int start(cl_trainer *t, cl_diag *d)
 {
     int resumed = t->prepared == -1;
@@ -628,6 +838,7 @@ static int start(cl_trainer *t, cl_diag *d)
     t->st.best = t->best, t->st.best_step = t->best_step;
     int err = t->task.prepare ? t->task.prepare(t->task.ctx, resumed, d) : CL_OK;
     t->prepared = 1;
+    err = err ? err : same_weights(t, d);
     return err ? err : plan_epoch(t, !resumed, d);
 }
 
@@ -645,23 +856,35 @@ static int is_eval_step(const cl_trainer *t)
     return t->c.eval_every ? t->step % t->c.eval_every == 0 : t->epoch_step == t->epoch_steps;
 }
 
+/* Whether to stop now, the same answer on every rank: a time limit or a
+ * stop request reached by any rank stops them all (together). */
+static int agree_stop(cl_trainer *t, const cl_train_hooks *h, int *limit, int *stop, cl_diag *d)
+{
+    double v[2] = {limit_reached(t), h && h->stop && h->stop(h->ctx)};
+    int err = t->dist.size > 1 ? t->dist.sum_f64(&t->dist, v, 2, d) : CL_OK;
+    *limit = v[0] > 0, *stop = v[1] > 0;
+    return err;
+}
+
 static int loop(cl_trainer *t, const cl_train_hooks *h, cl_diag *d)
 {
-    while (!limit_reached(t)) {
-        if (h && h->stop && h->stop(h->ctx)) {
+    for (;;) {
+        int limit, stop, err = agree_stop(t, h, &limit, &stop, d);
+        if (err || limit)
+            return err;
+        if (stop) {
             /* -o exists from here on even if no evaluation made one yet */
-            int err = t->has_best ? CL_OK : save_best(t, d);
+            err = t->has_best ? CL_OK : save_best(t, d);
             err = err ? err : save_last(t, d);
             return err ? err : cl_diag_set(d, CL_EINTR, "stopped at step %ld", t->step);
         }
         if (t->epoch_step == t->epoch_steps) {
             t->epoch++, t->epoch_step = 0;
-            int err = plan_epoch(t, 1, d);
-            if (err)
+            if ((err = plan_epoch(t, 1, d)) != CL_OK)
                 return err;
         }
         double s0 = now();
-        int err = take_step(t, d);
+        err = take_step(t, d);
         t->run_train_s += now() - s0;
         if (err)
             return err;
@@ -669,7 +892,6 @@ static int loop(cl_trainer *t, const cl_train_hooks *h, cl_diag *d)
         if (is_eval_step(t) && (err = evaluate_and_save(t, h, d)) != CL_OK)
             return err;
     }
-    return CL_OK;
 }
 
 int cl_trainer_run(cl_trainer *t, const cl_train_hooks *h, cl_diag *d)

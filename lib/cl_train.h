@@ -22,16 +22,29 @@
  *     the epoch, and the step within it), the best score and whether it was
  *     saved, the schedule and the limits; a resumed run ends with the same
  *     files, byte for byte, as an uninterrupted one (same thread count);
- *   - non-finite safety: a non-finite loss, gradient norm or evaluation stops
- *     training with CL_ENONFINITE before anything is updated or saved.
+ *   - divergence safety: a non-finite loss, gradient norm or evaluation, or
+ *     a loss far beyond a uniform guess, stops training with CL_ENONFINITE
+ *     before anything is updated or saved;
+ *   - gradient accumulation (several batches per optimizer step) and
+ *     data-parallel training over a communicator (cl_dist): each of N ranks
+ *     runs this loop on the same model, its task computes its share of every
+ *     batch (the adapters' part/parts), the gradients are summed weighted by
+ *     each share's item count, so that the step is that of one process with
+ *     the whole batch.  Rank 0 alone evaluates and writes the files; .last
+ *     holds every rank's random state and task state, and a resume needs
+ *     the same number of ranks.
  *
  * Model files hold no wall-clock times (they would make a resumed run's
  * files differ); the time spent is reported through the statistics. */
 #ifndef CL_TRAIN_H
 #define CL_TRAIN_H
 
+#include "cl_dist.h"
 #include "cl_model.h"
 #include "cl_optim.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 /* ==== configuration ====================================================== */
 
@@ -52,6 +65,8 @@ typedef struct {
     long eval_every;        /* steps between evaluations, 0 = at the end of every epoch */
     int patience;           /* evaluations without improvement before stopping, 0 = never */
     uint64_t seed;          /* dropout and data order */
+    int accumulate;         /* batches per optimizer step (0 or 1: one) */
+    const cl_dist *dist;    /* the ranks training together (borrowed; NULL: this process alone) */
 } cl_train_config;
 
 /* lr 2e-3, clip 5, no decay, no limit, evaluation every epoch, seed 1. */
@@ -90,16 +105,24 @@ typedef struct {
     /* Step i of the current epoch: forward and backward of its batch with
      * gradients accumulated into the model's g (zeroed by the core), dropout
      * from rng.  *loss: summed loss, *count: items it is summed over (chars,
-     * words, sentences); count 0 means nothing to learn from. */
+     * words, sentences); count 0 means nothing to learn from.  The
+     * gradient is that of the mean loss (loss / count): accumulation and
+     * the ranks weigh each batch's gradient by its count. */
     int (*step)(void *ctx, long i, cl_rng *rng, double *loss, double *count, cl_diag *d);
     /* Score the current weights on held-out data.  NULL: no held-out data
      * (every evaluation then counts as the best). */
     int (*evaluate)(void *ctx, cl_train_score *s, cl_diag *d);
-    /* The task's own resumable state (the LM's carried recurrent state), in
-     * the "task" section; both may be NULL. */
-    int (*save_state)(void *ctx, cl_ckpt_writer *w);
-    int (*load_state)(void *ctx, const cl_ckpt_section *s, cl_diag *d);
+    /* The task's own resumable state (the LM's carried recurrent state) as
+     * one float buffer of *n values that the core saves (every rank's, in
+     * the "task" section) and restores in place; NULL: none. */
+    float *(*state)(void *ctx, size_t *n);
+    /* Loss per item of a uniform guess (ln of the number of outcomes), or 0.
+     * A step whose mean loss exceeds CL_TRAIN_DIVERGED times it has
+     * diverged (finite but exploding, as with a far too high lr). */
+    double chance;
 } cl_train_task;
+
+#define CL_TRAIN_DIVERGED 3.0
 
 /* ==== progress and files ================================================= */
 
@@ -151,6 +174,10 @@ typedef struct {
 
 typedef struct cl_trainer cl_trainer;
 
+/* Rows [*begin, *end) of n that share `part` of `parts` computes (parts
+ * as even as they can be; a share may be empty). */
+void cl_train_share(int n, int part, int parts, int *begin, int *end);
+
 /* A trainer of model m (caller-owned; must outlive the trainer) with groups
  * [0, ngroups) copied, the task's ctx borrowed.  Allocates the moments (of
  * the trained groups only) and every buffer of the run. */
@@ -185,4 +212,5 @@ const cl_train_config *cl_trainer_config(const cl_trainer *t);
  * total_steps planned (0: unknown), in (0, 1]; exposed for tests. */
 double cl_train_lr_factor(const cl_train_config *c, long step, long epoch, long total_steps);
 
+CL_API_END
 #endif

@@ -13,6 +13,9 @@
 #include <stdio.h>
 
 #include "cl_error.h"
+#include "cl_api.h"
+
+CL_API_BEGIN
 
 typedef struct cl_tsv_reader cl_tsv_reader;
 
@@ -31,4 +34,5 @@ int cl_tsv_read(cl_tsv_reader *r, const char **label, size_t *label_len,
 /* Line number of the record last returned (1-based). */
 long cl_tsv_line(const cl_tsv_reader *r);
 
+CL_API_END
 #endif

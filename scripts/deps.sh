@@ -2,8 +2,11 @@
 # Install what charlstm needs to build and test, from Debian's packages.
 # Run as root (or with sudo available).  Safe to run again.
 set -eu
-PKGS="build-essential pkg-config libopenblas-dev libutf8proc-dev libpcre2-dev zlib1g-dev check \
-      libmicrohttpd-dev libcjson-dev xxd curl chromium wrk"
+PKGS="build-essential pkg-config libopenblas-dev libutf8proc-dev libpcre2-dev zlib1g-dev libdnnl-dev libcjson-dev check"
+# Open MPI: data-parallel training (make MPI=1; make check runs the MPI tests with it).
+PKGS="$PKGS libopenmpi-dev openmpi-bin"
+# charlstm serve (libmicrohttpd), its page compiled in (xxd), its checks and bench.
+PKGS="$PKGS libmicrohttpd-dev xxd curl chromium wrk"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

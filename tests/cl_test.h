@@ -41,4 +41,18 @@ int cl_test_run(char *out, size_t size, const char *fmt, ...) __attribute__((for
 /* Write len bytes to path (fails the test on error). */
 void cl_test_write(const char *path, const void *data, size_t len);
 
+/* A command run by /bin/sh with its stdin and stdout on pipes (a co-process). */
+typedef struct {
+    int pid, to, from;
+} cl_test_coproc;
+
+void cl_test_coproc_start(cl_test_coproc *c, const char *cmd);
+/* Write line (ending in "\n"), then read one answer line into answer
+ * (NUL-terminated).  Returns the milliseconds the answer took, or -1 when it
+ * did not come within timeout_ms. */
+double cl_test_coproc_ask(cl_test_coproc *c, const char *line, char *answer, size_t size,
+                          int timeout_ms);
+/* Close its stdin, read what is left, wait: its exit status (-1: killed). */
+int cl_test_coproc_finish(cl_test_coproc *c);
+
 #endif

@@ -7,8 +7,8 @@ Regenerate (needs Debian's python3-torch, under /usr/bin/python3):
     /usr/bin/python3 tests/make_trainer_fixture.py
 
 It writes, under tests/data/:
-    trainer_text.txt            the training text (one character, 'z', is not
-                                in the vocabulary: it maps to the unknown id 0)
+    trainer_text.txt            the training text ('f' and 'z' are not in the
+                                vocabulary: they map to the unknown id 0)
     trainer_lstm.model          initial weights of each case, as a charlstm
     trainer_gru.model           model file (encoder + head.lm)
     trainer_fixture.txt         per case: the command-line options, the loss
@@ -35,6 +35,8 @@ that clipping really clips on most steps.
 Fixture format (text, '#' starts a comment line):
     case NAME model=FILE
     args OPTIONS...              the rest of the `charlstm train` command line
+    eval STREAMS NATS            `charlstm eval --batch STREAMS` of the initial
+                                 model on the text: mean nats/char
     loss STEP VALUE              one per step, STEP from 1
     tensor SECTION/NAME N v1 ... vN   final weights (flat, row-major, %.9g)
     end
@@ -51,7 +53,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data")
 SEED = 20261130
-VOCAB = sorted("\n .,abcdehilnorst")  # 'z' of the text is left out on purpose
+VOCAB = sorted("\n .,abcdehilnorst")  # 'f' and 'z' of the text are left out on purpose
 EMB, HIDDEN, LAYERS = 6, 16, 2
 BATCH, SEQ, STEPS = 4, 12, 30
 LR, CLIP, DECAY, DECAY_EVERY = 0.01, 0.25, 0.9, 5
@@ -143,6 +145,11 @@ def detach(state):
     return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
 
+def zero_state_for(cell, batch, dtype=torch.float64):
+    z = torch.zeros(LAYERS, batch, HIDDEN, dtype=dtype)
+    return (z, z.clone()) if cell == "lstm" else z
+
+
 def zero_state(cell, dtype):
     z = torch.zeros(LAYERS, BATCH, HIDDEN, dtype=dtype)
     return (z, z.clone()) if cell == "lstm" else z
@@ -181,6 +188,22 @@ def train(cell, init, ids, dtype):
         opt.step()
         losses.append(loss.item())
     return losses, model, clipped, chunks
+
+
+def evaluate(model, cell, ids, streams):
+    """Mean nats/char as `charlstm eval` defines it: `streams` streams of
+    L = ceil((n-1)/streams) predictions each from a zero state, the positions
+    past the end masked; here each stream in one piece (charlstm cuts it into
+    chunks and carries the state, which must not change the answer)."""
+    n = len(ids)
+    L = -(-(n - 1) // streams)
+    x = torch.zeros(streams * L, dtype=torch.long)
+    y = torch.full((streams * L,), -1, dtype=torch.long)
+    x[:n - 1], y[:n - 1] = ids[:-1], ids[1:]
+    with torch.no_grad():
+        logits, _ = model(x.view(streams, L).t(), zero_state_for(cell, streams))
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.view(streams, L).t().reshape(-1),
+                               ignore_index=-1, reduction="mean").item()
 
 
 def make_text():
@@ -237,6 +260,9 @@ def main():
         lines.append("args --dev-fraction 0 --steps %d --batch %d --seq %d --lr %g --clip %g "
                      "--lr-decay %g --decay-every %d --eval-every 1 --dropout 0 --threads 1"
                      % (STEPS, BATCH, SEQ, LR, CLIP, DECAY, DECAY_EVERY))
+        evaluator = CharLM(cell).double()
+        evaluator.load_state_dict({k: v.double() for k, v in init.items()})
+        lines += ["eval %d %.9g" % (S, evaluate(evaluator, cell, ids, S)) for S in (1, 3, 64)]
         lines += ["loss %d %.9g" % (s + 1, v) for s, v in enumerate(losses)]
         sd = model.state_dict()
         final = [("encoder/embed", sd["embed.weight"])]

@@ -8,7 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "cl_clftrain.h"
+#include "clf_test.h"
 #include "cl_lm.h"
 #include "cl_tagger.h"
 #include "cl_test.h"
@@ -54,23 +57,11 @@ static void write_good_bad(const char *path, int n, uint64_t seed)
 static cl_model *fresh_model(const cl_clfdata *ds, int hidden, int bidir, int clf_hidden,
                              float dropout, uint64_t seed)
 {
-    cl_vocab_builder b;
-    cl_vocab v;
-    ck_assert_int_eq(cl_vocab_builder_init(&b), 0);
-    cl_vocab_builder_add(&b, ds->cps, ds->off[ds->n]);
-    ck_assert_int_eq(cl_vocab_build(&v, &b, 0, 1), 0);
-    cl_vocab_builder_free(&b);
-    cl_encoder_config ec = {cl_vocab_size(&v), 8, {CL_CELL_LSTM, 8, hidden, 1, bidir, 0}};
-    cl_text_opts to = cl_text_defaults();
+    cl_encoder_config ec = {0, 8, {CL_CELL_LSTM, 8, hidden, 1, bidir, 0}};
     cl_rng rng;
-    cl_rng_seed(&rng, seed);
-    cl_model *m;
-    ck_assert_int_eq(cl_model_create(&m, &to, &v, &ec, &rng), 0);
-    const char **labels;
     cl_classifier_config *c;
-    ck_assert_int_eq(cl_clfdata_sorted_labels(ds, &labels), 0);
-    ck_assert_int_eq(cl_classifier_config_new(&c, labels, ds->nlabels, NULL), 0);
-    free(labels);
+    cl_rng_seed(&rng, seed);
+    cl_model *m = clf_test_model(ds, ec, &rng, &c);
     c->hidden = clf_hidden, c->dropout = dropout;
     ck_assert_int_eq(cl_model_add_head(m, &cl_classifier_head_ops, c, &rng), 0);
     return m;
@@ -535,8 +526,25 @@ START_TEST(test_tool_train_and_classify)
     snprintf(cmd, sizeof cmd, "echo 'good' | '%s' classify -m '%s' --all --output json",
              CL_TOOL, model);
     ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
-    ck_assert_msg(strstr(out, "{\"label\": \"pos\", \"probability\": ") == out &&
-                  strstr(out, "\"probabilities\": {\"neg\": "), "%s", out);
+    cJSON *j = cJSON_Parse(out);
+    ck_assert_msg(j != NULL, "not JSON: %s", out);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "label")->valuestring, "pos");
+    double p = cJSON_GetObjectItem(j, "probability")->valuedouble;
+    ck_assert(p > 0.5 && p <= 1);
+    ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "probabilities"), "neg")));
+    cJSON_Delete(j);
+    /* a co-process gets each answer while its pipe stays open */
+    snprintf(cmd, sizeof cmd, "'%s' classify -m '%s'", CL_TOOL, model);
+    cl_test_coproc c;
+    char ans[256];
+    cl_test_coproc_start(&c, cmd);
+    ck_assert_msg(cl_test_coproc_ask(&c, "such a good film\n", ans, sizeof ans, 5000) >= 0,
+                  "no answer within 5 s");
+    ck_assert_msg(!strncmp(ans, "pos\t", 4), "%s", ans);
+    ck_assert_msg(cl_test_coproc_ask(&c, "bad plot\n", ans, sizeof ans, 5000) >= 0,
+                  "no answer within 5 s");
+    ck_assert_msg(!strncmp(ans, "neg\t", 4), "%s", ans);
+    ck_assert_int_eq(cl_test_coproc_finish(&c), 0);
     snprintf(cmd, sizeof cmd, "'%s' eval -m '%s' '%s'", CL_TOOL, model, dev);
     ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
     ck_assert_msg(strstr(out, "accuracy\t") && strstr(out, "confusion"), "%s", out);

@@ -69,6 +69,16 @@ START_TEST(train_generate_eval_info)
     ck_assert_ptr_nonnull(strstr(out, "heads: lm"));
     /* the prompt from stdin */
     ck_assert_int_eq(cl_test_run(out, sizeof out, "generate -m '%s' -n 5 < '%s'", model, text), 0);
+    /* --lines: a co-process gets one line per prompt while its pipe stays open */
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' generate -m '%s' --lines -n 20", CL_TOOL, model);
+    cl_test_coproc c;
+    cl_test_coproc_start(&c, cmd);
+    ck_assert_msg(cl_test_coproc_ask(&c, "the \n", a, sizeof a, 5000) >= 0, "no answer in 5 s");
+    ck_assert_msg(!strncmp(a, "the ", 4) && strlen(a) <= 4 + 20 * 4 + 1, "%s", a);
+    ck_assert_msg(cl_test_coproc_ask(&c, "and \n", a, sizeof a, 5000) >= 0, "no answer in 5 s");
+    ck_assert_msg(!strncmp(a, "and ", 4), "%s", a);
+    ck_assert_int_eq(cl_test_coproc_finish(&c), 0);
 }
 END_TEST
 

@@ -271,6 +271,9 @@ START_TEST(softmax_xent_masked_mean)
     gc_expect(xent_loss, &s, s.logits, g, 30, "logits");
     for (int v = 0; v < 5; v++) /* masked rows get no gradient */
         ck_assert_double_eq(g[1 * 5 + v], 0);
+    s.targets[4] = s.V; /* out of the vocabulary: masked like a negative target */
+    ck_assert_double_eq(cl_xent_d(s.logits, s.targets, s.n, s.V, NULL, 0, &count), total);
+    ck_assert_int_eq(count, 4);
 }
 END_TEST
 

@@ -332,9 +332,9 @@ START_TEST(tag_equals_the_command_line)
     const cJSON *sents = cJSON_GetObjectItem(j, "sentences");
     ck_assert_int_eq(cJSON_GetArraySize(sents), 2); /* the blank line has no words */
     for (const cJSON *s = sents->child; s; s = s->next) {
-        for (const cJSON *t = cJSON_GetObjectItem(s, "tokens")->child; t; t = t->next) {
+        for (const cJSON *t = cJSON_GetObjectItem(s, "words")->child; t; t = t->next) {
             snprintf(line + strlen(line), sizeof line - strlen(line), "%s%s/%s",
-                     t == cJSON_GetObjectItem(s, "tokens")->child ? "" : " ", str(t, "form"),
+                     t == cJSON_GetObjectItem(s, "words")->child ? "" : " ", str(t, "form"),
                      str(t, "tag"));
             /* offsets in code points of the input text */
             ck_assert_str_eq(cp_slice(text, (long)num(t, "start"), (long)num(t, "end"), w),
@@ -349,7 +349,7 @@ START_TEST(tag_equals_the_command_line)
     /* pre-tokenized: the same words give the same tags */
     j = post_ok("/tag", "{\"sentences\": [[\"The\", \"cat\", \"sat\", \"quickly\", \".\"]]}");
     const cJSON *toks = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "sentences"), 0),
-                                            "tokens");
+                                            "words");
     line[0] = 0;
     for (const cJSON *t = toks->child; t; t = t->next)
         snprintf(line + strlen(line), sizeof line - strlen(line), "%s%s/%s", t == toks->child ? "" : " ",
@@ -385,9 +385,9 @@ START_TEST(classify_equals_the_command_line)
         double pb, po;
         ck_assert_int_eq(sscanf(ln, "%31s %lf %31s %lf", best, &pb, other, &po), 4);
         ck_assert_str_eq(str(r, "label"), best);
-        const cJSON *probs = cJSON_GetObjectItem(r, "probs");
+        const cJSON *probs = cJSON_GetObjectItem(r, "probabilities");
         ck_assert(fabs(num(probs, best) - pb) < 6e-5 && fabs(num(probs, other) - po) < 6e-5);
-        ck_assert(fabs(num(r, "prob") - pb) < 6e-5);
+        ck_assert(fabs(num(r, "probability") - pb) < 6e-5);
         ln = strtok_r(NULL, "\n", &save);
     }
     ck_assert_ptr_null(ln);

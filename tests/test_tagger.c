@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include <cjson/cJSON.h>
+
 #include "cl_conllu.h"
 #include "cl_lm.h"
 #include "cl_tagger.h"
@@ -75,6 +77,31 @@ static cl_tagger_config small_config(void)
     return c;
 }
 
+/* EWT-style raw-text structure to learn from: multiword tokens (don't,
+ * I'm), SpaceAfter=No, "Mr." inside a sentence. */
+static const char *write_raw_treebank(char *path, size_t size)
+{
+    snprintf(path, size, "%s/raw.conllu", cl_test_tmpdir());
+    static const char text[] =
+        "# text = I don't know Mr. Smith.\n"
+        "1\tI\t_\tPRON\t_\t_\t_\t_\t_\t_\n"
+        "2-3\tdon't\t_\t_\t_\t_\t_\t_\t_\t_\n"
+        "2\tdo\t_\tAUX\t_\t_\t_\t_\t_\t_\n"
+        "3\tn't\t_\tPART\t_\t_\t_\t_\t_\t_\n"
+        "4\tknow\t_\tVERB\t_\t_\t_\t_\t_\t_\n"
+        "5\tMr.\t_\tPROPN\t_\t_\t_\t_\t_\t_\n"
+        "6\tSmith\t_\tPROPN\t_\t_\t_\t_\t_\tSpaceAfter=No\n"
+        "7\t.\t_\tPUNCT\t_\t_\t_\t_\t_\t_\n\n"
+        "# text = I'm here.\n"
+        "1-2\tI'm\t_\t_\t_\t_\t_\t_\t_\t_\n"
+        "1\tI\t_\tPRON\t_\t_\t_\t_\t_\t_\n"
+        "2\t'm\t_\tAUX\t_\t_\t_\t_\t_\t_\n"
+        "3\there\t_\tADV\t_\t_\t_\t_\t_\tSpaceAfter=No\n"
+        "4\t.\t_\tPUNCT\t_\t_\t_\t_\t_\t_\n\n";
+    cl_test_write(path, text, sizeof text - 1);
+    return path;
+}
+
 /* A model without a language model holding a fresh tagger for the sample. */
 static cl_model *sample_model(const cl_tagger_corpus *c, int use_lm, cl_rng *rng)
 {
@@ -91,6 +118,11 @@ static cl_model *sample_model(const cl_tagger_corpus *c, int use_lm, cl_rng *rng
     cl_tagger_config cfg = small_config();
     cfg.use_lm = use_lm;
     ck_assert_int_eq(cl_tagger_config_build(&cfg, c, 1), 0);
+    char raw[512];
+    const char *paths[] = {write_raw_treebank(raw, sizeof raw)};
+    ck_assert_int_eq(cl_seg_learn(&cfg.seg, paths, 1, NULL), 0);
+    ck_assert_int_eq(cfg.seg.nmwt, 2);      /* don't, i'm */
+    ck_assert_int_eq(cfg.seg.nabbrevs, 1);  /* mr. */
     ck_assert_int_eq(cl_model_add_head(m, &cl_tagger_head_ops, cl_tagger_config_dup(&cfg), rng), 0);
     cl_tagger_config_clear(&cfg);
     return m;
@@ -351,12 +383,12 @@ START_TEST(tag_reads_stdin)
     snprintf(cmd, sizeof cmd, "echo 'The famous nation walked quickly.' | %s tag -m %s "
                               "--output conllu", CL_TOOL, model);
     ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
-    ck_assert_str_eq(out, "# text = The famous nation walked quickly.\n"
+    ck_assert_str_eq(out, "# sent_id = 1\n# text = The famous nation walked quickly.\n"
                           "1\tThe\t_\tDET\t_\t_\t_\t_\t_\t_\n"
                           "2\tfamous\t_\tADJ\t_\t_\t_\t_\t_\t_\n"
                           "3\tnation\t_\tNOUN\t_\t_\t_\t_\t_\t_\n"
                           "4\twalked\t_\tVERB\t_\t_\t_\t_\t_\t_\n"
-                          "5\tquickly\t_\tADV\t_\t_\t_\t_\t_\t_\n"
+                          "5\tquickly\t_\tADV\t_\t_\t_\t_\t_\tSpaceAfter=No\n"
                           "6\t.\t_\tPUNCT\t_\t_\t_\t_\t_\t_\n\n");
 }
 END_TEST
@@ -373,6 +405,187 @@ START_TEST(tag_conllu_keeps_other_columns)
     ck_assert_str_eq(out, "# c\n1-2\tA famous\t_\t_\t_\t_\t_\t_\t_\t_\n"
                           "1\tA\ta\tDET\tDT\t_\t2\tdet\t_\tSpaceAfter=No\n"
                           "2\tfamous\t_\tADJ\t_\t_\t_\t_\t_\t_\n\n");
+}
+END_TEST
+
+/* A program that writes a line and waits for its tags gets them while the
+ * pipe stays open (the deadline is generous for a loaded machine; without
+ * streaming the answer never comes before the input ends). */
+START_TEST(tag_answers_a_coprocess)
+{
+    char model[512], cmd[2048], ans[4096];
+    sample_model_file(model, sizeof model);
+    snprintf(cmd, sizeof cmd, "'%s' tag -m '%s'", CL_TOOL, model);
+    cl_test_coproc c;
+    cl_test_coproc_start(&c, cmd);
+    double ms = cl_test_coproc_ask(&c, "The famous nation walked quickly.\n", ans, sizeof ans, 5000);
+    ck_assert_msg(ms >= 0, "no answer within 5 s");
+    ck_assert_str_eq(ans, "The/DET famous/ADJ nation/NOUN walked/VERB quickly/ADV ./PUNCT\n");
+    ms = cl_test_coproc_ask(&c, "A curious motion opened slowly.\n", ans, sizeof ans, 5000);
+    ck_assert_msg(ms >= 0, "no answer within 5 s");
+    ck_assert_str_eq(ans, "A/DET curious/ADJ motion/NOUN opened/VERB slowly/ADV ./PUNCT\n");
+    ck_assert_int_eq(cl_test_coproc_finish(&c), 0);
+}
+END_TEST
+
+/* A bad byte on line 3: lines 1-2 are tagged on stdout, the message names
+ * the source once with line and byte; --replace-invalid tags all three. */
+START_TEST(tag_bad_byte_keeps_the_lines_before)
+{
+    char model[512], cmd[2048], out[8192];
+    sample_model_file(model, sizeof model);
+    const char *input = "printf 'The famous nation.\\nA curious motion.\\nThe \\377 nation.\\n"
+                        "A nation.\\n'";
+    snprintf(cmd, sizeof cmd, "%s | '%s' tag -m '%s' 2>&1", input, CL_TOOL, model);
+    ck_assert_int_ne(cl_test_shell(cmd, out, sizeof out), 0);
+    ck_assert_msg(!strncmp(out, "The/DET famous/ADJ nation/NOUN ./PUNCT\nA/DET curious/ADJ "
+                  "motion/NOUN ./PUNCT\n", 66), "%s", out);
+    ck_assert_msg(strstr(out, "<stdin>:3: invalid UTF-8 at byte 5") != NULL, "%s", out);
+    ck_assert_msg(strstr(strstr(out, "<stdin>") + 1, "<stdin>") == NULL, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s | '%s' tag -m '%s' --replace-invalid 2>&1", input, CL_TOOL, model);
+    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "The/DET \xEF\xBF\xBD/") != NULL, "%s", out);
+}
+END_TEST
+
+/* `printf FORMAT | charlstm tag -m MODEL ARGS` into out; it must succeed. */
+static void tag_piped(const char *model, const char *format, const char *args, char *out,
+                      size_t size)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "printf '%s' | '%s' tag -m '%s' %s", format, CL_TOOL, model, args);
+    int rc = cl_test_shell(cmd, out, size);
+    ck_assert_msg(rc == 0, "%s: exit %d: %s", cmd, rc, out);
+}
+
+/* Raw text to UD: multiword tokens and SpaceAfter as the treebank has
+ * them, sent_id and text; the output reads back through --input conllu. */
+START_TEST(tag_raw_text_to_ud_round_trips)
+{
+    char model[512], cmd[2048], out[8192], path[512], back[8192];
+    sample_model_file(model, sizeof model);
+    tag_piped(model, "I don\\047t think I\\047m late, Mr. Smith.\\n", "--output conllu", out,
+              sizeof out);
+    ck_assert_msg(!strncmp(out, "# sent_id = 1\n# text = I don't think I'm late, Mr. Smith.\n"
+                  "1\tI\t", 59), "%s", out);
+    const char *want[] = {"\n2-3\tdon't\t_\t_\t_\t_\t_\t_\t_\t_\n2\tdo\t",
+                          "\n3\tn't\t", "\n5-6\tI'm\t", "\n6\t'm\t",
+                          "\n7\tlate\t_\t", "\tSpaceAfter=No\n8\t,\t", "\n9\tMr.\t",
+                          "\n10\tSmith\t_\t"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        ck_assert_msg(strstr(out, want[i]) != NULL, "no %s in\n%s", want[i], out);
+    snprintf(path, sizeof path, "%s/raw-out.conllu", cl_test_tmpdir());
+    cl_test_write(path, out, strlen(out));
+    snprintf(cmd, sizeof cmd, "'%s' tag -m '%s' --input conllu < '%s'", CL_TOOL, model, path);
+    ck_assert_int_eq(cl_test_shell(cmd, back, sizeof back), 0);
+    ck_assert_str_eq(back, out);
+    /* --output tags shows a multiword token as its words */
+    tag_piped(model, "I don\\047t.\\n", "", out, sizeof out);
+    ck_assert_msg(!strncmp(out, "I/", 2) && strstr(out, " do/") && strstr(out, " n't/"), "%s", out);
+}
+END_TEST
+
+/* A paragraph is split into sentences; the learned "Mr." does not end one. */
+START_TEST(tag_paragraphs_split_sentences)
+{
+    char model[512], out[8192];
+    sample_model_file(model, sizeof model);
+    tag_piped(model, "Mr. Smith arrived. He sat.\\n\\nIt was late!\\n", "--input paragraphs", out,
+              sizeof out);
+    const char *l2 = strchr(out, '\n'), *l3 = l2 ? strchr(l2 + 1, '\n') : NULL;
+    ck_assert_msg(!strncmp(out, "Mr./", 4) && strstr(out, " arrived/") < l2 && l2 && l3 &&
+                  !strncmp(l2 + 1, "He/", 3), "%s", out);
+    ck_assert_msg(strstr(l3, "\n\nIt/") == l3, "%s", out);
+}
+END_TEST
+
+/* --output json: one object per input line, parsed with cJSON. */
+START_TEST(tag_json_parses)
+{
+    char model[512], out[16384];
+    sample_model_file(model, sizeof model);
+    tag_piped(model, "The nation don\\047t.\\n\\n", "--output json --top 2", out, sizeof out);
+    char *nl = strchr(out, '\n');
+    ck_assert_ptr_nonnull(nl);
+    *nl = 0;
+    cJSON *j = cJSON_Parse(out), *s, *w, *t;
+    ck_assert_msg(j != NULL, "not JSON: %s", out);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "line")->valueint, 1);
+    s = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "sentences"), 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(s, "text")->valuestring, "The nation don't.");
+    w = cJSON_GetObjectItem(s, "words");
+    ck_assert_int_eq(cJSON_GetArraySize(w), 5);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(w, 1), "tag")->valuestring, "NOUN");
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(w, 3), "start")->valueint, 13);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetArrayItem(w, 1), "top")), 2);
+    double p = cJSON_GetObjectItem(cJSON_GetArrayItem(w, 1), "prob")->valuedouble;
+    ck_assert(p > 0.5 && p <= 1);
+    t = cJSON_GetArrayItem(cJSON_GetObjectItem(s, "tokens"), 2); /* don't */
+    ck_assert_str_eq(cJSON_GetObjectItem(t, "text")->valuestring, "don't");
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(t, "words")), 2);
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(t, "space_after")));
+    cJSON_Delete(j);
+    j = cJSON_Parse(nl + 1); /* the empty line: no sentence */
+    ck_assert_ptr_nonnull(j);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "sentences")), 0);
+    cJSON_Delete(j);
+}
+END_TEST
+
+/* JSON from a command, parsed (fails the test when it is not JSON). */
+static cJSON *run_json(const char *cmd)
+{
+    static char out[65536];
+    ck_assert_msg(cl_test_shell(cmd, out, sizeof out) == 0, "%s: %s", cmd, out);
+    cJSON *j = cJSON_Parse(out);
+    ck_assert_msg(j != NULL, "not JSON: %s", out);
+    return j;
+}
+
+static double field(cJSON *j, const char *obj, const char *key)
+{
+    cJSON *o = obj ? cJSON_GetObjectItem(j, obj) : j;
+    ck_assert_msg(cJSON_IsNumber(cJSON_GetObjectItem(o, key)), "no %s.%s", obj, key);
+    return cJSON_GetObjectItem(o, key)->valuedouble;
+}
+
+/* eval --raw on the raw-text treebank the model learned from: the paragraph
+ * "I don't know Mr. Smith. I'm here." is split in two sentences and every
+ * token and multiword token is found; the text report has every row. */
+START_TEST(eval_raw_scores_end_to_end)
+{
+    char model[512], cmd[2048], raw[512], out[8192];
+    sample_model_file(model, sizeof model);
+    write_raw_treebank(raw, sizeof raw);
+    snprintf(cmd, sizeof cmd, "'%s' eval --raw -m '%s' '%s' --output json", CL_TOOL, model, raw);
+    cJSON *j = run_json(cmd);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "task")->valuestring, "tagger-raw");
+    ck_assert(field(j, "sentences", "gold") == 2 && field(j, "sentences", "f1") == 1);
+    ck_assert(field(j, "tokens", "gold") == 9 && field(j, "tokens", "f1") == 1);
+    ck_assert(field(j, "multiword", "correct") == 2 && field(j, "words", "f1") == 1);
+    double upos = field(j, "UPOS", "f1");
+    ck_assert(upos >= 0 && upos <= 1);
+    cJSON_Delete(j);
+    snprintf(cmd, sizeof cmd, "'%s' eval --raw -m '%s' '%s'", CL_TOOL, model, raw);
+    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 0);
+    const char *rows[] = {"\nsentences ", "\ntokens ", "\nmultiword ", "\nwords ", "\nUPOS "};
+    for (int i = 0; i < 5; i++)
+        ck_assert_msg(strstr(out, rows[i]) != NULL, "no %s in %s", rows[i], out);
+    /* the gold-token report as JSON, and info */
+    snprintf(cmd, sizeof cmd, "'%s' eval -m '%s' '%s' --output json", CL_TOOL, model, raw);
+    j = run_json(cmd);
+    ck_assert(field(j, NULL, "words") == 11 && field(j, NULL, "accuracy") <= 1);
+    ck_assert_ptr_nonnull(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "tags"), "PUNCT"));
+    cJSON_Delete(j);
+    snprintf(cmd, sizeof cmd, "'%s' info --output json '%s'", CL_TOOL, model);
+    j = run_json(cmd);
+    ck_assert_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "heads"), 0)->valuestring, "tagger");
+    ck_assert(field(j, NULL, "parameters") > 0);
+    cJSON_Delete(j);
+    /* a model cannot come from stdin */
+    snprintf(cmd, sizeof cmd, "echo x | '%s' tag -m - 2>&1", CL_TOOL);
+    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 2);
+    ck_assert_msg(strstr(out, "-m -: a model is a file") != NULL, "%s", out);
 }
 END_TEST
 
@@ -413,6 +626,12 @@ Suite *suite_tagger(void)
     tcase_add_test(cli, tag_reads_stdin);
     tcase_add_test(cli, tag_conllu_keeps_other_columns);
     tcase_add_test(cli, malformed_conllu_fails_with_file_and_line);
+    tcase_add_test(cli, tag_answers_a_coprocess);
+    tcase_add_test(cli, tag_raw_text_to_ud_round_trips);
+    tcase_add_test(cli, tag_paragraphs_split_sentences);
+    tcase_add_test(cli, tag_json_parses);
+    tcase_add_test(cli, eval_raw_scores_end_to_end);
+    tcase_add_test(cli, tag_bad_byte_keeps_the_lines_before);
     suite_add_tcase(s, cli);
     return s;
 }

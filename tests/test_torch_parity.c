@@ -330,7 +330,7 @@ static double dot(const double *a, const float *b, size_t n)
         for (size_t i = 0; i < n; i++)                                                          \
             dst[i] = src ? (real)src[i] : 0;                                                    \
     }                                                                                           \
-    static int run##S(const fx_case *c, const rnn_in *in, rnn_out *o)                           \
+    static int run##S(const fx_case *c, const rnn_in *in, rnn_out *o, int onednn)               \
     {                                                                                           \
         size_t nX = o->nX, nY = o->nY, nS = o->nS, nP = o->nP;                                  \
         real *b = calloc(2 * nP + 2 * nX + 2 * nY + 8 * nS, sizeof *b);                         \
@@ -340,6 +340,8 @@ static double dot(const double *a, const float *b, size_t n)
             return -1;                                                                          \
         cl_rng_seed(&rng, 1);                                                                   \
         int lstm = is_lstm(c), rc = cl_rnn_create##S(&r, &c->cfg, c->T, c->B);                  \
+        if (rc == 0 && onednn)                                                                  \
+            rc = force_fp32##S(r);                                                              \
         real *P = b, *G = P + nP, *X = G + nP, *dX = X + nX, *Y = dX + nX, *RY = Y + nY;        \
         real *h0 = RY + nY, *c0 = h0 + nS, *hT = c0 + nS, *cT = hT + nS, *Rh = cT + nS;         \
         real *Rc = Rh + nS, *dh0 = Rc + nS, *dc0 = dh0 + nS;                                    \
@@ -364,6 +366,15 @@ static double dot(const double *a, const float *b, size_t n)
         free(b);                                                                                \
         return rc;                                                                              \
     }
+
+/* Products through oneDNN, forced to fp32 (parity is an fp32 property; the
+ * double build has no oneDNN path). */
+static int force_fp32(cl_rnn *r) { return cl_rnn_set_precision(r, CL_PREC_FP32); }
+static int force_fp32_d(cl_rnn_d *r)
+{
+    (void)r;
+    return -1;
+}
 
 DEFINE_RUN(float, )
 DEFINE_RUN(double, _d)
@@ -414,8 +425,9 @@ static int compare_all(const fx_case *c, const rnn_out *o, double tol, char *msg
 }
 
 /* Loads the fixture, runs case `name` with float (dbl = 0) or double kernels,
- * compares; everything is freed before asserting. */
-static void check_case(const char *name, int dbl)
+ * float products through OpenBLAS or (onednn) oneDNN in fp32, compares;
+ * everything is freed before asserting. */
+static void check_case_with(const char *name, int dbl, int onednn)
 {
     char msg[4096] = "";
     rnn_out o = {0};
@@ -429,7 +441,7 @@ static void check_case(const char *name, int dbl)
         snprintf(msg, sizeof msg, "%s: cl_rnn_validate rejects the configuration", name);
     else if (c && (sizes(c, &o), get_inputs(c, &o, &in, msg, sizeof msg) == 0)) {
         ran = out_alloc(&o) == 0;
-        rc = ran ? (dbl ? run_d(c, &in, &o) : run(c, &in, &o)) : -1;
+        rc = ran ? (dbl ? run_d(c, &in, &o, 0) : run(c, &in, &o, onednn)) : -1;
         ok = rc == 0 && compare_all(c, &o, dbl ? TOL_DOUBLE : TOL_FLOAT, msg, sizeof msg);
     }
     free(o.Y);
@@ -438,6 +450,8 @@ static void check_case(const char *name, int dbl)
     ck_assert_msg(rc == 0, "%s: forward/backward returned %d", name, rc);
     ck_assert_msg(ok, "%s kernels disagree with torch:\n%s", dbl ? "double" : "float", msg);
 }
+
+static void check_case(const char *name, int dbl) { check_case_with(name, dbl, 0); }
 
 START_TEST(test_lstm_1layer_uni) { check_case("lstm_1layer_uni", 0); }
 END_TEST
@@ -458,6 +472,17 @@ START_TEST(test_double_kernels)
                            "gru_1layer_uni", "gru_2layer_bidir"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         check_case(names[i], 1);
+}
+END_TEST
+
+/* The float kernels with every product through oneDNN (cl_rnn_set_precision
+ * fp32), to the same tolerance as OpenBLAS. */
+START_TEST(test_onednn_fp32)
+{
+    const char *names[] = {"lstm_1layer_uni", "lstm_2layer_uni", "lstm_2layer_bidir",
+                           "gru_1layer_uni", "gru_2layer_bidir"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        check_case_with(names[i], 0, 1);
 }
 END_TEST
 
@@ -614,6 +639,7 @@ Suite *suite_torch_parity(void)
     tcase_add_test(tc, test_gru_1layer_uni);
     tcase_add_test(tc, test_gru_2layer_bidir);
     tcase_add_test(tc, test_double_kernels);
+    tcase_add_test(tc, test_onednn_fp32);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -8,16 +8,25 @@
  *
  * Tolerances: final weights within 1e-4 relative to max(1, |w|); losses
  * within 1e-4 plus half a unit of the log's last printed digit (the log has 4
- * decimals).  PyTorch's own float32 run is 4x inside both (the script checks). */
+ * decimals).  PyTorch's own float32 run is 4x inside both (the script checks).
+ *
+ * The same fixture gives known answers for `charlstm eval`: PyTorch's
+ * nats/char of the initial model for 1, 3 and 64 streams (each stream in one
+ * piece: charlstm's chunking with the state carried must not change it), and
+ * bits/char and perplexity derived from it; a model whose output is uniform
+ * over V characters gives ln V, ln V / ln 2 and V. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl_lm.h"
+#include "cl_lmtrain.h" /* cl_lm_evaluate */
 #include "cl_model.h"
 #include "cl_test.h"
 
 #define MAX_STEPS 256
 #define MAX_TENSORS 32
+#define MAX_EVALS 8
 #define WEIGHT_TOL 1e-4
 #define LOSS_TOL (1e-4 + 0.5e-4)
 
@@ -29,8 +38,10 @@ typedef struct {
 
 typedef struct {
     char name[32], model[128], args[1024];
-    int nsteps, ntensors;
+    int nsteps, ntensors, nevals;
     double loss[MAX_STEPS + 1]; /* by step, from 1 */
+    int eval_streams[MAX_EVALS];
+    double eval_nats[MAX_EVALS];
     fx_tensor t[MAX_TENSORS];
 } fx_case;
 
@@ -86,6 +97,11 @@ static void fx_load(fx_case *c, const char *name)
             ck_assert(step >= 1 && step <= MAX_STEPS);
             c->loss[step] = v;
             c->nsteps = step > c->nsteps ? step : c->nsteps;
+        } else if (strncmp(line, "eval ", 5) == 0) {
+            ck_assert_int_lt(c->nevals, MAX_EVALS);
+            ck_assert_int_eq(sscanf(line, "eval %d %lf", &c->eval_streams[c->nevals],
+                                    &c->eval_nats[c->nevals]), 2);
+            c->nevals++;
         } else if (strncmp(line, "tensor ", 7) == 0) {
             parse_tensor(c, line);
         } else if (strcmp(line, "end") == 0) {
@@ -194,11 +210,134 @@ START_TEST(lm_trainer_matches_pytorch)
 }
 END_TEST
 
+/* ==== eval: known answers ================================================== */
+
+/* The value after "name<TAB>" in `charlstm eval` output. */
+static double eval_value(const char *out, const char *name)
+{
+    char key[64];
+    snprintf(key, sizeof key, "%s\t", name);
+    const char *p = strstr(out, key);
+    ck_assert_msg(p != NULL, "no %s in: %s", name, out);
+    return strtod(p + strlen(key), NULL);
+}
+
+/* nats/char as PyTorch computed it, bits/char and perplexity from it; the
+ * tolerances add half a unit of the last printed digit (4, 4 and 3 decimals). */
+static void check_eval_output(const char *out, double nats, const char *what)
+{
+    double n = eval_value(out, "nats/char"), b = eval_value(out, "bits/char");
+    double ppl = eval_value(out, "perplexity");
+    ck_assert_msg(fabs(n - nats) <= 1.5e-4, "%s: nats/char %.4f, expected %.6f", what, n, nats);
+    ck_assert_msg(fabs(b - nats / log(2)) <= 2e-4, "%s: bits/char %.4f, expected %.6f", what, b,
+                  nats / log(2));
+    ck_assert_msg(fabs(ppl - exp(nats)) <= 1.5e-4 * exp(nats) + 5e-4,
+                  "%s: perplexity %.3f, expected %.4f", what, ppl, exp(nats));
+}
+
+static void fx_paths(const fx_case *c, char *model, char *text, size_t size)
+{
+    char rel[200];
+    snprintf(rel, sizeof rel, "tests/data/%s", c->model);
+    cl_test_path(model, size, rel);
+    cl_test_path(text, size, "tests/data/trainer_text.txt");
+}
+
+START_TEST(eval_matches_pytorch)
+{
+    static fx_case c;
+    static char out[4096];
+    char model[1024], text[1024], what[64];
+    fx_load(&c, cases[_i]);
+    fx_paths(&c, model, text, sizeof model);
+    ck_assert_int_gt(c.nevals, 0);
+    for (int i = 0; i < c.nevals; i++) {
+        int rc = cl_test_run(out, sizeof out, "eval -m '%s' --batch %d '%s'", model,
+                             c.eval_streams[i], text);
+        ck_assert_msg(rc == 0, "eval failed (%d): %s", rc, out);
+        snprintf(what, sizeof what, "%s, %d streams", c.name, c.eval_streams[i]);
+        check_eval_output(out, c.eval_nats[i], what);
+    }
+    fx_free(&c);
+}
+END_TEST
+
+/* How the text is cut into chunks does not change the answer: the state is
+ * carried from chunk to chunk (library level: the command has one chunk). */
+START_TEST(eval_does_not_depend_on_the_chunk)
+{
+    static fx_case c;
+    char model[1024], text[1024];
+    fx_load(&c, cases[_i]);
+    fx_paths(&c, model, text, sizeof model);
+    cl_model *m;
+    cl_diag d = {{0}};
+    ck_assert_msg(cl_model_load(&m, model, NULL, &d) == 0, "%s", d.msg);
+    cl_corpus *corpus;
+    const char *paths[1] = {text};
+    cl_ids ids;
+    int64_t unk = 0;
+    ck_assert_int_eq(cl_corpus_open(&corpus, paths, 1, &m->text, &d), 0);
+    ck_assert_int_eq(cl_ids_from_corpus(&ids, corpus, &m->vocab, NULL, &unk, &d), 0);
+    cl_corpus_close(corpus);
+    static const int chunks[] = {1, 5, 12, 256};
+    for (int i = 0; i < c.nevals; i++)
+        for (size_t k = 0; k < sizeof chunks / sizeof *chunks; k++) {
+            double loss;
+            long count;
+            ck_assert_int_eq(cl_lm_evaluate(m, &ids, c.eval_streams[i], chunks[k], &loss, &count,
+                                            &d), 0);
+            ck_assert_int_eq(count, (long)ids.n - 1);
+            ck_assert_msg(fabs(loss - c.eval_nats[i]) < 2e-5, "%s: %d streams, chunk %d: %.6f, "
+                          "PyTorch %.6f", c.name, c.eval_streams[i], chunks[k], loss,
+                          c.eval_nats[i]);
+        }
+    cl_ids_release(&ids);
+    cl_model_free(m);
+    fx_free(&c);
+}
+END_TEST
+
+/* A model whose output layer is zero predicts every one of its V characters
+ * with probability 1/V: ln V nats/char, log2 V bits/char, perplexity V. */
+START_TEST(eval_of_a_uniform_model)
+{
+    static char out[4096];
+    char model[1024], text[1024], uniform[1024];
+    static fx_case c;
+    fx_load(&c, "lstm");
+    fx_paths(&c, model, text, sizeof model);
+    cl_model *m;
+    cl_diag d = {{0}};
+    ck_assert_msg(cl_model_load(&m, model, NULL, &d) == 0, "%s", d.msg);
+    int iw = cl_params_find(&m->params, "head.lm.weight"), ib = cl_params_find(&m->params,
+                                                                               "head.lm.bias");
+    ck_assert(iw >= 0 && ib >= 0);
+    memset(cl_params_w(&m->params, iw), 0, m->params.t[iw].size * sizeof(float));
+    memset(cl_params_w(&m->params, ib), 0, m->params.t[ib].size * sizeof(float));
+    int V = m->enc.vocab;
+    snprintf(uniform, sizeof uniform, "%s/uniform.model", cl_test_tmpdir());
+    ck_assert_msg(cl_model_save(m, uniform, NULL, NULL, &d) == 0, "%s", d.msg);
+    cl_model_free(m);
+    ck_assert_int_eq(V, 18);
+    ck_assert_int_eq(cl_test_run(out, sizeof out, "eval -m '%s' '%s'", uniform, text), 0);
+    check_eval_output(out, log(V), "uniform model");
+    ck_assert_msg(strstr(out, "perplexity\t18.000\n") != NULL, "%s", out);
+    fx_free(&c);
+}
+END_TEST
+
 Suite *suite_trainer_parity(void)
 {
     Suite *s = suite_create("trainer_parity");
     TCase *tc = tcase_create("lm");
     tcase_add_loop_test(tc, lm_trainer_matches_pytorch, 0, (int)(sizeof cases / sizeof *cases));
+    suite_add_tcase(s, tc);
+    tc = tcase_create("eval");
+    tcase_add_loop_test(tc, eval_matches_pytorch, 0, (int)(sizeof cases / sizeof *cases));
+    tcase_add_loop_test(tc, eval_does_not_depend_on_the_chunk, 0,
+                        (int)(sizeof cases / sizeof *cases));
+    tcase_add_test(tc, eval_of_a_uniform_model);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -128,16 +128,31 @@ static int parse_double(const char *s, double *out)
     return 0;
 }
 
+static int in_range(const cli_opt *o, double v)
+{
+    if (!(o->min < o->max) || (o->zero_ok && v == 0))
+        return 1;
+    return (o->above_min ? v > o->min : v >= o->min) && v <= o->max;
+}
+
 static int check_range(const cli_command *cmd, const cli_opt *o, double v, const char *arg)
 {
-    if (!(o->min < o->max) || (v >= o->min && v <= o->max))
+    if (in_range(o, v))
         return 0;
+    char low[64] = "", zero[16] = "";
+    snprintf(low, sizeof low, o->above_min ? "greater than %.10g" : "at least %.10g", o->min);
+    if (o->zero_ok)
+        snprintf(zero, sizeof zero, " (or 0)");
     if (isinf(o->max))
-        return cli_usage_error(cmd, "--%s: must be at least %g, got '%s'", o->name, o->min, arg);
+        return cli_usage_error(cmd, "--%s: must be %s%s, got '%s'", o->name, low, zero, arg);
     if (isinf(o->min))
-        return cli_usage_error(cmd, "--%s: must be at most %g, got '%s'", o->name, o->max, arg);
-    return cli_usage_error(cmd, "--%s: must be between %g and %g, got '%s'",
-                           o->name, o->min, o->max, arg);
+        return cli_usage_error(cmd, "--%s: must be at most %.10g%s, got '%s'", o->name, o->max, zero,
+                               arg);
+    if (o->above_min)
+        return cli_usage_error(cmd, "--%s: must be %s and at most %.10g%s, got '%s'", o->name, low,
+                               o->max, zero, arg);
+    return cli_usage_error(cmd, "--%s: must be between %.10g and %.10g%s, got '%s'",
+                           o->name, o->min, o->max, zero, arg);
 }
 
 static int set_integer(const cli_command *cmd, const cli_opt *o, const char *arg)
@@ -233,33 +248,21 @@ const cli_opt *cli_opt_find(const cli_command *cmd, const char *name)
 
 /* ---------------------------------------------------------------- help */
 
-/* The current value of *dest as help shows it; "" when there is none to show. */
+/* The current value of *dest as help shows it; "" when there is none to show
+ * (help rounds numbers, which cli_opt_value keeps exact). */
 static void format_default(const cli_opt *o, char *buf, size_t size)
 {
     buf[0] = '\0';
-    if (o->default_text) {
+    if (o->default_text)
         snprintf(buf, size, "%s", o->default_text);
-        return;
-    }
-    switch (o->type) {
-    case CLI_INT: snprintf(buf, size, "%d", *(int *)o->dest); break;
-    case CLI_LONG: snprintf(buf, size, "%ld", *(long *)o->dest); break;
-    case CLI_FLOAT: snprintf(buf, size, "%g", *(double *)o->dest); break;
-    case CLI_STR:
-        if (*(const char **)o->dest)
-            snprintf(buf, size, "%s", *(const char **)o->dest);
-        break;
-    case CLI_CHOICE:
-        choice_word(o->choices, *(int *)o->dest, buf, size);
-        if (!buf[0])
+    else if (o->type == CLI_FLOAT)
+        snprintf(buf, size, "%g", *(double *)o->dest);
+    else if (o->type == CLI_STRS && ((const cli_strs *)o->dest)->n > 0)
+        snprintf(buf, size, "%s", ((const cli_strs *)o->dest)->v[0]);
+    else if (o->type != CLI_FLAG) {
+        cli_opt_value(o, buf, size);
+        if (o->type == CLI_CHOICE && !buf[0])
             snprintf(buf, size, "auto");
-        break;
-    case CLI_STRS:
-        if (((const cli_strs *)o->dest)->n > 0)
-            snprintf(buf, size, "%s", ((const cli_strs *)o->dest)->v[0]);
-        break;
-    case CLI_FLAG:
-    case CLI_SECTION: break;
     }
 }
 

@@ -53,6 +53,8 @@ typedef struct {
     const char *choices;      /* CLI_CHOICE: words separated by '|', e.g. "lstm|gru" */
     double min, max;          /* numbers: accepted range, inclusive; checked when min < max
                                  (leave both 0 for no check) */
+    int above_min;            /* min itself is refused (a rate must be > 0) */
+    int zero_ok;              /* 0 is accepted besides [min, max] (0 = off, all) */
     const char *default_text; /* shown instead of *dest when the default is computed
                                  later, e.g. "0.05, or 0 with --dev" */
     int required;             /* the option must be given */

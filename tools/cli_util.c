@@ -5,9 +5,13 @@
 #include <omp.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <time.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -106,6 +110,53 @@ FILE *cli_open_out(const char *cmd, const char *path)
     return f;
 }
 
+/* What a non-regular file is, for the message. */
+static const char *file_kind(mode_t mode)
+{
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    return "not a regular file";
+}
+
+/* Create and remove a file in the directory of path: the one way to know
+ * that a rename into it will work (permissions, read-only mount, ACLs). */
+static int check_dir_writable(const char *cmd, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    int dlen = slash ? (int)(slash - path) + 1 : 1;
+    const char *dir = slash ? path : ".";
+    char probe[4096];
+    if (snprintf(probe, sizeof probe, "%.*s.charlstm-probe.%ld", slash ? dlen : 0, path,
+                 (long)getpid()) >= (int)sizeof probe)
+        return cli_error(cmd, "output path too long: %s", path);
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return cli_error(cmd, "cannot write %s: directory %.*s is not writable: %s", path, dlen,
+                         dir, strerror(errno));
+    close(fd);
+    unlink(probe);
+    return 0;
+}
+
+int cli_check_output(const char *cmd, const char *path)
+{
+    struct stat st;
+    if (is_dash(path))
+        return 0;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return cli_error(cmd, "refusing to write %s: it is %s (give the path of a regular file "
+                         "or of a new one)", path, file_kind(st.st_mode));
+    return check_dir_writable(cmd, path);
+}
+
 int cli_close_in(const char *cmd, FILE *f, const char *path)
 {
     int bad = ferror(f);
@@ -130,8 +181,27 @@ int cli_close_out(const char *cmd, FILE *f, const char *path)
     return 0;
 }
 
+uint64_t cli_entropy_seed(void)
+{
+    uint64_t v = 0;
+    /* getrandom never fails for 8 bytes once the pool is initialised; the
+     * clock and PID are a fallback for a kernel without it. */
+    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+        v = (uint64_t)time(NULL) * 6364136223846793005u ^ (uint64_t)getpid();
+    v &= INT64_MAX; /* a value --seed accepts */
+    return v ? v : 1;
+}
+
 void cli_threads(int n)
 {
     openblas_set_num_threads(1);
     omp_set_num_threads(n > 0 ? n : 1);
+}
+
+int cli_no_dash(const char *cmd, const char *opt, const char *path, const char *why)
+{
+    if (!path || strcmp(path, "-") != 0)
+        return 0;
+    cli_error(cmd, "%s -: %s", opt, why);
+    return CLI_EXIT_USAGE;
 }

@@ -9,6 +9,7 @@
 #ifndef CLI_UTIL_H
 #define CLI_UTIL_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "cl_error.h"
@@ -45,6 +46,13 @@ FILE *cli_open_in(const char *cmd, const char *path);
  * Close with cli_close_out(), which reports write errors. */
 FILE *cli_open_out(const char *cmd, const char *path);
 
+/* Before long work that ends by writing path: refuse a path that exists
+ * and is not a regular file (a FIFO, a device, a directory: the atomic save
+ * would rename a model over it) and check, by creating and removing a
+ * probe file, that its directory is writable.  "-" passes.  Returns 0, or
+ * prints why and returns CLI_EXIT_FAIL. */
+int cli_check_output(const char *cmd, const char *path);
+
 /* Check for a read error on f, then close it (stdin is left open).
  * Returns 0, or prints "charlstm CMD: FILE: read error: ..." and returns CLI_EXIT_FAIL. */
 int cli_close_in(const char *cmd, FILE *f, const char *path);
@@ -52,6 +60,16 @@ int cli_close_in(const char *cmd, FILE *f, const char *path);
 /* Flush and close f (stdout is only flushed): a full disk or closed pipe
  * shows up here, not at fprintf.  Returns 0 or CLI_EXIT_FAIL (message printed). */
 int cli_close_out(const char *cmd, FILE *f, const char *path);
+
+/* "-" (stdin/stdout) given for a file that cannot be a stream, such as a
+ * model (mapped, checked, saved atomically by rename): prints
+ * "charlstm CMD: OPT -: WHY" and returns CLI_EXIT_USAGE; 0 for any other
+ * path (and NULL). */
+int cli_no_dash(const char *cmd, const char *opt, const char *path, const char *why);
+#define CLI_MODEL_NOT_A_STREAM "a model is a file; give its name (stdin and stdout cannot hold one)"
+/* A random seed for --seed 0, from the system's entropy (getrandom): two
+ * runs started in the same second differ.  In [1, INT64_MAX]. */
+uint64_t cli_entropy_seed(void);
 
 /* The program's threads: n OpenMP threads, OpenBLAS single-threaded.  The
  * library splits large products by rows over OpenMP's threads; two pools

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "cli_util.h"
 #include "cl_model.h"
@@ -18,6 +19,8 @@ typedef struct {
     const char *model;
     int task;          /* cmd_task, or -1: from the model's heads and the file names */
     int batch, threads;
+    int raw;           /* tagger: end to end from the raw text */
+    int output;        /* 0 text, 1 json */
     cli_strs files;    /* positional; "-" (stdin) when none */
 } eval_opts;
 
@@ -34,10 +37,17 @@ static const char eval_description[] =
     "prediction of plain text.  tagger: tag accuracy on CoNLL-U (.conllu) files,\n"
     "overall and for unknown words.  classifier: accuracy and per-label F1 on\n"
     "'label<TAB>text' (.tsv) lines.  Without FILE, reads stdin.\n"
+    "tagger --raw: end to end, as the CoNLL 2018 shared task scores it: the raw\n"
+    "text of the gold file (its '# text' lines, paragraphs at '# newpar') is\n"
+    "split into sentences, tokenized and tagged by the model, and precision,\n"
+    "recall and F1 of sentences, tokens, multiword tokens, words and tags are\n"
+    "computed by character offsets.  --output json prints every figure as one\n"
+    "JSON object (docs/json.md).\n"
     "\n"
     "Examples:\n"
     "  charlstm eval -m shakespeare.model tinyshakespeare/valid.txt\n"
-    "  charlstm eval -m en-pos.model en_ewt-ud-test.conllu\n";
+    "  charlstm eval -m en-pos.model en_ewt-ud-test.conllu\n"
+    "  charlstm eval --raw -m en-pos.model en_ewt-ud-test.conllu\n";
 
 static int eval_parse(eval_opts *o, int argc, char **argv)
 {
@@ -49,6 +59,10 @@ static int eval_parse(eval_opts *o, int argc, char **argv)
          .min = 1, .max = 65536},
         {"threads", 0, CLI_INT, &o->threads, "N", .help = "threads for matrix products (OpenBLAS)",
          .min = 1, .max = 1024},
+        {"raw", 0, CLI_FLAG, &o->raw, NULL,
+         .help = "tagger: score end to end from the gold file's raw text (sentences, tokens, "
+                 "words, tags)"},
+        {"output", 0, CLI_CHOICE, &o->output, NULL, .help = "output format", .choices = "text|json"},
     };
     const cli_command cmd = {"eval", cmd_eval_summary, "-m MODEL [options] [FILE...]",
                              eval_description, opts, (int)(sizeof opts / sizeof opts[0]), 0, -1};
@@ -87,22 +101,40 @@ static int eval_run(const eval_opts *o)
 {
     cl_model *m;
     cl_diag d = {{0}};
+    if (cli_no_dash("eval", "-m", o->model, CLI_MODEL_NOT_A_STREAM))
+        return CLI_EXIT_USAGE;
     int err = cl_model_load(&m, o->model, NULL, &d);
     if (err)
         return cli_fail("eval", err, &d, "cannot load the model");
     cli_threads(o->threads);
-    int task = pick_task(o, m), rc;
-    if (!cl_model_head(m, task_heads[task]))
+    int task = o->raw ? CMD_TASK_TAGGER : pick_task(o, m), rc;
+    cJSON *json = o->output ? cJSON_CreateObject() : NULL;
+    const char *const *f = (const char *const *)o->files.v;
+    if (o->output && !json)
+        rc = cli_error("eval", "out of memory");
+    else if (!cl_model_head(m, task_heads[task]))
         rc = cli_error("eval", "%s has no %s head (charlstm info %s lists what it holds)",
                        o->model, task_heads[task] + 5, o->model);
+    else if (task == CMD_TASK_TAGGER && o->raw)
+        rc = eval_tagger_raw(m, f, o->files.n, o->batch, json);
     else if (task == CMD_TASK_TAGGER)
-        rc = eval_tagger(m, o->files.v, o->files.n, o->batch);
+        rc = eval_tagger(m, f, o->files.n, o->batch, json);
     else if (task == CMD_TASK_CLASSIFIER)
-        rc = eval_classifier(m, o->files.v, o->files.n, o->batch);
+        rc = eval_classifier(m, f, o->files.n, o->batch, json);
     else
-        rc = eval_lm(m, o->files.v, o->files.n, o->batch);
+        rc = eval_lm(m, f, o->files.n, o->batch, json);
+    if (json && !rc) {
+        static const char *const names[] = {"lm", "tagger", "classifier"};
+        cJSON_AddItemToObjectCS(json, "task", cJSON_CreateString(o->raw ? "tagger-raw" : names[task]));
+        cJSON_AddStringToObject(json, "model", o->model);
+        rc = cli_json_print(stdout, json) ? cli_error("eval", "cannot write the JSON") : 0;
+    } else {
+        cJSON_Delete(json);
+    }
     cl_model_free(m);
-    return rc;
+    /* A full disk or closed pipe shows at the flush: not exit 0. */
+    int rc2 = cli_close_out("eval", stdout, "-");
+    return rc ? rc : rc2;
 }
 
 int cmd_eval(int argc, char **argv)

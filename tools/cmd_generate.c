@@ -2,16 +2,17 @@
  *
  * Options first (struct, defaults, table), then the work, generate_run(). */
 #include <math.h>
+#include <inttypes.h>
 #include <stdio.h>
 
 #include "cli_opts.h"
+#include "cli_stream.h"
 #include "cli_util.h"
 #include "commands.h"
 
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cl_generate.h"
@@ -27,7 +28,9 @@ typedef struct {
     int no_echo;
     double temperature, top_p;
     int top_k, threads;
-    long seed;           /* 0: seed from the clock */
+    long seed;           /* 0: seed from the system's entropy */
+    int lines;           /* every stdin line is a prompt, answered on one line */
+    int replace_invalid;
 } generate_opts;
 
 /* ---------------------------------------------------------------- options */
@@ -51,7 +54,8 @@ static const char generate_description[] =
     "\n"
     "Examples:\n"
     "  charlstm generate -m shakespeare.model --prompt 'ROMEO:' -n 1000\n"
-    "  echo 'To be, or not' | charlstm generate -m shakespeare.model --temperature 0.7\n";
+    "  echo 'To be, or not' | charlstm generate -m shakespeare.model --temperature 0.7\n"
+    "  printf 'ROMEO:\\nJULIET:\\n' | charlstm generate -m shakespeare.model --lines -n 80\n";
 
 /* Returns 0 (options in o), 1 (--help printed) or 2 (usage error printed). */
 static int generate_parse(generate_opts *o, int argc, char **argv)
@@ -73,17 +77,27 @@ static int generate_parse(generate_opts *o, int argc, char **argv)
          .min = 0, .max = INFINITY},
         {"top-p", 0, CLI_FLOAT, &o->top_p, "F",
          .help = "sample among the most likely characters whose probabilities sum to F (1 = all)",
-         .min = 0, .max = 1},
-        {"seed", 's', CLI_LONG, &o->seed, "N", .help = "random seed (0 = from the clock)",
+         .min = 0, .max = 1, .above_min = 1},
+        {"seed", 's', CLI_LONG, &o->seed, "N", .help = "random seed (0 = from the system's entropy, printed on stderr)",
          .min = 0, .max = INFINITY},
         {"threads", 0, CLI_INT, &o->threads, "N", .help = "threads for matrix products (OpenBLAS)",
          .min = 1, .max = 1024},
+        {"lines", 'l', CLI_FLAG, &o->lines, NULL,
+         .help = "every line of stdin is a prompt; its continuation ends at a newline or after "
+                 "--length characters, one output line per input line, each written at once"},
+        {"replace-invalid", 0, CLI_FLAG, &o->replace_invalid, NULL,
+         .help = "read invalid UTF-8 bytes as U+FFFD instead of stopping with an error"},
     };
     const cli_command cmd = {"generate", cmd_generate_summary, "-m MODEL [options]",
                              generate_description, opts, (int)(sizeof opts / sizeof opts[0]), 0, 0};
     int first, rc = cli_parse(&cmd, argc, argv, &first);
     if (rc == 0 && o->prompt && o->prompt_file)
         rc = cli_usage_error(&cmd, "--prompt and --prompt-file exclude each other");
+    if (rc == 0 && o->lines && o->prompt)
+        rc = cli_usage_error(&cmd, "--lines reads the prompts from stdin: no --prompt with it");
+    if (rc == 0 && o->lines && (o->prompt_file || o->stops.n || o->samples != 1))
+        rc = cli_usage_error(&cmd, "--lines answers each stdin line once: no --prompt-file, "
+                                   "--stop or --num-samples with it");
     return rc;
 }
 
@@ -130,25 +144,39 @@ static char *read_prompt(const generate_opts *o, size_t *n)
     return buf;
 }
 
-/* Prompt characters the model has never seen: say which, then go on with
- * the unknown symbol in their place. */
+/* Prompt characters the model has never seen: say which (each once, the
+ * first WARN_LIST of them), then go on with the unknown symbol in their place. */
+#define WARN_LIST 10
+
 static void warn_unknown(const cl_model *m, const int32_t *cps, size_t n)
 {
     char list[256] = "", enc[5];
+    int32_t seen[WARN_LIST];
     size_t unknown = 0, used = 0;
+    int nseen = 0, more = 0;
     for (size_t i = 0; i < n; i++) {
-        if (cl_vocab_id(&m->vocab, cps[i]) != CL_VOCAB_UNK)
+        if (cl_vocab_id(cl_model_vocab(m), cps[i]) != CL_VOCAB_UNK)
             continue;
+        unknown++;
+        int j = 0;
+        while (j < nseen && seen[j] != cps[i])
+            j++;
+        if (j < nseen)
+            continue;
+        if (nseen == WARN_LIST) {
+            more = 1;
+            continue;
+        }
+        seen[nseen++] = cps[i];
         int k = cl_text_encode_cp(cps[i], enc);
         enc[k] = 0;
-        if (unknown++ < 10 && used + (size_t)k + 8 < sizeof list)
-            used += (size_t)snprintf(list + used, sizeof list - used, " '%s' (U+%04X)", enc,
-                                     (unsigned)cps[i]);
+        used += (size_t)snprintf(list + used, sizeof list - used, " '%s' (U+%04X)", enc,
+                                 (unsigned)cps[i]);
     }
     if (unknown)
         fprintf(stderr, "charlstm generate: warning: %zu prompt character%s not in the model's "
                         "vocabulary, read as unknown:%s%s\n",
-                unknown, unknown > 1 ? "s are" : " is", list, unknown > 10 ? " ..." : "");
+                unknown, unknown > 1 ? "s are" : " is", list, more ? " ..." : "");
 }
 
 static int encode_prompt(const generate_opts *o, const cl_model *m, int **ids, size_t *n)
@@ -162,7 +190,9 @@ static int encode_prompt(const generate_opts *o, const cl_model *m, int **ids, s
     const char *name = o->prompt        ? "--prompt"
                        : o->prompt_file ? cli_in_name(o->prompt_file)
                                         : "<stdin>";
-    int err = cl_text_decode(bytes, nbytes, &m->text, name, &cps, n, &d);
+    cl_text_opts text = *cl_model_text(m);
+    text.replace_invalid = o->replace_invalid;
+    int err = cl_text_decode(bytes, nbytes, &text, name, &cps, n, &d);
     free(bytes);
     if (err)
         return cli_fail(CMD, err, &d, "cannot read the prompt");
@@ -248,6 +278,52 @@ static int sample_text(const generate_opts *o, const cl_model *m, cl_gen *g, con
     return ferror(stdout) || fflush(stdout) ? cli_error(CMD, "cannot write to stdout") : 0;
 }
 
+/* --lines: the continuation of one prompt, up to a newline, on one line. */
+static int answer_line(const generate_opts *o, const cl_model *m, cl_gen *g, const char *line,
+                       size_t len)
+{
+    int32_t *cps;
+    size_t n;
+    cl_diag d = {{0}};
+    int err = cl_text_decode(line, len, &m->text, "<stdin>", &cps, &n, &d);
+    int *ids = err ? NULL : malloc(sizeof *ids * (n ? n : 1));
+    if (!err && !ids)
+        err = CL_ENOMEM;
+    if (!err) {
+        cl_model_encode(m, cps, n, ids, NULL);
+        cl_gen_prime(g, ids, n);
+    }
+    free(cps), free(ids);
+    if (err)
+        return cli_fail(CMD, err, &d, NULL);
+    if (!o->no_echo)
+        fwrite(line, 1, len, stdout);
+    char enc[4];
+    for (long i = 0; i < o->length; i++) {
+        int id;
+        cl_gen_next(g, &id);
+        int32_t cp = cl_vocab_cp(&m->vocab, id);
+        if (cp == '\n')
+            break;
+        fwrite(enc, 1, (size_t)cl_text_encode_cp(cp, enc), stdout);
+    }
+    putchar('\n');
+    return fflush(stdout) ? cli_error(CMD, "cannot write to stdout") : 0;
+}
+
+/* Every line a prompt, each answered as soon as it is read. */
+static int generate_lines(const generate_opts *o, const cl_model *m, cl_gen *g)
+{
+    cli_stream in;
+    int rc = cli_stream_open(&in, CMD, "-", o->replace_invalid), got = 0;
+    while (!rc && (got = cli_stream_next(&in)) == 1)
+        rc = answer_line(o, m, g, in.line, in.len);
+    if (!rc && got < 0)
+        rc = cli_stream_fail(&in);
+    cli_stream_close(&in);
+    return rc;
+}
+
 static int generate_run(const generate_opts *o)
 {
     cl_model *m;
@@ -256,12 +332,23 @@ static int generate_run(const generate_opts *o)
     size_t n = 0;
     stop_list stops = {0};
     cl_diag d = {{0}};
+    if (cli_no_dash(CMD, "-m", o->model, CLI_MODEL_NOT_A_STREAM))
+        return CLI_EXIT_USAGE;
     int err = cl_model_load(&m, o->model, NULL, &d);
     if (err)
         return cli_fail(CMD, err, &d, "cannot load the model");
     cli_threads(o->threads);
     cl_sample_config sc = {(float)o->temperature, o->top_k, (float)o->top_p};
-    uint64_t seed = o->seed ? (uint64_t)o->seed : (uint64_t)time(NULL);
+    uint64_t seed = o->seed ? (uint64_t)o->seed : cli_entropy_seed();
+    if (!o->seed) /* shown, so a good sample can be made again */
+        fprintf(stderr, "charlstm generate: --seed %" PRIu64 "\n", seed);
+    if (o->lines) {
+        int rc = (err = cl_gen_create(&g, m, &sc, seed, &d)) ? cli_fail(CMD, err, &d, "%s", o->model)
+                                                            : generate_lines(o, m, g);
+        cl_gen_free(g);
+        cl_model_free(m);
+        return rc;
+    }
     int rc = stops_decode(o, m, &stops);
     rc = rc ? rc : encode_prompt(o, m, &ids, &n);
     if (!rc && (err = cl_gen_create(&g, m, &sc, seed, &d)))

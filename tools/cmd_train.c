@@ -11,9 +11,12 @@
 #include <sys/random.h>
 
 #include "cl_ckpt.h"
+#include "cl_mm.h"
 #include "cli_opts.h"
+#include "cli_signal.h"
 #include "cli_util.h"
 #include "commands.h"
+#include "train_memory.h"
 #include "train_opts.h"
 
 const char cmd_train_summary[] = "train a language model, a tagger or a classifier";
@@ -26,10 +29,10 @@ static void train_defaults(train_opts *o)
         .task = CMD_TASK_LM, .dev_fraction = -1, .min_count = 1,
         .layers = -1, .hidden = -1, .emb = -1, .cell = CELL_LSTM, .dropout = -1,
         .batch = 32, .seq = 100, .lr = 2e-3, .lr_decay = -1, .clip = 5,
-        .epochs = -1, .eval_every = -1, .seed = 1, .patience = -1, .threads = 1,
+        .epochs = -1, .eval_every = -1, .seed = 1, .patience = -1, .threads = 1, .accumulate = 1,
         .casefold = -1, .bidir = -1, .ema = -1,
         .column = COLUMN_UPOS, .encoder_lr = -1, .ngram = 2, .ngram_bits = 20,
-        .ngram_dropout = 0.5,
+        .ngram_dropout = 0.5, .precision = CL_PREC_FP32,
     };
 }
 
@@ -89,6 +92,11 @@ static int train_resolve(const cli_command *cmd, train_opts *o)
 {
     if (o->train.n == 0)
         return cli_usage_error(cmd, "no training data: give FILE arguments or --train FILE");
+    if (cli_no_dash("train", "-o", o->output, CLI_MODEL_NOT_A_STREAM) ||
+        cli_no_dash("train", "--init", o->init, CLI_MODEL_NOT_A_STREAM) ||
+        cli_no_dash("train", "--resume", o->resume, CLI_MODEL_NOT_A_STREAM) ||
+        cli_no_dash("train", "--log", o->log, "stdout is not a log file here; give a file name"))
+        return CLI_EXIT_USAGE;
     if (o->init && o->resume)
         return cli_usage_error(cmd, "--init and --resume exclude each other");
     if (o->dev && o->dev_fraction > 0)
@@ -106,7 +114,7 @@ static int train_resolve(const cli_command *cmd, train_opts *o)
         if (!o->quiet)
             fprintf(stderr, "charlstm train: --seed %ld (from the system's entropy)\n", o->seed);
     }
-    return 0;
+    return train_memory_check(cmd, o);
 }
 
 /* ---------------------------------------------------------------- resume */
@@ -302,7 +310,7 @@ static int train_parse(train_opts *o, int argc, char **argv, cl_ckpt **ck)
          .default_text = "0.05, or 0 with --dev"},
         {"max-vocab", 0, CLI_INT, &o->max_vocab, "N",
          .help = "keep the N most frequent characters, map the others to unknown (0 = all)",
-         .min = 0, .max = 0x110000},
+         .min = 2, .max = 0x110000, .zero_ok = 1},
         {"min-count", 0, CLI_INT, &o->min_count, "N",
          .help = "map characters seen fewer than N times to unknown", .min = 1, .max = ANY},
         {"casefold", 0, CLI_FLAG, &o->casefold, NULL,
@@ -338,7 +346,8 @@ static int train_parse(train_opts *o, int argc, char **argv, cl_ckpt **ck)
          .min = 1, .max = 65536},
         {"seq", 0, CLI_INT, &o->seq, "N", .help = "characters per step (truncated BPTT length)",
          .min = 1, .max = 1000000},
-        {"lr", 0, CLI_FLOAT, &o->lr, "F", .help = "learning rate (Adam)", .min = 1e-12, .max = 10},
+        {"lr", 0, CLI_FLOAT, &o->lr, "F", .help = "learning rate (Adam)", .min = 0, .max = 1e6,
+         .above_min = 1},
         {"schedule", 0, CLI_CHOICE, &o->schedule, NULL,
          .help = "learning-rate schedule: step decay (--lr-decay) or cosine down to 0 at the "
          "step or epoch limit", .choices = "step|cosine"},
@@ -369,9 +378,16 @@ static int train_parse(train_opts *o, int argc, char **argv, cl_ckpt **ck)
         {"seed", 0, CLI_LONG, &o->seed, "N",
          .help = "random seed (initialisation, dropout, data order; 0 = from the system's "
          "entropy, printed)", .min = 0, .max = ANY},
+        {"accumulate", 0, CLI_INT, &o->accumulate, "K",
+         .help = "accumulate the gradients of K batches per optimiser step (a K times larger "
+         "batch in the memory of one)", .min = 1, .max = 65536},
         {"threads", 0, CLI_INT, &o->threads, "N",
          .help = "threads (OpenMP) for the recurrence and the matrix products",
          .min = 1, .max = 1024},
+        {"precision", 0, CLI_CHOICE, &o->precision, NULL,
+         .help = "language model: matrix products of the encoder through oneDNN in bf16 with "
+         "fp32 accumulation (auto: where the CPU has AMX or AVX512-BF16), or fp32 as "
+         "before (OpenBLAS)", .choices = "auto|fp32|bf16"},
 
         {.type = CLI_SECTION, .help = "Tagger and classifier:"},
         {"column", 0, CLI_CHOICE, &o->column, NULL, .help = "CoNLL-U column to learn (tagger)", .choices = "upos|xpos"},
@@ -424,18 +440,37 @@ static int train_run(const train_opts *o)
     }
 }
 
+/* Under mpirun (or srun) every process runs this command with the same
+ * options; rank 0 alone shows progress and writes the files. */
+static int open_dist(cl_dist *dist)
+{
+    cl_diag d = {{0}};
+    int err = cl_dist_mpi_open(dist, &d);
+    return err ? cli_fail("train", err, &d, "cannot start data-parallel training") : 0;
+}
+
 int cmd_train(int argc, char **argv)
 {
     train_opts o;
     cl_ckpt *ck = NULL; /* --resume: the file whose options o points into */
+    cl_dist dist;
     train_defaults(&o);
-    int rc = train_parse(&o, argc, argv, &ck);
-    if (rc == 0)
-        rc = train_run(&o);
+    int rc = open_dist(&dist);
+    if (rc)
+        return rc;
+    o.dist = &dist;
+    rc = train_parse(&o, argc, argv, &ck);
+    if (rc == 0 && dist.rank > 0)
+        o.quiet = 1;
+    if (rc == 0) /* a bad -o is found now, not at the first save */
+        rc = cli_check_output("train", o.output) ? CLI_EXIT_FAIL : train_run(&o);
     else if (rc == 1)
         rc = 0;
     cli_strs_free(&o.train);
     free_args(&o);
     cl_ckpt_free(ck);
+    /* a failed rank ends the others at once (they may wait for it); an
+     * interrupted run stopped on every rank together */
+    cl_dist_mpi_close(&dist, rc != 0 && rc != CLI_EXIT_INTERRUPTED);
     return rc;
 }

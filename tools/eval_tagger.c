@@ -8,6 +8,8 @@
 
 #include "cl_conllu.h"
 #include "cl_tagger.h"
+#include "cl_udscore.h"
+#include "cli_json.h"
 #include "cli_util.h"
 #include "eval_tasks.h"
 
@@ -66,6 +68,39 @@ static void report(const cl_tagger *t, const cl_tagger_eval *e, int nsent)
     print_confusions(t, e);
 }
 
+static void json_report(cJSON *j, const cl_tagger *t, const cl_tagger_eval *e, int nsent)
+{
+    int V = e->ntags;
+    cJSON_AddStringToObject(j, "column", cl_tagger_config_of(t)->column == CL_CONLLU_XPOS ? "XPOS" : "UPOS");
+    cJSON_AddNumberToObject(j, "sentences", nsent);
+    cJSON_AddNumberToObject(j, "words", (double)e->words);
+    cli_json_add_number(j, "accuracy", cl_tagger_eval_accuracy(e));
+    cJSON_AddNumberToObject(j, "unseen_words", (double)e->unseen);
+    cli_json_add_number(j, "unseen_accuracy", cl_tagger_eval_unseen_accuracy(e));
+    cJSON_AddNumberToObject(j, "unknown_gold", (double)e->unknown_gold);
+    cJSON *tags = cJSON_AddObjectToObject(j, "tags"), *conf = cJSON_AddArrayToObject(j, "confusions");
+    for (int i = 0; i < V; i++) {
+        long gold = 0, pred = 0, ok = e->confusion[(size_t)i * V + i];
+        for (int k = 0; k < V; k++) {
+            gold += e->confusion[(size_t)i * V + k], pred += e->confusion[(size_t)k * V + i];
+            long n = e->confusion[(size_t)i * V + k];
+            if (k != i && n) {
+                cJSON *c = cJSON_CreateObject();
+                cJSON_AddStringToObject(c, "gold", cl_tagger_tag_name(t, i));
+                cJSON_AddStringToObject(c, "predicted", cl_tagger_tag_name(t, k));
+                cJSON_AddNumberToObject(c, "count", (double)n);
+                cJSON_AddItemToArray(conf, c);
+            }
+        }
+        cl_ud_count cnt = {gold, pred, ok};
+        cJSON *o = cJSON_AddObjectToObject(tags, cl_tagger_tag_name(t, i));
+        cJSON_AddNumberToObject(o, "gold", (double)gold);
+        cli_json_add_number(o, "precision", cl_ud_precision(&cnt));
+        cli_json_add_number(o, "recall", cl_ud_recall(&cnt));
+        cli_json_add_number(o, "f1", cl_ud_f1(&cnt));
+    }
+}
+
 static int read_all(const cl_tagger *t, const char *const *files, int nfiles,
                     cl_tagger_corpus *c)
 {
@@ -78,7 +113,7 @@ static int read_all(const cl_tagger *t, const char *const *files, int nfiles,
     return c->nsent ? 0 : cli_error(CMD, "no sentences to score");
 }
 
-int eval_tagger(const cl_model *m, const char *const *files, int nfiles, int batch)
+int eval_tagger(const cl_model *m, const char *const *files, int nfiles, int batch, cJSON *json)
 {
     cl_tagger *t;
     cl_tagger_corpus c;
@@ -96,7 +131,10 @@ int eval_tagger(const cl_model *m, const char *const *files, int nfiles, int bat
     if (!rc && (err = cl_tagger_evaluate(t, x, batch, &e, NULL)))
         rc = cli_fail(CMD, err, NULL, "tagging failed");
     if (!rc) {
-        report(t, &e, c.nsent);
+        if (json)
+            json_report(json, t, &e, c.nsent);
+        else
+            report(t, &e, c.nsent);
         cl_tagger_eval_free(&e);
     }
     cl_tagger_data_free(x);

@@ -4,7 +4,6 @@
  *   serve_http.c  libmicrohttpd glue: request bodies, limits, routing, replies
  *   serve_api.c   the endpoints: JSON in, JSON out, one library call per head
  *   serve_batch.c requests of concurrent clients run as one batch
- *   serve_json.c  JSON of tag and classify answers (the CLI's schema)
  *   serve_page.html  the page at /, compiled into the binary
  *
  * One serve_ctx per server, created before the daemon starts; the model is
@@ -19,6 +18,7 @@
 #include <stddef.h>
 
 #include "cl_labeler.h"
+#include "cl_annotate.h"
 #include "cl_tagger.h"
 
 /* ---- batches across clients (serve_batch.c) ----------------------------- */
@@ -62,8 +62,8 @@ typedef struct {
 typedef struct {
     cl_model *m;
     serve_limits lim;
-    cl_tok *tok;
-    cl_tagger *tagger;         /* NULL without a tagger head */
+    cl_annotator *ann;         /* raw text to tagged sentences; NULL without a tagger head */
+    cl_tagger *tagger;         /* the annotator's tagger (NULL without one) */
     cl_labeler *labeler;       /* NULL without a classifier head */
     serve_batcher tag_batch, clf_batch;
     int has_lm;

@@ -2,7 +2,7 @@
  *
  * Each endpoint checks its fields (type, range, unknown names) and answers
  * 400 naming the field; then it makes the same library call as the command
- * line: cl_gen_sample (generate), cl_tagger_tag (tag), cl_labeler_run
+ * line: cl_gen_sample (generate), cl_annotate_text + cl_annotate_tag (tag), cl_labeler_run
  * (classify), cl_score_text (score). */
 #include <math.h>
 #include <microhttpd.h>
@@ -13,9 +13,10 @@
 #include <time.h>
 
 #include "cl_generate.h"
+#include "cl_sample.h"
 #include "cl_score.h"
 #include "serve.h"
-#include "serve_json.h"
+#include "cli_json.h"
 
 /* ==== request fields ========================================================= */
 
@@ -342,76 +343,51 @@ unsigned serve_generate(serve_ctx *s, const cJSON *req, serve_reply *r)
 
 /* One request's sentences and answers. */
 typedef struct {
-    cl_tagger_corpus c;
-    char **texts;          /* [nsent] each sentence's text */
-    long *start, *end;     /* [nwords] code-point offsets in the input text */
-    int *tags;             /* [nwords] */
-    float *probs;          /* [nwords, ntags] */
-    int cap;               /* of texts */
+    cl_ann_doc doc;
+    long *base;            /* [doc.n] each sentence's offset in code points in the input */
+    int cap;               /* of base */
 } tag_job;
 
 static void tag_job_free(tag_job *t)
 {
-    for (int i = 0; t->texts && i < t->c.nsent; i++)
-        free(t->texts[i]);
-    free(t->texts), free(t->start), free(t->end), free(t->tags), free(t->probs);
-    cl_tagger_corpus_free(&t->c);
+    cl_ann_doc_free(&t->doc);
+    free(t->base);
 }
 
-/* Room for one more sentence of n words; text is copied. */
-static int tag_job_grow(tag_job *t, const char *text, size_t tlen, int n)
+/* Offsets for the sentences appended since first: base code points plus
+ * those of line before each sentence. */
+static int tag_job_bases(tag_job *t, int first, const char *line, long base)
 {
-    if (t->c.nsent == t->cap) {
-        int cap = t->cap ? t->cap * 2 : 16;
-        char **x = realloc(t->texts, sizeof *x * (size_t)cap);
-        if (!x)
+    if (t->doc.n > t->cap) {
+        int cap = t->doc.n * 2;
+        long *b = realloc(t->base, sizeof *b * (size_t)cap);
+        if (!b)
             return CL_ENOMEM;
-        t->texts = x, t->cap = cap;
+        t->base = b, t->cap = cap;
     }
-    size_t w = (size_t)t->c.nwords + (size_t)n;
-    long *a = realloc(t->start, sizeof *a * w), *b = a ? realloc(t->end, sizeof *b * w) : NULL;
-    if (a)
-        t->start = a;
-    if (b)
-        t->end = b;
-    return a && b && (t->texts[t->c.nsent] = strndup(text, tlen)) ? CL_OK : CL_ENOMEM;
+    for (int k = first; k < t->doc.n; k++)
+        t->base[k] = base + (line ? cli_json_chars(line, t->doc.sent[k].off) : 0);
+    return CL_OK;
 }
 
-/* Code points in s[0..n) (valid UTF-8: lead bytes). */
-static long cp_count(const char *s, size_t n)
-{
-    long k = 0;
-    for (size_t i = 0; i < n; i++)
-        k += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return k;
-}
-
-/* Each line of text is a sentence, split into words by the tokenizer (as
- * charlstm tag --input text); lines without words are skipped. */
+/* Each line of text is a sentence, tokenized by cl_annotate as charlstm tag
+ * --input text does; lines without words are skipped. */
 static int tag_add_text(serve_ctx *s, tag_job *t, const char *text, cl_diag *d)
 {
     long base = 0;
     for (const char *line = text; *line;) {
-        size_t n = strcspn(line, "\n"), len = n;
+        size_t n = strcspn(line, "\n"), len = n, ncps;
         while (len && line[len - 1] == '\r')
             len--;
-        cl_tok_span *sp = NULL;
-        size_t nw = 0;
-        int err = tag_job_grow(t, line, len, (int)(len + 1));
-        err = err ? err : cl_tagger_corpus_add_line(&t->c, s->tok, line, len, &sp, &nw, d);
-        if (!err && nw) {
-            int w0 = t->c.nwords - (int)nw;
-            for (size_t i = 0; i < nw; i++) {
-                t->start[w0 + i] = base + cp_count(line, sp[i].off);
-                t->end[w0 + i] = t->start[w0 + i] + cp_count(line + sp[i].off, sp[i].len);
-            }
-        } else if (!err) {
-            free(t->texts[t->c.nsent]); /* no words: no sentence */
-        }
-        free(sp);
+        int32_t *cps = NULL;
+        int first = t->doc.n;
+        int err = cl_text_decode(line, len, NULL, "text", &cps, &ncps, d); /* valid UTF-8? */
+        free(cps);
+        err = err ? err : cl_annotate_text(s->ann, line, len, CL_ANN_LINE, &t->doc, d);
+        err = err ? err : tag_job_bases(t, first, line, base);
         if (err)
             return err;
-        base += cp_count(line, n) + (line[n] == '\n');
+        base += cli_json_chars(line, n) + (line[n] == '\n');
         line += n + (line[n] == '\n');
     }
     return CL_OK;
@@ -426,81 +402,70 @@ static unsigned tag_add_words(tag_job *t, const cJSON *sents, serve_reply *r)
         if (!cJSON_IsArray(sn) || n < 1)
             return serve_error(r, 400, "'sentences'[%d] must be a non-empty array of words", i);
         const char **forms = malloc(sizeof *forms * (size_t)n);
-        size_t tl = 0;
         for (const cJSON *w = sn->child; forms && w; w = w->next, k++) {
             if (!cJSON_IsString(w) || !w->valuestring[0] || strpbrk(w->valuestring, " \t\n")) {
                 free(forms);
                 return serve_error(r, 400, "'sentences'[%d][%d] must be a word: a non-empty "
                                    "string without spaces", i, k);
             }
-            forms[k] = w->valuestring, tl += strlen(forms[k]) + 1;
+            forms[k] = w->valuestring;
         }
-        char *text = forms ? calloc(tl + 1, 1) : NULL;
-        int err = text ? tag_job_grow(t, "", 0, n) : CL_ENOMEM;
-        long pos = 0;
-        for (k = 0; !err && k < n; k++) {
-            t->start[t->c.nwords + k] = pos;
-            pos += cp_count(forms[k], strlen(forms[k]));
-            t->end[t->c.nwords + k] = pos++;
-            strcat(k ? strcat(text, " ") : text, forms[k]);
-        }
-        err = err ? err : cl_tagger_corpus_add(&t->c, forms, NULL, n);
-        if (!err)
-            free(t->texts[t->c.nsent - 1]), t->texts[t->c.nsent - 1] = text, text = NULL;
-        free(text), free(forms);
+        int first = t->doc.n;
+        int err = forms ? cl_annotate_words(&t->doc, forms, NULL, n) : CL_ENOMEM;
+        err = err ? err : tag_job_bases(t, first, NULL, 0);
+        free(forms);
         if (err)
             return serve_error(r, 500, "%s", cl_strerror(err));
     }
     return 0;
 }
 
-/* The batch: every job's sentences in one corpus, tagged by one call. */
+/* The batch: every job's sentences in one document (borrowed, not copied),
+ * tagged by one cl_annotate_tag call. */
 static void tag_batch(void *state, serve_job **jobs, int n)
 {
     serve_ctx *s = state;
-    cl_tagger_corpus all;
-    cl_tagger_corpus_init(&all);
-    int err = CL_OK, K = cl_tagger_config_of(s->tagger)->ntags;
+    cl_ann_doc all;
+    cl_ann_doc_init(&all);
+    int total = 0;
+    for (int j = 0; j < n; j++)
+        total += ((tag_job *)jobs[j]->in)->doc.n;
+    all.sent = malloc(sizeof *all.sent * (size_t)(total ? total : 1));
+    int err = all.sent ? CL_OK : CL_ENOMEM;
     for (int j = 0; j < n && !err; j++) {
-        const cl_tagger_corpus *c = &((tag_job *)jobs[j]->in)->c;
-        for (int i = 0; i < c->nsent && !err; i++)
-            err = cl_tagger_corpus_add(&all, (const char *const *)c->form + c->start[i], NULL,
-                                       c->start[i + 1] - c->start[i]);
+        const cl_ann_doc *doc = &((tag_job *)jobs[j]->in)->doc;
+        memcpy(all.sent + all.n, doc->sent, sizeof *doc->sent * (size_t)doc->n);
+        all.n += doc->n;
     }
-    cl_tagger_data *x = NULL;
-    int *tags = malloc(sizeof *tags * (size_t)(all.nwords + 1));
-    float *probs = malloc(sizeof *probs * ((size_t)all.nwords + 1) * K);
-    err = err ? err : !tags || !probs ? CL_ENOMEM : cl_tagger_data_prepare(&x, s->tagger, &all, NULL);
+    all.cap = total;
     omp_set_num_threads(1);
-    err = err ? err : cl_tagger_tag(s->tagger, x, s->lim.max_batch, tags, probs);
-    for (int j = 0, w = 0; j < n; j++) {
-        tag_job *t = jobs[j]->in;
-        size_t nw = (size_t)t->c.nwords;
-        t->tags = err ? NULL : malloc(sizeof *t->tags * (nw + 1));
-        t->probs = err ? NULL : malloc(sizeof *t->probs * (nw + 1) * K);
-        jobs[j]->err = err ? err : t->tags && t->probs ? CL_OK : CL_ENOMEM;
-        if (!jobs[j]->err) {
-            memcpy(t->tags, tags + w, sizeof *tags * nw);
-            memcpy(t->probs, probs + (size_t)w * K, sizeof *probs * nw * K);
-        }
-        w += (int)nw;
+    err = err ? err : cl_annotate_tag(s->ann, &all, 0, s->lim.max_batch, 1, NULL);
+    for (int j = 0, k = 0; j < n; j++) {
+        cl_ann_doc *doc = &((tag_job *)jobs[j]->in)->doc;
+        if (all.sent) /* the probabilities were stored in the copies */
+            memcpy(doc->sent, all.sent + k, sizeof *doc->sent * (size_t)doc->n);
+        k += doc->n;
+        jobs[j]->err = err;
     }
-    cl_tagger_data_free(x);
-    free(tags), free(probs);
-    cl_tagger_corpus_free(&all);
+    free(all.sent); /* the sentences belong to the jobs */
 }
 
+/* The sentences as `charlstm tag --output json` writes them (docs/json.md),
+ * ids from 1 within the request. */
 static cJSON *tag_answer(const serve_ctx *s, const tag_job *t, int top_k)
 {
-    const cl_tagger_config *cfg = cl_tagger_config_of(s->tagger);
-    cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "sentences");
-    for (int i = 0; i < t->c.nsent; i++) {
-        int b = t->c.start[i];
-        serve_json_sent js = {t->texts[i], t->c.start[i + 1] - b, (const char *const *)t->c.form + b,
-                              t->start + b, t->end + b, t->tags + b,
-                              t->probs + (size_t)b * cfg->ntags};
-        cJSON_AddItemToArray(arr, serve_json_sentence(&js, (const char *const *)cfg->tags,
-                                                      cfg->ntags, top_k));
+    cJSON *o = cJSON_CreateObject(), *arr = o ? cJSON_AddArrayToObject(o, "sentences") : NULL;
+    if (!arr) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    for (int i = 0; i < t->doc.n; i++) {
+        cJSON *j = cli_json_sentence(&t->doc.sent[i], s->tagger, i + 1, t->base[i], top_k);
+        if (!j) {
+            cJSON_Delete(o);
+            return NULL;
+        }
+        cJSON_AddItemToArray(arr, j);
     }
     return o;
 }
@@ -521,7 +486,7 @@ unsigned serve_tag(serve_ctx *s, const cJSON *req, serve_reply *r)
     if (sents && !cJSON_IsArray(sents))
         return serve_error(r, 400, "'sentences' must be an array of arrays of words");
     tag_job t = {0};
-    cl_tagger_corpus_init(&t.c);
+    cl_ann_doc_init(&t.doc);
     cl_diag d = {{0}};
     int err = text ? tag_add_text(s, &t, text, &d) : 0;
     if (err || (sents && tag_add_words(&t, sents, r))) {
@@ -530,7 +495,7 @@ unsigned serve_tag(serve_ctx *s, const cJSON *req, serve_reply *r)
                    : r->status;
     }
     serve_job job = {.in = &t};
-    err = t.c.nsent ? serve_batch_submit(&s->tag_batch, &job) : 0;
+    err = t.doc.n ? serve_batch_submit(&s->tag_batch, &job) : 0;
     unsigned st = err ? serve_error(r, 500, "tagging failed: %s", cl_strerror(err))
                       : serve_ok(r, tag_answer(s, &t, (int)top_k));
     tag_job_free(&t);
@@ -611,9 +576,12 @@ unsigned serve_classify(serve_ctx *s, const cJSON *req, serve_reply *r)
         st = serve_error(r, 500, "classification failed: %s", cl_strerror(err));
     } else {
         cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "results");
-        for (i = 0; i < n; i++)
-            cJSON_AddItemToArray(arr, serve_json_label(probs + (size_t)i * cfg->nlabels,
-                                                       (const char *const *)cfg->labels, cfg->nlabels));
+        for (i = 0; i < n; i++) {
+            const float *p = probs + (size_t)i * cfg->nlabels;
+            int best;
+            cl_top_k(p, cfg->nlabels, 1, &best);
+            cJSON_AddItemToArray(arr, cli_json_label(cfg->labels, p, cfg->nlabels, best, 1));
+        }
         st = serve_ok(r, o);
     }
     free(texts), free(probs);
@@ -797,8 +765,9 @@ int serve_ctx_init(serve_ctx *s, cl_model *m, const serve_limits *lim, char *err
     cl_diag d = {{0}};
     int e = CL_OK;
     if (cl_model_head(m, "head.tagger") &&
-        ((e = cl_tok_create(&s->tok, &d)) || (e = cl_tagger_create(&s->tagger, m, &d))))
+        (e = cl_annotator_create(&s->ann, m, &d)))
         return snprintf(err, errsz, "tagger: %s", d.msg[0] ? d.msg : cl_strerror(e)), e;
+    s->tagger = s->ann ? cl_annotator_tagger(s->ann) : NULL;
     if (cl_model_head(m, "head.classifier") &&
         (e = cl_labeler_create(&s->labeler, m, lim->max_batch, &d)))
         return snprintf(err, errsz, "classifier: %s", d.msg[0] ? d.msg : cl_strerror(e)), e;
@@ -810,6 +779,5 @@ void serve_ctx_free(serve_ctx *s)
     serve_batcher_destroy(&s->tag_batch);
     serve_batcher_destroy(&s->clf_batch);
     cl_labeler_free(s->labeler);
-    cl_tagger_free(s->tagger);
-    cl_tok_free(s->tok);
+    cl_annotator_free(s->ann);
 }

@@ -92,7 +92,7 @@ static int load_model(clf_run *r)
     int err = cl_model_load(&r->m, from, r->o->resume ? &r->ck : NULL, &d);
     if (err)
         return cli_fail(CMD, err, &d, "cannot load %s", from);
-    if (r->o->init && r->o->bidir > 0 && !r->m->enc.rnn.bidir)
+    if (r->o->init && r->o->bidir > 0 && !cl_model_encoder(r->m)->rnn.bidir)
         return cli_error(CMD, "--bidir: the encoder of %s is unidirectional (it is used as it is)",
                          r->o->init);
     return 0;
@@ -134,7 +134,7 @@ static int encode_data(clf_run *r)
 
 static void describe(const clf_run *r)
 {
-    const cl_encoder_config *e = &r->m->enc;
+    const cl_encoder_config *e = cl_model_encoder(r->m);
     const cl_classifier_config *c = cl_model_head(r->m, "head.classifier");
     train_job_describe(r->o, "%s%d x %d %s encoder (%s), %d labels; %d training and %d dev "
                        "sentences; %zu unknown characters", e->rnn.bidir ? "bidirectional " : "",
@@ -148,6 +148,7 @@ static int run_task(clf_run *r)
     const train_opts *o = r->o;
     cl_clftrain_config c = cl_clftrain_defaults();
     c.batch = o->batch, c.freeze = o->freeze, c.class_weights = o->class_weights;
+    c.part = o->dist->rank, c.parts = o->dist->size;
     cl_diag d = {{0}};
     int err = cl_clftrain_create(&r->t, r->m, &c, &r->train, r->dev.n ? &r->dev : NULL, &d);
     if (err)
@@ -167,7 +168,7 @@ static int train_with(clf_run *r)
     int loaded = o->init || o->resume;
     int rc = loaded ? load_model(r) : 0;
     if (!rc && loaded)
-        r->text = r->m->text, r->text.replace_invalid = o->replace_invalid;
+        r->text = *cl_model_text(r->m), r->text.replace_invalid = o->replace_invalid;
     rc = rc ? rc : read_data(r);
     rc = rc || loaded ? rc : new_model(r, &rng);
     rc = rc || o->resume ? rc : add_head(r, &rng);

@@ -42,6 +42,7 @@ static cl_train_config config_of(const train_opts *o)
     c.decay_every = o->decay_every, c.warmup = o->warmup, c.ema = (float)o->ema;
     c.max_steps = o->steps, c.max_epochs = o->epochs, c.max_seconds = o->minutes * 60;
     c.eval_every = o->eval_every, c.patience = o->patience, c.seed = (uint64_t)o->seed;
+    c.accumulate = o->accumulate, c.dist = o->dist;
     return c;
 }
 
@@ -57,7 +58,7 @@ static int put_options(cl_ckpt_writer *w, void *ctx)
 static int open_log(job_run *r)
 {
     const train_opts *o = r->j->o;
-    if (!o->log)
+    if (!o->log || o->dist->rank != 0) /* rank 0 writes for all */
         return 0;
     int to_stdout = strcmp(o->log, "-") == 0;
     r->log = to_stdout ? stdout : fopen(o->log, o->resume ? "a" : "w");
@@ -149,9 +150,13 @@ static int finish(const job_run *r, int err, const cl_diag *d, const cl_train_st
         return 0;
     }
     if (err == CL_EINTR) {
-        fprintf(stderr, "charlstm " CMD ": interrupted at step %ld; saved %s and %s\n"
-                        "resume with: charlstm train --resume %s -o %s\n",
-                s->step, o->output, r->last, r->last, o->output);
+        char launch[64] = "";
+        if (o->dist->size > 1) /* a resume needs as many processes */
+            snprintf(launch, sizeof launch, "mpirun -np %d ", o->dist->size);
+        if (o->dist->rank == 0)
+            fprintf(stderr, "charlstm " CMD ": interrupted at step %ld; saved %s and %s\n"
+                            "resume with: %scharlstm train --resume %s -o %s\n",
+                    s->step, o->output, r->last, launch, r->last, o->output);
         return CLI_EXIT_INTERRUPTED;
     }
     cli_fail(CMD, err, d, "training stopped");

@@ -28,11 +28,13 @@ typedef struct {
 
 /* ==== data ================================================================= */
 
-static int open_corpus(const lm_run *r, const char *const *paths, int n, cl_corpus **c)
+/* what: "training" or "validation", for the message. */
+static int open_corpus(const lm_run *r, const char *const *paths, int n, const char *what,
+                       cl_corpus **c)
 {
     cl_diag d = {{0}};
     int err = cl_corpus_open(c, paths, n, &r->text, &d);
-    return err ? cli_fail(CMD, err, &d, "cannot read the training text") : 0;
+    return err ? cli_fail(CMD, err, &d, "cannot read the %s text", what) : 0;
 }
 
 static int build_vocab(const lm_run *r, cl_corpus *c, cl_vocab *v)
@@ -54,7 +56,7 @@ static int load_ids(lm_run *r, cl_corpus *c, cl_ids *train, cl_ids *dev)
     int64_t unk = 0;
     cl_ids all;
     int err = cl_corpus_rewind(c);
-    err = err ? err : cl_ids_from_corpus(&all, c, &r->m->vocab, NULL, &unk, &d);
+    err = err ? err : cl_ids_from_corpus(&all, c, cl_model_vocab(r->m), NULL, &unk, &d);
     if (err)
         return cli_fail(CMD, err, &d, "cannot prepare the training text");
     int64_t ndev = r->o->dev ? 0 : (int64_t)((double)all.n * r->o->dev_fraction);
@@ -68,9 +70,9 @@ static int load_ids(lm_run *r, cl_corpus *c, cl_ids *train, cl_ids *dev)
         return 0;
     cl_corpus *dc;
     cl_ids_release(dev);
-    if (open_corpus(r, &r->o->dev, 1, &dc))
+    if (open_corpus(r, &r->o->dev, 1, "validation", &dc))
         return 1;
-    err = cl_ids_from_corpus(dev, dc, &r->m->vocab, NULL, &unk, &d);
+    err = cl_ids_from_corpus(dev, dc, cl_model_vocab(r->m), NULL, &unk, &d);
     cl_corpus_close(dc);
     return err ? cli_fail(CMD, err, &d, "cannot prepare %s", r->o->dev) : 0;
 }
@@ -105,7 +107,7 @@ static int load_model(lm_run *r, const char *path, cl_ckpt **ck)
     int err = cl_model_load(&r->m, path, ck, &d);
     if (err)
         return cli_fail(CMD, err, &d, "cannot load %s", path);
-    r->text = r->m->text;
+    r->text = *cl_model_text(r->m);
     r->text.replace_invalid = r->o->replace_invalid;
     if (!cl_model_head(r->m, "head.lm")) {
         cl_rng rng;
@@ -122,6 +124,12 @@ static int run_task(lm_run *r, const cl_ids *train, const cl_ids *dev, const cl_
     const train_opts *o = r->o;
     cl_lmtrain_config c = cl_lmtrain_defaults();
     c.batch = o->batch, c.seq = o->seq, c.threads = o->threads;
+    c.part = o->dist->rank, c.parts = o->dist->size;
+    c.precision = (cl_precision)o->precision;
+    if (c.precision != CL_PREC_FP32)
+        train_job_describe(o, "precision %s: %s products through oneDNN (%s)",
+                           cl_precision_name(c.precision),
+                           cl_precision_name(cl_precision_resolve(c.precision)), cl_mm_isa());
     cl_diag d = {{0}};
     int err = cl_lmtrain_create(&r->t, r->m, &c, train, dev, &d);
     if (err)
@@ -134,11 +142,11 @@ static int run_task(lm_run *r, const cl_ids *train, const cl_ids *dev, const cl_
 
 static void describe(const lm_run *r, const cl_ids *train, const cl_ids *dev)
 {
-    const cl_encoder_config *e = &r->m->enc;
+    const cl_encoder_config *e = cl_model_encoder(r->m);
     train_job_describe(r->o, "%d x %d %s, embedding %d, vocabulary %d, %zu parameters; %lld "
                        "training and %lld validation characters", e->rnn.layers, e->rnn.hidden,
                        e->rnn.cell == CL_CELL_GRU ? "GRU" : "LSTM", e->emb, e->vocab,
-                       r->m->params.n, (long long)train->n, (long long)dev->n);
+                       cl_model_nparams(r->m), (long long)train->n, (long long)dev->n);
 }
 
 static int train_with(lm_run *r)
@@ -149,7 +157,7 @@ static int train_with(lm_run *r)
     cl_ids train = {0}, dev = {0};
     const char *from = o->resume ? o->resume : o->init;
     int rc = from ? load_model(r, from, o->resume ? &ck : NULL) : 0;
-    rc = rc ? rc : open_corpus(r, o->train.v, o->train.n, &c);
+    rc = rc ? rc : open_corpus(r, o->train.v, o->train.n, "training", &c);
     rc = rc || from ? rc : new_model(r, c);
     rc = rc ? rc : load_ids(r, c, &train, &dev);
     cl_corpus_close(c);

@@ -4,6 +4,7 @@
 #ifndef TRAIN_OPTS_H
 #define TRAIN_OPTS_H
 
+#include "cl_dist.h"
 #include "cli_opts.h"
 
 typedef enum { CELL_LSTM, CELL_GRU } train_cell;
@@ -31,6 +32,9 @@ typedef struct {
     double minutes;
     long steps, eval_every, save_every, seed;
     int patience, threads;
+    int precision;          /* cl_precision (the choices are in its order): auto, fp32, bf16 */
+    int accumulate;         /* batches per optimizer step */
+    const cl_dist *dist;    /* the processes training together (mpirun), or this one */
     /* tagger and classifier */
     int column, no_affixes, freeze, class_weights;
     double encoder_lr;      /* resolved: 0 with --freeze */

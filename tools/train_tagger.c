@@ -68,7 +68,9 @@ static int read_corpora(tagger_run *r)
         return cli_error(CMD, "the training files hold no sentence");
     if (o->dev) {
         int err = cl_tagger_corpus_read_conllu(&r->dev, o->dev, column(o), &d);
-        return err ? cli_fail(CMD, err, &d, "cannot read %s", o->dev) : 0;
+        if (err)
+            return cli_fail(CMD, err, &d, "cannot read %s", o->dev);
+        return r->dev.nsent ? 0 : cli_error(CMD, "%s: the dev file holds no sentence", o->dev);
     }
     return o->dev_fraction > 0 ? split_dev(r) : 0;
 }
@@ -85,6 +87,7 @@ static int head_config(tagger_run *r, cl_tagger_config **out)
     c.feat.affixes = !o->no_affixes;
     c.use_lm = o->init != NULL;
     int err = cl_tagger_config_build(&c, &r->train, 2);
+    err = err ? err : cl_seg_learn(&c.seg, (const char *const *)o->train.v, o->train.n, NULL);
     *out = err ? NULL : cl_tagger_config_dup(&c);
     cl_tagger_config_clear(&c);
     if (err == CL_EEMPTY)
@@ -100,7 +103,7 @@ static int base_model(tagger_run *r, cl_rng *rng)
         int err = cl_model_load(&r->m, o->init, NULL, &d);
         if (err)
             return cli_fail(CMD, err, &d, "cannot load %s", o->init);
-        if (r->m->enc.rnn.bidir || r->m->enc.rnn.cell != CL_CELL_LSTM)
+        if (cl_model_encoder(r->m)->rnn.bidir || cl_model_encoder(r->m)->rnn.cell != CL_CELL_LSTM)
             return cli_error(CMD, "%s: --init needs a forward LSTM language model", o->init);
         return 0;
     }
@@ -156,8 +159,8 @@ static void describe(const tagger_run *r)
     const cl_tagger_config *c = cl_tagger_config_of(r->t);
     train_job_describe(r->o, "tagger with %d tags, %d frequent words, %d characters%s%s; %zu "
                        "parameters; %d training and %d dev sentences", c->ntags, c->nwords,
-                       cl_vocab_size(&r->m->vocab), c->use_lm ? ", LM states" : "",
-                       c->feat.affixes ? "" : ", no affixes", r->m->params.n, r->train.nsent,
+                       cl_vocab_size(cl_model_vocab(r->m)), c->use_lm ? ", LM states" : "",
+                       c->feat.affixes ? "" : ", no affixes", cl_model_nparams(r->m), r->train.nsent,
                        r->dev.nsent);
 }
 
@@ -166,6 +169,8 @@ static int run_task(tagger_run *r)
     cl_tagger_task *k;
     cl_diag d = {{0}};
     int err = cl_tagger_task_create(&k, r->t, r->dtrain, r->ddev, r->o->batch, &d);
+    if (!err && (err = cl_tagger_task_share(k, r->o->dist->rank, r->o->dist->size, &d)) != CL_OK)
+        cl_tagger_task_free(k);
     if (err)
         return cli_fail(CMD, err, &d, "cannot start training");
     train_job j = {.o = r->o, .m = r->m, .task = cl_tagger_task_get(k), .unit = "words",

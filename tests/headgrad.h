@@ -1,0 +1,90 @@
+/* headgrad: finite-difference checks of a whole network whose parameters
+ * live in one float cl_params buffer (the LM, classifier and tagger heads
+ * with their encoder), tensor by tensor.
+ *
+ * Why float and not double as gradcheck.h: the heads and the encoder are
+ * built on cl_params, which has no double build (only the kernels in TPL_SRC
+ * do).  The check is made to separate real bugs from float noise instead:
+ * central differences with a step of 1e-2 (the real step after float
+ * rounding is used), and per tensor the error is the norm of the difference
+ * over the norm of the numeric gradient, below 1e-2: correct code measures
+ * up to 3e-3 (float noise), a missing dropout mask or scale 0.4 and more.
+ * Every checked tensor must have a gradient (an all-zero one would make the
+ * check empty), and the trainable tensors that the head leaves frozen (the
+ * encoder under the tagger) must get none. */
+#ifndef CL_HEADGRAD_H
+#define CL_HEADGRAD_H
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cl_params.h"
+#include "cl_test.h"
+
+/* The loss at p's current weights, the same dropout masks at every call;
+ * with grads != 0 also its gradient into p->g (zeroed first by the callee). */
+typedef double (*hg_loss)(void *ctx, int grads);
+
+#define HG_EPS 1e-2
+#define HG_TOL 1e-2
+
+/* Does tensor name start with one of the NULL-terminated list of prefixes of
+ * tensors that get no gradient (the model's constants, a frozen encoder)? */
+static inline int hg_is_constant(const char *name, const char *const *constants)
+{
+    for (; constants && *constants; constants++)
+        if (strncmp(name, *constants, strlen(*constants)) == 0)
+            return 1;
+    return 0;
+}
+
+/* Relative error of tensor t's analytic gradient a against finite differences. */
+static inline double hg_tensor_error(hg_loss f, void *ctx, cl_params *p, const cl_tensor *t,
+                                     const float *a, double *norm)
+{
+    double diff = 0, nn = 0;
+    for (size_t i = 0; i < t->size; i++) {
+        float *w = p->w + t->offset + i, keep = *w;
+        float up = keep + (float)HG_EPS, down = keep - (float)HG_EPS;
+        *w = up;
+        double lp = f(ctx, 0);
+        *w = down;
+        double lm = f(ctx, 0);
+        *w = keep;
+        double num = (lp - lm) / ((double)up - (double)down);
+        diff += (num - a[t->offset + i]) * (num - a[t->offset + i]);
+        nn += num * num;
+    }
+    *norm = sqrt(nn);
+    return sqrt(diff) / fmax(sqrt(nn), 1e-6);
+}
+
+/* Check every tensor of p except the constants; what names the case. */
+static inline void hg_check(hg_loss f, void *ctx, cl_params *p, const char *const *constants,
+                            const char *what)
+{
+    f(ctx, 1);
+    float *a = calloc(p->n, sizeof *a); /* g holds the trainable [0, n_train) only */
+    ck_assert_ptr_nonnull(a);
+    memcpy(a, p->g, p->n_train * sizeof *a);
+    for (int k = 0; k < p->nt; k++) {
+        const cl_tensor *t = &p->t[k];
+        if (hg_is_constant(t->name, constants)) {
+            if (t->offset >= p->n_train) /* a constant of the model: it has no gradient */
+                continue;
+            for (size_t i = 0; i < t->size; i++) /* trainable, but frozen here */
+                ck_assert_msg(a[t->offset + i] == 0, "%s: constant %s has a gradient", what,
+                              t->name);
+            continue;
+        }
+        double norm, e = hg_tensor_error(f, ctx, p, t, a, &norm);
+        ck_assert_msg(norm > 1e-5, "%s: %s has no gradient (the check would be empty)", what,
+                      t->name);
+        ck_assert_msg(e < HG_TOL, "%s: %s: |analytic - numeric| / |numeric| = %.3g (|numeric| "
+                      "%.3g)", what, t->name, e, norm);
+    }
+    free(a);
+}
+
+#endif

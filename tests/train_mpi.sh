@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Data-parallel training end to end, with the MPI build of charlstm:
+#   1. two ranks train the same model as one process (dropout 0): the
+#      validation loss after 200 LM steps, and the classifier's, agree to a
+#      relative 1e-4 (only the order of float sums differs);
+#   2. a run stopped at a step limit and resumed under mpirun leaves the same
+#      files, byte for byte, as an uninterrupted one; one process refuses to
+#      resume it;
+#   3. a --batch that does not divide among the ranks is refused;
+#   4. a rank killed mid-run ends the job within 30 s, and the files it
+#      leaves resume.
+#
+#   tests/train_mpi.sh CHARLSTM_MPI DIR
+set -euo pipefail
+B=$1 D=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$D"
+cd "$D"
+. "$HERE/train_data.sh" # make_data
+make_data
+
+# Root in containers and CI; two ranks on however few cores; no busy waiting
+# that would slow down the other rank on a loaded machine.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+MPIRUN=(mpirun --oversubscribe --bind-to none --mca mpi_yield_when_idle 1 -np 2)
+
+# The last validation loss of a --log file.
+last_valid() { tail -n 1 "$1" | cut -f 7; }
+
+close_enough() { # name a b
+    awk -v a="$2" -v b="$3" -v n="$1" 'BEGIN { r = (a - b) / a; r = r < 0 ? -r : r;
+        printf "%s: 1 process %s, 2 ranks %s (relative %.1e)\n", n, a, b, r; exit !(r < 1e-4) }'
+}
+
+LM=(--task lm --train text.txt --layers 2 --hidden 24 --emb 8 --batch 4 --seq 16 --dropout 0
+    --eval-every 50 --threads 1)
+"$B" train "${LM[@]}" --steps 200 -q -o one.model --log one.tsv
+"${MPIRUN[@]}" "$B" train "${LM[@]}" --steps 200 -q -o two.model --log two.tsv
+close_enough "lm, 200 steps" "$(last_valid one.tsv)" "$(last_valid two.tsv)"
+
+CLF=(--task classifier --train text.tsv --hidden 16 --emb 8 --batch 8 --epochs 2 --dropout 0
+     --ngram-bits 10 --ngram-dropout 0 --threads 1)
+"$B" train "${CLF[@]}" -q -o c1.model --log c1.tsv
+"${MPIRUN[@]}" "$B" train "${CLF[@]}" -q -o c2.model --log c2.tsv
+close_enough "classifier, 2 epochs" "$(last_valid c1.tsv)" "$(last_valid c2.tsv)"
+
+# 2. resume under mpirun (dropout on: every rank's random state is kept)
+RES=("${LM[@]}" --dropout 0.2 --eval-every 20)
+"${MPIRUN[@]}" "$B" train "${RES[@]}" --steps 80 -q -o full.model
+"${MPIRUN[@]}" "$B" train "${RES[@]}" --steps 40 -q -o cut.model
+"${MPIRUN[@]}" "$B" train --resume cut.model.last --steps 80 -q -o cut.model 2> /dev/null
+cmp full.model cut.model
+cmp full.model.last cut.model.last
+echo "resume under mpirun: stopped at step 40 of 80, resumed: files identical"
+if "$B" train --resume full.model.last --steps 100 -q -o one-of-two.model 2> refuse.err; then
+    echo "one process resumed a run of two"; exit 1
+fi
+grep -q "ran as 2 processes, this one as 1" refuse.err || { cat refuse.err; exit 1; }
+
+# 3. a batch that does not divide
+if "${MPIRUN[@]}" "$B" train "${LM[@]}" --batch 5 --steps 2 -q -o odd.model > odd.err 2>&1; then
+    echo "--batch 5 on 2 ranks was accepted"; exit 1
+fi
+grep -q "does not divide into 2 equal shares" odd.err || { cat odd.err; exit 1; }
+echo "--batch 5 on 2 ranks: refused"
+
+# 4. a rank dies: the job ends in bounded time, the files are intact
+"${MPIRUN[@]}" "$B" train "${RES[@]}" --steps 1000000 -q -o dead.model 2> dead.err &
+pid=$!
+for _ in $(seq 1 1000); do [ -f dead.model.last ] && break; sleep 0.02; done
+rank1=$(pgrep -P "$pid" | tail -n 1)
+[ -n "$rank1" ] || { echo "no rank to kill"; exit 1; }
+kill -KILL "$rank1"
+t0=$SECONDS
+( sleep 30; kill -KILL "$pid" 2> /dev/null ) &
+guard=$!
+rc=0; wait "$pid" || rc=$?
+kill "$guard" 2> /dev/null || true
+waited=$((SECONDS - t0))
+[ "$rc" != 0 ] && [ "$waited" -lt 30 ] || { echo "killed rank: rc $rc after ${waited}s"; exit 1; }
+step=$("$B" info dead.model.last | awk '$1 == "step" { print $2; exit }')
+"${MPIRUN[@]}" "$B" train --resume dead.model.last --steps $((${step:-0} + 10)) -q -o dead.model \
+    2> /dev/null
+echo "a killed rank ended the job in ${waited}s (exit $rc); its files resumed"
