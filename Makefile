@@ -8,8 +8,9 @@
 #                        (make check builds it too when mpicc exists, for the MPI tests)
 #   make demo            the main job: fetch a corpus, train a few minutes, generate
 #   make bench           speed benchmarks side by side with the PyTorch reference
+#                        (and the data-parallel scaling table when MPI is built),
+#                        and charlstm serve under wrk (make bench-serve: that alone)
 #   make fuzz FUZZ_SECONDS=N  run each libFuzzer harness of tests/fuzz for N seconds (clang)
-#                        (and the data-parallel scaling table when MPI is built)
 #   make quality         long quality checks on ../shared/data (not run by CI)
 #   make mutation        plant each bug of tests/mutation/mutations.txt, run the
 #                        suite on it, print the score (MUTANTS="id ..." for some)
@@ -25,7 +26,7 @@ PCDIR    ?= $(LIBDIR)/pkgconfig
 DOCDIR   ?= $(PREFIX)/share/doc/charlstm
 
 CC       ?= cc
-PKGS     := openblas libutf8proc libpcre2-8 zlib libcjson
+PKGS     := openblas libutf8proc libpcre2-8 zlib libmicrohttpd libcjson
 # oneDNN (libdnnl-dev) has no pkg-config file in Debian 12: linked as -ldnnl.
 OPT      ?= -O2 -march=native
 SANITIZE ?= 0
@@ -88,7 +89,7 @@ TESTBIN  := $(BUILD)/check_charlstm
 CLI_LIB  := $(BUILD)/libcharlstm-cli.a
 PYTHON   ?= /usr/bin/python3
 
-.PHONY: all deps check check-python python bench quality install uninstall clean corpora demo mutation fuzz
+.PHONY: all deps check check-python python bench bench-serve quality install uninstall clean corpora demo mutation fuzz
 all: $(STATIC) $(SHARED) $(TOOL)
 
 deps:
@@ -100,7 +101,13 @@ $(BUILD)/lib/%_d.o: lib/%.c lib/*.h | $(BUILD)/lib
 $(BUILD)/lib/%.o: lib/%.c lib/*.h | $(BUILD)/lib
 	$(CC) $(CFLAGS) -fvisibility=hidden -c $< -o $@
 $(BUILD)/tools/%.o: tools/%.c $(wildcard tools/*.h) lib/*.h | $(BUILD)/tools
-	$(CC) $(CFLAGS) -Itools -DCL_VERSION='"$(VERSION)"' -c $< -o $@
+	$(CC) $(CFLAGS) -Itools -I$(BUILD)/tools -DCL_VERSION='"$(VERSION)"' -c $< -o $@
+
+# The server's page, compiled in as serve_page_html[] (no file to install or find).
+$(BUILD)/tools/serve_http.o: $(BUILD)/tools/serve_page.h
+$(BUILD)/tools/serve_page.h: tools/serve_page.html | $(BUILD)/tools
+	cd tools && xxd -i serve_page.html > $(CURDIR)/$@.tmp
+	mv $@.tmp $@
 $(BUILD)/tests/%.o: tests/%.c tests/*.h lib/*.h $(BUILD)/tests/suites.h | $(BUILD)/tests
 	$(CC) $(CFLAGS) -Itools -I$(BUILD)/tests $(CHECK_CFLAGS) -DCL_SRCDIR='"$(CURDIR)"' \
 	    -DCL_TOOL='"$(CURDIR)/$(TOOL)"' -c $< -o $@
@@ -217,6 +224,10 @@ $(BUILD)/%_bench: ../shared/bench/%_bench.c
 bench: all $(BUILD)/gen_bench $(BUILD)/load_bench $(if $(MPI_TOOL),mpi-tool)
 	BUILD=$(BUILD) ./bench/run.sh
 	$(if $(MPI_TOOL),MPI_TOOL=$(MPI_TOOL) ./bench/mpi_scaling.sh)
+	BUILD=$(BUILD) ./bench/serve_bench.sh
+
+bench-serve: all
+	BUILD=$(BUILD) ./bench/serve_bench.sh
 
 quality: all
 	./scripts/quality.sh

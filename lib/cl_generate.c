@@ -20,6 +20,12 @@ struct cl_gen {
     float *last;      /* logits after the last character fed [V] */
     float *work;      /* [V] */
     int *order;       /* [V] */
+    /* the sample under way (cl_gen_begin / cl_gen_step) */
+    const cl_gen_request *req;
+    int32_t *tail;    /* its last `keep` characters, newest last */
+    size_t tail_cap, keep, have;
+    long drawn;
+    int stopped;
 };
 
 void cl_gen_free(cl_gen *g)
@@ -28,7 +34,7 @@ void cl_gen_free(cl_gen *g)
         return;
     cl_lm_free(&g->lm);
     cl_infer_free(g->fast);
-    free(g->h), free(g->c), free(g->last), free(g->work), free(g->order);
+    free(g->h), free(g->c), free(g->last), free(g->work), free(g->order), free(g->tail);
     free(g);
 }
 
@@ -107,4 +113,63 @@ int cl_gen_next(cl_gen *g, int *id)
     *id = cl_sample(g->last, g->m->enc.vocab, &g->sc, &g->rng, g->work, g->order);
     feed(g, id, 1);
     return CL_OK;
+}
+
+/* ---- one sample ------------------------------------------------------------ */
+
+/* Does the text so far (its last `have` code points in tail, newest last)
+ * end with one of the stop strings? */
+static int ends_with_stop(const cl_gen_request *r, const int32_t *tail, size_t have)
+{
+    for (int i = 0; i < r->nstops; i++) {
+        size_t k = r->stop_len[i];
+        if (k && k <= have && memcmp(tail + have - k, r->stops[i], k * sizeof(int32_t)) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int cl_gen_begin(cl_gen *g, const int *ids, size_t n, const cl_gen_request *r)
+{
+    size_t keep = 1;
+    for (int i = 0; i < r->nstops; i++)
+        keep = r->stop_len[i] > keep ? r->stop_len[i] : keep;
+    if (keep > g->tail_cap) {
+        int32_t *t = realloc(g->tail, keep * sizeof *t);
+        if (!t)
+            return CL_ENOMEM;
+        g->tail = t, g->tail_cap = keep;
+    }
+    g->req = r, g->keep = keep, g->have = 0, g->drawn = 0, g->stopped = 0;
+    return cl_gen_prime(g, ids, n);
+}
+
+int cl_gen_step(cl_gen *g, int32_t *cp, int *stopped)
+{
+    *stopped = g->stopped;
+    if (g->stopped || g->drawn >= g->req->length)
+        return 0;
+    int id;
+    cl_gen_next(g, &id);
+    *cp = cl_vocab_cp(&g->m->vocab, id);
+    /* The last `keep` characters, slid down as the text grows: stop strings
+     * are short, so the copy is cheaper than a ring buffer's bookkeeping. */
+    if (g->have == g->keep)
+        memmove(g->tail, g->tail + 1, (g->keep - 1) * sizeof *g->tail), g->have--;
+    g->tail[g->have++] = *cp;
+    g->drawn++;
+    g->stopped = ends_with_stop(g->req, g->tail, g->have);
+    return 1;
+}
+
+int cl_gen_sample(cl_gen *g, const int *ids, size_t n, const cl_gen_request *r,
+                  cl_gen_emit_fn emit, void *ctx, int *stopped)
+{
+    int rc = cl_gen_begin(g, ids, n, r), stop = 0;
+    int32_t cp;
+    while (!rc && cl_gen_step(g, &cp, &stop))
+        rc = emit(cp, ctx);
+    if (stopped)
+        *stopped = stop;
+    return rc;
 }

@@ -23,5 +23,38 @@ int cl_gen_prime(cl_gen *g, const int *ids, size_t n);
 /* Draw the next character id (never the unknown symbol) and feed it back. */
 int cl_gen_next(cl_gen *g, int *id);
 
+/* ---- one sample, as `charlstm generate` and the server make it ---------- */
+
+/* What to sample after the prompt.  stops[i] is a stop string as nstops
+ * code-point arrays: generation ends right after the continuation first ends
+ * with one of them (the stop string is part of the output).  A stop string
+ * may not be empty. */
+typedef struct {
+    long length;              /* characters to sample at most */
+    const int32_t *const *stops;
+    const size_t *stop_len;
+    int nstops;
+} cl_gen_request;
+
+/* Step by step (for a caller that pulls characters, such as a streamed
+ * HTTP response): begin primes with ids[0..n) and keeps r (which must stay
+ * valid until the sample ends); each step draws one character into *cp and
+ * returns 1, or returns 0 when the sample is over (length reached, or a stop
+ * string ended it: then *stopped is 1).  CL_ENOMEM from begin. */
+int cl_gen_begin(cl_gen *g, const int *ids, size_t n, const cl_gen_request *r);
+int cl_gen_step(cl_gen *g, int32_t *cp, int *stopped);
+
+/* Called with each sampled character; a non-zero return ends the sample
+ * early (client gone, time limit) and is returned by cl_gen_sample. */
+typedef int (*cl_gen_emit_fn)(int32_t cp, void *ctx);
+
+/* begin, then step until the sample is over, handing each character to
+ * emit.  Several samples from one generator follow each other in its random
+ * stream, so a seed fixes all of them.  *stopped (may be NULL) is 1 when a
+ * stop string ended the sample.  Returns 0, CL_ENOMEM or emit's non-zero
+ * value. */
+int cl_gen_sample(cl_gen *g, const int *ids, size_t n, const cl_gen_request *r,
+                  cl_gen_emit_fn emit, void *ctx, int *stopped);
+
 CL_API_END
 #endif

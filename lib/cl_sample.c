@@ -80,3 +80,31 @@ int cl_sample(const float *logits, int V, const cl_sample_config *c, cl_rng *rng
     }
     return order[n - 1]; /* u landed in rounding slack at the top */
 }
+
+void cl_softmax(const float *logits, int n, float *p)
+{
+    float mx = logits[0], sum = 0;
+    for (int j = 1; j < n; j++)
+        mx = logits[j] > mx ? logits[j] : mx;
+    for (int j = 0; j < n; j++)
+        sum += p[j] = expf(logits[j] - mx);
+    for (int j = 0; j < n; j++)
+        p[j] /= sum;
+}
+
+int cl_top_k(const float *p, int n, int k, int *best)
+{
+    k = k < n ? k : n;
+    for (int i = 0; i < k; i++) {
+        int b = -1;
+        for (int j = 0; j < n; j++) {
+            int taken = 0;
+            for (int q = 0; q < i && !taken; q++)
+                taken = best[q] == j;
+            if (!taken && (b < 0 || p[j] > p[b]))
+                b = j;
+        }
+        best[i] = b;
+    }
+    return k;
+}

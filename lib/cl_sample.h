@@ -26,5 +26,11 @@ int cl_sample_validate(const cl_sample_config *c); /* 0 or CL_EINVAL */
 int cl_sample(const float *logits, int V, const cl_sample_config *c, cl_rng *rng, float *work,
               int *order);
 
+/* p = softmax(logits) over n entries (p may be logits). */
+void cl_softmax(const float *logits, int n, float *p);
+/* The min(k, n) indices of the largest p, largest first, into best (ties:
+ * the lower index first); returns how many.  O(k n): for small k. */
+int cl_top_k(const float *p, int n, int k, int *best);
+
 CL_API_END
 #endif

@@ -66,6 +66,27 @@ int cl_tagger_corpus_add(cl_tagger_corpus *c, const char *const *forms, const ch
     return CL_OK;
 }
 
+int cl_tagger_corpus_add_line(cl_tagger_corpus *c, const cl_tok *tok, const char *line,
+                              size_t len, cl_tok_span **spans, size_t *n, cl_diag *d)
+{
+    int err = cl_tok_line_alloc(tok, line, len, spans, n, d);
+    if (err || !*n)
+        return err;
+    char **forms = malloc(sizeof *forms * *n);
+    size_t made = 0;
+    for (; forms && made < *n; made++)
+        if (!(forms[made] = strndup(line + (*spans)[made].off, (*spans)[made].len)))
+            break;
+    err = made == *n ? cl_tagger_corpus_add(c, (const char *const *)forms, NULL, (int)*n)
+                     : CL_ENOMEM;
+    for (size_t i = 0; i < made; i++)
+        free(forms[i]);
+    free(forms);
+    if (err)
+        free(*spans), *spans = NULL, *n = 0;
+    return err;
+}
+
 void cl_tagger_corpus_clear(cl_tagger_corpus *c)
 {
     for (int i = 0; i < c->nwords; i++)

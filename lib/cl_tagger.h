@@ -38,6 +38,7 @@
 
 #include "cl_feat.h"
 #include "cl_model.h"
+#include "cl_tok.h"
 #include "cl_seg.h"
 #include "cl_train.h"
 #include "cl_api.h"
@@ -139,8 +140,9 @@ int cl_tagger_data_sent(const cl_tagger_data *data, int s, int *len);
  * sentences of similar length waste least work. */
 int cl_tagger_predict(cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns,
                       int *tags);
-/* The same, and probs[w * ntags + k] (caller-owned, indexed like tags) gets
- * the probability of tag k for word w (softmax of the output layer). */
+/* The same, and probs [nwords, ntags] (indexed as tags; may be NULL) gets
+ * every tag's probability for those words (NAN for the words of a
+ * sentence too long to tag in one piece, which is tagged in windows). */
 int cl_tagger_predict_probs(cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns,
                             int *tags, float *probs);
 /* Tag all of data as charlstm tag does (batches of at most `batch`
@@ -148,6 +150,12 @@ int cl_tagger_predict_probs(cl_tagger *t, const cl_tagger_data *data, const int 
  * when probs is not NULL, probs[w], the probability of the tag chosen for
  * word w (NAN for words of sentences tagged in windows). */
 int cl_tagger_tag(cl_tagger *t, const cl_tagger_data *data, int batch, int *tags, float *probs);
+/* Append line[0..len) (valid UTF-8) as one sentence of the words that tok
+ * splits it into; nothing is added for a line without words.  *spans gets
+ * the words' byte spans in line (malloc'd, caller frees; NULL when none),
+ * *n their count. */
+int cl_tagger_corpus_add_line(cl_tagger_corpus *c, const cl_tok *tok, const char *line,
+                              size_t len, cl_tok_span **spans, size_t *n, cl_diag *d);
 
 /* ==== scoring ============================================================= */
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl_sample.h"
 #include "cl_tagger_impl.h"
 
 static float *falloc(size_t n) { return cl_alloc((n + 16) * sizeof(float)); }
@@ -460,7 +461,7 @@ void cl_tagger_argmax(const cl_tagger *t, const cl_tagger_data *x, const int *se
     }
 }
 
-/* Softmax of each word's logits into probs (indexed like the corpus). */
+/* Softmax of each word's logits into probs[w * ntags ...]. */
 static void word_probs(const cl_tagger *t, const cl_tagger_data *x, const int *sents, int S,
                        float *probs)
 {
@@ -468,14 +469,7 @@ static void word_probs(const cl_tagger *t, const cl_tagger_data *x, const int *s
     for (int s = 0; s < S; s++) {
         int b = x->start[sents[s]], len = x->start[sents[s] + 1] - b;
         for (int k = 0; k < len; k++) {
-            const float *l = t->ws.logits + ((size_t)k * S + s) * V;
-            float *p = probs + (size_t)(b + k) * V, mx = l[0], sum = 0;
-            for (int j = 1; j < V; j++)
-                mx = l[j] > mx ? l[j] : mx;
-            for (int j = 0; j < V; j++)
-                sum += p[j] = expf(l[j] - mx);
-            for (int j = 0; j < V; j++)
-                p[j] /= sum;
+            cl_softmax(t->ws.logits + ((size_t)k * S + s) * V, V, probs + (size_t)(b + k) * V);
         }
     }
 }

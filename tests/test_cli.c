@@ -292,8 +292,10 @@ static int call_cmd(int argc, char **argv, void *ctx)
 
 START_TEST(test_commands_help)
 {
-    static const char *const names[] = {"train", "generate", "eval", "tag", "classify", "info"};
-    cmd_ref cmds[] = {{cmd_train}, {cmd_generate}, {cmd_eval}, {cmd_tag}, {cmd_classify}, {cmd_info}};
+    static const char *const names[] = {"train", "generate", "eval", "tag", "classify", "info",
+                                        "serve"};
+    cmd_ref cmds[] = {{cmd_train}, {cmd_generate}, {cmd_eval}, {cmd_tag}, {cmd_classify}, {cmd_info},
+                      {cmd_serve}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         captured c;
         char line[64];
@@ -531,7 +533,8 @@ START_TEST(test_tool_binary)
         return;
     }
     ck_assert_int_eq(run_tool("--help", out, sizeof out), 0);
-    static const char *const cmds[] = {"train", "generate", "eval", "tag", "classify", "info"};
+    static const char *const cmds[] = {"train", "generate", "eval", "tag", "classify", "info",
+                                       "serve"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         ck_assert_msg(strstr(out, cmds[i]) != NULL, "%s missing from --help", cmds[i]);
     ck_assert_int_eq(run_tool("train --help", out, sizeof out), 0);

@@ -22,6 +22,7 @@ static const command commands[] = {
     {"tag", cmd_tag_summary, cmd_tag},
     {"classify", cmd_classify_summary, cmd_classify},
     {"info", cmd_info_summary, cmd_info},
+    {"serve", cmd_serve_summary, cmd_serve},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 

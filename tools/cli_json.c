@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl_sample.h"
+
 int cli_json_print(FILE *out, cJSON *j)
 {
     char *s = j ? cJSON_PrintUnformatted(j) : NULL;
@@ -44,19 +46,15 @@ static void add_span(cJSON *o, const char *text, size_t off, size_t len, long ba
 static cJSON *top_tags(const float *p, int ntags, const cl_tagger *t, int k)
 {
     cJSON *arr = cJSON_CreateArray();
-    char *used = calloc((size_t)ntags, 1);
-    for (int r = 0; arr && used && r < k && r < ntags; r++) {
-        int best = -1;
-        for (int j = 0; j < ntags; j++)
-            if (!used[j] && (best < 0 || p[j] > p[best]))
-                best = j;
-        used[best] = 1;
+    int *best = malloc(sizeof *best * (size_t)(ntags ? ntags : 1));
+    k = arr && best ? cl_top_k(p, ntags, k, best) : 0;
+    for (int r = 0; r < k; r++) {
         cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "tag", cl_tagger_tag_name(t, best));
-        cJSON_AddNumberToObject(e, "prob", p6(p[best]));
+        cJSON_AddStringToObject(e, "tag", cl_tagger_tag_name(t, best[r]));
+        cJSON_AddNumberToObject(e, "prob", p6(p[best[r]]));
         cJSON_AddItemToArray(arr, e);
     }
-    free(used);
+    free(best);
     return arr;
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "cl_classifier.h"
+#include "cl_sample.h"
 #include "cli_json.h"
 #include "cli_opts.h"
 #include "cli_stream.h"
@@ -159,22 +160,11 @@ static int batch_add(classify_batch *b, const char *line, size_t n, const char *
     return CL_OK;
 }
 
-/* Labels by decreasing probability (insertion sort: K is small). */
-static void rank_labels(const float *p, int K, int *rank)
-{
-    for (int k = 0; k < K; k++) {
-        int j = k;
-        for (; j > 0 && p[rank[j - 1]] < p[k]; j--)
-            rank[j] = rank[j - 1];
-        rank[j] = k;
-    }
-}
-
 static void write_one(const classify_opts *o, classify_batch *b, const float *p, FILE *out)
 {
     int K = b->cfg->nlabels, n = o->all ? K : 1;
     char *const *labels = b->cfg->labels;
-    rank_labels(p, K, b->rank);
+    cl_top_k(p, K, K, b->rank); /* labels by decreasing probability */
     if (o->output == CLASSIFY_OUT_TSV) {
         for (int i = 0; i < n; i++)
             fprintf(out, "%s%s\t%.4f", i ? "\t" : "", labels[b->rank[i]], p[b->rank[i]]);

@@ -22,7 +22,10 @@ const char cmd_generate_summary[] = "continue a text with a language model";
 typedef struct {
     const char *model;
     const char *prompt;  /* NULL: read stdin when it is not a terminal, else "" */
-    long length;
+    const char *prompt_file;
+    cli_strs stops;      /* --stop, repeatable */
+    long length, samples;
+    int no_echo;
     double temperature, top_p;
     int top_k, threads;
     long seed;           /* 0: seed from the system's entropy */
@@ -36,14 +39,18 @@ static void generate_defaults(generate_opts *o)
 {
     /* A fixed seed: the same command prints the same text, which makes
      * examples, bug reports and tests reproducible.  --seed 0 varies it. */
-    *o = (generate_opts){.length = 500, .temperature = 1.0, .top_p = 1.0, .threads = 1, .seed = 1};
+    *o = (generate_opts){.length = 500, .samples = 1, .temperature = 1.0, .top_p = 1.0, .threads = 1, .seed = 1};
 }
 
 static const char generate_description[] =
     "Feeds the prompt to the model, then samples --length characters one at a\n"
     "time and writes the prompt and its continuation to stdout.  Lower\n"
     "temperatures give safer, more repetitive text; --top-k and --top-p cut the\n"
-    "unlikely tail of each distribution before sampling.\n"
+    "unlikely tail of each distribution before sampling.  A sample ends early\n"
+    "right after a --stop string (printed with it).  With --num-samples N the\n"
+    "samples follow each other from one random stream, each ending with a\n"
+    "newline, so a seed fixes all of them (charlstm serve's /generate gives the\n"
+    "same text for the same options).\n"
     "\n"
     "Examples:\n"
     "  charlstm generate -m shakespeare.model --prompt 'ROMEO:' -n 1000\n"
@@ -57,6 +64,12 @@ static int generate_parse(generate_opts *o, int argc, char **argv)
         {"model", 'm', CLI_STR, &o->model, "MODEL", .help = "language model to sample from", .required = 1},
         {"prompt", 'p', CLI_STR, &o->prompt, "TEXT", .help = "text to continue",
          .default_text = "stdin if it is not a terminal, else empty"},
+        {"prompt-file", 0, CLI_STR, &o->prompt_file, "FILE", .help = "read the prompt from FILE (- = stdin)"},
+        {"stop", 0, CLI_STRS, &o->stops, "STRING",
+         .help = "end a sample right after STRING (repeatable; \\n, \\t and \\\\ are escapes)"},
+        {"num-samples", 0, CLI_LONG, &o->samples, "N", .help = "samples to draw, one after another",
+         .min = 1, .max = 1000000},
+        {"no-echo", 0, CLI_FLAG, &o->no_echo, NULL, .help = "print only the continuation, not the prompt"},
         {"length", 'n', CLI_LONG, &o->length, "N", .help = "characters to generate", .min = 0, .max = INFINITY},
         {"temperature", 't', CLI_FLOAT, &o->temperature, "F",
          .help = "divide the logits by F (0 = always the most likely character)", .min = 0, .max = 100},
@@ -78,8 +91,13 @@ static int generate_parse(generate_opts *o, int argc, char **argv)
     const cli_command cmd = {"generate", cmd_generate_summary, "-m MODEL [options]",
                              generate_description, opts, (int)(sizeof opts / sizeof opts[0]), 0, 0};
     int first, rc = cli_parse(&cmd, argc, argv, &first);
+    if (rc == 0 && o->prompt && o->prompt_file)
+        rc = cli_usage_error(&cmd, "--prompt and --prompt-file exclude each other");
     if (rc == 0 && o->lines && o->prompt)
-        return cli_usage_error(&cmd, "--lines reads the prompts from stdin: no --prompt with it");
+        rc = cli_usage_error(&cmd, "--lines reads the prompts from stdin: no --prompt with it");
+    if (rc == 0 && o->lines && (o->prompt_file || o->stops.n || o->samples != 1))
+        rc = cli_usage_error(&cmd, "--lines answers each stdin line once: no --prompt-file, "
+                                   "--stop or --num-samples with it");
     return rc;
 }
 
@@ -87,24 +105,42 @@ static int generate_parse(generate_opts *o, int argc, char **argv)
 
 #define CMD "generate"
 
-/* The prompt's bytes: --prompt, else stdin unless it is a terminal. */
-static char *read_prompt(const generate_opts *o, size_t *n)
+/* All of f's bytes (NULL when out of memory or on a read error). */
+static char *read_all(FILE *f, size_t *n)
 {
-    if (o->prompt || isatty(STDIN_FILENO)) {
-        const char *p = o->prompt ? o->prompt : "";
-        *n = strlen(p);
-        return strdup(p);
-    }
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
-    for (size_t got; buf && (got = fread(buf + len, 1, cap - len, stdin)) > 0;) {
+    for (size_t got; buf && (got = fread(buf + len, 1, cap - len, f)) > 0;) {
         len += got;
         char *bigger = len == cap ? realloc(buf, cap *= 2) : buf;
         if (!bigger)
             free(buf);
         buf = bigger;
     }
+    if (buf && ferror(f))
+        free(buf), buf = NULL;
     *n = len;
+    return buf;
+}
+
+/* The prompt's bytes: --prompt, --prompt-file, else stdin unless it is a
+ * terminal.  NULL after printing why. */
+static char *read_prompt(const generate_opts *o, size_t *n)
+{
+    if (o->prompt || (!o->prompt_file && isatty(STDIN_FILENO))) {
+        const char *p = o->prompt ? o->prompt : "";
+        *n = strlen(p);
+        return strdup(p);
+    }
+    const char *path = o->prompt_file ? o->prompt_file : "-";
+    FILE *f = cli_open_in(CMD, path);
+    if (!f)
+        return NULL;
+    char *buf = read_all(f, n);
+    if (cli_close_in(CMD, f, path) && buf)
+        free(buf), buf = NULL;
+    if (!buf)
+        cli_error(CMD, "cannot read the prompt from %s", cli_in_name(path));
     return buf;
 }
 
@@ -150,10 +186,13 @@ static int encode_prompt(const generate_opts *o, const cl_model *m, int **ids, s
     char *bytes = read_prompt(o, &nbytes);
     cl_diag d = {{0}};
     if (!bytes)
-        return cli_error(CMD, "out of memory reading the prompt");
+        return CLI_EXIT_FAIL;
+    const char *name = o->prompt        ? "--prompt"
+                       : o->prompt_file ? cli_in_name(o->prompt_file)
+                                        : "<stdin>";
     cl_text_opts text = *cl_model_text(m);
     text.replace_invalid = o->replace_invalid;
-    int err = cl_text_decode(bytes, nbytes, &text, o->prompt ? "--prompt" : "<stdin>", &cps, n, &d);
+    int err = cl_text_decode(bytes, nbytes, &text, name, &cps, n, &d);
     free(bytes);
     if (err)
         return cli_fail(CMD, err, &d, "cannot read the prompt");
@@ -165,25 +204,77 @@ static int encode_prompt(const generate_opts *o, const cl_model *m, int **ids, s
     return *ids ? 0 : cli_error(CMD, "out of memory");
 }
 
-/* The prompt as the model read it, then the sampled continuation, flushed
- * character by character on a terminal so the text appears as it comes. */
-static int sample_text(const generate_opts *o, const cl_model *m, cl_gen *g, const int *ids,
-                       size_t n)
+/* Writes one character; flushed at once on a terminal so the text
+ * appears as it comes. */
+static int emit_stdout(int32_t cp, void *ctx)
 {
     char enc[4];
-    int tty = isatty(STDOUT_FILENO);
-    for (size_t i = 0; i < n; i++)
-        fwrite(enc, 1, (size_t)cl_text_encode_cp(cl_vocab_cp(cl_model_vocab(m), ids[i]), enc), stdout);
-    for (long i = 0; i < o->length; i++) {
-        int id;
-        cl_gen_next(g, &id);
-        int32_t cp = cl_vocab_cp(cl_model_vocab(m), id);
-        fwrite(enc, 1, (size_t)cl_text_encode_cp(cp, enc), stdout);
-        if (tty || cp == '\n')
-            fflush(stdout);
+    fwrite(enc, 1, (size_t)cl_text_encode_cp(cp, enc), stdout);
+    if (*(const int *)ctx || cp == '\n')
+        fflush(stdout);
+    return 0;
+}
+
+/* --stop STRING with \n, \t and \\ read as escapes, as code points of the
+ * model's text (so NFC and case folding apply as to the prompt). */
+static int decode_stop(const cl_model *m, const char *arg, int32_t **cps, size_t *n)
+{
+    char *s = strdup(arg), *w = s;
+    if (!s)
+        return cli_error(CMD, "out of memory");
+    for (const char *r = arg; *r; r++) {
+        if (*r == '\\' && (r[1] == 'n' || r[1] == 't' || r[1] == '\\'))
+            r++, *w++ = *r == 'n' ? '\n' : *r == 't' ? '\t' : '\\';
+        else
+            *w++ = *r;
     }
-    if (o->length > 0)
-        putchar('\n');
+    cl_diag d = {{0}};
+    int err = cl_text_decode(s, (size_t)(w - s), &m->text, "--stop", cps, n, &d);
+    free(s);
+    if (err)
+        return cli_fail(CMD, err, &d, "bad --stop");
+    return *n ? 0 : cli_error(CMD, "--stop: the string is empty");
+}
+
+typedef struct {
+    int32_t **v;
+    size_t *len;
+    int n;
+} stop_list;
+
+static void stops_free(stop_list *l)
+{
+    for (int i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v), free(l->len);
+}
+
+static int stops_decode(const generate_opts *o, const cl_model *m, stop_list *l)
+{
+    int k = o->stops.n;
+    l->v = calloc((size_t)k + 1, sizeof *l->v), l->len = calloc((size_t)k + 1, sizeof *l->len);
+    if (!l->v || !l->len)
+        return cli_error(CMD, "out of memory");
+    int rc = 0;
+    for (; l->n < k && !rc; l->n++)
+        rc = decode_stop(m, o->stops.v[l->n], &l->v[l->n], &l->len[l->n]);
+    return rc;
+}
+
+/* Each sample: the prompt as the model read it (unless --no-echo), then the
+ * sampled continuation and a newline. */
+static int sample_text(const generate_opts *o, const cl_model *m, cl_gen *g, const int *ids,
+                       size_t n, const stop_list *stops)
+{
+    int tty = isatty(STDOUT_FILENO);
+    cl_gen_request r = {o->length, (const int32_t *const *)stops->v, stops->len, stops->n};
+    for (long s = 0; s < o->samples; s++) {
+        for (size_t i = 0; i < n && !o->no_echo; i++)
+            emit_stdout(cl_vocab_cp(&m->vocab, ids[i]), &tty);
+        cl_gen_sample(g, ids, n, &r, emit_stdout, &tty, NULL);
+        if (o->length > 0 || o->samples > 1)
+            putchar('\n');
+    }
     return ferror(stdout) || fflush(stdout) ? cli_error(CMD, "cannot write to stdout") : 0;
 }
 
@@ -205,7 +296,8 @@ static int answer_line(const generate_opts *o, const cl_model *m, cl_gen *g, con
     free(cps), free(ids);
     if (err)
         return cli_fail(CMD, err, &d, NULL);
-    fwrite(line, 1, len, stdout);
+    if (!o->no_echo)
+        fwrite(line, 1, len, stdout);
     char enc[4];
     for (long i = 0; i < o->length; i++) {
         int id;
@@ -238,6 +330,7 @@ static int generate_run(const generate_opts *o)
     cl_gen *g = NULL;
     int *ids = NULL;
     size_t n = 0;
+    stop_list stops = {0};
     cl_diag d = {{0}};
     if (cli_no_dash(CMD, "-m", o->model, CLI_MODEL_NOT_A_STREAM))
         return CLI_EXIT_USAGE;
@@ -256,15 +349,15 @@ static int generate_run(const generate_opts *o)
         cl_model_free(m);
         return rc;
     }
-    int rc = encode_prompt(o, m, &ids, &n);
+    int rc = stops_decode(o, m, &stops);
+    rc = rc ? rc : encode_prompt(o, m, &ids, &n);
     if (!rc && (err = cl_gen_create(&g, m, &sc, seed, &d)))
         rc = cli_fail(CMD, err, &d, "%s", o->model);
-    if (!rc) {
-        cl_gen_prime(g, ids, n);
-        rc = sample_text(o, m, g, ids, n);
-    }
+    if (!rc)
+        rc = sample_text(o, m, g, ids, n, &stops);
     cl_gen_free(g);
     free(ids);
+    stops_free(&stops);
     cl_model_free(m);
     return rc;
 }
@@ -275,6 +368,9 @@ int cmd_generate(int argc, char **argv)
     generate_defaults(&o);
     int rc = generate_parse(&o, argc, argv);
     if (rc == 0)
-        return generate_run(&o);
-    return rc == 1 ? 0 : rc;
+        rc = generate_run(&o);
+    else if (rc == 1)
+        rc = 0;
+    cli_strs_free(&o.stops);
+    return rc;
 }

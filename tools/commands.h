@@ -20,6 +20,7 @@ CL_COMMAND(eval)
 CL_COMMAND(tag)
 CL_COMMAND(classify)
 CL_COMMAND(info)
+CL_COMMAND(serve)
 
 #undef CL_COMMAND
 

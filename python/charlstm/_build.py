@@ -22,7 +22,7 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.environ.get("CHARLSTM_BUILD", os.path.join(ROOT, "build"))
-PKGS = ["openblas", "libutf8proc", "libpcre2-8", "zlib", "libcjson"]
+PKGS = ["openblas", "libutf8proc", "libpcre2-8", "zlib", "libcjson", "libmicrohttpd"]
 
 
 def pkg_config(flag):

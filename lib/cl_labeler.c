@@ -1,0 +1,119 @@
+/* cl_labeler: a batch of texts as ids, and the classifier run over them. */
+#include "cl_labeler.h"
+
+#include <stdlib.h>
+
+struct cl_labeler {
+    const cl_model *m;
+    cl_classifier *clf;
+    const cl_classifier_config *cfg;
+    int B, n;          /* capacity and texts held */
+    int **ids, *len;   /* [B] ids of each text (grown as needed), lengths */
+    size_t *cap;       /* [B] capacity of ids[b] */
+};
+
+void cl_labeler_free(cl_labeler *l)
+{
+    if (!l)
+        return;
+    for (int i = 0; l->ids && i < l->B; i++)
+        free(l->ids[i]);
+    free(l->ids), free(l->len), free(l->cap);
+    cl_classifier_free(l->clf);
+    free(l);
+}
+
+int cl_labeler_create(cl_labeler **out, const cl_model *m, int max_batch, cl_diag *d)
+{
+    *out = NULL;
+    const cl_classifier_config *cfg = cl_model_head(m, "head.classifier");
+    if (!cfg)
+        return cl_diag_set(d, CL_ENOTFOUND, "the model has no classifier head");
+    if (max_batch < 1)
+        return CL_EINVAL;
+    cl_labeler *l = calloc(1, sizeof *l);
+    if (!l)
+        return CL_ENOMEM;
+    *l = (cl_labeler){.m = m, .cfg = cfg, .B = max_batch};
+    l->ids = calloc((size_t)max_batch, sizeof *l->ids);
+    l->len = calloc((size_t)max_batch, sizeof *l->len);
+    l->cap = calloc((size_t)max_batch, sizeof *l->cap);
+    if (!l->ids || !l->len || !l->cap) {
+        cl_labeler_free(l);
+        return CL_ENOMEM;
+    }
+    *out = l;
+    return CL_OK;
+}
+
+const cl_classifier_config *cl_labeler_config(const cl_labeler *l) { return l->cfg; }
+int cl_labeler_count(const cl_labeler *l) { return l->n; }
+int cl_labeler_capacity(const cl_labeler *l) { return l->B; }
+
+/* A workspace long enough for the texts held: grown by doubling, so memory
+ * follows the longest text seen, not the model's max_chars. */
+static int workspace(cl_labeler *l)
+{
+    int T = 1;
+    for (int i = 0; i < l->n; i++)
+        T = l->len[i] > T ? l->len[i] : T;
+    if (l->clf && T <= cl_classifier_max_len(l->clf))
+        return CL_OK;
+    int want = l->clf ? cl_classifier_max_len(l->clf) : 128;
+    while (want < T)
+        want *= 2;
+    want = want < l->cfg->max_chars ? want : l->cfg->max_chars;
+    cl_classifier_free(l->clf);
+    l->clf = NULL;
+    return cl_classifier_create(&l->clf, l->m, want, l->B);
+}
+
+int cl_labeler_add(cl_labeler *l, const char *text, size_t n, const char *where, cl_diag *d)
+{
+    if (l->n == l->B)
+        return CL_EINVAL;
+    int32_t *cps;
+    size_t ncps;
+    int err = cl_text_decode(text, n, &l->m->text, where, &cps, &ncps, d);
+    if (err)
+        return err;
+    size_t keep = ncps > (size_t)l->cfg->max_chars ? (size_t)l->cfg->max_chars : ncps;
+    int k = l->n;
+    if (l->cap[k] < keep + 1) {
+        int *p = realloc(l->ids[k], sizeof *p * (keep + 1));
+        if (!p) {
+            free(cps);
+            return CL_ENOMEM;
+        }
+        l->ids[k] = p, l->cap[k] = keep + 1;
+    }
+    l->ids[k][0] = CL_VOCAB_UNK;
+    cl_model_encode(l->m, cps, keep, l->ids[k], NULL);
+    l->len[k] = keep ? (int)keep : 1;
+    l->n++;
+    free(cps);
+    return CL_OK;
+}
+
+int cl_labeler_run(cl_labeler *l, float *probs)
+{
+    if (!l->n)
+        return CL_OK;
+    int err = workspace(l);
+    err = err ? err : cl_classifier_predict(l->clf, (const int *const *)l->ids, l->len, l->n, probs);
+    l->n = 0;
+    return err;
+}
+
+void cl_labeler_clear(cl_labeler *l) { l->n = 0; }
+
+/* Insertion sort: K is small. */
+void cl_labeler_rank(const float *p, int K, int *rank)
+{
+    for (int k = 0; k < K; k++) {
+        int j = k;
+        for (; j > 0 && p[rank[j - 1]] < p[k]; j--)
+            rank[j] = rank[j - 1];
+        rank[j] = k;
+    }
+}
