@@ -37,7 +37,29 @@ struct cl_dist {
     /* rank 0 gets every rank's send[0..bytes) in recv[r * bytes ...] (recv
      * is used on rank 0 only and may be NULL elsewhere) */
     int (*gather)(const cl_dist *c, const void *send, size_t bytes, void *recv, cl_diag *d);
+    /* As sum_f32, started and not waited for (MPI_Iallreduce): buf[0..n)
+     * belongs to the communicator until wait_all returns. */
+    int (*start_sum_f32)(const cl_dist *c, float *buf, size_t n, cl_diag *d);
+    /* Let the started sums move on (MPI moves them only inside its calls);
+     * returns at once. */
+    int (*progress)(const cl_dist *c, cl_diag *d);
+    /* Wait until every started sum is done. */
+    int (*wait_all)(const cl_dist *c, cl_diag *d);
+    /* out[0..n) = the sum of the k vectors parts[0..k)[0..n) of every rank,
+     * added one after the other in the order (rank 0's part 0, its part 1,
+     * ..., rank 1's part 0, ...) as cl_dist_fold_f32 adds them: the same
+     * bits on every rank, and for any number of ranks that hold the same
+     * vectors in the same order (one process holding them all included).
+     * Each rank sends its parts' slices to their owners and gets the sum
+     * of its slice back: (k + 1) (size - 1) / size * n floats sent and as
+     * many received, k n floats of room on each rank. */
+    int (*sum_ordered_f32)(const cl_dist *c, const float *parts, int k, size_t n, float *out,
+                           cl_diag *d);
 };
+
+/* out[0..n) = ((v[0] + v[1]) + v[2]) + ... + v[m - 1], v[j] = parts + j * stride,
+ * element by element: the one order of the ordered sums. */
+void cl_dist_fold_f32(float *out, const float *parts, int m, size_t stride, size_t n);
 
 /* One rank, no communication: what a plain process is. */
 cl_dist cl_dist_serial(void);
