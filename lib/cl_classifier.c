@@ -640,6 +640,18 @@ static int backward_encoder(cl_classifier *c, cl_params *p)
     return err;
 }
 
+/* The head's gradients are final before the encoder's are computed: tell
+ * p's hook (cl_params.h), so that their reduction overlaps the encoder's
+ * backward pass. */
+static void report_head(const cl_classifier *c, const cl_params *p)
+{
+    int t[] = {c->i_w2, c->i_b2, c->cfg->ngram ? c->i_ev_scale : -1, c->Hd ? c->i_w1 : -1,
+               c->Hd ? c->i_b1 : -1};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++)
+        if (t[i] >= 0)
+            cl_params_grads_final(p, cl_params_g(p, t[i]), p->t[t[i]].size);
+}
+
 int cl_classifier_backward(cl_classifier *c, cl_params *p, int into_encoder)
 {
     if (!c->head_train)
@@ -661,6 +673,7 @@ int cl_classifier_backward(cl_classifier *c, cl_params *p, int into_encoder)
         cl_linear_backward(c->dhin, cl_params_g(p, c->i_w1), cl_params_g(p, c->i_b1), c->dh,
                            c->hin, cl_params_w(p, c->i_w1), B, c->Fp, c->Hd);
     }
+    report_head(c, p);
     if (!into_encoder)
         return CL_OK;
     const float *sc = c->cfg->norm ? cl_params_w(p, c->i_scale) : NULL;

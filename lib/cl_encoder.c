@@ -149,11 +149,16 @@ int cl_encoder_forward(cl_encoder *e, const cl_params *p, const int *ids, int T,
 int cl_encoder_backward(cl_encoder *e, cl_params *p, const float *dY, const float *dhT,
                         const float *dcT, float *dh0, float *dc0)
 {
+    cl_rnn_report_to(e->rnn, p->hook.final ? p : NULL); /* each layer as it is done */
     int err = cl_rnn_backward(e->rnn, cl_params_w(p, e->i_rnn), cl_params_g(p, e->i_rnn), dY, dhT,
                               dcT, e->fold ? NULL : e->dx, dh0, dc0);
-    if (!err && e->fold)
-        scatter_gates_grad(e, p);
-    else if (!err)
+    if (!err && e->fold) {
+        scatter_gates_grad(e, p); /* W_ih0, which the stack left to us */
+        cl_params_grads_final(p, cl_params_g(p, e->i_rnn), (size_t)gate_width(e) * e->c.emb);
+    } else if (!err) {
         cl_embed_backward(cl_params_g(p, e->i_embed), e->ids, e->T * e->B, e->dx, e->c.emb);
+    }
+    if (!err)
+        cl_params_grads_final(p, cl_params_g(p, e->i_embed), p->t[e->i_embed].size);
     return err;
 }

@@ -96,6 +96,8 @@ int cl_lm_backward(cl_lm *lm, cl_params *p)
     size_t n = (size_t)lm->T * lm->B;
     cl_linear_backward(lm->dY, cl_params_g(p, lm->i_w), cl_params_g(p, lm->i_b), lm->logits,
                        lm->Y, cl_params_w(p, lm->i_w), (int)n, lm->H, lm->V);
+    cl_params_grads_final(p, cl_params_g(p, lm->i_w), p->t[lm->i_w].size);
+    cl_params_grads_final(p, cl_params_g(p, lm->i_b), p->t[lm->i_b].size);
     if (lm->dropout > 0)
         for (size_t i = 0; i < n * lm->H; i++)
             lm->dY[i] *= lm->mask[i];

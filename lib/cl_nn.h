@@ -125,6 +125,12 @@ CL_NN_DECLARE(double, _d)
  * keeps its previous setting.  The backward pass must get the parameters of
  * the last forward (the bf16 copies are made there). */
 int cl_rnn_set_precision(cl_rnn *r, cl_precision p);
+/* Float stacks: in each backward pass, tell p's gradient hook (cl_params.h)
+ * as soon as each layer's weight gradients are final, so that a training
+ * core can start reducing them while the layers below are computed.  The
+ * grads given to cl_rnn_backward must then lie inside p->g.  NULL (the
+ * default): tell nobody.  p is borrowed. */
+void cl_rnn_report_to(cl_rnn *r, const struct cl_params_s *p);
 /* CL_PREC_BF16 or CL_PREC_FP32 (also for OpenBLAS, the default). */
 cl_precision cl_rnn_precision(const cl_rnn *r);
 

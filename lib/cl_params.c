@@ -21,6 +21,18 @@ void *cl_alloc(size_t n)
 
 void cl_params_init(cl_params *p) { memset(p, 0, sizeof *p); }
 
+void cl_params_grads_count(const cl_params *p, double items)
+{
+    if (p->hook.count)
+        p->hook.count(p->hook.ctx, items);
+}
+
+void cl_params_grads_final(const cl_params *p, const float *g, size_t n)
+{
+    if (p->hook.final && n)
+        p->hook.final(p->hook.ctx, g, n);
+}
+
 int cl_params_find(const cl_params *p, const char *name)
 {
     for (int i = 0; i < p->nt; i++)

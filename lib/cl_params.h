@@ -34,6 +34,19 @@ typedef struct {
     int constant;  /* counted, not learned: no gradient, never updated */
 } cl_tensor;
 
+/* Who is told, during a backward pass, which gradients are already final:
+ * the training core, to start summing them over the ranks while the rest
+ * of the pass runs (cl_train).  Unset (fn NULL, the default) nothing is
+ * told and nothing costs.  The contract of a pass that tells: count once,
+ * after its forward, the items its gradient is the mean over; then each
+ * trainable float of g at most once, when nothing later in the pass adds
+ * to it.  Floats never told are taken as final when the pass returns. */
+typedef struct {
+    void (*count)(void *ctx, double items);
+    void (*final)(void *ctx, const float *g, size_t n);
+    void *ctx;
+} cl_grad_hook;
+
 typedef struct cl_params_s {
     cl_tensor *t;
     int nt, cap;
@@ -41,6 +54,7 @@ typedef struct cl_params_s {
     size_t n_train; /* trainable floats: [0, n_train) of w, all of g */
     size_t n_const; /* constant floats, before cl_params_alloc places them */
     float *w, *g;   /* values and gradients; NULL before cl_params_alloc */
+    cl_grad_hook hook; /* set by the training core during a step (above); unset otherwise */
 } cl_params;
 
 void cl_params_init(cl_params *p);
@@ -61,6 +75,11 @@ int cl_params_alloc(cl_params *p);
 int cl_params_find(const cl_params *p, const char *name);
 float *cl_params_w(const cl_params *p, int idx);
 float *cl_params_g(const cl_params *p, int idx);
+/* What a backward pass tells p->hook (no-ops while it is unset): the
+ * items this pass's gradient is the mean over, and that g[0..n) (inside
+ * p->g) are final. */
+void cl_params_grads_count(const cl_params *p, double items);
+void cl_params_grads_final(const cl_params *p, const float *g, size_t n);
 /* Zero the gradients of every trainable tensor. */
 void cl_params_zero_grad(cl_params *p);
 /* PyTorch's nn.Linear initialisation of tensors weight [out, in] and bias:

@@ -213,6 +213,7 @@ struct RNN {
     uint16_t **x16;    /* [layers] layer input [T, B, in] */
     uint16_t **hs16;   /* [layers*dirs] hidden states [T+1, B, H], slots as hs */
     uint16_t *dG16, *dGh16; /* [T, B, GH] gate gradients (dGh16: GRU only) */
+    const cl_params *report; /* told of each layer's final weight gradients (cl_rnn_report_to) */
 #endif
 };
 
@@ -445,6 +446,24 @@ cl_precision cl_rnn_precision(const RNN *r)
 }
 
 static int use_bf16(const RNN *r) { return r->mm && r->dG16; }
+
+void cl_rnn_report_to(RNN *r, const cl_params *p) { r->report = p; }
+
+/* Layer l's weight gradients (every direction, one contiguous block) are
+ * final: tell whom cl_rnn_report_to named.  Layer 0 of cl_rnn_forward_gates
+ * leaves W_ih0 to the caller, who tells about it. */
+static void report_layer(const RNN *r, const real *grads, int l)
+{
+    if (!r->report)
+        return;
+    size_t begin = cl_rnn_param_offset(&r->c, l, 0, l == 0 && !r->x0 ? CL_RNN_W_HH : CL_RNN_W_IH,
+                                       NULL, NULL);
+    size_t end = l + 1 < r->c.layers ? cl_rnn_param_offset(&r->c, l + 1, 0, CL_RNN_W_IH, NULL, NULL)
+                                     : cl_rnn_param_count(&r->c);
+    cl_params_grads_final(r->report, grads + begin, end - begin);
+}
+#else
+static void report_layer(const RNN *r, const real *grads, int l) { (void)r, (void)grads, (void)l; }
 #endif
 
 /* C[M,N] = op(A) op(B) + beta C with dense leading dimensions: OpenBLAS
@@ -989,6 +1008,7 @@ int CL_R(cl_rnn_backward)(RNN *r, const real *params, real *grads, const real *d
                 store_state_grad(r, dc0, r->dc, idx);
             dir_backward_weights(&j, block_at(&r->c, grads, l, d), layer_x(r, l), dx, d > 0);
         }
+        report_layer(r, grads, l);
         if (l > 0)
             dropout_backward(r, l, dx);
         dy = dx;
