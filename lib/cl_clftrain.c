@@ -14,6 +14,7 @@ struct cl_clftrain {
     const cl_clfdata *train, *dev;
     cl_classifier *clf;
     int K, F, B;
+    int share;                           /* the share of every batch computed next */
     float *weights;                      /* [K] class weights or NULL */
     int *perm, *border, nbatches;        /* epoch order; batch b starts at perm[border[b]*B] */
     uint64_t *scratch;                   /* [n] for sorting */
@@ -54,7 +55,8 @@ static int check_config(const cl_model *m, const cl_clftrain_config *c, const cl
         return cl_diag_set(d, CL_EINVAL, "the model has no classifier head");
     if (c->batch < 1 || c->window < 1)
         return cl_diag_set(d, CL_EINVAL, "invalid classifier training configuration");
-    if (c->parts < 1 || c->part < 0 || c->part >= c->parts || c->batch % c->parts)
+    if (c->parts < 1 || c->part < 0 || c->local < 0 ||
+        c->part + (c->local ? c->local : 1) > c->parts || c->batch % c->parts)
         return cl_diag_set(d, CL_EINVAL, "--batch %d does not divide into %d equal shares (one "
                            "per process): give a multiple of %d", c->batch, c->parts, c->parts);
     if (!train->y || (dev && !dev->y))
@@ -129,6 +131,7 @@ int cl_clftrain_create(cl_clftrain **out, cl_model *m, const cl_clftrain_config 
         return CL_ENOMEM;
     const cl_classifier_config *hc = cl_model_head(m, "head.classifier");
     t->m = m, t->c = *c, t->train = train, t->dev = dev && dev->n ? dev : NULL;
+    t->share = c->part;
     t->K = hc->nlabels, t->F = cl_classifier_feature_dim(hc, &m->enc), t->B = c->batch;
     if ((err = set_up(t)) != CL_OK) {
         cl_clftrain_free(t);
@@ -163,7 +166,7 @@ static int load_batch(cl_clftrain *t, long k)
 {
     const cl_clfdata *ds = t->train;
     int i0 = t->border[k] * t->B, s0, s1;
-    cl_train_share(ds->n - i0 < t->B ? ds->n - i0 : t->B, t->c.part, t->c.parts, &s0, &s1);
+    cl_train_share(ds->n - i0 < t->B ? ds->n - i0 : t->B, t->share, t->c.parts, &s0, &s1);
     int B = s1 - s0;
     i0 += s0;
     for (int b = 0; b < B; b++) {
@@ -231,6 +234,7 @@ static int task_step(void *ctx, long k, cl_rng *rng, double *loss, double *count
      * class_weights): summed, it weighs like the others */
     *count = t->weights ? weight_sum(t, B) : B;
     *loss *= *count;
+    cl_params_grads_count(p, *count);
     err = err ? err : cl_classifier_backward(t->clf, p, enc);
     return err ? cl_diag_set(d, err, "classifier step: %s", cl_strerror(err)) : CL_OK;
 }
@@ -311,10 +315,20 @@ static int task_prepare(void *ctx, int resumed, cl_diag *d)
                : CL_OK;
 }
 
+/* Share part + i of every batch. */
+static int task_select(void *ctx, int i)
+{
+    cl_clftrain *t = ctx;
+    if (i < 0 || i >= (t->c.local ? t->c.local : 1))
+        return CL_EINVAL;
+    t->share = t->c.part + i;
+    return CL_OK;
+}
+
 cl_train_task cl_clftrain_task(cl_clftrain *t)
 {
     cl_train_task k = {t, "classifier", task_prepare, task_begin_epoch, task_step,
-                       t->dev ? task_evaluate : NULL, NULL, log((double)t->K)};
+                       t->dev ? task_evaluate : NULL, NULL, log((double)t->K), task_select};
     return k;
 }
 

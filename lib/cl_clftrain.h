@@ -31,6 +31,8 @@ typedef struct {
     int normalize;       /* standardise the pooled features first (cl_classifier_set_norm) */
     int part, parts;     /* data-parallel: this process computes share `part` of `parts` of
                           * every batch's sentences (batch must divide) */
+    int local;           /* deterministic training (cl_train_config.shares): the shares
+                          * part .. part + local - 1, one after the other (0 or 1: one) */
 } cl_clftrain_config;
 
 /* batch 32, window 50, normalize 1, part 0 of 1. */

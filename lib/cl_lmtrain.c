@@ -12,8 +12,10 @@ struct cl_lmtrain {
     cl_lmtrain_config c;
     const cl_ids *train, *dev;
     cl_lm lm, eval;   /* training and evaluation workspaces */
-    float *h, *cs;    /* carried recurrent state [layers*dirs, B, H] */
-    size_t state_n;
+    float *state;     /* [local] carried recurrent state of each share: h then c */
+    float *h, *cs;    /* that of the current share, [layers*dirs, B, H] each */
+    size_t state_n;   /* floats in one h */
+    int local;        /* shares this process computes */
     int *ids, *tg;    /* [T, B] inputs and targets of one step */
     int *win;         /* [T + 1] one stream's window */
     int B, b0;        /* this share's streams: [b0, b0 + B) of the batch */
@@ -36,7 +38,7 @@ void cl_lmtrain_free(cl_lmtrain *t)
         return;
     cl_lm_free(&t->lm);
     cl_lm_free(&t->eval);
-    free(t->h), free(t->ids), free(t->tg), free(t->win); /* cs is in h's block */
+    free(t->state), free(t->ids), free(t->tg), free(t->win); /* h and cs are in state */
     free(t);
 }
 
@@ -48,7 +50,8 @@ static int check_config(const cl_model *m, const cl_lmtrain_config *c, const cl_
     if (c->batch < 1 || c->seq < 1 || c->eval_streams < 1 || m->enc.rnn.bidir)
         return cl_diag_set(d, CL_EINVAL, "invalid training configuration (a language model "
                                          "needs a unidirectional encoder, batch, seq >= 1)");
-    if (c->parts < 1 || c->part < 0 || c->part >= c->parts || c->batch % c->parts)
+    if (c->parts < 1 || c->part < 0 || c->local < 0 ||
+        c->part + (c->local ? c->local : 1) > c->parts || c->batch % c->parts)
         return cl_diag_set(d, CL_EINVAL, "--batch %d does not divide into %d equal shares (one "
                            "per process): give a multiple of %d", c->batch, c->parts, c->parts);
     if ((train->n - 1) / ((int64_t)c->batch * c->seq) < 1)
@@ -62,12 +65,12 @@ static int alloc_buffers(cl_lmtrain *t)
 {
     size_t TB = (size_t)t->B * t->c.seq;
     t->state_n = cl_encoder_state_size(&t->m->enc) * (size_t)t->B;
-    t->h = cl_alloc(2 * t->state_n * sizeof(float)); /* h, then c: one resumable state */
-    t->cs = t->h ? t->h + t->state_n : NULL;
+    t->state = cl_alloc(2 * t->state_n * (size_t)t->local * sizeof(float)); /* resumable */
+    t->h = t->state, t->cs = t->state ? t->state + t->state_n : NULL;
     t->ids = malloc(TB * sizeof(int));
     t->tg = malloc(TB * sizeof(int));
     t->win = malloc(((size_t)t->c.seq + 1) * sizeof(int));
-    return t->h && t->ids && t->tg && t->win ? CL_OK : CL_ENOMEM;
+    return t->state && t->ids && t->tg && t->win ? CL_OK : CL_ENOMEM;
 }
 
 int cl_lmtrain_create(cl_lmtrain **out, cl_model *m, const cl_lmtrain_config *c,
@@ -82,7 +85,7 @@ int cl_lmtrain_create(cl_lmtrain **out, cl_model *m, const cl_lmtrain_config *c,
         return CL_ENOMEM;
     t->m = m, t->c = *c, t->train = train, t->dev = dev && dev->n >= 2 ? dev : NULL;
     t->chunks = (long)((train->n - 1) / ((int64_t)c->batch * c->seq));
-    t->B = c->batch / c->parts, t->b0 = t->B * c->part;
+    t->B = c->batch / c->parts, t->b0 = t->B * c->part, t->local = c->local ? c->local : 1;
     const cl_lm_head_config *hc = cl_model_head(m, "head.lm");
     err = cl_lm_create(&t->lm, &m->enc, &m->params, hc->dropout, c->seq, t->B);
     err = err ? err : cl_lm_create(&t->eval, &m->enc, &m->params, 0, c->seq, c->eval_streams);
@@ -143,6 +146,7 @@ static int task_step(void *ctx, long i, cl_rng *rng, double *loss, double *count
     *loss = cl_lm_forward(&t->lm, &t->m->params, t->ids, t->tg, t->c.seq, t->B, t->h, t->cs, 1,
                           rng);
     *count = (double)t->lm.count;
+    cl_params_grads_count(&t->m->params, *count);
     return cl_lm_backward(&t->lm, &t->m->params);
 }
 
@@ -155,19 +159,30 @@ static int task_evaluate(void *ctx, cl_train_score *s, cl_diag *d)
     return err;
 }
 
-/* The carried state of this share's streams, h then c. */
+/* The carried state of this process's streams: h then c of each share. */
 static float *task_state(void *ctx, size_t *n)
 {
     cl_lmtrain *t = ctx;
-    *n = 2 * t->state_n;
-    return t->h;
+    *n = 2 * t->state_n * (size_t)t->local;
+    return t->state;
+}
+
+/* Share part + i: its streams and its carried state. */
+static int task_select(void *ctx, int i)
+{
+    cl_lmtrain *t = ctx;
+    if (i < 0 || i >= t->local)
+        return CL_EINVAL;
+    t->b0 = t->B * (t->c.part + i);
+    t->h = t->state + 2 * t->state_n * (size_t)i, t->cs = t->h + t->state_n;
+    return CL_OK;
 }
 
 cl_train_task cl_lmtrain_task(cl_lmtrain *t)
 {
     cl_train_task k = {t, "lm", NULL, task_begin_epoch, task_step,
                        t->dev ? task_evaluate : NULL, task_state,
-                       log((double)t->m->enc.vocab)};
+                       log((double)t->m->enc.vocab), task_select};
     return k;
 }
 

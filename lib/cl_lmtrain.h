@@ -23,6 +23,8 @@ typedef struct {
     int threads;         /* recurrence threads (cl_rnn_set_threads) */
     int part, parts;     /* data-parallel: this process computes the streams of share `part`
                           * of `parts` (batch / parts of them; batch must divide) */
+    int local;           /* deterministic training (cl_train_config.shares): the shares
+                          * part .. part + local - 1, one after the other (0 or 1: one) */
     cl_precision precision; /* CL_PREC_FP32: OpenBLAS; auto or bf16: oneDNN (cl_mm) */
 } cl_lmtrain_config;
 

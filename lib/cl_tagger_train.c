@@ -49,7 +49,8 @@ struct cl_tagger_task {
     cl_tagger *t;
     const cl_tagger_data *train, *dev;
     int batch;
-    int part, parts;    /* this process's share of each batch */
+    int part, parts;    /* this process's share of each batch (the current one) */
+    int first, local;   /* deterministic training: it computes shares first .. + local - 1 */
     int *order;         /* [nsent] sentences in batch order */
     int *bstart, *perm; /* [nbatch + 1] batch starts in order; [nbatch] batch order */
     len_id *tmp;
@@ -75,7 +76,7 @@ int cl_tagger_task_create(cl_tagger_task **out, cl_tagger *t, const cl_tagger_da
     size_t S = (size_t)train->nsent;
     if (k) {
         k->t = t, k->train = train, k->dev = dev && dev->nsent ? dev : NULL, k->batch = batch;
-        k->part = 0, k->parts = 1;
+        k->part = 0, k->parts = 1, k->first = 0, k->local = 1;
         k->order = malloc(sizeof(int) * S), k->bstart = malloc(sizeof(int) * (S + 1));
         k->perm = malloc(sizeof(int) * S), k->tmp = malloc(sizeof(len_id) * S);
     }
@@ -87,12 +88,23 @@ int cl_tagger_task_create(cl_tagger_task **out, cl_tagger *t, const cl_tagger_da
     return CL_OK;
 }
 
-int cl_tagger_task_share(cl_tagger_task *k, int part, int parts, cl_diag *d)
+int cl_tagger_task_share(cl_tagger_task *k, int part, int parts, int local, cl_diag *d)
 {
-    if (parts < 1 || part < 0 || part >= parts || k->batch % parts)
+    local = local ? local : 1;
+    if (parts < 1 || part < 0 || local < 1 || part + local > parts || k->batch % parts)
         return cl_diag_set(d, CL_EINVAL, "--batch %d does not divide into %d equal shares (one "
                            "per process): give a multiple of %d", k->batch, parts, parts);
-    k->part = part, k->parts = parts;
+    k->part = k->first = part, k->parts = parts, k->local = local;
+    return CL_OK;
+}
+
+/* Share first + i of every batch. */
+static int task_select(void *ctx, int i)
+{
+    cl_tagger_task *k = ctx;
+    if (i < 0 || i >= k->local)
+        return CL_EINVAL;
+    k->part = k->first + i;
     return CL_OK;
 }
 
@@ -162,7 +174,7 @@ cl_train_task cl_tagger_task_get(cl_tagger_task *k)
 {
     cl_train_task t = {k, "tagger", task_prepare, task_begin_epoch, task_step,
                        k->dev ? task_evaluate : NULL, NULL,
-                       log((double)k->t->cfg->ntags)};
+                       log((double)k->t->cfg->ntags), task_select};
     return t;
 }
 

@@ -1,6 +1,7 @@
 /* cl_train: the one training loop (see cl_train.h). */
 #include "cl_train.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,13 +20,26 @@ struct cl_trainer {
     int ng;
     size_t ntrained;       /* floats in the trained groups = moments */
     cl_optim opt;
-    cl_rng rng;            /* dropout and other per-step randomness */
+    cl_rng *rng;           /* [nlocal] dropout and other per-step randomness, one per part */
+    int nlocal;            /* parts of each batch this rank computes: shares / ranks, or 1 */
     cl_rng data_rng;       /* epoch orders */
     cl_rng epoch_rng;      /* data_rng as it was when the current epoch was planned */
     float *ema, *held;     /* [ntrained] moving average; raw weights while it stands in */
     float *best_w;         /* [ntrained] best weights of this run */
-    float *acc;            /* [ntrained] weighted sum of the batches of one step (accumulate > 1) */
-    int32_t *rngs;         /* [ranks * 8] every rank's rng, gathered for .last */
+    float *acc;            /* [ntrained] weighted sum of the batches of one step (accumulate > 1),
+                              or of every part (shares) */
+    float *parts;          /* [nlocal * ntrained] each part's weighted gradient (shares) */
+    double *part_sums;     /* [ranks * nlocal * 2] every part's loss and count (shares) */
+    double *my_sums;       /* [nlocal * 2] this rank's, to send */
+    /* The overlapped sum (several ranks, no shares, no accumulation): the
+     * buckets [bbeg[i], bend[i]) of g, the floats of each that backward made
+     * final, which ones were started, and the step's count once told. */
+    size_t *bbeg, *bend, *bneed, *bdone; /* bneed: floats of tensors (not padding) */
+    int nb, bnext, weighed, hook_err; /* bnext: the next bucket to start (they go down) */
+    double weight;
+    cl_diag *hook_d;
+    int32_t *rngs;         /* [ranks * nlocal * 8] every part's rng, gathered for .last */
+    int32_t *my_rngs;      /* [nlocal * 8] this rank's, to send */
     float *states;         /* [ranks * nstate] every rank's task state, gathered for .last */
     size_t nstate;
     int have_best_w;
@@ -37,7 +51,7 @@ struct cl_trainer {
     long best_step;
     /* this run */
     int prepared;
-    double t0, run_train_s, eval_seconds, last_report, items0;
+    double t0, run_train_s, run_comm_s, eval_seconds, last_report, items0;
     long run_start;
     cl_train_stats st;
 };
@@ -108,7 +122,9 @@ void cl_trainer_free(cl_trainer *t)
         return;
     cl_optim_free(&t->opt);
     free(t->g), free(t->moff), free(t->ema), free(t->held), free(t->best_w), free(t->acc);
-    free(t->rngs), free(t->states);
+    free(t->rngs), free(t->my_rngs), free(t->states), free(t->rng), free(t->parts);
+    free(t->part_sums), free(t->my_sums);
+    free(t->bbeg), free(t->bend), free(t->bneed), free(t->bdone);
     free(t);
 }
 
@@ -118,13 +134,20 @@ static int check_config(const cl_model *m, const cl_train_config *c, const cl_tr
     if (!(c->lr > 0 && c->lr <= 1e6) || !(c->clip >= 0) || !(c->lr_decay > 0 && c->lr_decay <= 1) ||
         c->decay_every < 0 || c->decay_start < 0 || c->warmup < 0 || !(c->ema >= 0 && c->ema < 1) ||
         c->max_steps < 0 || !(c->max_epochs >= 0) || !(c->max_seconds >= 0) ||
-        c->eval_every < 0 || c->patience < 0 || c->accumulate < 0 ||
+        c->eval_every < 0 || c->patience < 0 || c->accumulate < 0 || c->shares < 0 ||
         (c->dist && !(c->dist->size >= 1 && c->dist->rank >= 0 && c->dist->rank < c->dist->size)))
         return cl_diag_set(d, CL_EINVAL, "invalid training configuration");
     if (c->schedule == CL_SCHED_COSINE && !c->max_steps && !(c->max_epochs > 0))
         return cl_diag_set(d, CL_EINVAL, "a cosine schedule needs a step or epoch limit");
     if (!task->begin_epoch || !task->step || ng < 1)
         return cl_diag_set(d, CL_EINVAL, "a training task needs begin_epoch, step and a group");
+    int ranks = c->dist ? c->dist->size : 1;
+    if (c->shares && c->shares % ranks)
+        return cl_diag_set(d, CL_EINVAL, "--deterministic %d: the %d processes do not divide "
+                           "it (give a multiple of %d)", c->shares, ranks, ranks);
+    if (c->shares / ranks > 1 && !task->select)
+        return cl_diag_set(d, CL_EINVAL, "this task computes one part of a batch per process: "
+                           "give as many processes as shares");
     for (int i = 0; i < ng; i++)
         if (g[i].begin > g[i].end || g[i].end > m->params.n_train ||
             (!g[i].frozen && !(g[i].lr > 0)))
@@ -160,20 +183,86 @@ static int alloc_groups(cl_trainer *t, const cl_train_group *g, int ng)
         if (!t->ema || !t->held)
             return CL_ENOMEM;
     }
-    if (!err && t->c.accumulate > 1 && !(t->acc = cl_alloc(bytes)))
+    if (!err && (t->c.accumulate > 1 || t->c.shares) && !(t->acc = cl_alloc(bytes)))
+        return CL_ENOMEM;
+    if (!err && t->c.shares && !(t->parts = cl_alloc(bytes * (size_t)t->nlocal)))
         return CL_ENOMEM;
     return err ? err : t->best_w ? CL_OK : CL_ENOMEM;
 }
 
-/* Room to gather every rank's random state and task state for .last. */
+/* Room to gather every part's random state and every rank's task state
+ * for .last (and every part's loss, with shares). */
 static int alloc_gather(cl_trainer *t)
 {
-    size_t ranks = (size_t)t->dist.size;
+    size_t ranks = (size_t)t->dist.size, units = ranks * (size_t)t->nlocal;
     if (t->task.state)
         t->task.state(t->task.ctx, &t->nstate);
-    t->rngs = malloc(sizeof *t->rngs * 8 * ranks);
+    t->rngs = malloc(sizeof *t->rngs * 8 * units);
+    t->my_rngs = malloc(sizeof *t->my_rngs * 8 * (size_t)t->nlocal);
     t->states = malloc(sizeof *t->states * (t->nstate ? t->nstate : 1) * ranks);
-    return t->rngs && t->states ? CL_OK : CL_ENOMEM;
+    if (t->c.shares) {
+        t->part_sums = malloc(sizeof *t->part_sums * 2 * units);
+        t->my_sums = malloc(sizeof *t->my_sums * 2 * (size_t)t->nlocal);
+        if (!t->part_sums || !t->my_sums)
+            return CL_ENOMEM;
+    }
+    return t->rngs && t->my_rngs && t->states ? CL_OK : CL_ENOMEM;
+}
+
+/* The floats of [a, b) that bucket i holds. */
+static size_t overlap(const cl_trainer *t, int i, size_t a, size_t b)
+{
+    size_t lo = a > t->bbeg[i] ? a : t->bbeg[i], hi = b < t->bend[i] ? b : t->bend[i];
+    return lo < hi ? hi - lo : 0;
+}
+
+/* What a backward pass can tell of each bucket: its tensors' floats, not
+ * the padding that aligns them. */
+static void count_tensor_floats(cl_trainer *t)
+{
+    const cl_params *p = &t->m->params;
+    for (int k = 0; k < p->nt; k++)
+        for (int i = 0; i < t->nb && !p->t[k].constant; i++)
+            t->bneed[i] += overlap(t, i, p->t[k].offset, p->t[k].offset + p->t[k].size);
+}
+
+/* Buckets of at most `size` floats over the trained groups, for the sums
+ * that overlap backward: only with several ranks, each step its own sum. */
+static int alloc_buckets(cl_trainer *t)
+{
+    size_t size = (size_t)(t->c.bucket ? t->c.bucket : CL_TRAIN_BUCKET), nb = 0;
+    if (t->dist.size == 1 || t->c.shares || t->c.accumulate > 1 || t->c.bucket < 0)
+        return CL_OK;
+    for (int i = 0; i < t->ng; i++)
+        if (!t->g[i].frozen)
+            nb += (t->g[i].end - t->g[i].begin + size - 1) / size;
+    t->bbeg = malloc(sizeof *t->bbeg * (nb + 1)), t->bend = malloc(sizeof *t->bend * (nb + 1));
+    t->bdone = malloc(sizeof *t->bdone * (nb + 1)), t->bneed = calloc(nb + 1, sizeof *t->bneed);
+    if (!t->bbeg || !t->bend || !t->bdone || !t->bneed)
+        return CL_ENOMEM;
+    for (int i = 0; i < t->ng; i++)
+        for (size_t b = t->g[i].begin; !t->g[i].frozen && b < t->g[i].end; b += size, t->nb++) {
+            t->bbeg[t->nb] = b;
+            t->bend[t->nb] = t->g[i].end - b > size ? b + size : t->g[i].end;
+        }
+    count_tensor_floats(t);
+    return CL_OK;
+}
+
+/* One random state per part this rank computes: part u of all the ranks'
+ * (rank * nlocal + i) has the same one whoever computes it; part 0 that of
+ * a lone process. */
+static int seed_parts(cl_trainer *t, uint64_t seed)
+{
+    int ranks = t->dist.size;
+    t->nlocal = t->c.shares ? t->c.shares / ranks : 1;
+    if (!(t->rng = malloc(sizeof *t->rng * (size_t)t->nlocal)))
+        return CL_ENOMEM;
+    for (int i = 0; i < t->nlocal; i++) {
+        uint64_t u = (uint64_t)t->dist.rank * (uint64_t)t->nlocal + (uint64_t)i;
+        cl_rng_seed(&t->rng[i], seed ^ 0x5eedULL ^ u * 0x9e3779b97f4a7c15ULL);
+    }
+    return CL_OK;
 }
 
 /* Copy the trained groups of full (a parameter-sized buffer) to buf, in
@@ -219,14 +308,13 @@ int cl_trainer_create(cl_trainer **out, cl_model *m, const cl_train_config *c,
     t->c.dist = NULL; /* the copy above is the one in use */
     if (files)
         t->files = *files;
-    /* each rank its own dropout; rank 0 that of a lone process */
-    cl_rng_seed(&t->rng, c->seed ^ 0x5eedULL ^ (uint64_t)t->dist.rank * 0x9e3779b97f4a7c15ULL);
     cl_rng_seed(&t->data_rng, c->seed ^ 0xda7aULL);
     t->best.metric = t->best.loss = NAN;
     t->last_eval_step = -1;
-    err = alloc_groups(t, groups, ngroups);
-    if (err == CL_OK)
-        err = alloc_gather(t);
+    err = seed_parts(t, c->seed);
+    err = err ? err : alloc_groups(t, groups, ngroups);
+    err = err ? err : alloc_gather(t);
+    err = err ? err : alloc_buckets(t);
     if (err != CL_OK) {
         cl_trainer_free(t);
         return cl_diag_set(d, err, "cannot set up training: %s", cl_strerror(err));
@@ -329,7 +417,9 @@ static int put_train(const cl_trainer *t, cl_ckpt_writer *w)
     err = err ? err : put_position(t, w);
     err = err ? err : put_best(t, w);
     err = err ? err : cl_ckpt_put_i64(w, "ranks", t->dist.size);
-    int64_t nr = 8 * (int64_t)t->dist.size;
+    if (!err && t->c.shares)
+        err = cl_ckpt_put_i64(w, "shares", t->c.shares);
+    int64_t nr = 8 * (int64_t)t->dist.size * t->nlocal;
     err = err ? err : cl_ckpt_put_i32(w, "rngs", 1, &nr, t->rngs); /* tensors after every key */
     err = err ? err : put_rng(w, "epoch_rng", &t->epoch_rng);
     if (!err && t->ema)
@@ -369,9 +459,10 @@ static int rank0_outcome(cl_trainer *t, int err, const char *what, cl_diag *d)
 /* Every rank's random state and task state to rank 0, for .last. */
 static int gather_states(cl_trainer *t, cl_diag *d)
 {
-    int32_t mine[8];
-    rng_pack(&t->rng, mine);
-    int err = t->dist.gather(&t->dist, mine, sizeof mine, t->rngs, d);
+    for (int i = 0; i < t->nlocal; i++)
+        rng_pack(&t->rng[i], t->my_rngs + 8 * i);
+    int err = t->dist.gather(&t->dist, t->my_rngs, sizeof *t->my_rngs * 8 * (size_t)t->nlocal,
+                             t->rngs, d);
     if (!err && t->task.state) {
         size_t n;
         const float *s = t->task.state(t->task.ctx, &n);
@@ -432,9 +523,11 @@ static int get_position(cl_trainer *t, const cl_ckpt_section *s, cl_diag *d)
     err = err ? err : get_f64_finite(s, "loss_sum", &t->loss_sum, d);
     err = err ? err : get_f64_finite(s, "loss_count", &t->loss_count, d);
     err = err ? err : get_rng(s, "epoch_rng", &t->epoch_rng, d);
-    int64_t nr = 8 * (int64_t)t->dist.size;
+    int64_t nr = 8 * (int64_t)t->dist.size * t->nlocal;
     err = err ? err : cl_ckpt_get_i32(s, "rngs", 1, &nr, t->rngs, d);
-    return err ? err : rng_unpack(t->rngs + 8 * t->dist.rank, "rngs", &t->rng, d);
+    for (int i = 0; i < t->nlocal && !err; i++)
+        err = rng_unpack(t->rngs + 8 * (t->dist.rank * t->nlocal + i), "rngs", &t->rng[i], d);
+    return err;
 }
 
 static int get_best(cl_trainer *t, const cl_ckpt_section *s, cl_diag *d)
@@ -466,6 +559,13 @@ static int check_layout(const cl_trainer *t, const cl_ckpt_section *s, cl_diag *
         return cl_diag_set(d, CL_EMISMATCH, "the run being resumed ran as %ld processes, this "
                            "one as %d: resume it with %ld (mpirun -np %ld)", ranks, t->dist.size,
                            ranks, ranks);
+    long shares = 0;
+    if (t->c.shares && (err = get_i64_in(s, "shares", 1, 1 << 24, &shares, d)) != CL_OK)
+        return cl_diag_set(d, CL_EMISMATCH, "the run being resumed was not deterministic "
+                           "(--deterministic %d here)", t->c.shares);
+    if (shares != t->c.shares)
+        return cl_diag_set(d, CL_EMISMATCH, "the run being resumed computed its batches as %ld "
+                           "shares, this one as %d", shares, t->c.shares);
     if (strcmp(task, t->task.name ? t->task.name : "") != 0)
         return cl_diag_set(d, CL_EMISMATCH, "the run being resumed trained a %s, not a %s", task,
                            t->task.name);
@@ -611,12 +711,13 @@ static void scale_grads(cl_trainer *t, float s)
             g[k] *= s;
 }
 
-/* acc (= first ? 0 : acc) + s * g over the trained groups, in acc's layout. */
-static void accumulate(cl_trainer *t, float s, int first)
+/* dst (= first ? 0 : dst) + s * g over the trained groups, in the moments'
+ * layout. */
+static void accumulate(cl_trainer *t, float *dst, float s, int first)
 {
     const float *g = t->m->params.g;
     for (int i = 0; i < t->ng; i++) {
-        float *a = t->acc + t->moff[i];
+        float *a = dst + t->moff[i];
         for (size_t j = 0, n = t->g[i].end - t->g[i].begin; !t->g[i].frozen && j < n; j++)
             a[j] = (first ? 0 : a[j]) + s * g[t->g[i].begin + j];
     }
@@ -633,23 +734,30 @@ static int sum_grads(cl_trainer *t, cl_diag *d)
     return err;
 }
 
-/* The batches of one optimizer step (accumulate of them, fewer at the end
- * of an epoch) on this rank: with one batch and one rank, g is the task's;
- * otherwise each batch's mean gradient is weighed by its count, so that
- * after the sum over the ranks and the division by the total count g is
- * the mean gradient of all the items of the step.  sums: loss and count. */
-static int local_grads(cl_trainer *t, double sums[2], cl_diag *d)
+/* The batches of one optimizer step: accumulate of them, fewer at the end
+ * of an epoch. */
+static long step_batches(const cl_trainer *t)
 {
     long k = t->c.accumulate > 1 ? t->c.accumulate : 1;
-    k = k < t->epoch_steps - t->epoch_step ? k : t->epoch_steps - t->epoch_step;
+    return k < t->epoch_steps - t->epoch_step ? k : t->epoch_steps - t->epoch_step;
+}
+
+/* The batches of one optimizer step on this rank: with one batch and one
+ * rank, g is the task's; otherwise each batch's mean gradient is weighed by
+ * its count, so that after the sum over the ranks and the division by the
+ * total count g is the mean gradient of all the items of the step.  sums:
+ * loss and count. */
+static int local_grads(cl_trainer *t, double sums[2], cl_diag *d)
+{
+    long k = step_batches(t);
     for (long j = 0; j < k; j++) {
         double loss = 0, count = 0;
         zero_grads(t);
-        int err = t->task.step(t->task.ctx, t->epoch_step + j, &t->rng, &loss, &count, d);
+        int err = t->task.step(t->task.ctx, t->epoch_step + j, &t->rng[0], &loss, &count, d);
         if (err)
             return err;
         if (t->acc)
-            accumulate(t, (float)count, j == 0);
+            accumulate(t, t->acc, (float)count, j == 0);
         sums[0] += loss, sums[1] += count;
     }
     if (t->acc)
@@ -660,15 +768,139 @@ static int local_grads(cl_trainer *t, double sums[2], cl_diag *d)
     return CL_OK;
 }
 
-/* The step's gradient, loss and count summed over the ranks. */
+/* ---- the sum that overlaps backward --------------------------------------- */
+
+/* Weigh the next bucket by the step's count and start its sum over the
+ * ranks.  Collectives must come in the same order on every rank, whatever
+ * each rank's backward pass told (a rank with an empty share tells
+ * nothing): the buckets start from the last one down, the order in which
+ * backward passes make the parameter buffer final (heads after the
+ * encoder, top layers after the bottom ones). */
+static void start_next(cl_trainer *t, float weight, cl_diag *d)
+{
+    float *g = t->m->params.g;
+    int i = t->bnext--;
+    for (size_t k = t->bbeg[i]; k < t->bend[i]; k++)
+        g[k] *= weight;
+    int err = t->dist.start_sum_f32(&t->dist, g + t->bbeg[i], t->bend[i] - t->bbeg[i], d);
+    t->hook_err = t->hook_err ? t->hook_err : err;
+}
+
+static void hook_count(void *ctx, double items)
+{
+    cl_trainer *t = ctx;
+    t->weight = items, t->weighed = 1;
+}
+
+/* g[0..n) is final: start the buckets that are complete, in turn (once
+ * the step's count is known: a task that does not tell it is summed after
+ * its pass), and let the sums already started move on. */
+static void hook_final(void *ctx, const float *g, size_t n)
+{
+    cl_trainer *t = ctx;
+    size_t a = (size_t)(g - t->m->params.g), b = a + n;
+    for (int i = 0; i < t->nb; i++) {
+        t->bdone[i] += overlap(t, i, a, b);
+        assert(t->bdone[i] <= t->bneed[i]); /* each float told once */
+    }
+    while (t->weighed && t->bnext >= 0 && t->bdone[t->bnext] == t->bneed[t->bnext] &&
+           !t->hook_err)
+        start_next(t, (float)t->weight, t->hook_d);
+    if (!t->hook_err)
+        t->hook_err = t->dist.progress(&t->dist, t->hook_d);
+}
+
+/* One batch whose gradient is summed over the ranks bucket by bucket while
+ * its backward pass runs; what it did not tell is started after it. */
+static int overlapped_grads(cl_trainer *t, double sums[2], cl_diag *d)
+{
+    memset(t->bdone, 0, sizeof *t->bdone * (size_t)t->nb);
+    t->bnext = t->nb - 1, t->weighed = 0, t->hook_err = 0, t->hook_d = d;
+    zero_grads(t);
+    t->m->params.hook = (cl_grad_hook){hook_count, hook_final, t};
+    int err = t->task.step(t->task.ctx, t->epoch_step, &t->rng[0], &sums[0], &sums[1], d);
+    t->m->params.hook = (cl_grad_hook){0};
+    err = err ? err : t->hook_err;
+    assert(err || !t->weighed || t->weight == sums[1]);
+    double c0 = now();
+    while (t->bnext >= 0 && !err)
+        start_next(t, (float)sums[1], d), err = t->hook_err;
+    err = err ? err : t->dist.wait_all(&t->dist, d);
+    t->run_comm_s += now() - c0;
+    return err;
+}
+
+/* ---- the sum in a fixed order (shares) ------------------------------------ */
+
+/* This rank's parts of the step's batches, each part's weighted gradient
+ * in t->parts, its loss and count in t->my_sums. */
+static int part_grads(cl_trainer *t, cl_diag *d)
+{
+    long k = step_batches(t);
+    double *sums = t->my_sums;
+    for (long j = 0; j < k; j++)
+        for (int i = 0; i < t->nlocal; i++) {
+            double loss = 0, count = 0;
+            zero_grads(t);
+            int err = t->task.select ? t->task.select(t->task.ctx, i) : CL_OK;
+            err = err ? err : t->task.step(t->task.ctx, t->epoch_step + j, &t->rng[i], &loss,
+                                           &count, d);
+            if (err)
+                return err;
+            accumulate(t, t->parts + (size_t)i * t->ntrained, (float)count, j == 0);
+            sums[2 * i] = (j ? sums[2 * i] : 0) + loss;
+            sums[2 * i + 1] = (j ? sums[2 * i + 1] : 0) + count;
+        }
+    t->epoch_step += k - 1;
+    return CL_OK;
+}
+
+/* The loss and count of every part, added in part order by rank 0 and
+ * sent to every rank. */
+static int ordered_sums(cl_trainer *t, double sums[2], cl_diag *d)
+{
+    size_t units = (size_t)t->dist.size * (size_t)t->nlocal;
+    int err = t->dist.gather(&t->dist, t->my_sums, 2 * (size_t)t->nlocal * sizeof *t->my_sums,
+                             t->part_sums, d);
+    sums[0] = sums[1] = 0;
+    for (size_t u = 0; u < units && t->dist.rank == 0; u++)
+        sums[0] += t->part_sums[2 * u], sums[1] += t->part_sums[2 * u + 1];
+    return err ? err : t->dist.bcast(&t->dist, sums, 2 * sizeof *sums, d);
+}
+
+static int shared_grads(cl_trainer *t, double sums[2], cl_diag *d)
+{
+    int err = part_grads(t, d);
+    if (err)
+        return err;
+    double c0 = now();
+    err = t->dist.sum_ordered_f32(&t->dist, t->parts, t->nlocal, t->ntrained, t->acc, d);
+    err = err ? err : ordered_sums(t, sums, d);
+    t->run_comm_s += now() - c0;
+    if (!err)
+        gather_into(t, t->acc, t->m->params.g);
+    return err;
+}
+
+/* The step's gradient (the mean over its items), loss and count, summed
+ * over the ranks: in a fixed order (shares), bucket by bucket during
+ * backward (several ranks), or after the batches. */
 static int step_grads(cl_trainer *t, double *loss, double *count, cl_diag *d)
 {
     double sums[2] = {0, 0};
-    int err = local_grads(t, sums, d);
-    if (!err && t->dist.size > 1)
+    int err, summed = t->c.shares || t->nb;
+    if (t->c.shares)
+        err = shared_grads(t, sums, d);
+    else if (t->nb)
+        err = overlapped_grads(t, sums, d);
+    else
+        err = local_grads(t, sums, d);
+    double c0 = now();
+    if (!err && !summed && t->dist.size > 1)
         err = sum_grads(t, d);
-    if (!err && t->dist.size > 1)
+    if (!err && !t->c.shares && t->dist.size > 1)
         err = t->dist.sum_f64(&t->dist, sums, 2, d);
+    t->run_comm_s += now() - c0;
     if (!err && (t->acc || t->dist.size > 1))
         scale_grads(t, sums[1] > 0 ? (float)(1.0 / sums[1]) : 0.0f);
     *loss = sums[0], *count = sums[1];
@@ -776,6 +1008,7 @@ static void fill_stats(cl_trainer *t)
     if (t->loss_count > 0)
         s->train_loss = t->loss_sum / t->loss_count;
     s->elapsed = elapsed, s->run_train_seconds = t->run_train_s, s->run_steps = run_steps;
+    s->run_comm_seconds = t->run_comm_s;
     s->items_per_sec = t->run_train_s > 0 ? (t->items - t->items0) / t->run_train_s : 0;
     double eta = INFINITY;
     if (s->max_steps && rate > 0)
@@ -831,7 +1064,8 @@ static int same_weights(cl_trainer *t, cl_diag *d)
 static int start(cl_trainer *t, cl_diag *d)
 {
     int resumed = t->prepared == -1;
-    t->t0 = now(), t->run_train_s = 0, t->run_start = t->step, t->last_report = 0;
+    t->t0 = now(), t->run_train_s = 0, t->run_comm_s = 0, t->run_start = t->step;
+    t->last_report = 0;
     t->items0 = t->items;
     t->st.train_loss = NAN;
     t->st.last = (cl_train_score){NAN, NAN, 0};

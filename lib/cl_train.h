@@ -32,7 +32,10 @@
  *     each share's item count, so that the step is that of one process with
  *     the whole batch.  Rank 0 alone evaluates and writes the files; .last
  *     holds every rank's random state and task state, and a resume needs
- *     the same number of ranks.
+ *     the same number of ranks.  On several ranks the sums run in buckets
+ *     that start while the backward pass goes on; with `shares` they run
+ *     in a fixed order instead, for weights that are bit for bit those of
+ *     one process (docs/scale-out.md).
  *
  * Model files hold no wall-clock times (they would make a resumed run's
  * files differ); the time spent is reported through the statistics. */
@@ -67,7 +70,21 @@ typedef struct {
     uint64_t seed;          /* dropout and data order */
     int accumulate;         /* batches per optimizer step (0 or 1: one) */
     const cl_dist *dist;    /* the ranks training together (borrowed; NULL: this process alone) */
+    /* Deterministic (0 = off): every batch is computed as `shares` parts,
+     * each with its own dropout, and their gradients are summed in part
+     * order (cl_dist sum_ordered_f32), so that any number of ranks that
+     * divides `shares` (one process included) trains the same weights, bit
+     * for bit.  A rank computes shares / ranks parts, one after the other
+     * (the task's select), and the reduction waits for the whole pass. */
+    int shares;
+    /* Without shares, on several ranks: floats per bucket of the gradient
+     * sum, each bucket started as soon as the backward pass has made it
+     * final (cl_params' hook), so that the sums overlap the rest of the
+     * pass.  0: CL_TRAIN_BUCKET; < 0: one sum after the pass. */
+    long bucket;
 } cl_train_config;
+
+#define CL_TRAIN_BUCKET (1L << 18) /* 1 MB of floats */
 
 /* lr 2e-3, clip 5, no decay, no limit, evaluation every epoch, seed 1. */
 cl_train_config cl_train_defaults(void);
@@ -107,7 +124,11 @@ typedef struct {
      * from rng.  *loss: summed loss, *count: items it is summed over (chars,
      * words, sentences); count 0 means nothing to learn from.  The
      * gradient is that of the mean loss (loss / count): accumulation and
-     * the ranks weigh each batch's gradient by its count. */
+     * the ranks weigh each batch's gradient by its count.  A task that
+     * tells the model's gradient hook (cl_params.h: its count after the
+     * forward pass, its final gradients during backward) lets the sums over
+     * the ranks overlap its backward pass; one that does not is summed
+     * after it. */
     int (*step)(void *ctx, long i, cl_rng *rng, double *loss, double *count, cl_diag *d);
     /* Score the current weights on held-out data.  NULL: no held-out data
      * (every evaluation then counts as the best). */
@@ -120,6 +141,10 @@ typedef struct {
      * A step whose mean loss exceeds CL_TRAIN_DIVERGED times it has
      * diverged (finite but exploding, as with a far too high lr). */
     double chance;
+    /* With config.shares, when a process computes k > 1 parts of each
+     * batch (shares / ranks): the next step computes its part i (0 <= i
+     * < k), each part with its own state.  NULL: the task holds one part. */
+    int (*select)(void *ctx, int i);
 } cl_train_task;
 
 #define CL_TRAIN_DIVERGED 3.0
@@ -144,6 +169,7 @@ typedef struct {
     float lr;               /* base learning rate of the last step */
     double elapsed;         /* wall seconds of this run */
     double run_train_seconds; /* inside steps, this run */
+    double run_comm_seconds;  /* of which waiting for the gradient sums over the ranks */
     long run_steps;
     double items_per_sec;   /* this run's training throughput */
     double eta;             /* seconds to the nearest limit, NAN if none */

@@ -2,7 +2,12 @@
 # Data-parallel training end to end, with the MPI build of charlstm:
 #   1. two ranks train the same model as one process (dropout 0): the
 #      validation loss after 200 LM steps, and the classifier's, agree to a
-#      relative 1e-4 (only the order of float sums differs);
+#      relative 1e-4 (only the order of float sums differs); the gradient
+#      sums started bucket by bucket during backward (26 floats a bucket)
+#      give the same file as one sum after it;
+#   1b. --deterministic: two ranks write the same model file, byte for byte,
+#      as one process (dropout on), for the LM, the classifier (4 shares:
+#      two per rank) and the tagger; a run resumed under mpirun too;
 #   2. a run stopped at a step limit and resumed under mpirun leaves the same
 #      files, byte for byte, as an uninterrupted one; one process refuses to
 #      resume it;
@@ -43,6 +48,40 @@ CLF=(--task classifier --train text.tsv --hidden 16 --emb 8 --batch 8 --epochs 2
 "$B" train "${CLF[@]}" -q -o c1.model --log c1.tsv
 "${MPIRUN[@]}" "$B" train "${CLF[@]}" -q -o c2.model --log c2.tsv
 close_enough "classifier, 2 epochs" "$(last_valid c1.tsv)" "$(last_valid c2.tsv)"
+
+"${MPIRUN[@]}" "$B" train "${LM[@]}" --steps 60 --bucket-mb 0.0001 -q -o bucket.model
+"${MPIRUN[@]}" "$B" train "${LM[@]}" --steps 60 --bucket-mb 0 -q -o after.model
+cmp bucket.model after.model
+"${MPIRUN[@]}" "$B" train "${CLF[@]}" --bucket-mb 0.0001 -q -o cbucket.model
+"${MPIRUN[@]}" "$B" train "${CLF[@]}" --bucket-mb 0 -q -o cafter.model
+cmp cbucket.model cafter.model
+echo "sums in buckets during backward = one sum after it: files identical (lm, classifier)"
+
+# 1b. --deterministic: bit for bit (dropout on: every share has its own)
+same_bits() { # name shares options...
+    local name=$1 n=$2
+    shift 2
+    "$B" train "$@" --deterministic "$n" -q -o "det1-$name.model"
+    "${MPIRUN[@]}" "$B" train "$@" --deterministic "$n" -q -o "det2-$name.model"
+    cmp "det1-$name.model" "det2-$name.model"
+    echo "--deterministic $n, $name: 1 process and 2 ranks wrote identical files"
+}
+same_bits lm 2 "${LM[@]}" --dropout 0.2 --steps 100
+same_bits classifier 4 "${CLF[@]}" --dropout 0.2
+same_bits tagger 2 --task tagger --train text.conllu --hidden 16 --emb 8 \
+    --batch 8 --epochs 2 --threads 1
+DET=("${LM[@]}" --dropout 0.2 --eval-every 20 --deterministic 4)
+"${MPIRUN[@]}" "$B" train "${DET[@]}" --steps 30 -q -o dcut.model
+"${MPIRUN[@]}" "$B" train --resume dcut.model.last --steps 60 -q -o dcut.model 2> /dev/null
+"$B" train "${DET[@]}" --steps 60 -q -o dfull.model
+cmp dfull.model dcut.model
+echo "--deterministic 4: 2 ranks stopped at step 30 and resumed = 1 process: files identical"
+if "${MPIRUN[@]}" "$B" train "${LM[@]}" --deterministic 3 --steps 2 -q -o odd.model > odd.err 2>&1
+then
+    echo "--deterministic 3 on 2 ranks was accepted"; exit 1
+fi
+grep -q "the 2 processes do not divide it" odd.err || { cat odd.err; exit 1; }
+echo "--deterministic 3 on 2 ranks: refused"
 
 # 2. resume under mpirun (dropout on: every rank's random state is kept)
 RES=("${LM[@]}" --dropout 0.2 --eval-every 20)

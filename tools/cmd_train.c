@@ -32,7 +32,7 @@ static void train_defaults(train_opts *o)
         .epochs = -1, .eval_every = -1, .seed = 1, .patience = -1, .threads = 1, .accumulate = 1,
         .casefold = -1, .bidir = -1, .ema = -1,
         .column = COLUMN_UPOS, .encoder_lr = -1, .ngram = 2, .ngram_bits = 20,
-        .ngram_dropout = 0.5, .precision = CL_PREC_FP32,
+        .ngram_dropout = 0.5, .precision = CL_PREC_FP32, .bucket_mb = 1,
     };
 }
 
@@ -123,7 +123,7 @@ static int train_resolve(const cli_command *cmd, train_opts *o)
 static const char *const kept_opts[] = {
     "task", "dev", "dev-fraction", "max-vocab", "min-count", "casefold", "no-casefold", "no-nfc",
     "replace-invalid", "layers", "hidden", "emb", "cell", "bidir", "no-bidir", "dropout", "batch",
-    "seq", "seed", "column", "no-affixes", "ema", "freeze", "class-weights", "ngram",
+    "seq", "seed", "column", "no-affixes", "ema", "freeze", "class-weights", "ngram", "deterministic",
     "ngram-bits", "ngram-dropout", NULL};
 /* Not part of a run: where it is read from and written to. */
 static const char *const unstored_opts[] = {"output", "init", "resume", "log", "quiet", "valid",
@@ -380,6 +380,14 @@ static int train_parse(train_opts *o, int argc, char **argv, cl_ckpt **ck)
         {"accumulate", 0, CLI_INT, &o->accumulate, "K",
          .help = "accumulate the gradients of K batches per optimiser step (a K times larger "
          "batch in the memory of one)", .min = 1, .max = 65536},
+        {"deterministic", 0, CLI_INT, &o->deterministic, "N",
+         .help = "compute every batch as N shares and sum their gradients in share order: "
+         "mpirun -np P with P dividing N trains the same weights, bit for bit, as one process "
+         "(0 = off: sums in MPI's order, overlapping backward)", .min = 0, .max = 4096},
+        {"bucket-mb", 0, CLI_FLOAT, &o->bucket_mb, "MB",
+         .help = "under mpirun: sum the gradients over the processes in buckets of MB, each "
+         "started as soon as backward has finished it (0 = one sum after backward)",
+         .min = 0, .max = 65536},
         {"threads", 0, CLI_INT, &o->threads, "N",
          .help = "threads (OpenMP) for the recurrence and the matrix products",
          .min = 1, .max = 1024},

@@ -148,7 +148,7 @@ static int run_task(clf_run *r)
     const train_opts *o = r->o;
     cl_clftrain_config c = cl_clftrain_defaults();
     c.batch = o->batch, c.freeze = o->freeze, c.class_weights = o->class_weights;
-    c.part = o->dist->rank, c.parts = o->dist->size;
+    train_job_share(o, &c.part, &c.parts, &c.local);
     cl_diag d = {{0}};
     int err = cl_clftrain_create(&r->t, r->m, &c, &r->train, r->dev.n ? &r->dev : NULL, &d);
     if (err)

@@ -42,8 +42,17 @@ static cl_train_config config_of(const train_opts *o)
     c.decay_every = o->decay_every, c.warmup = o->warmup, c.ema = (float)o->ema;
     c.max_steps = o->steps, c.max_epochs = o->epochs, c.max_seconds = o->minutes * 60;
     c.eval_every = o->eval_every, c.patience = o->patience, c.seed = (uint64_t)o->seed;
-    c.accumulate = o->accumulate, c.dist = o->dist;
+    c.accumulate = o->accumulate, c.dist = o->dist, c.shares = o->deterministic;
+    c.bucket = o->bucket_mb > 0 ? (long)(o->bucket_mb * (1 << 20) / sizeof(float)) : -1;
+    c.bucket += !c.bucket; /* a tiny size is one float, not the default */
     return c;
+}
+
+void train_job_share(const train_opts *o, int *part, int *parts, int *local)
+{
+    int k = o->deterministic ? o->deterministic / o->dist->size : 1;
+    k = k > 0 ? k : 1; /* not a multiple: the trainer says so */
+    *part = o->dist->rank * k, *parts = o->dist->size * k, *local = k;
 }
 
 /* The options of the run, in MODEL.last: a resume needs none of them. */
@@ -144,6 +153,10 @@ static void summary(const job_run *r, const cl_train_stats *s)
     /* one line for scripts and benchmarks */
     fprintf(stderr, "train %s/s: %.0f (%ld steps, %.1f s in training steps); peak memory %.0f MB\n",
             j->unit, s->items_per_sec, s->run_steps, s->run_train_seconds, ru.ru_maxrss / 1024.0);
+    if (j->o->dist->size > 1 && s->run_train_seconds > 0)
+        fprintf(stderr, "waiting for the gradient sums over %d processes: %.1f s, %.1f %% of the "
+                "training steps\n", j->o->dist->size, s->run_comm_seconds,
+                100 * s->run_comm_seconds / s->run_train_seconds);
 }
 
 static int finish(const job_run *r, int err, const cl_diag *d, const cl_train_stats *s)

@@ -24,6 +24,9 @@ typedef struct {
 
 /* Train; returns the exit status (0, CLI_EXIT_FAIL, CLI_EXIT_INTERRUPTED). */
 int train_job_run(train_job *j);
+/* The shares of every batch this process computes (the tasks' part, parts
+ * and local): one per process, or --deterministic N / processes of N. */
+void train_job_share(const train_opts *o, int *part, int *parts, int *local);
 
 /* "charlstm train: <what>" on stderr unless --quiet: how the run is set up. */
 void train_job_describe(const train_opts *o, const char *fmt, ...)

@@ -36,6 +36,8 @@ typedef struct {
     int precision;          /* cl_precision (the choices are in its order): auto, fp32, bf16 */
     int accumulate;         /* batches per optimizer step */
     const cl_dist *dist;    /* the processes training together (mpirun), or this one */
+    int deterministic;      /* every batch as N shares summed in a fixed order (0 = off) */
+    double bucket_mb;       /* gradient all-reduce buckets during backward (0 = after it) */
     /* tagger and classifier */
     int column, no_affixes, freeze, class_weights;
     double encoder_lr;      /* resolved: 0 with --freeze */
