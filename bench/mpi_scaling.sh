@@ -4,7 +4,10 @@
 # of every rank counted) of
 #   one process, one thread | one process, --threads 2 | mpirun -np 2 --bind-to core, --threads 1
 # measured in turn, in one run, so that the ratios compare like with like on a
-# loaded machine; plus the bytes all-reduced per step (4 per trained weight).
+# loaded machine; plus the bytes all-reduced per step (4 per trained weight)
+# and the share of the 2 ranks' step time spent waiting for those sums (they
+# run in buckets during backward; "after" is the same with --bucket-mb 0, one
+# sum after backward).
 #
 #   MPI_TOOL=build-mpi/charlstm  BENCH_DATA=DIR  BENCH_RUNS=3  MPI_STEPS_SCALE=1
 set -euo pipefail
@@ -28,7 +31,9 @@ train() { # launcher... -- layers hidden steps threads
     shift
     "${pre[@]}" "$TOOL" train --train "$DATA/train.txt" --dev "$OUT/valid.txt" -o "$OUT/m.model" \
         --layers "$1" --hidden "$2" --emb 64 --batch 32 --seq 100 --steps "$3" --threads "$4" \
-        --eval-every 0 --dropout 0 --seed 1 2>&1 | tr '\r' '\n' | awk '/^train chars\/s:/ {print $3}'
+        --eval-every 0 --dropout 0 --seed 1 "${@:5}" 2>&1 | tr '\r' '\n' |
+        awk '/^train chars\/s:/ {c = $3} /^waiting for the gradient sums/ {w = $(NF-5)}
+             END {print c, (w == "" ? "-" : w)}'
 }
 
 trained_floats() { "$TOOL" info "$OUT/m.model" | awk '/parameters/ {for (i = 1; i <= NF; i++) if ($(i+1) == "parameters") print $i; exit}'; }
@@ -36,27 +41,33 @@ trained_floats() { "$TOOL" info "$OUT/m.model" | awk '/parameters/ {for (i = 1; 
 echo "data-parallel scaling, $(date -u +%Y-%m-%d), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "median of $RUNS runs; chars/s of training steps (higher is better); batch 32 x seq 100"
 echo
-echo "| model   | weights | MB/step | 1 proc, 1 thr | 1 proc, 2 thr | 2 ranks x 1 thr | 2 ranks / 1 thr | 2 ranks / 2 thr |"
-echo "|---------|---------|---------|---------------|---------------|-----------------|-----------------|-----------------|"
+echo "| model   | weights | MB/step | 1 proc, 1 thr | 1 proc, 2 thr | 2 ranks x 1 thr | 2 ranks / 1 thr | 2 ranks / 2 thr | waiting, buckets | waiting, after |"
+echo "|---------|---------|---------|---------------|---------------|-----------------|-----------------|-----------------|------------------|----------------|"
 model=()
+col() { cut -d' ' -f"$1" | median; } # field of the runs' "chars/s waiting%" lines
 for cfg in "1 256 $((20 * SCALE))" "2 512 $((6 * SCALE))"; do
     set -- $cfg
-    a=() b=() c=()
+    a=() b=() c=() e=()
+    mpi=(mpirun -np 2 --bind-to core --mca mpi_yield_when_idle 1)
     for _ in $(seq "$RUNS"); do # interleaved: each round sees the same load
         a+=("$(train -- "$1" "$2" "$3" 1)")
         b+=("$(train -- "$1" "$2" "$3" 2)")
-        c+=("$(train mpirun -np 2 --bind-to core --mca mpi_yield_when_idle 1 -- "$1" "$2" "$3" 1)")
+        c+=("$(train "${mpi[@]}" -- "$1" "$2" "$3" 1)")
+        e+=("$(train "${mpi[@]}" -- "$1" "$2" "$3" 1 --bucket-mb 0)")
     done
-    one=$(printf '%s\n' "${a[@]}" | median) two=$(printf '%s\n' "${b[@]}" | median)
-    mpi=$(printf '%s\n' "${c[@]}" | median) n=$(trained_floats)
+    one=$(printf '%s\n' "${a[@]}" | col 1) two=$(printf '%s\n' "${b[@]}" | col 1)
+    mpi=$(printf '%s\n' "${c[@]}" | col 1) n=$(trained_floats)
+    wb=$(printf '%s\n' "${c[@]}" | col 2) wa=$(printf '%s\n' "${e[@]}" | col 2)
     model+=("$1 x $2" "$n" "$(awk -v a="$one" 'BEGIN { print 3200 / a }')")
-    awk -v l="$1" -v h="$2" -v n="$n" -v a="$one" -v b="$two" -v c="$mpi" 'BEGIN {
-        printf "| %d x %-3d | %7.2fM | %7.1f | %13.0f | %13.0f | %15.0f | %14.0f%% | %14.0f%% |\n",
-            l, h, n / 1e6, 4 * n / 1e6, a, b, c, 100 * c / (2 * a), 100 * c / b }'
+    awk -v l="$1" -v h="$2" -v n="$n" -v a="$one" -v b="$two" -v c="$mpi" -v wb="$wb" -v wa="$wa" 'BEGIN {
+        printf "| %d x %-3d | %7.2fM | %7.1f | %13.0f | %13.0f | %15.0f | %14.0f%% | %14.0f%% | %15.1f%% | %13.1f%% |\n",
+            l, h, n / 1e6, 4 * n / 1e6, a, b, c, 100 * c / (2 * a), 100 * c / b, wb, wa }'
 done
 echo
 echo "2 ranks / 1 thr: scaling efficiency, throughput of 2 ranks over twice that of one"
-echo "process with one thread; 2 ranks / 2 thr: 2 ranks against one process with 2 threads."
+echo "process with one thread; 2 ranks / 2 thr: 2 ranks against one process with 2 threads;"
+echo "waiting: share of the 2 ranks' training-step time spent waiting for the gradient sums,"
+echo "started in buckets during backward (the default) or as one sum after it (--bucket-mb 0)."
 
 if command -v python3 > /dev/null; then
     echo
