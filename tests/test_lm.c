@@ -339,6 +339,75 @@ START_TEST(engine_declines_gru)
 }
 END_TEST
 
+/* ---- the gradient hook ---------------------------------------------------- */
+
+/* What a backward pass told: how often each float of g, its value then. */
+typedef struct {
+    const cl_params *p;
+    int *told;
+    float *seen;
+    int counts;
+    double items;
+} told_log;
+
+static void log_count(void *ctx, double items)
+{
+    told_log *l = ctx;
+    l->counts++, l->items = items;
+}
+
+static void log_final(void *ctx, const float *g, size_t n)
+{
+    told_log *l = ctx;
+    size_t off = (size_t)(g - l->p->g);
+    ck_assert(off + n <= l->p->n_train);
+    for (size_t i = off; i < off + n; i++)
+        l->told[i]++, l->seen[i] = l->p->g[i];
+}
+
+/* The LM's backward pass tells every trainable float once, and only when
+ * nothing later in the pass changes it (what the overlapped sums over the
+ * ranks rely on): for 1 and 2 layers, LSTM and GRU. */
+static void check_told_once(cl_cell cell, int layers)
+{
+    cl_model *m = tiny_model(cell, layers, 11);
+    cl_params *p = &m->params;
+    int T = 8, B = 2, ids[16], tg[16];
+    for (int i = 0; i < T * B; i++)
+        ids[i] = (i * 7) % m->enc.vocab, tg[i] = (i * 5 + 1) % m->enc.vocab;
+    cl_lm lm;
+    ck_assert_int_eq(cl_lm_create(&lm, &m->enc, p, 0, T, B), 0);
+    told_log l = {p, calloc(p->n_train, sizeof(int)), calloc(p->n_train, sizeof(float)), 0, 0};
+    cl_rng rng;
+    cl_rng_seed(&rng, 3);
+    cl_params_zero_grad(p);
+    cl_lm_forward(&lm, p, ids, tg, T, B, NULL, NULL, 1, &rng);
+    p->hook = (cl_grad_hook){log_count, log_final, &l};
+    cl_params_grads_count(p, (double)lm.count); /* as cl_lmtrain does after forward */
+    ck_assert_int_eq(cl_lm_backward(&lm, p), 0);
+    p->hook = (cl_grad_hook){0};
+    ck_assert_int_eq(l.counts, 1);
+    for (int k = 0; k < p->nt; k++)
+        for (size_t i = p->t[k].offset; !p->t[k].constant && i < p->t[k].offset + p->t[k].size; i++) {
+            ck_assert_msg(l.told[i] == 1, "%s[%zu] told %d times", p->t[k].name,
+                          i - p->t[k].offset, l.told[i]);
+            ck_assert_msg(memcmp(&l.seen[i], &p->g[i], sizeof(float)) == 0,
+                          "%s[%zu] changed after it was told final", p->t[k].name,
+                          i - p->t[k].offset);
+        }
+    free(l.told), free(l.seen);
+    cl_lm_free(&lm);
+    cl_model_free(m);
+}
+
+START_TEST(backward_tells_each_gradient_once_when_final)
+{
+    check_told_once(CL_CELL_LSTM, 1);
+    check_told_once(CL_CELL_LSTM, 2);
+    check_told_once(CL_CELL_GRU, 2);
+}
+END_TEST
+
 Suite *suite_lm(void)
 {
     Suite *s = suite_create("lm");
@@ -350,6 +419,7 @@ Suite *suite_lm(void)
     TCase *train = tcase_create("training");
     tcase_add_test(train, interrupted_training_resumes_exactly);
     tcase_add_test(train, training_lowers_the_loss);
+    tcase_add_test(train, backward_tells_each_gradient_once_when_final);
     suite_add_tcase(s, train);
     TCase *sample = tcase_create("sampling");
     tcase_add_test(sample, temperature_zero_is_argmax);

@@ -88,7 +88,7 @@ static void run_toy(long nan_at, int want_err)
 {
     cl_model *m = toy_model();
     toy_task k = {m, nan_at, 0};
-    cl_train_task task = {&k, "toy", NULL, toy_begin, toy_step, NULL, NULL, 0};
+    cl_train_task task = {&k, "toy", NULL, toy_begin, toy_step, NULL, NULL, 0, NULL};
     size_t n = m->params.n_train, half = n / 2 / 16 * 16;
     cl_train_group g[2] = {{0, half, 0.1f, 0}, {half, n, 0.1f, 1}};
     float *w0 = malloc(n * sizeof *w0);
@@ -138,7 +138,7 @@ START_TEST(accumulated_gradient_is_the_mean_over_items)
 {
     cl_model *m = toy_model();
     toy_task k = {m, -1, 0};
-    cl_train_task task = {&k, "toy", NULL, toy_begin, toy_counted_step, NULL, NULL, 0};
+    cl_train_task task = {&k, "toy", NULL, toy_begin, toy_counted_step, NULL, NULL, 0, NULL};
     size_t n = m->params.n_train;
     cl_train_group g[1] = {{0, n, 0.1f, 0}};
     float *w0 = malloc(n * sizeof *w0);
