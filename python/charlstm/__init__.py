@@ -4,8 +4,8 @@
     m = charlstm.Model("en.model")
     m.heads                                  # ('lm', 'tagger', 'classifier')
     m.generate("The meaning of life is", n=200, temperature=0.8, seed=1)
-    m.tag("I loved this film.")              # {"sentences": [{"text", "tokens": [...]}]}
-    m.classify(["a gorgeous movie", "dull"]) # [{"label", "prob", "probs"}, ...]
+    m.tag("I loved it. Mr. Smith didn't.")   # {"sentences": [{"text", "tokens", "words"}, ...]}
+    m.classify(["a gorgeous movie", "dull"]) # [{"label", "probability", "probabilities"}, ...]
     m.score("some text")                     # surprisal of each character (nats)
     m.states(["some text"])                  # encoder states as NumPy arrays
     charlstm.train(task="lm", train="corpus.txt", output="en.model", minutes=10)
@@ -14,6 +14,7 @@ Everything runs in libcharlstm (the same code as the `charlstm` command); the
 GIL is released while it works.  Errors raise charlstm.Error with the
 library's message (file, line, byte).  See docs/python.md.
 """
+import math
 import os
 import threading
 from collections import namedtuple
@@ -262,76 +263,60 @@ class Model:
 
     # ---- tagging -----------------------------------------------------------
 
-    def tag(self, text_or_tokens):
-        """Part-of-speech tags.  A str (or bytes) is raw text: one sentence
-        per line, split into words as `charlstm tag` does; a list of str is
-        one sentence of given words; a list of such lists, several.
+    def tag(self, text_or_tokens, split=True, top=0):
+        """Part-of-speech tags, as `charlstm tag --output json` gives them.
 
-        Returns {"sentences": [{"text": ..., "tokens": [{"form", "start",
-        "end", "tag", "prob"}]}]}: start/end are code-point offsets into the
-        text (for given words: into the words joined by single spaces), prob
-        the tagger's probability of the tag.  Blank lines hold no sentence."""
+        A str (or UTF-8 bytes) is raw text: each line a paragraph split into
+        sentences (split=False: each line one sentence, as --input text),
+        tokens and words made as by the command (multiword tokens: "don't" is
+        one token with the words "do" and "n't").  A list of str is one
+        sentence of given words, a list of such lists several; each word is
+        then a token and the sentence's text the words joined by spaces.
+
+        Returns {"sentences": [...]}, each sentence the object of
+        docs/json.md: "id" (from 1), "text", "start", "end", "tokens" (text,
+        start, end, words, space_after) and "words" (form, start, end, token,
+        tag, prob, and with top=K the K most likely tags).  Offsets are code
+        points into the text passed (text[start:end]); for given words, into
+        the sentence's text.  Probabilities are rounded to 6 decimals as in
+        the JSON; None for the words of a sentence over 512 words."""
         x = text_or_tokens
         msg = ffi.new("char[]", lib.CLPY_MSG)
         out = ffi.new("clpy_tagged *")
-        if isinstance(x, (str, bytes, bytearray)):
-            data = _utf8(x)
-            with self._lock:
-                err = lib.clpy_tag_text(self._m, data, len(data), out, msg)
-            try:
-                _check(err, msg)
-                return self._unpack_tagged(out, _text_of(x), None)
-            finally:
-                lib.clpy_tagged_free(out)
-        sents = [x] if x and all(isinstance(w, str) for w in x) else list(x)
-        forms, starts = [], [0]
-        for s in sents:
-            forms += [_utf8(w) for w in s]
-            starts.append(len(forms))
-        keep = [ffi.new("char[]", f) for f in forms]
-        with self._lock:
-            err = lib.clpy_tag_words(self._m, keep, starts, len(sents), out, msg)
         try:
+            if isinstance(x, (str, bytes, bytearray)):
+                data = _utf8(x)
+                with self._lock:
+                    err = lib.clpy_tag_text(self._m, data, len(data), int(bool(split)), out, msg)
+            else:
+                sents = [x] if x and all(isinstance(w, str) for w in x) else list(x)
+                forms, starts = [], [0]
+                for s in sents:
+                    forms += [_utf8(w) for w in s]
+                    starts.append(len(forms))
+                keep = [ffi.new("char[]", f) for f in forms]
+                with self._lock:
+                    err = lib.clpy_tag_words(self._m, keep, starts, len(sents), out, msg)
             _check(err, msg)
-            return self._unpack_tagged(out, None, [list(s) for s in sents if len(s)])
+            return {"sentences": _Tagged(out, self.tags).sentences(int(top))}
         finally:
             lib.clpy_tagged_free(out)
-
-    def _unpack_tagged(self, t, text, given):
-        S, W = t.nsent, t.nwords
-        ss, tags = list(t.sent_start[0:S + 1]), list(t.tag[0:max(W, 1)])
-        probs = list(t.prob[0:max(W, 1)])
-        starts, ends = list(t.start[0:max(W, 1)]), list(t.end[0:max(W, 1)])
-        sents = []
-        for s in range(S):
-            if given is None:
-                line = text[t.sent_begin[s]:t.sent_end[s]]
-                spans = [(starts[w], ends[w]) for w in range(ss[s], ss[s + 1])]
-                forms = [text[a:b] for a, b in spans]
-            else:
-                forms, line, spans, at = given[s], " ".join(given[s]), [], 0
-                for f in forms:
-                    spans.append((at, at + len(f)))
-                    at += len(f) + 1
-            toks = [{"form": f, "start": a, "end": b, "tag": self.tags[tags[w]],
-                     "prob": float(probs[w])}
-                    for f, (a, b), w in zip(forms, spans, range(ss[s], ss[s + 1]))]
-            sents.append({"text": line, "tokens": toks})
-        return {"sentences": sents}
 
     # ---- classification ------------------------------------------------------
 
     def classify(self, texts):
         """Labels of texts (a str or a list; one call into C for all), as
-        `charlstm classify` computes them: for each text {"label": best,
-        "prob": its probability, "probs": {label: probability}}."""
+        `charlstm classify --output json --all` writes them: for each text
+        {"label": best, "probability": its probability, "probabilities":
+        {label: probability}}, rounded to 6 decimals as there
+        (classify_probs has them unrounded)."""
         single = isinstance(texts, (str, bytes))
         probs = self.classify_probs([texts] if single else texts)
         out = []
         for row in probs:
             k = int(np.argmax(row))
-            out.append({"label": self.labels[k], "prob": float(row[k]),
-                        "probs": {lab: float(p) for lab, p in zip(self.labels, row)}})
+            out.append({"label": self.labels[k], "probability": _p6(float(row[k])),
+                        "probabilities": {lab: _p6(float(p)) for lab, p in zip(self.labels, row)}})
         return out[0] if single else out
 
     def classify_probs(self, texts):
@@ -373,6 +358,57 @@ class Model:
         msg = ffi.new("char[]", lib.CLPY_MSG)
         with self._lock:
             _check(lib.clpy_save(self._m, os.fsencode(path), msg), msg)
+
+
+def _p6(p):
+    """A probability as the JSON writes it: rounded to 6 decimals half away
+    from zero (C's round()), NaN as None."""
+    if p != p:
+        return None
+    x = p * 1e6
+    r = math.floor(x)
+    return (r + (x - r >= 0.5)) / 1e6
+
+
+class _Tagged:
+    """A clpy_tagged read into Python lists (one ffi.unpack per array)."""
+
+    def __init__(self, t, tags):
+        def ints(a, n):
+            return ffi.unpack(a, n) if n else []
+        S, K, W = t.nsent, t.ntok, t.nword
+        self.S, self.tags = S, tags
+        self.sent_tok, self.sent_word = ints(t.sent_tok, S + 1), ints(t.sent_word, S + 1)
+        self.text = [ffi.string(t.sent_text[s]).decode("utf-8") for s in range(S)]
+        self.sent_start, self.sent_end = ints(t.sent_start, S), ints(t.sent_end, S)
+        self.tok = list(zip(ints(t.tok_start, K), ints(t.tok_end, K), ints(t.tok_word, K),
+                            ints(t.tok_nwords, K), ints(t.tok_space_after, K)))
+        self.form = [ffi.string(t.form[w]).decode("utf-8") for w in range(W)]
+        self.word = list(zip(ints(t.word_start, W), ints(t.word_end, W), ints(t.word_token, W),
+                             ints(t.tag, W), ints(t.prob, W)))
+        self.probs = np.frombuffer(ffi.buffer(t.probs, 4 * W * t.ntags), np.float32) \
+            .reshape(W, t.ntags) if W and t.ntags else None
+
+    def sentences(self, top):
+        return [self.sentence(s, top) for s in range(self.S)]
+
+    def sentence(self, s, top):
+        text, at = self.text[s], self.sent_start[s]
+        tokens = [{"text": text[a - at:b - at], "start": a, "end": b,
+                   "words": list(range(w, w + n)), "space_after": bool(sp)}
+                  for a, b, w, n, sp in self.tok[self.sent_tok[s]:self.sent_tok[s + 1]]]
+        words = []
+        for w in range(self.sent_word[s], self.sent_word[s + 1]):
+            a, b, k, tag, p = self.word[w]
+            o = {"form": self.form[w], "start": a, "end": b, "token": k,
+                 "tag": self.tags[tag] if tag >= 0 else "_", "prob": _p6(p)}
+            if top > 0:
+                row = self.probs[w]
+                best = np.argsort(-row, kind="stable")[:top]  # ties: lower index first
+                o["top"] = [{"tag": self.tags[j], "prob": _p6(float(row[j]))} for j in best]
+            words.append(o)
+        return {"id": s + 1, "text": text, "start": at, "end": self.sent_end[s],
+                "tokens": tokens, "words": words}
 
 
 class _Generator:
