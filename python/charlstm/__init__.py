@@ -14,8 +14,11 @@ Everything runs in libcharlstm (the same code as the `charlstm` command); the
 GIL is released while it works.  Errors raise charlstm.Error with the
 library's message (file, line, byte).  See docs/python.md.
 """
+import json
 import math
 import os
+import signal
+import sys
 import threading
 from collections import namedtuple
 
@@ -438,30 +441,29 @@ class _Generator:
 
 
 # ---- training -------------------------------------------------------------------
-
-_callbacks = {}
-_callbacks_lock = threading.Lock()
-
-
-@ffi.def_extern(onerror=lambda exc, val, tb: _callback_error(val))
-def clpy_py_progress(p, ctx):
-    state = ffi.from_handle(ctx)
-    info = {k: getattr(p, k) for k in dir(p)}
-    info["evaluation"] = bool(info["evaluation"])
-    state["last"] = info
-    if state["callback"] is not None and state["callback"](info) is False:
-        state["stopped"] = True
-        return 1
-    return 0
+#
+# charlstm.train runs the `charlstm train` command in a child process with
+# --progress json: the one training core with the command's own options,
+# files, messages, Ctrl-C and --resume, and nothing of the command linked
+# into this module (which needs only the installed library).  The reports
+# on the child's stderr become callback calls; a stop is the command's
+# first Ctrl-C (SIGINT: save and stop), sent to the child alone.
 
 
-def _callback_error(val):
-    # an exception in the user's callback stops the run; train() re-raises it
-    _callback_error.pending = val
-    return 1
+def _tool():
+    """The charlstm command: $CHARLSTM_TOOL, the one next to the library
+    this module was built against, or the one on PATH."""
+    import shutil
 
-
-_callback_error.pending = None
+    built = ffi.string(lib.clpy_tool()).decode()
+    for path in (os.environ.get("CHARLSTM_TOOL"), built):
+        if path and os.access(path, os.X_OK):
+            return path
+    path = shutil.which("charlstm")
+    if not path:
+        raise Error("charlstm.train runs the charlstm command: not found (looked for %s and on "
+                    "PATH; set CHARLSTM_TOOL)" % built)
+    return path
 
 
 def _argv(task, options):
@@ -482,8 +484,80 @@ def _argv(task, options):
     return argv
 
 
+def _child_setup():
+    """In the child: its own process group, so that a Ctrl-C at the terminal
+    reaches Python alone (which passes on one SIGINT: a second one would
+    quit without saving); and SIGTERM (save and stop) when Python dies."""
+    os.setpgid(0, 0)
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, 15)  # PR_SET_PDEATHSIG, SIGTERM
+    except (OSError, AttributeError):
+        pass
+
+
+class _Run:
+    """One `charlstm train` child: its reports, its messages, its stop."""
+
+    def __init__(self, argv, callback, verbose):
+        import subprocess
+
+        self.callback, self.verbose = callback, verbose
+        self.last, self.stopped, self.messages = None, False, []
+        self.p = subprocess.Popen([_tool()] + argv + ["--progress", "json"],
+                                  stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  preexec_fn=_child_setup)
+
+    def stop(self):
+        """The command's first Ctrl-C: save MODEL.last and stop."""
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGINT)
+
+    def line(self, raw):
+        text = raw.decode("utf-8", "replace").rstrip("\n")
+        if not text.startswith("{"):
+            self.messages.append(text)
+            if self.verbose:
+                print(text, file=sys.stderr, flush=True)
+            return
+        info = json.loads(text)
+        info = {k: (math.nan if v is None else v) for k, v in info.items()}
+        self.last = info
+        if self.verbose and info["evaluation"]:
+            print("charlstm train: step %d  epoch %.2f  train %.4f  evaluation %.4f"
+                  % (info["step"], info["epochs"], info["train_loss"], info["last_metric"]),
+                  file=sys.stderr, flush=True)
+        if self.callback is not None and not self.stopped and self.callback(info) is False:
+            self.stopped = True
+            self.stop()
+
+    def run(self):
+        """Read the child's reports until it exits; its exit status."""
+        try:
+            for raw in self.p.stderr:
+                self.line(raw)
+        except BaseException:
+            # Ctrl-C here, or the callback raised: the child saves and stops
+            self.stop()
+            self.drain()
+            raise
+        return self.p.wait()
+
+    def drain(self):
+        while True:
+            try:
+                for raw in self.p.stderr:
+                    text = raw.decode("utf-8", "replace").rstrip("\n")
+                    if not text.startswith("{"):
+                        self.messages.append(text)
+                self.p.wait()
+                return
+            except KeyboardInterrupt:  # a second Ctrl-C: quit at once, as in the shell
+                self.p.send_signal(signal.SIGINT)
+
+
 def train(task=None, callback=None, verbose=False, **options):
-    """Train a model with `charlstm train`'s own code (the one training core).
+    """Train a model with `charlstm train` (the one training core).
 
     task: "lm", "tagger" or "classifier"; options: the command's options
     with "_" for "-" (train="corpus.txt" or a list, dev=..., output=...,
@@ -491,50 +565,30 @@ def train(task=None, callback=None, verbose=False, **options):
     flag), see `charlstm train --help`.  callback(info) is called about 4
     times a second and after each evaluation with a dict (step, epochs,
     items, train_loss, last_metric, best_metric, items_per_sec, eta,
-    evaluation, ...); returning False stops the run cleanly, as Ctrl-C
-    does: the latest state is saved to OUTPUT.last and train() returns.
+    evaluation, ...; NaN where there is no figure yet); returning False
+    stops the run cleanly, as Ctrl-C does: the latest state is saved to
+    OUTPUT.last and train() returns.
 
     Ctrl-C saves and raises charlstm.Interrupted; resume with
     train(resume=OUTPUT + ".last", output=OUTPUT).  verbose=True shows the
-    tool's progress line on stderr.  Returns the last progress dict, with
-    "stopped" True when the callback stopped the run."""
-    import sys
-    import tempfile
-
+    command's messages and each evaluation on stderr.  Returns the last
+    progress dict, with "stopped" True when the callback stopped the run."""
     if not verbose:
         options.setdefault("quiet", True)
-    argv = _argv(task, options)
-    state = {"callback": callback, "last": None, "stopped": False}
-    handle = ffi.new_handle(state)
-    args = [ffi.new("char[]", a.encode()) for a in argv]
-    _callback_error.pending = None
-    sys.stderr.flush()
-    log = None if verbose else tempfile.TemporaryFile()
-    saved = None
-    if log is not None:
-        saved = os.dup(2)
-        os.dup2(log.fileno(), 2)
+    run = _Run(_argv(task, options), callback, verbose)
     try:
-        rc = lib.clpy_train(len(args), args, lib.clpy_py_progress, handle)
-    finally:
-        if saved is not None:
-            os.dup2(saved, 2)
-            os.close(saved)
-    text = ""
-    if log is not None:
-        log.seek(0)
-        text = log.read().decode("utf-8", "replace")
-        log.close()
-    if _callback_error.pending is not None:
-        raise _callback_error.pending
-    if rc == 130 and not state["stopped"]:
-        raise Interrupted(text.strip() or "training interrupted")
+        rc = run.run()
+    except KeyboardInterrupt:
+        raise Interrupted("\n".join(m for m in run.messages if m.strip()) or
+                          "training interrupted") from None
+    if rc == 130 and not run.stopped:
+        raise Interrupted("\n".join(m for m in run.messages if m.strip()) or
+                          "training interrupted")
     if rc not in (0, 130):
-        lines = [ln for ln in text.splitlines() if ln.strip()]
-        raise Error("\n".join(lines) if lines else
-                    "charlstm train failed (exit status %d; see the messages above)" % rc)
-    if text and rc == 0:
-        sys.stderr.write(text)
-    result = dict(state["last"] or {})
-    result["stopped"] = state["stopped"]
+        lines = [m for m in run.messages if m.strip()]
+        raise Error("\n".join(lines) if lines else "charlstm train failed (exit status %d)" % rc)
+    if not verbose and run.messages:  # what the command had to say (-q leaves warnings)
+        print("\n".join(run.messages), file=sys.stderr)
+    result = dict(run.last or {})
+    result["stopped"] = run.stopped
     return result

@@ -4,17 +4,12 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "charlstm.h"
-#include "cl_classifier.h"
-#include "cl_tagger.h"
-#include "cli_signal.h"
-#include "commands.h"
 
 struct clpy_model {
     cl_model *m;
@@ -788,45 +783,6 @@ int clpy_classify(clpy_model *cm, const char *const *texts, const size_t *lens, 
     return err;
 }
 
-/* ==== training ============================================================= */
+/* ==== the command ========================================================= */
 
-typedef struct {
-    clpy_progress_fn fn;
-    void *ctx;
-    int stop;
-} train_observer;
-
-static void report(train_observer *o, const cl_train_stats *s, int evaluation)
-{
-    clpy_progress p = {s->step, s->epoch, s->max_steps, s->best_step, s->epochs, s->items,
-                       s->train_loss, s->last.metric, s->last.loss, s->best.metric,
-                       s->best.loss, s->lr, s->elapsed, s->items_per_sec, s->eta, evaluation,
-                       s->improved, s->saved, s->last.higher_better};
-    if (o->fn && o->fn(&p, o->ctx))
-        o->stop = 1;
-}
-
-static void on_progress(const cl_train_stats *s, void *ctx) { report(ctx, s, 0); }
-
-static int on_evaluated(const cl_train_stats *s, void *ctx)
-{
-    report(ctx, s, 1);
-    return 0; /* a stop asked for here is taken before the next step */
-}
-
-static int on_stop(void *ctx) { return ((train_observer *)ctx)->stop; }
-
-int clpy_train(int argc, char **argv, clpy_progress_fn fn, void *ctx)
-{
-    train_observer o = {fn, ctx, 0};
-    cl_train_hooks h = {&o, on_progress, on_evaluated, on_stop};
-    struct sigaction old_int, old_term;
-    sigaction(SIGINT, NULL, &old_int);
-    sigaction(SIGTERM, NULL, &old_term);
-    /* The tool's Ctrl-C: the first one saves and stops (every task). */
-    cli_signal_install();
-    int rc = cmd_train_observed(argc, argv, &h);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    return rc;
-}
+const char *clpy_tool(void) { return CLPY_TOOL; }

@@ -152,25 +152,11 @@ void clpy_tagged_free(clpy_tagged *t);
 int clpy_classify(clpy_model *m, const char *const *texts, const size_t *lens, int n,
                   float *probs, char *msg);
 
-/* ---- training ------------------------------------------------------------ */
+/* ---- the command ---------------------------------------------------------- */
 
-typedef struct {
-    long step, epoch, max_steps, best_step;
-    double epochs, items, train_loss, last_metric, last_loss, best_metric, best_loss;
-    double lr, elapsed, items_per_sec, eta;
-    int evaluation;      /* 1: called after an evaluation, 0: progress */
-    int improved, saved, higher_better;
-} clpy_progress;
-
-/* Called about 4 times a second and after each evaluation; non-zero stops
- * the run as Ctrl-C does (the latest state is saved to MODEL.last). */
-typedef int (*clpy_progress_fn)(const clpy_progress *p, void *ctx);
-
-/* Run "charlstm train" with argv[0..argc) (argv[0] = "train"): the tool's
- * own code, the one training core.  Ctrl-C stops it cleanly; the process's
- * SIGINT and SIGTERM handlers are restored on return.  Returns the exit
- * status: 0, 1 (error, message on stderr), 2 (usage), 130 (interrupted). */
-int clpy_train(int argc, char **argv, clpy_progress_fn fn, void *ctx);
+/* The charlstm command that belongs with the library this module was built
+ * against (charlstm.train runs it): its path when built, which may be gone. */
+const char *clpy_tool(void);
 
 void clpy_release(void *p); /* free() for what the functions above malloc */
 
