@@ -485,15 +485,22 @@ def _argv(task, options):
 
 
 def _child_setup():
-    """In the child: its own process group, so that a Ctrl-C at the terminal
-    reaches Python alone (which passes on one SIGINT: a second one would
-    quit without saving); and SIGTERM (save and stop) when Python dies."""
-    os.setpgid(0, 0)
+    """What the child runs before the command: its own process group, so that
+    a Ctrl-C at the terminal reaches Python alone (which passes on one
+    SIGINT: a second would quit without saving), and SIGTERM (save and stop)
+    when Python dies.  prctl is looked up here, in the parent: the child of
+    a threaded process should only make system calls."""
     try:
         import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(1, 15)  # PR_SET_PDEATHSIG, SIGTERM
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        prctl = None
+
+    def setup():
+        os.setpgid(0, 0)
+        if prctl is not None:
+            prctl(1, 15)  # PR_SET_PDEATHSIG, SIGTERM
+    return setup
 
 
 class _Run:
@@ -506,7 +513,7 @@ class _Run:
         self.last, self.stopped, self.messages = None, False, []
         self.p = subprocess.Popen([_tool()] + argv + ["--progress", "json"],
                                   stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  preexec_fn=_child_setup)
+                                  preexec_fn=_child_setup())
 
     def stop(self):
         """The command's first Ctrl-C: save MODEL.last and stop."""
@@ -537,19 +544,19 @@ class _Run:
             for raw in self.p.stderr:
                 self.line(raw)
         except BaseException:
-            # Ctrl-C here, or the callback raised: the child saves and stops
+            # the callback raised, or Ctrl-C came: the child saves and stops
+            self.callback = None
             self.stop()
             self.drain()
             raise
         return self.p.wait()
 
     def drain(self):
+        """The rest of the child's lines, until it exits."""
         while True:
             try:
                 for raw in self.p.stderr:
-                    text = raw.decode("utf-8", "replace").rstrip("\n")
-                    if not text.startswith("{"):
-                        self.messages.append(text)
+                    self.line(raw)
                 self.p.wait()
                 return
             except KeyboardInterrupt:  # a second Ctrl-C: quit at once, as in the shell
