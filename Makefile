@@ -178,12 +178,13 @@ $(FUZZ_BUILD)/lib/%.o: lib/%.c lib/*.h
 	mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJ)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(PKG_LIBS) -lm
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(PKG_LIBS) -ldnnl -lm
 
 fuzz:
 	@command -v $(FUZZ_CC) >/dev/null || { echo "make fuzz: $(FUZZ_CC) not found (Debian: clang-14)"; exit 1; }
+	@mkdir -p $(FUZZ_BUILD)
 	@echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' | \
-	    $(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null || \
+	    $(FUZZ_CC) -x c -fsanitize=fuzzer -o $(FUZZ_BUILD)/probe - 2>/dev/null || \
 	    { echo "make fuzz: $(FUZZ_CC) cannot link -fsanitize=fuzzer (Debian: libclang-rt-14-dev)"; exit 1; }
 	$(MAKE) $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
 	@for n in $(FUZZ_NAMES); do \

@@ -526,10 +526,14 @@ START_TEST(sigterm_finishes_requests_in_flight)
     if (skip_without_tools("sigterm_finishes_requests_in_flight"))
         return;
     char cmd[2048], buf[1 << 16];
-    /* a slow request (16 samples of 2000 characters), then SIGTERM while it runs */
+    /* a slow request (16 samples of 2000 characters), then SIGTERM while it
+     * runs: /health counts it (and itself) as active once it has arrived,
+     * however slow the machine is */
     snprintf(cmd, sizeof cmd, "curl -s %s/generate -d '{\"length\": 2000, \"num_samples\": 16}' "
-             "-o '%s/long.json' -w '%%{http_code}' & sleep 0.3; kill -TERM %d; wait $!",
-             url, cl_test_tmpdir(), (int)server);
+             "-o '%s/long.json' -w '%%{http_code}' & for i in $(seq 300); do "
+             "curl -s %s/health | grep -Eq '\"active\": *([2-9]|[1-9][0-9])' && break; "
+             "sleep 0.05; done; kill -TERM %d; wait $!",
+             url, cl_test_tmpdir(), url, (int)server);
     ck_assert_int_eq(cl_test_shell(cmd, buf, sizeof buf), 0);
     ck_assert_str_eq(buf, "200");
     int status;

@@ -436,6 +436,8 @@ static int train_parse(train_opts *o, int argc, char **argv, cl_ckpt **ck)
 
 static int train_run(const train_opts *o)
 {
+    cli_threads(o->threads);
+    cli_signal_install(); /* before the (long) data preparation: Ctrl-C stops cleanly there too */
     switch (o->task) {
     case CMD_TASK_TAGGER: return train_tagger(o);
     case CMD_TASK_CLASSIFIER: return train_classifier(o);

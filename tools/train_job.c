@@ -216,3 +216,10 @@ int train_job_run(train_job *j)
     rc = rc ? rc : run_trainer(&r);
     return close_log(&r, rc);
 }
+
+cl_text_opts train_job_text(const train_opts *o)
+{
+    cl_text_opts t = cl_text_defaults();
+    t.nfc = !o->no_nfc, t.casefold = o->casefold, t.replace_invalid = o->replace_invalid;
+    return t;
+}

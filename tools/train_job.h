@@ -25,6 +25,10 @@ typedef struct {
 /* Train; returns the exit status (0, CLI_EXIT_FAIL, CLI_EXIT_INTERRUPTED). */
 int train_job_run(train_job *j);
 
+/* The text options the command line asks for (--no-nfc, --casefold,
+ * --replace-invalid) over the library's defaults: one reading for every task. */
+cl_text_opts train_job_text(const train_opts *o);
+
 /* "charlstm train: <what>" on stderr unless --quiet: how the run is set up. */
 void train_job_describe(const train_opts *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
