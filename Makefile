@@ -84,9 +84,6 @@ STATIC   := $(BUILD)/libcharlstm.a
 SHARED   := $(BUILD)/libcharlstm.so.$(VERSION)
 TOOL     := $(BUILD)/charlstm
 TESTBIN  := $(BUILD)/check_charlstm
-# The tool's code without its main(), for programs that run its commands
-# inside themselves (the Python package's charlstm.train).
-CLI_LIB  := $(BUILD)/libcharlstm-cli.a
 PYTHON   ?= /usr/bin/python3
 
 .PHONY: all deps check check-python python bench bench-serve quality install uninstall clean corpora demo mutation fuzz
@@ -127,9 +124,6 @@ $(SHARED): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libcharlstm.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
 	ln -sf libcharlstm.so.$(VERSION) $(BUILD)/libcharlstm.so.0
 	ln -sf libcharlstm.so.$(VERSION) $(BUILD)/libcharlstm.so
-$(CLI_LIB): $(filter-out $(BUILD)/tools/charlstm.o,$(TOOL_OBJ))
-	rm -f $@
-	ar rcs $@ $^
 $(TOOL): $(TOOL_OBJ) $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(TESTBIN): $(TEST_OBJ) $(filter-out $(BUILD)/tools/charlstm.o,$(TOOL_OBJ)) $(STATIC)
@@ -161,7 +155,7 @@ else
 	fi
 endif
 
-python: $(STATIC) $(CLI_LIB) $(TOOL)
+python: $(STATIC) $(TOOL)
 	cd python && CHARLSTM_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) setup.py -q build_ext --inplace
 
 # ---- fuzzing: tests/fuzz/fuzz_NAME.c are libFuzzer harnesses.  `make fuzz`
@@ -238,6 +232,7 @@ corpora:
 
 charlstm.pc: charlstm.pc.in Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	    -e 's|@BINDIR@|$(BINDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' $< > $(BUILD)/charlstm.pc
 
 install: all charlstm.pc
