@@ -48,12 +48,9 @@ rounded to float32; the script asserts that PyTorch's own float32 run meets
 the C test's tolerances against it, so a correct float32 trainer can too, and
 that clipping really clips on most steps.
 
-Fixture format (text, '#' starts a comment line), as trainer_fixture.txt:
-    case NAME model=FILE
-    args KEY=VALUE...            the training settings (the test's config)
-    loss STEP VALUE              one per step, STEP from 1
-    tensor SECTION/NAME N v1 ... vN   final weights (flat, row-major, %.9g)
-    end
+The fixture's format is trainer_fixture.txt's (make_trainer_fixture.py),
+with `args KEY=VALUE...` (the training settings of the test's
+configuration) in place of the command-line options, and no `eval` lines.
 """
 import math
 import os
@@ -62,11 +59,8 @@ import unicodedata
 import torch
 import torch.nn as nn
 
-from make_trainer_fixture import f32, write_model
+from make_trainer_fixture import DATA, SEED, f32, write_model
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-DATA = os.path.join(HERE, "data")
-SEED = 20261130
 M64 = (1 << 64) - 1
 
 # The training set: three labels of uneven sizes (class weights differ),

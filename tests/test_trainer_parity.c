@@ -231,39 +231,32 @@ typedef struct {
 
 static clf_settings clf_parse_args(const char *args)
 {
-    clf_settings s = {cl_train_defaults(), cl_clftrain_defaults(), 0};
+    enum { STEPS, BATCH, LR, ENC_LR, CLIP, DECAY, EVERY, FREEZE, CW, SEED, NKEYS };
+    static const char *const keys[NKEYS] = {"steps", "batch", "lr", "encoder_lr", "clip",
+                                            "decay", "decay_every", "freeze", "class_weights",
+                                            "seed"};
+    double v[NKEYS];
+    int seen[NKEYS] = {0};
     char buf[1024], *save;
-    int seen = 0;
     snprintf(buf, sizeof buf, "%s", args);
-    for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save), seen++) {
+    for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
         char key[32];
-        double v;
-        ck_assert_msg(sscanf(tok, "%31[^=]=%lf", key, &v) == 2, "fixture args: %s", tok);
-        if (!strcmp(key, "steps"))
-            s.tc.max_steps = (long)v;
-        else if (!strcmp(key, "batch"))
-            s.cc.batch = (int)v;
-        else if (!strcmp(key, "lr"))
-            s.tc.lr = (float)v;
-        else if (!strcmp(key, "encoder_lr"))
-            s.encoder_lr = (float)v;
-        else if (!strcmp(key, "clip"))
-            s.tc.clip = (float)v;
-        else if (!strcmp(key, "decay"))
-            s.tc.lr_decay = (float)v;
-        else if (!strcmp(key, "decay_every"))
-            s.tc.decay_every = (long)v;
-        else if (!strcmp(key, "freeze"))
-            s.cc.freeze = (int)v;
-        else if (!strcmp(key, "class_weights"))
-            s.cc.class_weights = (int)v;
-        else if (!strcmp(key, "seed"))
-            s.tc.seed = (uint64_t)v;
-        else
-            ck_abort_msg("fixture args: unknown key %s", key);
+        double x;
+        int k = 0;
+        ck_assert_msg(sscanf(tok, "%31[^=]=%lf", key, &x) == 2, "fixture args: %s", tok);
+        while (k < NKEYS && strcmp(key, keys[k]))
+            k++;
+        ck_assert_msg(k < NKEYS && !seen[k], "fixture args: unknown or repeated %s", key);
+        v[k] = x, seen[k] = 1;
     }
-    ck_assert_int_eq(seen, 10);
+    for (int k = 0; k < NKEYS; k++)
+        ck_assert_msg(seen[k], "fixture args: no %s", keys[k]);
+    clf_settings s = {cl_train_defaults(), cl_clftrain_defaults(), (float)v[ENC_LR]};
+    s.tc.max_steps = (long)v[STEPS], s.tc.lr = (float)v[LR], s.tc.clip = (float)v[CLIP];
+    s.tc.lr_decay = (float)v[DECAY], s.tc.decay_every = (long)v[EVERY];
+    s.tc.seed = (uint64_t)v[SEED];
     s.tc.eval_every = 1; /* each step's loss reaches the hook */
+    s.cc.batch = (int)v[BATCH], s.cc.freeze = (int)v[FREEZE], s.cc.class_weights = (int)v[CW];
     return s;
 }
 
