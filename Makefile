@@ -82,11 +82,12 @@ TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o)
 # The test build of the whole library in double (tests/wide.h): the heads'
 # gradient checks run in it, as their own program that the head_gradcheck
 # suite of check_charlstm runs.  cl_infer (bfloat16 copies of 4-byte floats)
-# has no meaning there and is left out.
+# has no meaning there and is left out; the communicator is the serial one.
 WIDE     := $(BUILD)/wide
 WIDE_CFLAGS := -DCL_WIDE -include tests/wide.h
 WIDE_LIB := $(WIDE)/libcharlstm.a
-WIDE_OBJ := $(patsubst lib/%.c,$(WIDE)/lib/%.o,$(filter-out lib/cl_infer.c,$(LIB_SRC)))
+WIDE_OBJ := $(patsubst lib/%.c,$(WIDE)/lib/%.o,$(filter-out lib/cl_infer.c lib/cl_dist_mpi.c,\
+                                                            $(sort $(wildcard lib/*.c))))
 WIDE_TEST_SRC := tests/check_main.c tests/test_head_gradcheck.c
 WIDE_CHECK := $(WIDE)/check_heads
 
