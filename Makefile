@@ -79,6 +79,17 @@ TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOL_OBJ := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%.o)
 TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o)
+# The test build of the whole library in double (tests/wide.h): the heads'
+# gradient checks run in it, as their own program that the head_gradcheck
+# suite of check_charlstm runs.  cl_infer (bfloat16 copies of 4-byte floats)
+# has no meaning there and is left out; the communicator is the serial one.
+WIDE     := $(BUILD)/wide
+WIDE_CFLAGS := -DCL_WIDE -include tests/wide.h
+WIDE_LIB := $(WIDE)/libcharlstm.a
+WIDE_OBJ := $(patsubst lib/%.c,$(WIDE)/lib/%.o,$(filter-out lib/cl_infer.c lib/cl_dist_mpi.c,\
+                                                            $(sort $(wildcard lib/*.c))))
+WIDE_TEST_SRC := tests/check_main.c tests/test_head_gradcheck.c
+WIDE_CHECK := $(WIDE)/check_heads
 
 STATIC   := $(BUILD)/libcharlstm.a
 SHARED   := $(BUILD)/libcharlstm.so.$(VERSION)
@@ -107,12 +118,30 @@ $(BUILD)/tools/serve_page.h: tools/serve_page.html | $(BUILD)/tools
 	mv $@.tmp $@
 $(BUILD)/tests/%.o: tests/%.c tests/*.h lib/*.h $(BUILD)/tests/suites.h | $(BUILD)/tests
 	$(CC) $(CFLAGS) -Itools -I$(BUILD)/tests $(CHECK_CFLAGS) -DCL_SRCDIR='"$(CURDIR)"' \
-	    -DCL_TOOL='"$(CURDIR)/$(TOOL)"' -c $< -o $@
+	    -DCL_TOOL='"$(CURDIR)/$(TOOL)"' -DCL_WIDE_CHECK='"$(CURDIR)/$(WIDE_CHECK)"' -c $< -o $@
 
-# The runner's list of suites is every `Suite *suite_NAME(void)` in tests/.
+# The runner's list of suites is every `Suite *suite_NAME(void)` in tests/
+# (once: a file compiled for both test programs defines its suite twice).
 $(BUILD)/tests/suites.h: $(TEST_SRC) | $(BUILD)/tests
-	grep -ho '^Suite \*suite_[a-z0-9_]*(void)' $(TEST_SRC) | sed 's/^Suite \*\(suite_[a-z0-9_]*\)(void)/CL_SUITE(\1)/' > $@.tmp
+	grep -ho '^Suite \*suite_[a-z0-9_]*(void)' $(TEST_SRC) | awk '!seen[$$0]++' | \
+	    sed 's/^Suite \*\(suite_[a-z0-9_]*\)(void)/CL_SUITE(\1)/' > $@.tmp
 	mv $@.tmp $@
+
+# ---- the double test build (WIDE above)
+$(WIDE)/lib/%.o: lib/%.c lib/*.h tests/wide.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WIDE_CFLAGS) -c $< -o $@
+$(WIDE_LIB): $(WIDE_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+$(WIDE)/tests/suites.h: tests/test_head_gradcheck.c
+	@mkdir -p $(@D)
+	echo 'CL_SUITE(suite_head_gradcheck)' > $@
+$(WIDE)/tests/%.o: tests/%.c tests/*.h lib/*.h tests/wide.h $(WIDE)/tests/suites.h
+	$(CC) $(CFLAGS) $(WIDE_CFLAGS) -I$(WIDE)/tests $(CHECK_CFLAGS) -DCL_SRCDIR='"$(CURDIR)"' \
+	    -DCL_TOOL='"$(CURDIR)/$(TOOL)"' -c $< -o $@
+$(WIDE_CHECK): $(WIDE_TEST_SRC:tests/%.c=$(WIDE)/tests/%.o) $(WIDE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 $(BUILD)/lib $(BUILD)/tools $(BUILD)/tests:
 	mkdir -p $@
@@ -126,7 +155,7 @@ $(SHARED): $(LIB_OBJ)
 	ln -sf libcharlstm.so.$(VERSION) $(BUILD)/libcharlstm.so
 $(TOOL): $(TOOL_OBJ) $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(TESTBIN): $(TEST_OBJ) $(filter-out $(BUILD)/tools/charlstm.o,$(TOOL_OBJ)) $(STATIC)
+$(TESTBIN): $(TEST_OBJ) $(filter-out $(BUILD)/tools/charlstm.o,$(TOOL_OBJ)) $(STATIC) | $(WIDE_CHECK)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 # CK_DEFAULT_TIMEOUT: the sanitizer build is several times slower.  Then the
