@@ -428,6 +428,57 @@ START_TEST(tag_answers_a_coprocess)
 }
 END_TEST
 
+/* CoNLL-U through a pipe: a sentence is answered at its blank line, also
+ * when the writer has already begun the next one and waits. */
+START_TEST(tag_conllu_answers_a_coprocess)
+{
+    char model[512], cmd[2048], ans[4096];
+    sample_model_file(model, sizeof model);
+    snprintf(cmd, sizeof cmd, "'%s' tag -m '%s' --input conllu", CL_TOOL, model);
+    cl_test_coproc c;
+    cl_test_coproc_start(&c, cmd);
+    const char *one = "# sent_id = a\n1\tThe\t_\t_\t_\t_\t_\t_\t_\t_\n"
+                      "2\tnation\t_\t_\t_\t_\t_\t_\t_\tSpaceAfter=No\n"
+                      "3\t.\t_\t_\t_\t_\t_\t_\t_\t_\n\n";
+    char text[1024];
+    snprintf(text, sizeof text, "%s# sent_id = b\n1\tA\t_\t_\t_\t_\t_\t_\t_\t_\n", one);
+    ck_assert_msg(cl_test_coproc_ask_until(&c, text, "\n\n", ans, sizeof ans, 5000) >= 0,
+                  "no answer within 5 s");
+    ck_assert_str_eq(ans, "# sent_id = a\n1\tThe\t_\tDET\t_\t_\t_\t_\t_\t_\n"
+                          "2\tnation\t_\tNOUN\t_\t_\t_\t_\t_\tSpaceAfter=No\n"
+                          "3\t.\t_\tPUNCT\t_\t_\t_\t_\t_\t_\n\n");
+    ck_assert_msg(cl_test_coproc_ask_until(&c, "2\tmotion\t_\t_\t_\t_\t_\t_\t_\t_\n\n",
+                                           "\n\n", ans, sizeof ans, 5000) >= 0,
+                  "no answer within 5 s");
+    ck_assert_str_eq(ans, "# sent_id = b\n1\tA\t_\tDET\t_\t_\t_\t_\t_\t_\n"
+                          "2\tmotion\t_\tNOUN\t_\t_\t_\t_\t_\t_\n\n");
+    ck_assert_int_eq(cl_test_coproc_finish(&c), 0);
+}
+END_TEST
+
+/* A paragraph is one input line: its sentences come back as one JSON line
+ * before the next paragraph is written. */
+START_TEST(tag_paragraphs_answer_a_coprocess)
+{
+    char model[512], cmd[2048], ans[1 << 14];
+    sample_model_file(model, sizeof model);
+    snprintf(cmd, sizeof cmd, "'%s' tag -m '%s' --input paragraphs --output json", CL_TOOL, model);
+    cl_test_coproc c;
+    cl_test_coproc_start(&c, cmd);
+    const char *para[] = {"Mr. Smith arrived. He sat.\n", "The nation walked quickly.\n"};
+    for (int i = 0; i < 2; i++) {
+        ck_assert_msg(cl_test_coproc_ask(&c, para[i], ans, sizeof ans, 5000) >= 0,
+                      "no answer within 5 s");
+        cJSON *j = cJSON_Parse(ans);
+        ck_assert_msg(j != NULL, "not JSON: %s", ans);
+        ck_assert_int_eq((int)cJSON_GetObjectItem(j, "line")->valuedouble, i + 1);
+        ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "sentences")), 2 - i);
+        cJSON_Delete(j);
+    }
+    ck_assert_int_eq(cl_test_coproc_finish(&c), 0);
+}
+END_TEST
+
 /* A bad byte on line 3: lines 1-2 are tagged on stdout, the message names
  * the source once with line and byte; --replace-invalid tags all three. */
 START_TEST(tag_bad_byte_keeps_the_lines_before)
@@ -627,6 +678,8 @@ Suite *suite_tagger(void)
     tcase_add_test(cli, tag_conllu_keeps_other_columns);
     tcase_add_test(cli, malformed_conllu_fails_with_file_and_line);
     tcase_add_test(cli, tag_answers_a_coprocess);
+    tcase_add_test(cli, tag_conllu_answers_a_coprocess);
+    tcase_add_test(cli, tag_paragraphs_answer_a_coprocess);
     tcase_add_test(cli, tag_raw_text_to_ud_round_trips);
     tcase_add_test(cli, tag_paragraphs_split_sentences);
     tcase_add_test(cli, tag_json_parses);
