@@ -411,13 +411,20 @@ END_TEST
 /* A program that writes a line and waits for its tags gets them while the
  * pipe stays open (the deadline is generous for a loaded machine; without
  * streaming the answer never comes before the input ends). */
+/* `charlstm tag -m SAMPLE-MODEL args` as a co-process. */
+static void start_tag(cl_test_coproc *c, const char *args)
+{
+    char model[512], cmd[2048];
+    sample_model_file(model, sizeof model);
+    snprintf(cmd, sizeof cmd, "'%s' tag -m '%s' %s", CL_TOOL, model, args);
+    cl_test_coproc_start(c, cmd);
+}
+
 START_TEST(tag_answers_a_coprocess)
 {
-    char model[512], cmd[2048], ans[4096];
-    sample_model_file(model, sizeof model);
-    snprintf(cmd, sizeof cmd, "'%s' tag -m '%s'", CL_TOOL, model);
+    char ans[4096];
     cl_test_coproc c;
-    cl_test_coproc_start(&c, cmd);
+    start_tag(&c, "");
     double ms = cl_test_coproc_ask(&c, "The famous nation walked quickly.\n", ans, sizeof ans, 5000);
     ck_assert_msg(ms >= 0, "no answer within 5 s");
     ck_assert_str_eq(ans, "The/DET famous/ADJ nation/NOUN walked/VERB quickly/ADV ./PUNCT\n");
@@ -432,11 +439,9 @@ END_TEST
  * when the writer has already begun the next one and waits. */
 START_TEST(tag_conllu_answers_a_coprocess)
 {
-    char model[512], cmd[2048], ans[4096];
-    sample_model_file(model, sizeof model);
-    snprintf(cmd, sizeof cmd, "'%s' tag -m '%s' --input conllu", CL_TOOL, model);
+    char ans[4096];
     cl_test_coproc c;
-    cl_test_coproc_start(&c, cmd);
+    start_tag(&c, "--input conllu");
     const char *one = "# sent_id = a\n1\tThe\t_\t_\t_\t_\t_\t_\t_\t_\n"
                       "2\tnation\t_\t_\t_\t_\t_\t_\t_\tSpaceAfter=No\n"
                       "3\t.\t_\t_\t_\t_\t_\t_\t_\t_\n\n";
@@ -460,11 +465,9 @@ END_TEST
  * before the next paragraph is written. */
 START_TEST(tag_paragraphs_answer_a_coprocess)
 {
-    char model[512], cmd[2048], ans[1 << 14];
-    sample_model_file(model, sizeof model);
-    snprintf(cmd, sizeof cmd, "'%s' tag -m '%s' --input paragraphs --output json", CL_TOOL, model);
+    char ans[1 << 14];
     cl_test_coproc c;
-    cl_test_coproc_start(&c, cmd);
+    start_tag(&c, "--input paragraphs --output json");
     const char *para[] = {"Mr. Smith arrived. He sat.\n", "The nation walked quickly.\n"};
     for (int i = 0; i < 2; i++) {
         ck_assert_msg(cl_test_coproc_ask(&c, para[i], ans, sizeof ans, 5000) >= 0,
