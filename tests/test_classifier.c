@@ -579,8 +579,9 @@ START_TEST(test_tool_train_and_classify)
     cl_test_coproc c;
     char ans[256];
     cl_test_coproc_start(&c, cmd);
-    ck_assert_msg(cl_test_coproc_ask(&c, "such a good film\n", ans, sizeof ans, 5000) >= 0,
-                  "no answer within 5 s");
+    /* the first answer waits for the model to load too: a loaded machine took over 5 s */
+    ck_assert_msg(cl_test_coproc_ask(&c, "such a good film\n", ans, sizeof ans, 30000) >= 0,
+                  "no answer within 30 s");
     ck_assert_msg(!strncmp(ans, "pos\t", 4), "%s", ans);
     ck_assert_msg(cl_test_coproc_ask(&c, "bad plot\n", ans, sizeof ans, 5000) >= 0,
                   "no answer within 5 s");

@@ -274,42 +274,41 @@ static int add_conllu(tagger_io *io, const cl_conllu_sent *s, long lineno)
     }
     int err = forms && space ? cl_annotate_words(&io->doc, forms, space, n) : CL_ENOMEM;
     free(forms), free(space);
-    err = err ? err : push_line(io, NULL, lineno, first);
-    return err ? cli_fail(CMD, err, NULL, "reading CoNLL-U") : 0;
+    return err ? err : push_line(io, NULL, lineno, first);
 }
 
-/* One line of CoNLL-U: a sentence it completes joins the pending ones.
- * CLI_EXIT_FAIL (reported) on a parse error. */
-static int conllu_line(tagger_io *io, cl_conllu_reader *r, const cli_stream *in, int end)
+/* One line of CoNLL-U (end: the end of input instead): a sentence it
+ * completes joins the pending ones.  0 or a cl_err (d says where). */
+static int conllu_line(tagger_io *io, cl_conllu_reader *r, const cli_stream *in, int end,
+                       cl_diag *d)
 {
-    cl_diag d = {{0}};
     cl_conllu_sent *s = io->sents[io->doc.n];
-    int got = end ? cl_conllu_push_end(r, s, &d) : cl_conllu_push(r, s, in->line, in->len, &d);
-    if (got < 0)
-        return cli_fail(CMD, got, &d, NULL);
-    return got ? add_conllu(io, s, cl_conllu_line(s)) : 0;
+    int got = end ? cl_conllu_push_end(r, s, d) : cl_conllu_push(r, s, in->line, in->len, d);
+    return got <= 0 ? got : add_conllu(io, s, cl_conllu_line(s));
 }
 
 /* Sentences are read line by line as the text path reads lines: the
  * pending ones are tagged when a chunk is full or when the next line has
  * not arrived yet, so a writer that sends one sentence (with its blank
  * line) and waits gets it back (cli_stream).  The sentences before a bad
- * line are written before the error. */
+ * line are written before the error is reported. */
 static int tag_conllu(tagger_io *io, cli_stream *in, FILE *out)
 {
+    cl_diag d = {{0}};
     cl_conllu_reader *r = cl_conllu_reader_new(NULL, in->name);
-    int rc = r ? 0 : cli_fail(CMD, CL_ENOMEM, NULL, NULL), got = 0;
-    while (!rc && (got = cli_stream_next(in)) == 1) {
-        rc = conllu_line(io, r, in, 0);
-        if (io->doc.n && (io->doc.n == io->chunk || !cli_stream_ready(in))) {
-            int rc2 = flush_conllu(io, out);
-            rc = rc ? rc : rc2;
-        }
+    int err = r ? CL_OK : CL_ENOMEM, rc = 0, got = 0;
+    while (!err && !rc && (got = cli_stream_next(in)) == 1) {
+        err = conllu_line(io, r, in, 0, &d);
+        if (io->doc.n && (err || io->doc.n == io->chunk || !cli_stream_ready(in)))
+            rc = flush_conllu(io, out);
     }
-    rc = rc || got ? rc : conllu_line(io, r, in, 1); /* a last sentence without its blank line */
-    int rc2 = flush_conllu(io, out);
+    if (!err && !rc && got == 0)
+        err = conllu_line(io, r, in, 1, &d); /* a last sentence without its blank line */
+    rc = rc ? rc : flush_conllu(io, out);
     cl_conllu_reader_free(r);
-    return rc ? rc : got < 0 ? cli_stream_fail(in) : rc2;
+    if (err)
+        return cli_fail(CMD, err, &d, d.msg[0] ? NULL : "reading CoNLL-U");
+    return rc ? rc : got < 0 ? cli_stream_fail(in) : 0;
 }
 
 /* ---- the run */
