@@ -9,7 +9,9 @@
 #   make demo            the main job: fetch a corpus, train a few minutes, generate
 #   make bench           speed benchmarks side by side with the PyTorch reference
 #                        (and the data-parallel scaling table when MPI is built),
-#                        and charlstm serve under wrk (make bench-serve: that alone)
+#                        and charlstm serve under wrk (make bench-serve: that alone),
+#                        tag and classify throughput and co-process latency
+#                        (make bench-stream: that alone)
 #   make fuzz FUZZ_SECONDS=N  run each libFuzzer harness of tests/fuzz for N seconds (clang)
 #   make quality         long quality checks on ../shared/data (not run by CI)
 #   make mutation        plant each bug of tests/mutation/mutations.txt, run the
@@ -97,7 +99,7 @@ TOOL     := $(BUILD)/charlstm
 TESTBIN  := $(BUILD)/check_charlstm
 PYTHON   ?= /usr/bin/python3
 
-.PHONY: all deps check check-python python bench bench-serve quality install uninstall clean corpora demo mutation fuzz
+.PHONY: all deps check check-python python bench bench-serve bench-stream quality install uninstall clean corpora demo mutation fuzz
 all: $(STATIC) $(SHARED) $(TOOL)
 
 deps:
@@ -252,6 +254,11 @@ bench: all $(BUILD)/gen_bench $(BUILD)/load_bench $(if $(MPI_TOOL),mpi-tool)
 
 bench-serve: all
 	BUILD=$(BUILD) ./bench/serve_bench.sh
+
+# tag and classify alone: throughput from a file and a pipe, co-process latency
+bench-stream: all
+	CHARLSTM=$(TOOL) ./bench/stream_bench.sh tag
+	CHARLSTM=$(TOOL) ./bench/stream_bench.sh classify
 
 quality: all
 	./scripts/quality.sh
