@@ -21,7 +21,7 @@
 # sentence) and reads its answer, 200 times.  About 15 s of CPU time per
 # command (tag, REPEAT=1, one thread count).
 set -eu
-cmd=$1
+cmd=${1:-}
 model=${2:--}
 thread_counts=${3:-1}
 repeat=${4:-1}
