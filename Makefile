@@ -9,7 +9,9 @@
 #   make demo            the main job: fetch a corpus, train a few minutes, generate
 #   make bench           speed benchmarks side by side with the PyTorch reference
 #                        (and the data-parallel scaling table when MPI is built),
-#                        and charlstm serve under wrk (make bench-serve: that alone)
+#                        and charlstm serve under wrk (make bench-serve: that alone),
+#                        tag and classify throughput and co-process latency
+#                        (make bench-stream: that alone)
 #   make fuzz FUZZ_SECONDS=N  run each libFuzzer harness of tests/fuzz for N seconds (clang)
 #   make quality         long quality checks on ../shared/data (not run by CI)
 #   make mutation        plant each bug of tests/mutation/mutations.txt, run the
@@ -79,17 +81,25 @@ TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOL_OBJ := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%.o)
 TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o)
+# The test build of the whole library in double (tests/wide.h): the heads'
+# gradient checks run in it, as their own program that the head_gradcheck
+# suite of check_charlstm runs.  cl_infer (bfloat16 copies of 4-byte floats)
+# has no meaning there and is left out; the communicator is the serial one.
+WIDE     := $(BUILD)/wide
+WIDE_CFLAGS := -DCL_WIDE -include tests/wide.h
+WIDE_LIB := $(WIDE)/libcharlstm.a
+WIDE_OBJ := $(patsubst lib/%.c,$(WIDE)/lib/%.o,$(filter-out lib/cl_infer.c lib/cl_dist_mpi.c,\
+                                                            $(sort $(wildcard lib/*.c))))
+WIDE_TEST_SRC := tests/check_main.c tests/test_head_gradcheck.c
+WIDE_CHECK := $(WIDE)/check_heads
 
 STATIC   := $(BUILD)/libcharlstm.a
 SHARED   := $(BUILD)/libcharlstm.so.$(VERSION)
 TOOL     := $(BUILD)/charlstm
 TESTBIN  := $(BUILD)/check_charlstm
-# The tool's code without its main(), for programs that run its commands
-# inside themselves (the Python package's charlstm.train).
-CLI_LIB  := $(BUILD)/libcharlstm-cli.a
 PYTHON   ?= /usr/bin/python3
 
-.PHONY: all deps check check-python python bench bench-serve quality install uninstall clean corpora demo mutation fuzz
+.PHONY: all deps check check-python python bench bench-serve bench-stream quality install uninstall clean corpora demo mutation fuzz
 all: $(STATIC) $(SHARED) $(TOOL)
 
 deps:
@@ -110,12 +120,30 @@ $(BUILD)/tools/serve_page.h: tools/serve_page.html | $(BUILD)/tools
 	mv $@.tmp $@
 $(BUILD)/tests/%.o: tests/%.c tests/*.h lib/*.h $(BUILD)/tests/suites.h | $(BUILD)/tests
 	$(CC) $(CFLAGS) -Itools -I$(BUILD)/tests $(CHECK_CFLAGS) -DCL_SRCDIR='"$(CURDIR)"' \
-	    -DCL_TOOL='"$(CURDIR)/$(TOOL)"' -c $< -o $@
+	    -DCL_TOOL='"$(CURDIR)/$(TOOL)"' -DCL_WIDE_CHECK='"$(CURDIR)/$(WIDE_CHECK)"' -c $< -o $@
 
-# The runner's list of suites is every `Suite *suite_NAME(void)` in tests/.
+# The runner's list of suites is every `Suite *suite_NAME(void)` in tests/
+# (once: a file compiled for both test programs defines its suite twice).
 $(BUILD)/tests/suites.h: $(TEST_SRC) | $(BUILD)/tests
-	grep -ho '^Suite \*suite_[a-z0-9_]*(void)' $(TEST_SRC) | sed 's/^Suite \*\(suite_[a-z0-9_]*\)(void)/CL_SUITE(\1)/' > $@.tmp
+	grep -ho '^Suite \*suite_[a-z0-9_]*(void)' $(TEST_SRC) | awk '!seen[$$0]++' | \
+	    sed 's/^Suite \*\(suite_[a-z0-9_]*\)(void)/CL_SUITE(\1)/' > $@.tmp
 	mv $@.tmp $@
+
+# ---- the double test build (WIDE above)
+$(WIDE)/lib/%.o: lib/%.c lib/*.h tests/wide.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WIDE_CFLAGS) -c $< -o $@
+$(WIDE_LIB): $(WIDE_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+$(WIDE)/tests/suites.h: tests/test_head_gradcheck.c
+	@mkdir -p $(@D)
+	echo 'CL_SUITE(suite_head_gradcheck)' > $@
+$(WIDE)/tests/%.o: tests/%.c tests/*.h lib/*.h tests/wide.h $(WIDE)/tests/suites.h
+	$(CC) $(CFLAGS) $(WIDE_CFLAGS) -I$(WIDE)/tests $(CHECK_CFLAGS) -DCL_SRCDIR='"$(CURDIR)"' \
+	    -DCL_TOOL='"$(CURDIR)/$(TOOL)"' -c $< -o $@
+$(WIDE_CHECK): $(WIDE_TEST_SRC:tests/%.c=$(WIDE)/tests/%.o) $(WIDE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 $(BUILD)/lib $(BUILD)/tools $(BUILD)/tests:
 	mkdir -p $@
@@ -127,12 +155,9 @@ $(SHARED): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libcharlstm.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
 	ln -sf libcharlstm.so.$(VERSION) $(BUILD)/libcharlstm.so.0
 	ln -sf libcharlstm.so.$(VERSION) $(BUILD)/libcharlstm.so
-$(CLI_LIB): $(filter-out $(BUILD)/tools/charlstm.o,$(TOOL_OBJ))
-	rm -f $@
-	ar rcs $@ $^
 $(TOOL): $(TOOL_OBJ) $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(TESTBIN): $(TEST_OBJ) $(filter-out $(BUILD)/tools/charlstm.o,$(TOOL_OBJ)) $(STATIC)
+$(TESTBIN): $(TEST_OBJ) $(filter-out $(BUILD)/tools/charlstm.o,$(TOOL_OBJ)) $(STATIC) | $(WIDE_CHECK)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 # CK_DEFAULT_TIMEOUT: the sanitizer build is several times slower.  Then the
@@ -161,7 +186,7 @@ else
 	fi
 endif
 
-python: $(STATIC) $(CLI_LIB) $(TOOL)
+python: $(STATIC) $(TOOL)
 	cd python && CHARLSTM_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) setup.py -q build_ext --inplace
 
 # ---- fuzzing: tests/fuzz/fuzz_NAME.c are libFuzzer harnesses.  `make fuzz`
@@ -184,12 +209,13 @@ $(FUZZ_BUILD)/lib/%.o: lib/%.c lib/*.h
 	mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJ)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(PKG_LIBS) -lm
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(PKG_LIBS) -ldnnl -lm
 
 fuzz:
 	@command -v $(FUZZ_CC) >/dev/null || { echo "make fuzz: $(FUZZ_CC) not found (Debian: clang-14)"; exit 1; }
+	@mkdir -p $(FUZZ_BUILD)
 	@echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' | \
-	    $(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null || \
+	    $(FUZZ_CC) -x c -fsanitize=fuzzer -o $(FUZZ_BUILD)/probe - 2>/dev/null || \
 	    { echo "make fuzz: $(FUZZ_CC) cannot link -fsanitize=fuzzer (Debian: libclang-rt-14-dev)"; exit 1; }
 	$(MAKE) $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
 	@for n in $(FUZZ_NAMES); do \
@@ -229,6 +255,11 @@ bench: all $(BUILD)/gen_bench $(BUILD)/load_bench $(if $(MPI_TOOL),mpi-tool)
 bench-serve: all
 	BUILD=$(BUILD) ./bench/serve_bench.sh
 
+# tag and classify alone: throughput from a file and a pipe, co-process latency
+bench-stream: all
+	CHARLSTM=$(TOOL) ./bench/stream_bench.sh tag
+	CHARLSTM=$(TOOL) ./bench/stream_bench.sh classify
+
 quality: all
 	./scripts/quality.sh
 
@@ -237,6 +268,7 @@ corpora:
 
 charlstm.pc: charlstm.pc.in Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	    -e 's|@BINDIR@|$(BINDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' $< > $(BUILD)/charlstm.pc
 
 install: all charlstm.pc

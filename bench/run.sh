@@ -163,20 +163,12 @@ SHAPES
                t, ceil, tt * 1e3, step * 1e3, f / step / 1e9, 100 * tt / step }'
 done
 
-# ---- tagging speed (words/s): the size of the tagger recipe of docs/tagger.md
-# (word BiLSTM 200, no LM), trained briefly — speed does not depend on how
-# well a model is trained, only on its size.
-EWT=${BENCH_EWT:-../shared/data/ud-en-ewt}
-if [ -f "$EWT/train.conllu" ]; then
-    echo
-    awk 'BEGIN {RS = ""; ORS = "\n\n"} NR <= 2000' "$EWT/train.conllu" > "$OUT/tr.conllu"
-    awk 'BEGIN {RS = ""; ORS = "\n\n"} NR <= 200' "$EWT/dev.conllu" > "$OUT/dv.conllu"
-    "$TOOL" train --task tagger --train "$OUT/tr.conllu" --dev "$OUT/dv.conllu" -o "$OUT/pos.model" \
-        --hidden 200 --epochs 1 -q >/dev/null 2>&1
-    for t in $THREADS; do
-        CHARLSTM=$TOOL EWT_DEV="$EWT/dev.conllu" ./bench/tag_bench.sh "$OUT/pos.model" "$t" 4
-    done
-fi
+# ---- tag and classify as users feed them: batched throughput from a file
+# and through a pipe, and the latency a co-process sees (each trains a
+# model of its default size for 3 steps: speed depends on size only).
+echo
+CHARLSTM=$TOOL ./bench/stream_bench.sh tag - "$THREADS"
+CHARLSTM=$TOOL ./bench/stream_bench.sh classify - "$THREADS"
 
 # ---- loading a file of many names (duplicate checks must stay linear).
 echo

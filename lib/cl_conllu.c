@@ -24,22 +24,30 @@ struct cl_conllu_sent {
 };
 
 struct cl_conllu_reader {
-    cl_lines in;
+    cl_lines in;   /* the file (fp NULL: lines come by cl_conllu_push) */
+    int open;      /* push: a sentence has begun and not ended yet */
 };
 
 /* ------------------------------------------------------------------------
  * Objects
  * ------------------------------------------------------------------------ */
 
-/* A reader is its line source: the struct's only member. */
 cl_conllu_reader *cl_conllu_reader_new(FILE *fp, const char *name)
 {
-    return (cl_conllu_reader *)cl_lines_new(fp, name);
+    cl_conllu_reader *r = calloc(1, sizeof *r);
+    if (r && cl_lines_init(&r->in, fp, name)) {
+        cl_lines_free(&r->in);
+        free(r);
+        return NULL;
+    }
+    return r;
 }
 
 void cl_conllu_reader_free(cl_conllu_reader *r)
 {
-    cl_lines_delete(r ? &r->in : NULL);
+    if (r)
+        cl_lines_free(&r->in);
+    free(r);
 }
 
 cl_conllu_sent *cl_conllu_sent_new(void)
@@ -210,34 +218,62 @@ static int finish(cl_conllu_reader *r, cl_conllu_sent *s, cl_diag *diag)
     return 1;
 }
 
+/* The line in r->in.buf into s: 1 when it is the blank line that ends s,
+ * 0 when s goes on (or has not begun), or an error. */
+static int take_line(cl_conllu_reader *r, cl_conllu_sent *s, cl_diag *diag)
+{
+    if (!r->in.buf[0])
+        return s->nlines ? finish(r, s, diag) : 0; /* blank lines before a sentence are skipped */
+    int bad = cl_lines_check_utf8(&r->in, diag); /* CoNLL-U is UTF-8 */
+    if (bad)
+        return bad;
+    line *l;
+    if (add_line(s, r->in.buf, &l))
+        return cl_diag_set(diag, CL_ENOMEM, "%s: out of memory", r->in.name);
+    if (s->nlines == 1)
+        s->first_line = r->in.lineno;
+    return r->in.buf[0] != '#' ? parse_node(r, s, l, diag) : 0;
+}
+
 int cl_conllu_read(cl_conllu_reader *r, cl_conllu_sent *s, cl_diag *diag)
 {
     sent_clear(s);
     for (;;) {
         int got = cl_lines_next(&r->in, diag);
-        if (got < 0)
+        if (got <= 0)
+            return got < 0 ? got : s->nlines ? finish(r, s, diag) : 0;
+        if ((got = take_line(r, s, diag)))
             return got;
-        if (got == 0)
-            return s->nlines ? finish(r, s, diag) : 0;
-        if (!r->in.buf[0]) {
-            if (s->nlines)
-                return finish(r, s, diag);
-            continue; /* blank lines before a sentence */
-        }
-        int bad = cl_lines_check_utf8(&r->in, diag); /* CoNLL-U is UTF-8 */
-        if (bad)
-            return bad;
-        line *l;
-        if (add_line(s, r->in.buf, &l))
-            return cl_diag_set(diag, CL_ENOMEM, "%s: out of memory", r->in.name);
-        if (s->nlines == 1)
-            s->first_line = r->in.lineno;
-        if (r->in.buf[0] != '#') {
-            int err = parse_node(r, s, l, diag);
-            if (err)
-                return err;
-        }
     }
+}
+
+/* ---- push: the caller reads the lines (cl_conllu.h says why) */
+
+int cl_conllu_push(cl_conllu_reader *r, cl_conllu_sent *s, const char *text, size_t len,
+                   cl_diag *diag)
+{
+    cl_lines *in = &r->in;
+    if (!r->open)
+        sent_clear(s), r->open = 1;
+    if (len + 1 > in->cap) {
+        char *b = realloc(in->buf, len + 1);
+        if (!b)
+            return cl_diag_set(diag, CL_ENOMEM, "%s: out of memory", in->name);
+        in->buf = b, in->cap = len + 1;
+    }
+    memcpy(in->buf, text, len);
+    in->buf[len] = '\0';
+    in->len = len, in->lineno++;
+    int got = take_line(r, s, diag);
+    r->open = got == 0; /* after an end or an error the next line begins a sentence */
+    return got;
+}
+
+int cl_conllu_push_end(cl_conllu_reader *r, cl_conllu_sent *s, cl_diag *diag)
+{
+    int got = r->open && s->nlines ? finish(r, s, diag) : 0;
+    r->open = 0;
+    return got;
 }
 
 /* ------------------------------------------------------------------------

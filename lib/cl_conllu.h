@@ -1,7 +1,9 @@
 /* cl_conllu: streaming CoNLL-U reader and writer (Universal Dependencies).
  *
  * A reader pulls one sentence at a time from a FILE*, so files of any size
- * stream in constant memory.  A sentence keeps every line in order:
+ * stream in constant memory; or the caller pushes the lines it read itself
+ * (cl_conllu_push), so that a sentence is complete at its blank line
+ * without a read past it.  A sentence keeps every line in order:
  * comments, multiword-token ranges ("3-4 don't") and empty nodes ("5.1") are
  * kept verbatim; ordinary word lines are split into their 10 columns.  The
  * ordinary words (IDs 1, 2, ...) are what taggers see: FORM, UPOS, XPOS by
@@ -35,8 +37,8 @@ enum {
     CL_CONLLU_NCOLS
 };
 
-/* A reader on fp (not closed by the reader); name is used in diagnostics
- * and copied.  Returns NULL when out of memory.  Free with
+/* A reader on fp (not closed by the reader; NULL for cl_conllu_push);
+ * name is used in diagnostics and copied.  Returns NULL when out of memory.  Free with
  * cl_conllu_reader_free. */
 cl_conllu_reader *cl_conllu_reader_new(FILE *fp, const char *name);
 void cl_conllu_reader_free(cl_conllu_reader *r);
@@ -51,6 +53,21 @@ void cl_conllu_sent_free(cl_conllu_sent *s);
  * that is not UTF-8: file, line and byte in diag), CL_EPARSE,
  * CL_EIO, CL_ENOMEM (diag filled). */
 int cl_conllu_read(cl_conllu_reader *r, cl_conllu_sent *s, cl_diag *diag);
+
+/* Push parsing, for lines read by the caller: a co-process writes a
+ * sentence and waits for the answer, and a FILE* would block filling its
+ * buffer past the blank line.  On a reader made with fp NULL, give every
+ * line (without its line end; numbered from 1 in messages) to
+ * cl_conllu_push with the sentence it goes into.  Returns 1 when the line
+ * was the blank one that ends the sentence (s holds it; the next push
+ * begins a new sentence, into the s it is given, which it clears), 0 when
+ * the sentence goes on or has not begun, or CL_EUTF8, CL_EPARSE, CL_ENOMEM
+ * (diag "NAME:LINE: ..."; the next push begins a new sentence).  At end of
+ * input, cl_conllu_push_end returns 1 when s holds a last sentence that no
+ * blank line ended, else 0 (or CL_EPARSE for a sentence without words). */
+int cl_conllu_push(cl_conllu_reader *r, cl_conllu_sent *s, const char *line, size_t len,
+                   cl_diag *diag);
+int cl_conllu_push_end(cl_conllu_reader *r, cl_conllu_sent *s, cl_diag *diag);
 
 /* Write s followed by one blank line.  name is for diagnostics.  Returns 0
  * or CL_EIO. */

@@ -50,22 +50,39 @@ const cl_classifier_config *cl_labeler_config(const cl_labeler *l) { return l->c
 int cl_labeler_count(const cl_labeler *l) { return l->n; }
 int cl_labeler_capacity(const cl_labeler *l) { return l->B; }
 
-/* A workspace long enough for the texts held: grown by doubling, so memory
- * follows the longest text seen, not the model's max_chars. */
-static int workspace(cl_labeler *l)
+/* A workspace for n texts of up to T characters: its length grown by
+ * doubling, so memory follows the longest text seen, not max_chars; its
+ * rows as many as CL_CLASSIFIER_BATCH_CHARS allows at that length (one
+ * 300,000-character line in 32 rows took 22.6 GB). */
+static int workspace(cl_labeler *l, int T, int n)
 {
-    int T = 1;
-    for (int i = 0; i < l->n; i++)
-        T = l->len[i] > T ? l->len[i] : T;
-    if (l->clf && T <= cl_classifier_max_len(l->clf))
+    if (l->clf && T <= cl_classifier_max_len(l->clf) && n <= cl_classifier_max_batch(l->clf))
         return CL_OK;
     int want = l->clf ? cl_classifier_max_len(l->clf) : 128;
     while (want < T)
         want *= 2;
     want = want < l->cfg->max_chars ? want : l->cfg->max_chars;
+    if (cl_classifier_rows_for(want, l->B) < n) /* the doubled length would cost rows */
+        want = T;
     cl_classifier_free(l->clf);
     l->clf = NULL;
-    return cl_classifier_create(&l->clf, l->m, want, l->B);
+    return cl_classifier_create(&l->clf, l->m, want, cl_classifier_rows_for(want, l->B));
+}
+
+/* The texts from first on that run together: as many as keep (longest x
+ * count) within CL_CLASSIFIER_BATCH_CHARS, at least one.  *T = their
+ * longest. */
+static int group(const cl_labeler *l, int first, int *T)
+{
+    int n = 0, t = 1;
+    for (; first + n < l->n; n++) {
+        int t2 = l->len[first + n] > t ? l->len[first + n] : t;
+        if (n && (size_t)t2 * (size_t)(n + 1) > CL_CLASSIFIER_BATCH_CHARS)
+            break;
+        t = t2;
+    }
+    *T = t;
+    return n;
 }
 
 int cl_labeler_add(cl_labeler *l, const char *text, size_t n, const char *where, cl_diag *d)
@@ -97,10 +114,13 @@ int cl_labeler_add(cl_labeler *l, const char *text, size_t n, const char *where,
 
 int cl_labeler_run(cl_labeler *l, float *probs)
 {
-    if (!l->n)
-        return CL_OK;
-    int err = workspace(l);
-    err = err ? err : cl_classifier_predict(l->clf, (const int *const *)l->ids, l->len, l->n, probs);
+    int err = CL_OK, K = l->cfg->nlabels;
+    for (int i = 0, n, T; i < l->n && !err; i += n) {
+        n = group(l, i, &T);
+        err = workspace(l, T, n);
+        err = err ? err : cl_classifier_predict(l->clf, (const int *const *)l->ids + i, l->len + i,
+                                                n, probs + (size_t)i * K);
+    }
     l->n = 0;
     return err;
 }

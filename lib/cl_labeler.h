@@ -5,6 +5,10 @@
  * model's text options, cut to the head's max_chars; an empty text reads as
  * one unknown character so that every text gets an answer) and a classifier
  * workspace that grows with the longest text seen, never past max_chars.
+ * The texts held run in groups of at most CL_CLASSIFIER_BATCH_CHARS padded
+ * characters, so memory stays bounded whatever their lengths.  The one
+ * batching path of the classifier: `classify` fills it from its input
+ * lines, the server from the requests of concurrent clients.
  * One labeler serves one thread at a time. */
 #ifndef CL_LABELER_H
 #define CL_LABELER_H

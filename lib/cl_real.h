@@ -3,7 +3,11 @@
  * Kernel sources (cl_rnn.c, cl_layers.c) are compiled twice: as float for
  * training and inference, and with -DCL_DOUBLE as double so that the tests can
  * check every gradient against finite differences in double precision.  The
- * double build gets a _d suffix on every exported name via CL_R(). */
+ * double build gets a _d suffix on every exported name via CL_R().
+ *
+ * CL_WIDE is the test build of the whole library in double (tests/wide.h,
+ * for the heads' gradient checks): there `float` itself is double, so the
+ * kernels keep their plain names and use double BLAS. */
 #ifndef CL_REAL_H
 #define CL_REAL_H
 
@@ -11,9 +15,13 @@
 #include <math.h>
 #include <stddef.h>
 
-#ifdef CL_DOUBLE
+#if defined(CL_DOUBLE) || defined(CL_WIDE)
 typedef double real;
+#ifdef CL_WIDE
+#define CL_R(name) name
+#else
 #define CL_R(name) name##_d
+#endif
 #define cl_gemm_ cblas_dgemm
 #define cl_gemv_ cblas_dgemv
 #define R_EXP exp

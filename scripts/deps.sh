@@ -6,8 +6,10 @@ PKGS="build-essential pkg-config libopenblas-dev libutf8proc-dev libpcre2-dev zl
 # Open MPI: data-parallel training (make MPI=1; make check runs the MPI tests with it).
 PKGS="$PKGS libopenmpi-dev openmpi-bin"
 # The Python package (python/, make python) and its tests; python3-torch for
-# the PyTorch export/import tests (they skip, saying so, without it).
+# the PyTorch export/import tests (they skip, saying so, without it); pip and
+# wheel for the test that pip-installs it against an installed library.
 PKGS="$PKGS python3-dev python3-setuptools python3-cffi python3-numpy python3-pytest python3-torch"
+PKGS="$PKGS python3-pip python3-wheel"
 # charlstm serve (libmicrohttpd), its page compiled in (xxd), its checks and bench.
 PKGS="$PKGS libmicrohttpd-dev xxd curl chromium wrk"
 missing=""

@@ -52,6 +52,10 @@ void cl_test_coproc_start(cl_test_coproc *c, const char *cmd);
  * did not come within timeout_ms. */
 double cl_test_coproc_ask(cl_test_coproc *c, const char *line, char *answer, size_t size,
                           int timeout_ms);
+/* The same for answers of several lines: write text, then read until the
+ * answer ends with end (e.g. "\n\n" after a CoNLL-U sentence). */
+double cl_test_coproc_ask_until(cl_test_coproc *c, const char *text, const char *end,
+                                char *answer, size_t size, int timeout_ms);
 /* Close its stdin, read what is left, wait: its exit status (-1: killed). */
 int cl_test_coproc_finish(cl_test_coproc *c);
 

@@ -37,13 +37,20 @@ static double now_ms(void)
     return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
-double cl_test_coproc_ask(cl_test_coproc *c, const char *line, char *answer, size_t size,
-                          int timeout_ms)
+/* 1 when the got bytes of answer end with end. */
+static int ends_with(const char *answer, size_t got, const char *end)
 {
-    size_t n = strlen(line), got = 0;
-    ck_assert_int_eq(write(c->to, line, n), (ssize_t)n);
+    size_t n = strlen(end);
+    return got >= n && memcmp(answer + got - n, end, n) == 0;
+}
+
+double cl_test_coproc_ask_until(cl_test_coproc *c, const char *text, const char *end,
+                                char *answer, size_t size, int timeout_ms)
+{
+    size_t n = strlen(text), got = 0;
+    ck_assert_int_eq(write(c->to, text, n), (ssize_t)n);
     double t0 = now_ms();
-    while (got + 1 < size && (got == 0 || answer[got - 1] != '\n')) {
+    while (got + 1 < size && !ends_with(answer, got, end)) {
         int left = timeout_ms - (int)(now_ms() - t0);
         struct pollfd p = {.fd = c->from, .events = POLLIN};
         if (left <= 0 || poll(&p, 1, left) <= 0)
@@ -55,6 +62,12 @@ double cl_test_coproc_ask(cl_test_coproc *c, const char *line, char *answer, siz
     }
     answer[got] = 0;
     return now_ms() - t0;
+}
+
+double cl_test_coproc_ask(cl_test_coproc *c, const char *line, char *answer, size_t size,
+                          int timeout_ms)
+{
+    return cl_test_coproc_ask_until(c, line, "\n", answer, size, timeout_ms);
 }
 
 int cl_test_coproc_finish(cl_test_coproc *c)

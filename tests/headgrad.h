@@ -1,17 +1,18 @@
 /* headgrad: finite-difference checks of a whole network whose parameters
- * live in one float cl_params buffer (the LM, classifier and tagger heads
- * with their encoder), tensor by tensor.
+ * live in one cl_params buffer (the LM, classifier and tagger heads with
+ * their encoder), tensor by tensor.
  *
- * Why float and not double as gradcheck.h: the heads and the encoder are
- * built on cl_params, which has no double build (only the kernels in TPL_SRC
- * do).  The check is made to separate real bugs from float noise instead:
- * central differences with a step of 1e-2 (the real step after float
- * rounding is used), and per tensor the error is the norm of the difference
- * over the norm of the numeric gradient, below 1e-2: correct code measures
- * up to 3e-3 (float noise), a missing dropout mask or scale 0.4 and more.
+ * In double precision: the checks run in the test build of the whole
+ * library in double (tests/wide.h, CL_WIDE), where every `float` of the
+ * heads, the encoder and cl_params is a double.  Central differences with a
+ * step of 1e-5 (1e-6 measured ten times worse: rounding of the loss
+ * dominates); per tensor the error is the norm of the difference over the
+ * norm of the numeric gradient, below 1e-6.  Correct code measures at most
+ * 7e-8 (the tagger's character BiLSTM, whose gradients are the smallest).
  * Every checked tensor must have a gradient (an all-zero one would make the
  * check empty), and the trainable tensors that the head leaves frozen (the
- * encoder under the tagger) must get none. */
+ * encoder under the tagger) must get none.  The inputs are character ids:
+ * their gradient is the embedding's, checked like any tensor. */
 #ifndef CL_HEADGRAD_H
 #define CL_HEADGRAD_H
 
@@ -26,8 +27,11 @@
  * with grads != 0 also its gradient into p->g (zeroed first by the callee). */
 typedef double (*hg_loss)(void *ctx, int grads);
 
-#define HG_EPS 1e-2
-#define HG_TOL 1e-2
+#ifndef CL_WIDE
+#error "headgrad.h checks in double: build it in the CL_WIDE test build (tests/wide.h)"
+#endif
+#define HG_EPS 1e-5
+#define HG_TOL 1e-6
 
 /* Does tensor name start with one of the NULL-terminated list of prefixes of
  * tensors that get no gradient (the model's constants, a frozen encoder)? */
@@ -41,12 +45,12 @@ static inline int hg_is_constant(const char *name, const char *const *constants)
 
 /* Relative error of tensor t's analytic gradient a against finite differences. */
 static inline double hg_tensor_error(hg_loss f, void *ctx, cl_params *p, const cl_tensor *t,
-                                     const float *a, double *norm)
+                                     const double *a, double *norm)
 {
     double diff = 0, nn = 0;
     for (size_t i = 0; i < t->size; i++) {
-        float *w = p->w + t->offset + i, keep = *w;
-        float up = keep + (float)HG_EPS, down = keep - (float)HG_EPS;
+        double *w = p->w + t->offset + i, keep = *w; /* float is double here */
+        double up = keep + HG_EPS, down = keep - HG_EPS;
         *w = up;
         double lp = f(ctx, 0);
         *w = down;
@@ -65,7 +69,7 @@ static inline void hg_check(hg_loss f, void *ctx, cl_params *p, const char *cons
                             const char *what)
 {
     f(ctx, 1);
-    float *a = calloc(p->n, sizeof *a); /* g holds the trainable [0, n_train) only */
+    double *a = calloc(p->n, sizeof *a); /* g holds the trainable [0, n_train) only */
     ck_assert_ptr_nonnull(a);
     memcpy(a, p->g, p->n_train * sizeof *a);
     for (int k = 0; k < p->nt; k++) {

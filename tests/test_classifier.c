@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "cl_clftrain.h"
+#include "cl_labeler.h"
 #include "clf_test.h"
 #include "cl_lm.h"
 #include "cl_tagger.h"
@@ -507,6 +508,46 @@ static int have_tool(const char *test)
     return 0;
 }
 
+/* The labeler (classify and /classify both run through it): texts of
+ * mixed lengths held together run in groups within the padded-character
+ * budget, and each gets what it gets alone, in the order added. */
+START_TEST(test_labeler_groups_keep_order)
+{
+    char path[512];
+    write_good_bad(tmp_file(path, sizeof path, "lab.tsv"), 20, 5);
+    cl_clfdata ds;
+    read_tsv(&ds, path);
+    cl_model *m = fresh_model(&ds, 8, 0, 8, 0, 9);
+    static char long_text[951];
+    for (int i = 0; i < 950; i++)
+        long_text[i] = "good film bad plot "[i % 19];
+    const char *texts[] = {"good", long_text, "", "bad plot", long_text + 400, "the film",
+                           long_text, long_text + 10, long_text + 1, long_text, long_text + 3,
+                           "bad", long_text + 900};
+    int n = 13, K = 2;
+    cl_labeler *l, *one;
+    ck_assert_int_eq(cl_labeler_create(&l, m, 16, NULL), 0);
+    ck_assert_int_eq(cl_labeler_create(&one, m, 1, NULL), 0);
+    float all[13 * 2], alone[2];
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(cl_labeler_add(l, texts[i], strlen(texts[i]), "t", NULL), 0);
+    ck_assert_int_eq(cl_labeler_run(l, all), 0); /* 950 x 13 padded: past the budget */
+    ck_assert_int_eq(cl_labeler_count(l), 0);
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(cl_labeler_add(one, texts[i], strlen(texts[i]), "t", NULL), 0);
+        ck_assert_int_eq(cl_labeler_run(one, alone), 0);
+        for (int k = 0; k < K; k++)
+            ck_assert_msg(fabsf(all[i * K + k] - alone[k]) < 1e-5, "text %d: %g vs %g", i,
+                          all[i * K + k], alone[k]);
+    }
+    ck_assert_int_eq(cl_labeler_add(one, "x", 1, "t", NULL), 0);
+    ck_assert_int_eq(cl_labeler_add(one, "y", 1, "t", NULL), CL_EINVAL); /* full */
+    cl_labeler_free(l), cl_labeler_free(one);
+    cl_model_free(m);
+    cl_clfdata_free(&ds);
+}
+END_TEST
+
 START_TEST(test_tool_train_and_classify)
 {
     char tr[512], dev[512], model[512], cmd[4096], out[8192];
@@ -538,8 +579,9 @@ START_TEST(test_tool_train_and_classify)
     cl_test_coproc c;
     char ans[256];
     cl_test_coproc_start(&c, cmd);
-    ck_assert_msg(cl_test_coproc_ask(&c, "such a good film\n", ans, sizeof ans, 5000) >= 0,
-                  "no answer within 5 s");
+    /* the first answer waits for the model to load too: a loaded machine took over 5 s */
+    ck_assert_msg(cl_test_coproc_ask(&c, "such a good film\n", ans, sizeof ans, 30000) >= 0,
+                  "no answer within 30 s");
     ck_assert_msg(!strncmp(ans, "pos\t", 4), "%s", ans);
     ck_assert_msg(cl_test_coproc_ask(&c, "bad plot\n", ans, sizeof ans, 5000) >= 0,
                   "no answer within 5 s");
@@ -582,6 +624,7 @@ Suite *suite_classifier(void)
     tcase_add_test(tc, test_frozen_encoder_unchanged);
     tcase_add_test(tc, test_ngram_head);
     tcase_add_test(tc, test_several_heads_round_trip);
+    tcase_add_test(tc, test_labeler_groups_keep_order);
     tcase_add_test(tc, test_tool_train_and_classify);
     tcase_add_test(tc, test_tool_malformed_tsv);
     suite_add_tcase(s, tc);

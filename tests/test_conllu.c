@@ -56,6 +56,44 @@ START_TEST(test_conllu_round_trip)
 }
 END_TEST
 
+/* Pushed line by line, the sample comes back as it does when read, each
+ * sentence complete at its blank line; a last sentence without one comes
+ * at the end, and an error names the pushed line. */
+START_TEST(test_conllu_push)
+{
+    cl_conllu_reader *r = cl_conllu_reader_new(NULL, "pipe");
+    cl_conllu_sent *s = cl_conllu_sent_new();
+    char *out = NULL;
+    size_t outlen = 0;
+    FILE *o = open_memstream(&out, &outlen);
+    int ends = 0, lineno = 0;
+    for (const char *p = SAMPLE; *p; p = strchr(p, '\n') + 1) {
+        int got = cl_conllu_push(r, s, p, strcspn(p, "\n"), NULL);
+        ck_assert_int_ge(got, 0);
+        lineno++;
+        if (got) {
+            ck_assert_int_eq(lineno, ends ? 14 : 11); /* the blank lines */
+            ck_assert_int_eq(cl_conllu_write(o, s, "out", NULL), 0);
+            ends++;
+        }
+    }
+    ck_assert_int_eq(cl_conllu_push_end(r, s, NULL), 0);
+    fclose(o);
+    ck_assert_int_eq(ends, 2);
+    ck_assert_str_eq(out, SAMPLE);
+    free(out);
+    /* no blank line after the last sentence; then a bad line */
+    ck_assert_int_eq(cl_conllu_push(r, s, "1\tHi\t_\t_\t_\t_\t_\t_\t_\t_", 19, NULL), 0);
+    ck_assert_int_eq(cl_conllu_push_end(r, s, NULL), 1);
+    ck_assert_str_eq(cl_conllu_form(s, 0), "Hi");
+    cl_diag d = {""};
+    ck_assert_int_eq(cl_conllu_push(r, s, "1\tHi", 4, &d), CL_EPARSE);
+    ck_assert_msg(strstr(d.msg, "pipe:16:") != NULL, "%s", d.msg);
+    cl_conllu_sent_free(s);
+    cl_conllu_reader_free(r);
+}
+END_TEST
+
 START_TEST(test_conllu_accessors)
 {
     FILE *in = fmemopen((void *)SAMPLE, strlen(SAMPLE), "r");
@@ -184,6 +222,7 @@ Suite *suite_conllu(void)
     Suite *s = suite_create("conllu");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_conllu_round_trip);
+    tcase_add_test(tc, test_conllu_push);
     tcase_add_test(tc, test_conllu_accessors);
     tcase_add_test(tc, test_conllu_lenient);
     tcase_add_loop_test(tc, test_conllu_malformed, 0, (int)(sizeof BAD / sizeof BAD[0]));

@@ -8,7 +8,10 @@
  * request in flight finish. */
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -19,6 +22,7 @@
 #include "cl_lm.h"
 #include "cl_tagger.h"
 #include "cl_test.h"
+#include "serve.h"
 
 static char model[600], url[128], out[1 << 20];
 static pid_t server = -1;
@@ -360,6 +364,23 @@ START_TEST(tag_equals_the_command_line)
 }
 END_TEST
 
+/* The same JSON but for numbers within 1e-5: a sentence tagged in a batch
+ * with others is padded differently, and the products round differently in
+ * the last bits. */
+static int near_same(const cJSON *a, const cJSON *b)
+{
+    if (cJSON_IsNumber(a) && cJSON_IsNumber(b))
+        return fabs(a->valuedouble - b->valuedouble) < 1e-5;
+    if ((a->type & 0xFF) != (b->type & 0xFF) || cJSON_GetArraySize(a) != cJSON_GetArraySize(b))
+        return 0;
+    if (cJSON_IsString(a))
+        return strcmp(a->valuestring, b->valuestring) == 0;
+    for (a = a->child, b = b->child; a && b; a = a->next, b = b->next)
+        if ((a->string && strcmp(a->string, b->string)) || !near_same(a, b))
+            return 0;
+    return 1;
+}
+
 START_TEST(classify_equals_the_command_line)
 {
     if (skip_without_tools("classify_equals_the_command_line"))
@@ -388,6 +409,17 @@ START_TEST(classify_equals_the_command_line)
         const cJSON *probs = cJSON_GetObjectItem(r, "probabilities");
         ck_assert(fabs(num(probs, best) - pb) < 6e-5 && fabs(num(probs, other) - po) < 6e-5);
         ck_assert(fabs(num(r, "probability") - pb) < 6e-5);
+        ln = strtok_r(NULL, "\n", &save);
+    }
+    ck_assert_ptr_null(ln);
+    /* and the JSON of each line is the result */
+    ck_assert_int_eq(cl_test_run(cli, sizeof cli, "classify -m '%s' --all --output json '%s'",
+                                 model, input), 0);
+    save = NULL, ln = strtok_r(cli, "\n", &save);
+    for (const cJSON *r = cJSON_GetObjectItem(j, "results")->child; r; r = r->next) {
+        cJSON *line = ln ? cJSON_Parse(ln) : NULL;
+        ck_assert_msg(line && near_same(line, r), "%s", ln);
+        cJSON_Delete(line);
         ln = strtok_r(NULL, "\n", &save);
     }
     ck_assert_ptr_null(ln);
@@ -456,23 +488,6 @@ END_TEST
 
 /* ==== many clients, and SIGTERM ===================================================== */
 
-/* The same JSON but for numbers within 1e-5: a sentence tagged in a batch
- * with others is padded differently, and the products round differently in
- * the last bits. */
-static int near_same(const cJSON *a, const cJSON *b)
-{
-    if (cJSON_IsNumber(a) && cJSON_IsNumber(b))
-        return fabs(a->valuedouble - b->valuedouble) < 1e-5;
-    if ((a->type & 0xFF) != (b->type & 0xFF) || cJSON_GetArraySize(a) != cJSON_GetArraySize(b))
-        return 0;
-    if (cJSON_IsString(a))
-        return strcmp(a->valuestring, b->valuestring) == 0;
-    for (a = a->child, b = b->child; a && b; a = a->next, b = b->next)
-        if ((a->string && strcmp(a->string, b->string)) || !near_same(a, b))
-            return 0;
-    return 1;
-}
-
 /* Every file PREFIX1.out .. PREFIX64.out holds the answer want. */
 static void all_answers_are(const char *prefix, const char *want)
 {
@@ -521,15 +536,91 @@ START_TEST(concurrent_clients_get_the_lone_answer)
 }
 END_TEST
 
+/* The batcher itself, white box: while one client's batch runs, the
+ * clients that arrive queue, and the next batch takes all of them at once. */
+typedef struct {
+    serve_batcher b;
+    int sizes[8], nbatches;  /* written by the one batch running */
+    atomic_int started;
+} fake_head;
+
+static int queued(serve_batcher *b)
+{
+    int n = 0;
+    pthread_mutex_lock(&b->mu);
+    for (const serve_job *j = b->head; j; j = j->next)
+        n++;
+    pthread_mutex_unlock(&b->mu);
+    return n;
+}
+
+static void fake_run(void *state, serve_job **jobs, int n)
+{
+    fake_head *f = state;
+    f->sizes[f->nbatches++] = n;
+    atomic_store(&f->started, 1);
+    for (int i = 0; f->nbatches == 1 && i < 2000 && queued(&f->b) < 7; i++) { /* 10 s at most */
+        struct timespec t = {0, 5 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    for (int i = 0; i < n; i++)
+        *(int *)jobs[i]->out = 2 * *(int *)jobs[i]->in, jobs[i]->err = i;
+}
+
+typedef struct {
+    fake_head *f;
+    serve_job job;
+    int in, out, err;
+} fake_client;
+
+static void *fake_submit(void *arg)
+{
+    fake_client *c = arg;
+    c->job = (serve_job){.in = &c->in, .out = &c->out};
+    c->err = serve_batch_submit(&c->f->b, &c->job);
+    return NULL;
+}
+
+START_TEST(batcher_takes_every_waiting_client)
+{
+    fake_head f = {.nbatches = 0};
+    serve_batcher_init(&f.b, fake_run, &f, SERVE_BATCH_JOBS);
+    fake_client c[8];
+    pthread_t th[8];
+    for (int i = 0; i < 8; i++) {
+        c[i] = (fake_client){.f = &f, .in = i + 1, .out = -1};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, fake_submit, &c[i]), 0);
+        while (i == 0 && !atomic_load(&f.started)) /* the first batch runs before the others come */
+            sched_yield();
+    }
+    for (int i = 0; i < 8; i++)
+        pthread_join(th[i], NULL);
+    ck_assert_int_eq(f.nbatches, 2);
+    ck_assert_int_eq(f.sizes[0], 1);
+    ck_assert_int_eq(f.sizes[1], 7);
+    ck_assert_int_eq(f.b.batches, 2);
+    ck_assert_int_eq(f.b.jobs, 8);
+    for (int i = 0; i < 8; i++) {
+        ck_assert_int_eq(c[i].out, 2 * (i + 1)); /* each client its own answer */
+        ck_assert_int_eq(c[i].err, c[i].job.err);
+    }
+    serve_batcher_destroy(&f.b);
+}
+END_TEST
+
 START_TEST(sigterm_finishes_requests_in_flight)
 {
     if (skip_without_tools("sigterm_finishes_requests_in_flight"))
         return;
     char cmd[2048], buf[1 << 16];
-    /* a slow request (16 samples of 2000 characters), then SIGTERM while it runs */
+    /* a slow request (16 samples of 2000 characters), then SIGTERM while it
+     * runs: /health counts it (and itself) as active once it has arrived,
+     * however slow the machine is */
     snprintf(cmd, sizeof cmd, "curl -s %s/generate -d '{\"length\": 2000, \"num_samples\": 16}' "
-             "-o '%s/long.json' -w '%%{http_code}' & sleep 0.3; kill -TERM %d; wait $!",
-             url, cl_test_tmpdir(), (int)server);
+             "-o '%s/long.json' -w '%%{http_code}' & for i in $(seq 300); do "
+             "curl -s %s/health | grep -Eq '\"active\": *([2-9]|[1-9][0-9])' && break; "
+             "sleep 0.05; done; kill -TERM %d; wait $!",
+             url, cl_test_tmpdir(), url, (int)server);
     ck_assert_int_eq(cl_test_shell(cmd, buf, sizeof buf), 0);
     ck_assert_str_eq(buf, "200");
     int status;
@@ -588,6 +679,7 @@ Suite *suite_serve(void)
     tcase_add_test(tc, classify_equals_the_command_line);
     tcase_add_test(tc, bad_requests_get_4xx_and_the_server_lives);
     tcase_add_test(tc, concurrent_clients_get_the_lone_answer);
+    tcase_add_test(tc, batcher_takes_every_waiting_client);
     tcase_add_test(tc, sigterm_finishes_requests_in_flight);
     tcase_add_test(tc, page_streams_and_shows_surprisal_in_chromium);
     suite_add_tcase(s, tc);

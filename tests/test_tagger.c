@@ -411,19 +411,74 @@ END_TEST
 /* A program that writes a line and waits for its tags gets them while the
  * pipe stays open (the deadline is generous for a loaded machine; without
  * streaming the answer never comes before the input ends). */
+/* `charlstm tag -m SAMPLE-MODEL args` as a co-process. */
+static void start_tag(cl_test_coproc *c, const char *args)
+{
+    char model[512], cmd[2048];
+    sample_model_file(model, sizeof model);
+    snprintf(cmd, sizeof cmd, "'%s' tag -m '%s' %s", CL_TOOL, model, args);
+    cl_test_coproc_start(c, cmd);
+}
+
 START_TEST(tag_answers_a_coprocess)
 {
-    char model[512], cmd[2048], ans[4096];
-    sample_model_file(model, sizeof model);
-    snprintf(cmd, sizeof cmd, "'%s' tag -m '%s'", CL_TOOL, model);
+    char ans[4096];
     cl_test_coproc c;
-    cl_test_coproc_start(&c, cmd);
-    double ms = cl_test_coproc_ask(&c, "The famous nation walked quickly.\n", ans, sizeof ans, 5000);
-    ck_assert_msg(ms >= 0, "no answer within 5 s");
+    start_tag(&c, "");
+    /* the first answer waits for the model to load too */
+    double ms = cl_test_coproc_ask(&c, "The famous nation walked quickly.\n", ans, sizeof ans, 30000);
+    ck_assert_msg(ms >= 0, "no answer within 30 s");
     ck_assert_str_eq(ans, "The/DET famous/ADJ nation/NOUN walked/VERB quickly/ADV ./PUNCT\n");
     ms = cl_test_coproc_ask(&c, "A curious motion opened slowly.\n", ans, sizeof ans, 5000);
     ck_assert_msg(ms >= 0, "no answer within 5 s");
     ck_assert_str_eq(ans, "A/DET curious/ADJ motion/NOUN opened/VERB slowly/ADV ./PUNCT\n");
+    ck_assert_int_eq(cl_test_coproc_finish(&c), 0);
+}
+END_TEST
+
+/* CoNLL-U through a pipe: a sentence is answered at its blank line, also
+ * when the writer has already begun the next one and waits. */
+START_TEST(tag_conllu_answers_a_coprocess)
+{
+    char ans[4096];
+    cl_test_coproc c;
+    start_tag(&c, "--input conllu");
+    const char *one = "# sent_id = a\n1\tThe\t_\t_\t_\t_\t_\t_\t_\t_\n"
+                      "2\tnation\t_\t_\t_\t_\t_\t_\t_\tSpaceAfter=No\n"
+                      "3\t.\t_\t_\t_\t_\t_\t_\t_\t_\n\n";
+    char text[1024];
+    snprintf(text, sizeof text, "%s# sent_id = b\n1\tA\t_\t_\t_\t_\t_\t_\t_\t_\n", one);
+    ck_assert_msg(cl_test_coproc_ask_until(&c, text, "\n\n", ans, sizeof ans, 30000) >= 0,
+                  "no answer within 30 s (the model loads first)");
+    ck_assert_str_eq(ans, "# sent_id = a\n1\tThe\t_\tDET\t_\t_\t_\t_\t_\t_\n"
+                          "2\tnation\t_\tNOUN\t_\t_\t_\t_\t_\tSpaceAfter=No\n"
+                          "3\t.\t_\tPUNCT\t_\t_\t_\t_\t_\t_\n\n");
+    ck_assert_msg(cl_test_coproc_ask_until(&c, "2\tmotion\t_\t_\t_\t_\t_\t_\t_\t_\n\n",
+                                           "\n\n", ans, sizeof ans, 5000) >= 0,
+                  "no answer within 5 s");
+    ck_assert_str_eq(ans, "# sent_id = b\n1\tA\t_\tDET\t_\t_\t_\t_\t_\t_\n"
+                          "2\tmotion\t_\tNOUN\t_\t_\t_\t_\t_\t_\n\n");
+    ck_assert_int_eq(cl_test_coproc_finish(&c), 0);
+}
+END_TEST
+
+/* A paragraph is one input line: its sentences come back as one JSON line
+ * before the next paragraph is written. */
+START_TEST(tag_paragraphs_answer_a_coprocess)
+{
+    char ans[1 << 14];
+    cl_test_coproc c;
+    start_tag(&c, "--input paragraphs --output json");
+    const char *para[] = {"Mr. Smith arrived. He sat.\n", "The nation walked quickly.\n"};
+    for (int i = 0; i < 2; i++) {
+        ck_assert_msg(cl_test_coproc_ask(&c, para[i], ans, sizeof ans, i ? 5000 : 30000) >= 0,
+                      "no answer in time (the first waits for the model to load)");
+        cJSON *j = cJSON_Parse(ans);
+        ck_assert_msg(j != NULL, "not JSON: %s", ans);
+        ck_assert_int_eq((int)cJSON_GetObjectItem(j, "line")->valuedouble, i + 1);
+        ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "sentences")), 2 - i);
+        cJSON_Delete(j);
+    }
     ck_assert_int_eq(cl_test_coproc_finish(&c), 0);
 }
 END_TEST
@@ -627,6 +682,8 @@ Suite *suite_tagger(void)
     tcase_add_test(cli, tag_conllu_keeps_other_columns);
     tcase_add_test(cli, malformed_conllu_fails_with_file_and_line);
     tcase_add_test(cli, tag_answers_a_coprocess);
+    tcase_add_test(cli, tag_conllu_answers_a_coprocess);
+    tcase_add_test(cli, tag_paragraphs_answer_a_coprocess);
     tcase_add_test(cli, tag_raw_text_to_ud_round_trips);
     tcase_add_test(cli, tag_paragraphs_split_sentences);
     tcase_add_test(cli, tag_json_parses);

@@ -245,6 +245,23 @@ START_TEST(log_to_stdout)
 }
 END_TEST
 
+/* --progress json: the reports a program reads (Python's charlstm.train),
+ * one JSON line each, in place of the progress line. */
+START_TEST(progress_as_json_lines)
+{
+    char out[65536];
+    int rc;
+    lm_run("json.model", "--steps 20 --progress json -q", &rc, out, sizeof out);
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert_msg(strncmp(out, "{\"step\":1,", 10) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "\"last_metric\":null"), "%s", out); /* before the first evaluation */
+    ck_assert_msg(strstr(out, "\n{\"step\":10,") && strstr(out, "\n{\"step\":20,"), "%s", out);
+    ck_assert_msg(strstr(out, "\"evaluation\":true,\"improved\":true,\"saved\":true}\n"), "%s", out);
+    for (const char *l = out, *nl; (nl = strchr(l, '\n')) != NULL; l = nl + 1)
+        ck_assert_msg(l[0] == '{' && nl[-1] == '}', "not a report: %s", l); /* nothing else */
+}
+END_TEST
+
 START_TEST(resume_refuses_a_changed_model_or_data)
 {
     char out[8192];
@@ -372,6 +389,7 @@ Suite *suite_train_core(void)
     tcase_add_loop_test(te, tagger_resumes_exactly, 0, 2);
     tcase_add_loop_test(te, classifier_resumes_exactly, 0, 2);
     tcase_add_test(te, log_to_stdout);
+    tcase_add_test(te, progress_as_json_lines);
     tcase_add_test(te, resume_refuses_a_changed_model_or_data);
     tcase_add_test(te, divergence_stops_and_keeps_earlier_files);
     tcase_add_test(te, resume_never_replaces_the_best_with_a_worse_model);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl_clftrain.h"
 #include "cl_lm.h"
 #include "cl_lmtrain.h" /* cl_lm_evaluate */
 #include "cl_model.h"
@@ -68,14 +69,16 @@ static void parse_tensor(fx_case *c, const char *line)
     }
 }
 
-/* The case called name from tests/data/trainer_fixture.txt. */
-static void fx_load(fx_case *c, const char *name)
+/* The case called name from fixture (a path under tests/data/). */
+static void fx_load_from(fx_case *c, const char *fixture, const char *name)
 {
     char path[1024], *line = NULL;
     size_t cap = 0;
     int in = 0, found = 0;
     memset(c, 0, sizeof *c);
-    FILE *f = fopen(cl_test_path(path, sizeof path, "tests/data/trainer_fixture.txt"), "r");
+    char rel[200];
+    snprintf(rel, sizeof rel, "tests/data/%s", fixture);
+    FILE *f = fopen(cl_test_path(path, sizeof path, rel), "r");
     ck_assert_msg(f != NULL, "cannot open %s", path);
     while (getline(&line, &cap, f) > 0) {
         line[strcspn(line, "\n")] = 0;
@@ -110,8 +113,11 @@ static void fx_load(fx_case *c, const char *name)
     }
     free(line);
     fclose(f);
-    ck_assert_msg(found && c->nsteps > 0 && c->ntensors > 0, "no case %s in the fixture", name);
+    ck_assert_msg(found && c->nsteps > 0 && c->ntensors > 0, "no case %s in %s", name, fixture);
 }
+
+/* The case called name from tests/data/trainer_fixture.txt (the LM's). */
+static void fx_load(fx_case *c, const char *name) { fx_load_from(c, "trainer_fixture.txt", name); }
 
 /* Column index of name in a TSV header line, or -1. */
 static int column_of(const char *header, const char *name)
@@ -205,6 +211,115 @@ START_TEST(lm_trainer_matches_pytorch)
                          model, text, c.args, log, dst);
     ck_assert_msg(rc == 0, "train failed (%d): %s", rc, out);
     check_log(&c, log);
+    check_weights(&c, last);
+    fx_free(&c);
+}
+END_TEST
+
+/* ==== the classifier's trainer ============================================= */
+
+/* The classifier task under the training core, as `charlstm train --task
+ * classifier` runs it (tools/train_classifier.c, train_job.c), but from the
+ * fixture's model file with its classifier head as it is: the command would
+ * give the head fresh random weights.  The settings are the fixture's args
+ * line of KEY=VALUE pairs. */
+typedef struct {
+    cl_train_config tc;
+    cl_clftrain_config cc;
+    float encoder_lr;
+} clf_settings;
+
+static clf_settings clf_parse_args(const char *args)
+{
+    enum { STEPS, BATCH, LR, ENC_LR, CLIP, DECAY, EVERY, FREEZE, CW, SEED, NKEYS };
+    static const char *const keys[NKEYS] = {"steps", "batch", "lr", "encoder_lr", "clip",
+                                            "decay", "decay_every", "freeze", "class_weights",
+                                            "seed"};
+    double v[NKEYS];
+    int seen[NKEYS] = {0};
+    char buf[1024], *save;
+    snprintf(buf, sizeof buf, "%s", args);
+    for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+        char key[32];
+        double x;
+        int k = 0;
+        ck_assert_msg(sscanf(tok, "%31[^=]=%lf", key, &x) == 2, "fixture args: %s", tok);
+        while (k < NKEYS && strcmp(key, keys[k]))
+            k++;
+        ck_assert_msg(k < NKEYS && !seen[k], "fixture args: unknown or repeated %s", key);
+        v[k] = x, seen[k] = 1;
+    }
+    for (int k = 0; k < NKEYS; k++)
+        ck_assert_msg(seen[k], "fixture args: no %s", keys[k]);
+    clf_settings s = {cl_train_defaults(), cl_clftrain_defaults(), (float)v[ENC_LR]};
+    s.tc.max_steps = (long)v[STEPS], s.tc.lr = (float)v[LR], s.tc.clip = (float)v[CLIP];
+    s.tc.lr_decay = (float)v[DECAY], s.tc.decay_every = (long)v[EVERY];
+    s.tc.seed = (uint64_t)v[SEED];
+    s.tc.eval_every = 1; /* each step's loss reaches the hook */
+    s.cc.batch = (int)v[BATCH], s.cc.freeze = (int)v[FREEZE], s.cc.class_weights = (int)v[CW];
+    return s;
+}
+
+typedef struct {
+    double loss[MAX_STEPS + 1];
+    long steps;
+} clf_log;
+
+static int clf_evaluated(const cl_train_stats *s, void *ctx)
+{
+    clf_log *log = ctx;
+    ck_assert(s->step >= 1 && s->step <= MAX_STEPS);
+    log->loss[s->step] = s->train_loss, log->steps = s->step;
+    return 0;
+}
+
+/* Train the model at path m on the TSV; the losses into log, the latest
+ * state into last. */
+static void clf_train(const fx_case *c, cl_model *m, const char *tsv, clf_log *log,
+                      const char *last)
+{
+    cl_clfdata ds;
+    cl_diag d = {{0}};
+    ck_assert_msg(cl_clfdata_read_file(&ds, tsv, cl_model_text(m), &d) == 0, "%s", d.msg);
+    ck_assert_msg(cl_clfdata_encode(&ds, m, &d) == 0, "%s", d.msg);
+    clf_settings s = clf_parse_args(c->args);
+    cl_clftrain *t;
+    ck_assert_msg(cl_clftrain_create(&t, m, &s.cc, &ds, NULL, &d) == 0, "%s", d.msg);
+    cl_train_task task = cl_clftrain_task(t);
+    cl_train_group g[2];
+    int ng = cl_clftrain_groups(t, s.tc.lr, s.encoder_lr, g);
+    cl_train_files files = {NULL, last, NULL, NULL};
+    cl_trainer *tr;
+    ck_assert_msg(cl_trainer_create(&tr, m, &s.tc, g, ng, &task, &files, &d) == 0, "%s", d.msg);
+    cl_train_hooks h = {log, NULL, clf_evaluated, NULL};
+    ck_assert_msg(cl_trainer_run(tr, &h, &d) == 0, "%s: %s", c->name, d.msg);
+    cl_trainer_free(tr);
+    cl_clftrain_free(t);
+    cl_clfdata_free(&ds);
+}
+
+static const char *const clf_cases[] = {"bilstm", "gru"};
+
+START_TEST(classifier_trainer_matches_pytorch)
+{
+    static fx_case c;
+    static clf_log log;
+    char model[1024], tsv[1024], last[1024], rel[200];
+    fx_load_from(&c, "clf_fixture.txt", clf_cases[_i]);
+    snprintf(rel, sizeof rel, "tests/data/%s", c.model);
+    cl_test_path(model, sizeof model, rel);
+    cl_test_path(tsv, sizeof tsv, "tests/data/clf_train.tsv");
+    snprintf(last, sizeof last, "%s/parity_clf_%s.model.last", cl_test_tmpdir(), c.name);
+    cl_model *m;
+    cl_diag d = {{0}};
+    ck_assert_msg(cl_model_load(&m, model, NULL, &d) == 0, "%s", d.msg);
+    memset(&log, 0, sizeof log);
+    clf_train(&c, m, tsv, &log, last);
+    cl_model_free(m);
+    ck_assert_int_eq(log.steps, c.nsteps);
+    for (int k = 1; k <= c.nsteps; k++)
+        ck_assert_msg(fabs(log.loss[k] - c.loss[k]) <= WEIGHT_TOL, "%s: step %d loss %.6f, "
+                      "PyTorch %.6f", c.name, k, log.loss[k], c.loss[k]);
     check_weights(&c, last);
     fx_free(&c);
 }
@@ -332,6 +447,10 @@ Suite *suite_trainer_parity(void)
     Suite *s = suite_create("trainer_parity");
     TCase *tc = tcase_create("lm");
     tcase_add_loop_test(tc, lm_trainer_matches_pytorch, 0, (int)(sizeof cases / sizeof *cases));
+    suite_add_tcase(s, tc);
+    tc = tcase_create("classifier");
+    tcase_add_loop_test(tc, classifier_trainer_matches_pytorch, 0,
+                        (int)(sizeof clf_cases / sizeof *clf_cases));
     suite_add_tcase(s, tc);
     tc = tcase_create("eval");
     tcase_add_loop_test(tc, eval_matches_pytorch, 0, (int)(sizeof cases / sizeof *cases));

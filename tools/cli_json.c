@@ -144,3 +144,25 @@ cJSON *cli_json_label(char *const *labels, const float *p, int nlabels, int best
     }
     return o;
 }
+
+cJSON *cli_json_train_stats(const cl_train_stats *s, int evaluation)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    const struct { const char *key; double v; } nums[] = {
+        {"step", (double)s->step}, {"epoch", (double)s->epoch}, {"epochs", s->epochs},
+        {"max_steps", (double)s->max_steps}, {"items", s->items},
+        {"train_loss", s->train_loss}, {"last_metric", s->last.metric},
+        {"last_loss", s->last.loss}, {"best_metric", s->best.metric},
+        {"best_loss", s->best.loss}, {"best_step", (double)s->best_step}, {"lr", s->lr},
+        {"elapsed", s->elapsed}, {"items_per_sec", s->items_per_sec}, {"eta", s->eta},
+    };
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
+        cli_json_add_number(o, nums[i].key, nums[i].v);
+    cJSON_AddBoolToObject(o, "higher_better", s->last.higher_better);
+    cJSON_AddBoolToObject(o, "evaluation", evaluation);
+    cJSON_AddBoolToObject(o, "improved", evaluation && s->improved);
+    cJSON_AddBoolToObject(o, "saved", evaluation && s->saved);
+    return o;
+}

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "cl_annotate.h"
+#include "cl_train.h"
 
 /* Print j compactly followed by "\n", then free it.  0, or CL_ENOMEM / CL_EIO. */
 int cli_json_print(FILE *out, cJSON *j);
@@ -32,6 +33,10 @@ cJSON *cli_json_tagged_line(const cl_ann_doc *doc, int first, int n, const cl_ta
 
 /* {"label": L, "probability": P} and with all, "probabilities": {label: p}. */
 cJSON *cli_json_label(char *const *labels, const float *p, int nlabels, int best, int all);
+
+/* A progress report of charlstm train --progress json: the statistics of s,
+ * and "evaluation": true when it follows an evaluation. */
+cJSON *cli_json_train_stats(const cl_train_stats *s, int evaluation);
 
 /* Add a number that may be NAN (written as null). */
 cJSON *cli_json_add_number(cJSON *obj, const char *key, double v);

@@ -1,13 +1,12 @@
 /* cmd_classify: "charlstm classify": a label for each sentence.
  *
- * Options first (struct, defaults, table), then the work, classify_run(). */
-#include <cblas.h>
-#include <omp.h>
+ * Options first (struct, defaults, table), then the work, classify_run():
+ * input lines into a cl_labeler, the classifier's one batching path (the
+ * server's /classify runs through it too). */
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cl_classifier.h"
-#include "cl_sample.h"
+#include "cl_labeler.h"
 #include "cli_json.h"
 #include "cli_opts.h"
 #include "cli_stream.h"
@@ -70,167 +69,59 @@ static int classify_parse(classify_opts *o, int argc, char **argv)
 
 /* ---------------------------------------------------------------- work */
 
-/* One batch of input lines, as character ids for the model. */
+/* The lines waiting for their labels (cl_labeler: the batching the server
+ * shares) and what their answers need. */
 typedef struct {
-    const cl_model *m;
-    cl_classifier *clf;
+    const classify_opts *o;
+    cl_labeler *l;
     const cl_classifier_config *cfg;
-    int B, n;          /* capacity and lines held */
-    int **ids, *len;   /* [B] ids of each line (grown as needed), lengths */
-    size_t *cap;       /* [B] capacity of ids[b] */
-    float *probs;      /* [B, K] */
-    int *rank;         /* [K] label order for --all */
-} classify_batch;
+    float *probs;      /* [batch, K] */
+    int *rank;         /* [K] labels by decreasing probability */
+} classify_io;
 
-static void batch_free(classify_batch *b)
+static void write_one(const classify_io *io, const float *p, FILE *out)
 {
-    for (int i = 0; b->ids && i < b->B; i++)
-        free(b->ids[i]);
-    free(b->ids), free(b->len), free(b->cap), free(b->probs), free(b->rank);
-    cl_classifier_free(b->clf);
-}
-
-static int batch_init(classify_batch *b, const cl_model *m, int B)
-{
-    *b = (classify_batch){.m = m, .B = B, .cfg = cl_model_head(m, "head.classifier")};
-    b->ids = calloc((size_t)B, sizeof *b->ids), b->len = calloc((size_t)B, sizeof *b->len);
-    b->cap = calloc((size_t)B, sizeof *b->cap);
-    b->probs = malloc(sizeof *b->probs * (size_t)B * b->cfg->nlabels);
-    b->rank = malloc(sizeof *b->rank * (size_t)b->cfg->nlabels);
-    if (!b->ids || !b->len || !b->cap || !b->probs || !b->rank)
-        return CL_ENOMEM;
-    return CL_OK;
-}
-
-/* Padded characters (longest line x lines) of one batch at most
- * CL_CLASSIFIER_BATCH_CHARS: a batch of long lines is split, and a workspace
- * for long lines has fewer rows (one 300,000-character line in a batch of
- * 32 took 22.6 GB). */
-
-static int longest(const classify_batch *b, int n)
-{
-    int T = 1;
-    for (int i = 0; i < n; i++)
-        T = b->len[i] > T ? b->len[i] : T;
-    return T;
-}
-
-/* A workspace for the current batch: its length grown by doubling, so
- * memory follows the longest line seen, not the model's max_chars. */
-static int batch_workspace(classify_batch *b)
-{
-    int T = longest(b, b->n);
-    if (b->clf && T <= cl_classifier_max_len(b->clf) && b->n <= cl_classifier_max_batch(b->clf))
-        return CL_OK;
-    int want = b->clf ? cl_classifier_max_len(b->clf) : 128;
-    while (want < T)
-        want *= 2;
-    want = want < b->cfg->max_chars ? want : b->cfg->max_chars;
-    if (cl_classifier_rows_for(want, b->B) < b->n) /* the doubled length would cost rows */
-        want = T;
-    cl_classifier_free(b->clf);
-    b->clf = NULL;
-    return cl_classifier_create(&b->clf, b->m, want, cl_classifier_rows_for(want, b->B));
-}
-
-/* Decode one line into slot b->n.  An empty line reads as one unknown
- * character, so every input line gets an output line. */
-static int batch_add(classify_batch *b, const char *line, size_t n, const char *where, cl_diag *d)
-{
-    int32_t *cps;
-    size_t ncps;
-    int err = cl_text_decode(line, n, cl_model_text(b->m), where, &cps, &ncps, d);
-    if (err)
-        return err;
-    size_t keep = ncps > (size_t)b->cfg->max_chars ? (size_t)b->cfg->max_chars : ncps;
-    int k = b->n;
-    if (b->cap[k] < keep + 1) {
-        int *p = realloc(b->ids[k], sizeof *p * (keep + 1));
-        if (!p) {
-            free(cps);
-            return CL_ENOMEM;
-        }
-        b->ids[k] = p, b->cap[k] = keep + 1;
-    }
-    b->ids[k][0] = CL_VOCAB_UNK;
-    cl_model_encode(b->m, cps, keep, b->ids[k], NULL);
-    b->len[k] = keep ? (int)keep : 1;
-    b->n++;
-    free(cps);
-    return CL_OK;
-}
-
-static void write_one(const classify_opts *o, classify_batch *b, const float *p, FILE *out)
-{
-    int K = b->cfg->nlabels, n = o->all ? K : 1;
-    char *const *labels = b->cfg->labels;
-    cl_top_k(p, K, K, b->rank); /* labels by decreasing probability */
-    if (o->output == CLASSIFY_OUT_TSV) {
+    int K = io->cfg->nlabels, n = io->o->all ? K : 1;
+    char *const *labels = io->cfg->labels;
+    cl_labeler_rank(p, K, io->rank);
+    if (io->o->output == CLASSIFY_OUT_TSV) {
         for (int i = 0; i < n; i++)
-            fprintf(out, "%s%s\t%.4f", i ? "\t" : "", labels[b->rank[i]], p[b->rank[i]]);
+            fprintf(out, "%s%s\t%.4f", i ? "\t" : "", labels[io->rank[i]], p[io->rank[i]]);
         fputc('\n', out);
         return;
     }
-    cli_json_print(out, cli_json_label(labels, p, K, b->rank[0], o->all));
+    cli_json_print(out, cli_json_label(labels, p, K, io->rank[0], io->o->all));
 }
 
-/* Classify and write the first n lines of the batch; the lines after them
- * move to the front. */
-static int flush_first(const classify_opts *o, classify_batch *b, int n, FILE *out)
+/* Classify the lines held and write their answers in input order. */
+static int flush(classify_io *io, FILE *out)
 {
-    if (!n)
-        return CL_OK;
-    int rest = b->n - n;
-    b->n = n;
-    int err = batch_workspace(b);
-    err = err ? err : cl_classifier_predict(b->clf, (const int *const *)b->ids, b->len, n,
-                                            b->probs);
+    int n = cl_labeler_count(io->l), err = cl_labeler_run(io->l, io->probs);
     for (int i = 0; i < n && !err; i++)
-        write_one(o, b, b->probs + (size_t)i * b->cfg->nlabels, out);
+        write_one(io, io->probs + (size_t)i * io->cfg->nlabels, out);
     fflush(out); /* a co-process is waiting for these */
-    for (int i = 0; i < rest; i++) { /* swap, so every slot keeps its own buffer */
-        int *ids = b->ids[i];
-        size_t cap = b->cap[i];
-        b->ids[i] = b->ids[n + i], b->cap[i] = b->cap[n + i], b->len[i] = b->len[n + i];
-        b->ids[n + i] = ids, b->cap[n + i] = cap;
-    }
-    b->n = rest;
     return err;
-}
-
-static int flush_batch(const classify_opts *o, classify_batch *b, FILE *out)
-{
-    return flush_first(o, b, b->n, out);
-}
-
-/* After a line was added: a full batch goes out, and so do the lines
- * before a line that takes the batch past the budget. */
-static int flush_if_needed(const classify_opts *o, classify_batch *b, FILE *out)
-{
-    if (b->n > 1 && (size_t)longest(b, b->n) * (size_t)b->n > CL_CLASSIFIER_BATCH_CHARS)
-        return flush_first(o, b, b->n - 1, out);
-    return b->n == b->B ? flush_batch(o, b, out) : CL_OK;
 }
 
 /* Lines are answered in batches: a batch ends when it is full or when the
  * next line has not arrived yet, so a writer waiting for its answer gets it
  * now (cli_stream).  Lines before a bad one are answered before the error. */
-static int classify_file(const classify_opts *o, classify_batch *b, const char *path, FILE *out)
+static int classify_file(classify_io *io, const char *path, FILE *out)
 {
     cli_stream in;
-    if (cli_stream_open(&in, "classify", path, o->replace_invalid))
+    if (cli_stream_open(&in, "classify", path, io->o->replace_invalid))
         return CLI_EXIT_FAIL;
     char where[64];
     int err = CL_OK, got;
     cl_diag d = {{0}};
     while (!err && (got = cli_stream_next(&in)) == 1) {
         snprintf(where, sizeof where, "line %ld", in.lineno);
-        err = batch_add(b, in.line, in.len, where, &d);
-        err = err ? err : flush_if_needed(o, b, out);
-        if (!err && b->n && !cli_stream_ready(&in))
-            err = flush_batch(o, b, out);
+        err = cl_labeler_add(io->l, in.line, in.len, where, &d);
+        if (!err && (cl_labeler_count(io->l) == cl_labeler_capacity(io->l) ||
+                     !cli_stream_ready(&in)))
+            err = flush(io, out);
     }
-    err = err ? err : flush_batch(o, b, out);
+    err = err ? err : flush(io, out);
     int rc = got < 0 ? cli_stream_fail(&in) : 0;
     cli_stream_close(&in);
     return err ? cli_fail("classify", err, &d, "%s", in.name) : rc;
@@ -246,17 +137,25 @@ static int classify_run(const classify_opts *o)
     if (err)
         return cli_fail("classify", err, &d, "cannot load the model");
     cli_threads(o->threads);
-    classify_batch b = {0};
+    classify_io io = {.o = o};
     int rc = 0;
     if (!cl_model_head(m, "head.classifier"))
         rc = cli_error("classify", "%s has no classifier head (charlstm info %s lists what it "
                        "holds)", o->model, o->model);
-    else if ((err = batch_init(&b, m, o->batch)) != CL_OK)
-        rc = cli_fail("classify", err, NULL, "cannot set up");
+    else if ((err = cl_labeler_create(&io.l, m, o->batch, &d)) != CL_OK)
+        rc = cli_fail("classify", err, &d, "cannot set up");
+    if (io.l) {
+        io.cfg = cl_labeler_config(io.l);
+        io.probs = malloc(sizeof *io.probs * (size_t)o->batch * io.cfg->nlabels);
+        io.rank = malloc(sizeof *io.rank * (size_t)io.cfg->nlabels);
+        if (!io.probs || !io.rank)
+            rc = cli_fail("classify", CL_ENOMEM, NULL, "cannot set up");
+    }
     for (int i = 0; i < o->files.n && !rc; i++)
-        rc = classify_file(o, &b, o->files.v[i], stdout);
+        rc = classify_file(&io, o->files.v[i], stdout);
     int rc2 = cli_close_out("classify", stdout, "-");
-    batch_free(&b);
+    free(io.probs), free(io.rank);
+    cl_labeler_free(io.l);
     cl_model_free(m);
     return rc ? rc : rc2;
 }

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cl_annotate.h"
 #include "cl_conllu.h"
@@ -101,7 +100,7 @@ typedef struct {
     cl_ann_doc doc;
     pending *lines;          /* [nlines] in input order */
     int nlines, cap_lines;
-    cl_conllu_sent **sents;  /* --input conllu: [chunk] */
+    cl_conllu_sent **sents;  /* --input conllu: [chunk + 1], the pending ones, then the next */
     long sent_id;            /* sentences written so far (# sent_id) */
 } tagger_io;
 
@@ -233,11 +232,21 @@ static int tag_text(tagger_io *io, cli_stream *in, FILE *out)
 
 /* ---- CoNLL-U in */
 
+/* The sentence after the pending ones (sents[doc.n], which may have begun:
+ * its first lines were pushed) goes to the front, where the next pushes
+ * go once the pending ones are written. */
+static void keep_begun_sentence(tagger_io *io)
+{
+    cl_conllu_sent *begun = io->sents[io->doc.n];
+    io->sents[io->doc.n] = io->sents[0];
+    io->sents[0] = begun;
+}
+
 static int flush_conllu(tagger_io *io, FILE *out)
 {
     if (io->o->output != TAG_OUT_CONLLU) {
-        int rc = flush_text(io, out);
-        return rc;
+        keep_begun_sentence(io);
+        return flush_text(io, out);
     }
     cl_diag d = {{0}};
     int err = cl_annotate_tag(io->a, &io->doc, 0, io->o->batch, 0, &d);
@@ -247,6 +256,7 @@ static int flush_conllu(tagger_io *io, FILE *out)
             err = cl_conllu_set_col(io->sents[s], (size_t)i, io->col, tag_of(io, &a->word[i]));
         err = err ? err : cl_conllu_write(out, io->sents[s], "<stdout>", &d);
     }
+    keep_begun_sentence(io);
     io->nlines = 0;
     cl_ann_doc_clear(&io->doc);
     fflush(out);
@@ -264,25 +274,41 @@ static int add_conllu(tagger_io *io, const cl_conllu_sent *s, long lineno)
     }
     int err = forms && space ? cl_annotate_words(&io->doc, forms, space, n) : CL_ENOMEM;
     free(forms), free(space);
-    err = err ? err : push_line(io, NULL, lineno, first);
-    return err ? cli_fail(CMD, err, NULL, "reading CoNLL-U") : 0;
+    return err ? err : push_line(io, NULL, lineno, first);
 }
 
-static int tag_conllu(tagger_io *io, FILE *in, const char *name, FILE *out)
+/* One line of CoNLL-U (end: the end of input instead): a sentence it
+ * completes joins the pending ones.  0 or a cl_err (d says where). */
+static int conllu_line(tagger_io *io, cl_conllu_reader *r, const cli_stream *in, int end,
+                       cl_diag *d)
+{
+    cl_conllu_sent *s = io->sents[io->doc.n];
+    int got = end ? cl_conllu_push_end(r, s, d) : cl_conllu_push(r, s, in->line, in->len, d);
+    return got <= 0 ? got : add_conllu(io, s, cl_conllu_line(s));
+}
+
+/* Sentences are read line by line as the text path reads lines: the
+ * pending ones are tagged when a chunk is full or when the next line has
+ * not arrived yet, so a writer that sends one sentence (with its blank
+ * line) and waits gets it back (cli_stream).  The sentences before a bad
+ * line are written before the error is reported. */
+static int tag_conllu(tagger_io *io, cli_stream *in, FILE *out)
 {
     cl_diag d = {{0}};
-    cl_conllu_reader *r = cl_conllu_reader_new(in, name);
-    int rc = r ? 0 : cli_fail(CMD, CL_ENOMEM, NULL, NULL), got = 0;
-    while (!rc && (got = cl_conllu_read(r, io->sents[io->doc.n], &d)) == 1) {
-        rc = add_conllu(io, io->sents[io->doc.n], cl_conllu_line(io->sents[io->doc.n]));
-        if (!rc && io->doc.n == io->chunk)
+    cl_conllu_reader *r = cl_conllu_reader_new(NULL, in->name);
+    int err = r ? CL_OK : CL_ENOMEM, rc = 0, got = 0;
+    while (!err && !rc && (got = cli_stream_next(in)) == 1) {
+        err = conllu_line(io, r, in, 0, &d);
+        if (io->doc.n && (err || io->doc.n == io->chunk || !cli_stream_ready(in)))
             rc = flush_conllu(io, out);
     }
-    int rc2 = rc ? 0 : flush_conllu(io, out); /* the sentences before an error are written */
-    if (!rc && got < 0)
-        rc = cli_fail(CMD, got, &d, NULL);
+    if (!err && !rc && got == 0)
+        err = conllu_line(io, r, in, 1, &d); /* a last sentence without its blank line */
+    rc = rc ? rc : flush_conllu(io, out);
     cl_conllu_reader_free(r);
-    return rc ? rc : rc2;
+    if (err)
+        return cli_fail(CMD, err, &d, d.msg[0] ? NULL : "reading CoNLL-U");
+    return rc ? rc : got < 0 ? cli_stream_fail(in) : 0;
 }
 
 /* ---- the run */
@@ -299,8 +325,8 @@ static int io_setup(tagger_io *io)
     io->col = cl_tagger_config_of(io->t)->column;
     if (io->o->input != TAG_IN_CONLLU)
         return 0;
-    io->sents = calloc((size_t)io->chunk, sizeof *io->sents);
-    for (int i = 0; io->sents && i < io->chunk; i++)
+    io->sents = calloc((size_t)io->chunk + 1, sizeof *io->sents); /* + 1: the one being read */
+    for (int i = 0; io->sents && i <= io->chunk; i++)
         if (!(io->sents[i] = cl_conllu_sent_new()))
             return cli_fail(CMD, CL_ENOMEM, NULL, NULL);
     return io->sents ? 0 : cli_fail(CMD, CL_ENOMEM, NULL, NULL);
@@ -308,7 +334,7 @@ static int io_setup(tagger_io *io)
 
 static void io_free(tagger_io *io)
 {
-    for (int i = 0; io->sents && i < io->chunk; i++)
+    for (int i = 0; io->sents && i <= io->chunk; i++)
         cl_conllu_sent_free(io->sents[i]);
     free(io->sents), free(io->lines);
     cl_ann_doc_free(&io->doc);
@@ -318,20 +344,12 @@ static void io_free(tagger_io *io)
 
 static int tag_file(tagger_io *io, const char *path, FILE *out)
 {
-    if (io->o->input != TAG_IN_CONLLU) {
-        cli_stream in;
-        if (cli_stream_open(&in, CMD, path, io->o->replace_invalid))
-            return CLI_EXIT_FAIL;
-        int rc = tag_text(io, &in, out);
-        cli_stream_close(&in);
-        return rc;
-    }
-    FILE *in = cli_open_in(CMD, path);
-    if (!in)
+    cli_stream in;
+    if (cli_stream_open(&in, CMD, path, io->o->replace_invalid))
         return CLI_EXIT_FAIL;
-    int rc = tag_conllu(io, in, cli_in_name(path), out);
-    int rc2 = cli_close_in(CMD, in, path);
-    return rc ? rc : rc2;
+    int rc = io->o->input == TAG_IN_CONLLU ? tag_conllu(io, &in, out) : tag_text(io, &in, out);
+    cli_stream_close(&in);
+    return rc;
 }
 
 static int tag_run(const tag_opts *o)
@@ -342,9 +360,7 @@ static int tag_run(const tag_opts *o)
     if (resolved.output < 0)
         resolved.output = o->input == TAG_IN_CONLLU ? TAG_OUT_CONLLU : TAG_OUT_TAGS;
     o = &resolved;
-    /* CoNLL-U from a terminal: answer each sentence before reading the next */
-    int chunk = o->input == TAG_IN_CONLLU && isatty(STDIN_FILENO) ? 1 : o->batch * 8;
-    tagger_io io = {.o = o, .chunk = chunk};
+    tagger_io io = {.o = o, .chunk = o->batch * 8};
     cl_ann_doc_init(&io.doc);
     cli_threads(o->threads);
     int rc = io_setup(&io);

@@ -126,8 +126,8 @@ static const char *const kept_opts[] = {
     "seq", "seed", "column", "no-affixes", "ema", "freeze", "class-weights", "ngram", "deterministic",
     "ngram-bits", "ngram-dropout", NULL};
 /* Not part of a run: where it is read from and written to. */
-static const char *const unstored_opts[] = {"output", "init", "resume", "log", "quiet", "valid",
-                                            "train", NULL};
+static const char *const unstored_opts[] = {"output", "init", "resume", "log", "quiet",
+                                            "progress", "valid", "train", NULL};
 
 static int in_list(const char *const *l, const char *s)
 {
@@ -424,6 +424,9 @@ static int train_parse(train_opts *o, int argc, char **argv, cl_ckpt **ck)
          .help = "write the learning curve as TSV at every evaluation ('-': stdout); a resumed "
          "run appends"},
         {"quiet", 'q', CLI_FLAG, &o->quiet, NULL, .help = "no progress line"},
+        {"progress", 0, CLI_CHOICE, &o->progress, NULL, .choices = "line|json",
+         .help = "json: instead of the line, one JSON object per report on stderr (about 4 a "
+         "second and after each evaluation; docs/json.md), for a program that runs this one"},
     };
     unsigned char given[sizeof opts / sizeof opts[0]] = {0};
     const cli_command cmd = {"train", cmd_train_summary, "[options] [FILE...]", train_description,
@@ -441,6 +444,8 @@ static int train_parse(train_opts *o, int argc, char **argv, cl_ckpt **ck)
 
 static int train_run(const train_opts *o)
 {
+    cli_threads(o->threads);
+    cli_signal_install(); /* before the (long) data preparation: Ctrl-C stops cleanly there too */
     switch (o->task) {
     case CMD_TASK_TAGGER: return train_tagger(o);
     case CMD_TASK_CLASSIFIER: return train_classifier(o);
@@ -459,11 +464,6 @@ static int open_dist(cl_dist *dist)
 
 int cmd_train(int argc, char **argv)
 {
-    return cmd_train_observed(argc, argv, NULL);
-}
-
-int cmd_train_observed(int argc, char **argv, const cl_train_hooks *observer)
-{
     train_opts o;
     cl_ckpt *ck = NULL; /* --resume: the file whose options o points into */
     cl_dist dist;
@@ -472,7 +472,6 @@ int cmd_train_observed(int argc, char **argv, const cl_train_hooks *observer)
     if (rc)
         return rc;
     o.dist = &dist;
-    o.observer = observer;
     rc = train_parse(&o, argc, argv, &ck);
     if (rc == 0 && dist.rank > 0)
         o.quiet = 1;

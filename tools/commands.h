@@ -8,8 +8,6 @@
 #ifndef COMMANDS_H
 #define COMMANDS_H
 
-#include "cl_train.h"
-
 #define CL_COMMAND(name) \
     int cmd_##name(int argc, char **argv); \
     extern const char cmd_##name##_summary[];
@@ -23,11 +21,6 @@ CL_COMMAND(info)
 CL_COMMAND(serve)
 
 #undef CL_COMMAND
-
-/* "charlstm train" run inside another program (python/charlstm): observer's
- * hooks (may be NULL) are called after the tool's own, so the program sees
- * the progress and can stop the run as Ctrl-C does. */
-int cmd_train_observed(int argc, char **argv, const cl_train_hooks *observer);
 
 /* What a model is trained or evaluated for (train --task, eval --task);
  * the order matches CMD_TASK_CHOICES. */

@@ -557,13 +557,14 @@ unsigned serve_classify(serve_ctx *s, const cJSON *req, serve_reply *r)
     const cl_classifier_config *cfg = cl_labeler_config(s->labeler);
     const char **texts = malloc(sizeof *texts * (size_t)n);
     float *probs = malloc(sizeof *probs * (size_t)n * cfg->nlabels);
-    if (!texts || !probs) {
-        free(texts), free(probs);
+    int *rank = malloc(sizeof *rank * (size_t)cfg->nlabels);
+    if (!texts || !probs || !rank) {
+        free(texts), free(probs), free(rank);
         return serve_error(r, 500, "out of memory");
     }
     for (const cJSON *t = one ? one : many->child; t && i < n; t = t->next, i++) {
         if (!cJSON_IsString(t)) {
-            free(texts), free(probs);
+            free(texts), free(probs), free(rank);
             return serve_error(r, 400, "'texts'[%d] must be a string", i);
         }
         texts[i] = t->valuestring;
@@ -576,15 +577,14 @@ unsigned serve_classify(serve_ctx *s, const cJSON *req, serve_reply *r)
         st = serve_error(r, 500, "classification failed: %s", cl_strerror(err));
     } else {
         cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "results");
-        for (i = 0; i < n; i++) {
+        for (i = 0; i < n; i++) { /* as classify --output json --all writes each line */
             const float *p = probs + (size_t)i * cfg->nlabels;
-            int best;
-            cl_top_k(p, cfg->nlabels, 1, &best);
-            cJSON_AddItemToArray(arr, cli_json_label(cfg->labels, p, cfg->nlabels, best, 1));
+            cl_labeler_rank(p, cfg->nlabels, rank);
+            cJSON_AddItemToArray(arr, cli_json_label(cfg->labels, p, cfg->nlabels, rank[0], 1));
         }
         st = serve_ok(r, o);
     }
-    free(texts), free(probs);
+    free(texts), free(probs), free(rank);
     return st;
 }
 

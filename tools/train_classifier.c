@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include "cl_clftrain.h"
-#include "cli_signal.h"
 #include "cli_util.h"
 #include "train_job.h"
 
@@ -156,7 +155,6 @@ static int run_task(clf_run *r)
     train_job j = {.o = o, .m = r->m, .task = cl_clftrain_task(r->t), .unit = "sentences",
                    .metric = "dev accuracy", .metric_percent = 1, .resume = r->ck};
     j.ngroups = cl_clftrain_groups(r->t, (float)o->lr, (float)o->encoder_lr, j.groups);
-    cli_signal_install();
     return train_job_run(&j);
 }
 
@@ -181,10 +179,7 @@ static int train_with(clf_run *r)
 int train_classifier(const train_opts *o)
 {
     clf_run r = {.o = o};
-    r.text = cl_text_defaults();
-    r.text.nfc = !o->no_nfc, r.text.casefold = o->casefold;
-    r.text.replace_invalid = o->replace_invalid;
-    cli_threads(o->threads);
+    r.text = train_job_text(o);
     int rc = train_with(&r);
     cl_clftrain_free(r.t);
     cl_clfdata_free(&r.train);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "cli_json.h"
 #include "cli_progress.h"
 #include "cli_signal.h"
 #include "cli_util.h"
@@ -89,13 +90,22 @@ static int close_log(job_run *r, int rc)
 
 /* ==== hooks ================================================================ */
 
+/* --progress json: the report as one line for the program reading stderr
+ * (rank 0 speaks for all). */
+static int json_progress(const job_run *r, const cl_train_stats *s, int evaluation)
+{
+    const train_opts *o = r->j->o;
+    if (o->progress != PROGRESS_JSON)
+        return 0;
+    if (o->dist->rank == 0)
+        cli_json_print(stderr, cli_json_train_stats(s, evaluation));
+    return 1;
+}
+
 static void hook_progress(const cl_train_stats *s, void *ctx)
 {
     job_run *r = ctx;
-    const cl_train_hooks *ob = r->j->o->observer;
-    if (ob && ob->progress)
-        ob->progress(s, ob->ctx);
-    if (r->j->o->quiet)
+    if (json_progress(r, s, 0) || r->j->o->quiet)
         return;
     r->progress.total = s->max_steps;
     cli_progress_update(&r->progress, s->step, s->items, s->train_loss);
@@ -123,16 +133,15 @@ static int hook_evaluated(const cl_train_stats *s, void *ctx)
                 s->elapsed, s->train_loss, s->last.metric, s->last.loss);
         fflush(r->log);
     }
-    if (!r->j->o->quiet)
+    if (!json_progress(r, s, 1) && !r->j->o->quiet)
         note_evaluation(r, s);
-    const cl_train_hooks *ob = r->j->o->observer;
-    return ob && ob->evaluated ? ob->evaluated(s, ob->ctx) : 0;
+    return 0;
 }
 
 static int hook_stop(void *ctx)
 {
-    const cl_train_hooks *ob = ((job_run *)ctx)->j->o->observer;
-    return cli_signal_stop_requested() || (ob && ob->stop && ob->stop(ob->ctx));
+    (void)ctx;
+    return cli_signal_stop_requested();
 }
 
 /* ==== the end ============================================================== */
@@ -205,7 +214,7 @@ static int run_trainer(job_run *r)
     r->progress.val_label = j->metric, r->progress.val_percent = j->metric_percent;
     cl_train_hooks h = {r, hook_progress, hook_evaluated, hook_stop};
     err = cl_trainer_run(t, &h, &d);
-    if (!j->o->quiet)
+    if (!j->o->quiet && j->o->progress == PROGRESS_LINE)
         cli_progress_finish(&r->progress);
     int rc = finish(r, err, &d, cl_trainer_stats(t));
     cl_trainer_free(t);
@@ -219,4 +228,11 @@ int train_job_run(train_job *j)
     int rc = open_log(&r);
     rc = rc ? rc : run_trainer(&r);
     return close_log(&r, rc);
+}
+
+cl_text_opts train_job_text(const train_opts *o)
+{
+    cl_text_opts t = cl_text_defaults();
+    t.nfc = !o->no_nfc, t.casefold = o->casefold, t.replace_invalid = o->replace_invalid;
+    return t;
 }

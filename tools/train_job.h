@@ -28,6 +28,10 @@ int train_job_run(train_job *j);
  * and local): one per process, or --deterministic N / processes of N. */
 void train_job_share(const train_opts *o, int *part, int *parts, int *local);
 
+/* The text options the command line asks for (--no-nfc, --casefold,
+ * --replace-invalid) over the library's defaults: one reading for every task. */
+cl_text_opts train_job_text(const train_opts *o);
+
 /* "charlstm train: <what>" on stderr unless --quiet: how the run is set up. */
 void train_job_describe(const train_opts *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include "cl_lmtrain.h"
-#include "cli_signal.h"
 #include "cli_util.h"
 #include "train_job.h"
 
@@ -173,11 +172,7 @@ static int train_with(lm_run *r)
 int train_lm(const train_opts *o)
 {
     lm_run r = {.o = o};
-    r.text = cl_text_defaults();
-    r.text.nfc = !o->no_nfc, r.text.casefold = o->casefold;
-    r.text.replace_invalid = o->replace_invalid;
-    cli_threads(o->threads);
-    cli_signal_install(); /* before the (long) data preparation: Ctrl-C stops cleanly there too */
+    r.text = train_job_text(o);
     int rc = train_with(&r);
     cl_lmtrain_free(r.t);
     cl_model_free(r.m);

@@ -11,6 +11,7 @@
 typedef enum { CELL_LSTM, CELL_GRU } train_cell;
 typedef enum { COLUMN_UPOS, COLUMN_XPOS } train_column;
 typedef enum { SCHEDULE_STEP, SCHEDULE_COSINE } train_schedule;
+typedef enum { PROGRESS_LINE, PROGRESS_JSON } train_progress;
 
 typedef struct {
     /* data */
@@ -47,12 +48,10 @@ typedef struct {
     /* output */
     const char *log;
     int quiet;
+    int progress;           /* train_progress */
     /* the resolved options as "name=value", kept in MODEL.last for --resume */
     char **args;
     int nargs;
-    /* hooks of a program that runs "charlstm train" inside itself (Python's
-     * charlstm.train), called after the tool's own; NULL from the shell */
-    const cl_train_hooks *observer;
 } train_opts;
 
 /* Each returns the process exit status. */

@@ -16,7 +16,6 @@
 
 #include "cl_conllu.h"
 #include "cl_tagger.h"
-#include "cli_signal.h"
 #include "cli_util.h"
 #include "train_job.h"
 
@@ -107,8 +106,7 @@ static int base_model(tagger_run *r, cl_rng *rng)
             return cli_error(CMD, "%s: --init needs a forward LSTM language model", o->init);
         return 0;
     }
-    cl_text_opts text = cl_text_defaults();
-    text.nfc = !o->no_nfc, text.casefold = o->casefold;
+    cl_text_opts text = train_job_text(o);
     cl_vocab v;
     int err = cl_tagger_vocab_build(&v, &r->train, &text, &d);
     if (err)
@@ -178,7 +176,6 @@ static int run_task(tagger_run *r)
     train_job j = {.o = r->o, .m = r->m, .task = cl_tagger_task_get(k), .unit = "words",
                    .metric = "dev accuracy", .metric_percent = 1, .resume = r->ck};
     j.ngroups = cl_tagger_task_groups(k, (float)r->o->lr, j.groups);
-    cli_signal_install();
     int rc = train_job_run(&j);
     cl_tagger_task_free(k);
     return rc;
@@ -189,7 +186,6 @@ int train_tagger(const train_opts *o)
     tagger_run r = {.o = o};
     cl_tagger_corpus_init(&r.train);
     cl_tagger_corpus_init(&r.dev);
-    cli_threads(o->threads);
     int rc = read_corpora(&r);
     rc = rc ? rc : build_model(&r);
     if (!rc)

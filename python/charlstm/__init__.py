@@ -4,8 +4,8 @@
     m = charlstm.Model("en.model")
     m.heads                                  # ('lm', 'tagger', 'classifier')
     m.generate("The meaning of life is", n=200, temperature=0.8, seed=1)
-    m.tag("I loved this film.")              # {"sentences": [{"text", "tokens": [...]}]}
-    m.classify(["a gorgeous movie", "dull"]) # [{"label", "prob", "probs"}, ...]
+    m.tag("I loved it. Mr. Smith didn't.")   # {"sentences": [{"text", "tokens", "words"}, ...]}
+    m.classify(["a gorgeous movie", "dull"]) # [{"label", "probability", "probabilities"}, ...]
     m.score("some text")                     # surprisal of each character (nats)
     m.states(["some text"])                  # encoder states as NumPy arrays
     charlstm.train(task="lm", train="corpus.txt", output="en.model", minutes=10)
@@ -14,7 +14,11 @@ Everything runs in libcharlstm (the same code as the `charlstm` command); the
 GIL is released while it works.  Errors raise charlstm.Error with the
 library's message (file, line, byte).  See docs/python.md.
 """
+import json
+import math
 import os
+import signal
+import sys
 import threading
 from collections import namedtuple
 
@@ -262,76 +266,60 @@ class Model:
 
     # ---- tagging -----------------------------------------------------------
 
-    def tag(self, text_or_tokens):
-        """Part-of-speech tags.  A str (or bytes) is raw text: one sentence
-        per line, split into words as `charlstm tag` does; a list of str is
-        one sentence of given words; a list of such lists, several.
+    def tag(self, text_or_tokens, split=True, top=0):
+        """Part-of-speech tags, as `charlstm tag --output json` gives them.
 
-        Returns {"sentences": [{"text": ..., "tokens": [{"form", "start",
-        "end", "tag", "prob"}]}]}: start/end are code-point offsets into the
-        text (for given words: into the words joined by single spaces), prob
-        the tagger's probability of the tag.  Blank lines hold no sentence."""
+        A str (or UTF-8 bytes) is raw text: each line a paragraph split into
+        sentences (split=False: each line one sentence, as --input text),
+        tokens and words made as by the command (multiword tokens: "don't" is
+        one token with the words "do" and "n't").  A list of str is one
+        sentence of given words, a list of such lists several; each word is
+        then a token and the sentence's text the words joined by spaces.
+
+        Returns {"sentences": [...]}, each sentence the object of
+        docs/json.md: "id" (from 1), "text", "start", "end", "tokens" (text,
+        start, end, words, space_after) and "words" (form, start, end, token,
+        tag, prob, and with top=K the K most likely tags).  Offsets are code
+        points into the text passed (text[start:end]); for given words, into
+        the sentence's text.  Probabilities are rounded to 6 decimals as in
+        the JSON; None for the words of a sentence over 512 words."""
         x = text_or_tokens
         msg = ffi.new("char[]", lib.CLPY_MSG)
         out = ffi.new("clpy_tagged *")
-        if isinstance(x, (str, bytes, bytearray)):
-            data = _utf8(x)
-            with self._lock:
-                err = lib.clpy_tag_text(self._m, data, len(data), out, msg)
-            try:
-                _check(err, msg)
-                return self._unpack_tagged(out, _text_of(x), None)
-            finally:
-                lib.clpy_tagged_free(out)
-        sents = [x] if x and all(isinstance(w, str) for w in x) else list(x)
-        forms, starts = [], [0]
-        for s in sents:
-            forms += [_utf8(w) for w in s]
-            starts.append(len(forms))
-        keep = [ffi.new("char[]", f) for f in forms]
-        with self._lock:
-            err = lib.clpy_tag_words(self._m, keep, starts, len(sents), out, msg)
         try:
+            if isinstance(x, (str, bytes, bytearray)):
+                data = _utf8(x)
+                with self._lock:
+                    err = lib.clpy_tag_text(self._m, data, len(data), int(bool(split)), out, msg)
+            else:
+                sents = [x] if x and all(isinstance(w, str) for w in x) else list(x)
+                forms, starts = [], [0]
+                for s in sents:
+                    forms += [_utf8(w) for w in s]
+                    starts.append(len(forms))
+                keep = [ffi.new("char[]", f) for f in forms]
+                with self._lock:
+                    err = lib.clpy_tag_words(self._m, keep, starts, len(sents), out, msg)
             _check(err, msg)
-            return self._unpack_tagged(out, None, [list(s) for s in sents if len(s)])
+            return {"sentences": _Tagged(out, self.tags).sentences(int(top))}
         finally:
             lib.clpy_tagged_free(out)
-
-    def _unpack_tagged(self, t, text, given):
-        S, W = t.nsent, t.nwords
-        ss, tags = list(t.sent_start[0:S + 1]), list(t.tag[0:max(W, 1)])
-        probs = list(t.prob[0:max(W, 1)])
-        starts, ends = list(t.start[0:max(W, 1)]), list(t.end[0:max(W, 1)])
-        sents = []
-        for s in range(S):
-            if given is None:
-                line = text[t.sent_begin[s]:t.sent_end[s]]
-                spans = [(starts[w], ends[w]) for w in range(ss[s], ss[s + 1])]
-                forms = [text[a:b] for a, b in spans]
-            else:
-                forms, line, spans, at = given[s], " ".join(given[s]), [], 0
-                for f in forms:
-                    spans.append((at, at + len(f)))
-                    at += len(f) + 1
-            toks = [{"form": f, "start": a, "end": b, "tag": self.tags[tags[w]],
-                     "prob": float(probs[w])}
-                    for f, (a, b), w in zip(forms, spans, range(ss[s], ss[s + 1]))]
-            sents.append({"text": line, "tokens": toks})
-        return {"sentences": sents}
 
     # ---- classification ------------------------------------------------------
 
     def classify(self, texts):
         """Labels of texts (a str or a list; one call into C for all), as
-        `charlstm classify` computes them: for each text {"label": best,
-        "prob": its probability, "probs": {label: probability}}."""
+        `charlstm classify --output json --all` writes them: for each text
+        {"label": best, "probability": its probability, "probabilities":
+        {label: probability}}, rounded to 6 decimals as there
+        (classify_probs has them unrounded)."""
         single = isinstance(texts, (str, bytes))
         probs = self.classify_probs([texts] if single else texts)
         out = []
         for row in probs:
             k = int(np.argmax(row))
-            out.append({"label": self.labels[k], "prob": float(row[k]),
-                        "probs": {lab: float(p) for lab, p in zip(self.labels, row)}})
+            out.append({"label": self.labels[k], "probability": _p6(float(row[k])),
+                        "probabilities": {lab: _p6(float(p)) for lab, p in zip(self.labels, row)}})
         return out[0] if single else out
 
     def classify_probs(self, texts):
@@ -375,6 +363,57 @@ class Model:
             _check(lib.clpy_save(self._m, os.fsencode(path), msg), msg)
 
 
+def _p6(p):
+    """A probability as the JSON writes it: rounded to 6 decimals half away
+    from zero (C's round()), NaN as None."""
+    if p != p:
+        return None
+    x = p * 1e6
+    r = math.floor(x)
+    return (r + (x - r >= 0.5)) / 1e6
+
+
+class _Tagged:
+    """A clpy_tagged read into Python lists (one ffi.unpack per array)."""
+
+    def __init__(self, t, tags):
+        def ints(a, n):
+            return ffi.unpack(a, n) if n else []
+        S, K, W = t.nsent, t.ntok, t.nword
+        self.S, self.tags = S, tags
+        self.sent_tok, self.sent_word = ints(t.sent_tok, S + 1), ints(t.sent_word, S + 1)
+        self.text = [ffi.string(t.sent_text[s]).decode("utf-8") for s in range(S)]
+        self.sent_start, self.sent_end = ints(t.sent_start, S), ints(t.sent_end, S)
+        self.tok = list(zip(ints(t.tok_start, K), ints(t.tok_end, K), ints(t.tok_word, K),
+                            ints(t.tok_nwords, K), ints(t.tok_space_after, K)))
+        self.form = [ffi.string(t.form[w]).decode("utf-8") for w in range(W)]
+        self.word = list(zip(ints(t.word_start, W), ints(t.word_end, W), ints(t.word_token, W),
+                             ints(t.tag, W), ints(t.prob, W)))
+        self.probs = np.frombuffer(ffi.buffer(t.probs, 4 * W * t.ntags), np.float32) \
+            .reshape(W, t.ntags) if W and t.ntags else None
+
+    def sentences(self, top):
+        return [self.sentence(s, top) for s in range(self.S)]
+
+    def sentence(self, s, top):
+        text, at = self.text[s], self.sent_start[s]
+        tokens = [{"text": text[a - at:b - at], "start": a, "end": b,
+                   "words": list(range(w, w + n)), "space_after": bool(sp)}
+                  for a, b, w, n, sp in self.tok[self.sent_tok[s]:self.sent_tok[s + 1]]]
+        words = []
+        for w in range(self.sent_word[s], self.sent_word[s + 1]):
+            a, b, k, tag, p = self.word[w]
+            o = {"form": self.form[w], "start": a, "end": b, "token": k,
+                 "tag": self.tags[tag] if tag >= 0 else "_", "prob": _p6(p)}
+            if top > 0:
+                row = self.probs[w]
+                best = np.argsort(-row, kind="stable")[:top]  # ties: lower index first
+                o["top"] = [{"tag": self.tags[j], "prob": _p6(float(row[j]))} for j in best]
+            words.append(o)
+        return {"id": s + 1, "text": text, "start": at, "end": self.sent_end[s],
+                "tokens": tokens, "words": words}
+
+
 class _Generator:
     def __init__(self, model, prompt, temperature, top_k, top_p, seed):
         if seed is None:
@@ -402,30 +441,29 @@ class _Generator:
 
 
 # ---- training -------------------------------------------------------------------
-
-_callbacks = {}
-_callbacks_lock = threading.Lock()
-
-
-@ffi.def_extern(onerror=lambda exc, val, tb: _callback_error(val))
-def clpy_py_progress(p, ctx):
-    state = ffi.from_handle(ctx)
-    info = {k: getattr(p, k) for k in dir(p)}
-    info["evaluation"] = bool(info["evaluation"])
-    state["last"] = info
-    if state["callback"] is not None and state["callback"](info) is False:
-        state["stopped"] = True
-        return 1
-    return 0
+#
+# charlstm.train runs the `charlstm train` command in a child process with
+# --progress json: the one training core with the command's own options,
+# files, messages, Ctrl-C and --resume, and nothing of the command linked
+# into this module (which needs only the installed library).  The reports
+# on the child's stderr become callback calls; a stop is the command's
+# first Ctrl-C (SIGINT: save and stop), sent to the child alone.
 
 
-def _callback_error(val):
-    # an exception in the user's callback stops the run; train() re-raises it
-    _callback_error.pending = val
-    return 1
+def _tool():
+    """The charlstm command: $CHARLSTM_TOOL, the one next to the library
+    this module was built against, or the one on PATH."""
+    import shutil
 
-
-_callback_error.pending = None
+    built = ffi.string(lib.clpy_tool()).decode()
+    for path in (os.environ.get("CHARLSTM_TOOL"), built):
+        if path and os.access(path, os.X_OK):
+            return path
+    path = shutil.which("charlstm")
+    if not path:
+        raise Error("charlstm.train runs the charlstm command: not found (looked for %s and on "
+                    "PATH; set CHARLSTM_TOOL)" % built)
+    return path
 
 
 def _argv(task, options):
@@ -446,8 +484,87 @@ def _argv(task, options):
     return argv
 
 
+def _child_setup():
+    """What the child runs before the command: its own process group, so that
+    a Ctrl-C at the terminal reaches Python alone (which passes on one
+    SIGINT: a second would quit without saving), and SIGTERM (save and stop)
+    when Python dies.  prctl is looked up here, in the parent: the child of
+    a threaded process should only make system calls."""
+    try:
+        import ctypes
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        prctl = None
+
+    def setup():
+        os.setpgid(0, 0)
+        if prctl is not None:
+            prctl(1, 15)  # PR_SET_PDEATHSIG, SIGTERM
+    return setup
+
+
+class _Run:
+    """One `charlstm train` child: its reports, its messages, its stop."""
+
+    def __init__(self, argv, callback, verbose):
+        import subprocess
+
+        self.callback, self.verbose = callback, verbose
+        self.last, self.stopped, self.messages = None, False, []
+        self.p = subprocess.Popen([_tool()] + argv + ["--progress", "json"],
+                                  stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  preexec_fn=_child_setup())
+
+    def stop(self):
+        """The command's first Ctrl-C: save MODEL.last and stop."""
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGINT)
+
+    def line(self, raw):
+        text = raw.decode("utf-8", "replace").rstrip("\n")
+        if not text.startswith("{"):
+            self.messages.append(text)
+            if self.verbose:
+                print(text, file=sys.stderr, flush=True)
+            return
+        info = json.loads(text)
+        info = {k: (math.nan if v is None else v) for k, v in info.items()}
+        self.last = info
+        if self.verbose and info["evaluation"]:
+            print("charlstm train: step %d  epoch %.2f  train %.4f  evaluation %.4f"
+                  % (info["step"], info["epochs"], info["train_loss"], info["last_metric"]),
+                  file=sys.stderr, flush=True)
+        if self.callback is not None and not self.stopped and self.callback(info) is False:
+            self.stopped = True
+            self.stop()
+
+    def run(self):
+        """Read the child's reports until it exits; its exit status."""
+        try:
+            for raw in self.p.stderr:
+                self.line(raw)
+        except BaseException:
+            # the callback raised, or Ctrl-C came: the child saves and stops
+            self.callback = None
+            self.stop()
+            self.drain()
+            raise
+        return self.p.wait()
+
+    def drain(self):
+        """The rest of the child's lines, until it exits."""
+        while True:
+            try:
+                for raw in self.p.stderr:
+                    self.line(raw)
+                self.p.wait()
+                return
+            except KeyboardInterrupt:  # a second Ctrl-C: quit at once, as in the shell
+                self.p.send_signal(signal.SIGINT)
+
+
 def train(task=None, callback=None, verbose=False, **options):
-    """Train a model with `charlstm train`'s own code (the one training core).
+    """Train a model with `charlstm train` (the one training core).
 
     task: "lm", "tagger" or "classifier"; options: the command's options
     with "_" for "-" (train="corpus.txt" or a list, dev=..., output=...,
@@ -455,50 +572,30 @@ def train(task=None, callback=None, verbose=False, **options):
     flag), see `charlstm train --help`.  callback(info) is called about 4
     times a second and after each evaluation with a dict (step, epochs,
     items, train_loss, last_metric, best_metric, items_per_sec, eta,
-    evaluation, ...); returning False stops the run cleanly, as Ctrl-C
-    does: the latest state is saved to OUTPUT.last and train() returns.
+    evaluation, ...; NaN where there is no figure yet); returning False
+    stops the run cleanly, as Ctrl-C does: the latest state is saved to
+    OUTPUT.last and train() returns.
 
     Ctrl-C saves and raises charlstm.Interrupted; resume with
     train(resume=OUTPUT + ".last", output=OUTPUT).  verbose=True shows the
-    tool's progress line on stderr.  Returns the last progress dict, with
-    "stopped" True when the callback stopped the run."""
-    import sys
-    import tempfile
-
+    command's messages and each evaluation on stderr.  Returns the last
+    progress dict, with "stopped" True when the callback stopped the run."""
     if not verbose:
         options.setdefault("quiet", True)
-    argv = _argv(task, options)
-    state = {"callback": callback, "last": None, "stopped": False}
-    handle = ffi.new_handle(state)
-    args = [ffi.new("char[]", a.encode()) for a in argv]
-    _callback_error.pending = None
-    sys.stderr.flush()
-    log = None if verbose else tempfile.TemporaryFile()
-    saved = None
-    if log is not None:
-        saved = os.dup(2)
-        os.dup2(log.fileno(), 2)
+    run = _Run(_argv(task, options), callback, verbose)
     try:
-        rc = lib.clpy_train(len(args), args, lib.clpy_py_progress, handle)
-    finally:
-        if saved is not None:
-            os.dup2(saved, 2)
-            os.close(saved)
-    text = ""
-    if log is not None:
-        log.seek(0)
-        text = log.read().decode("utf-8", "replace")
-        log.close()
-    if _callback_error.pending is not None:
-        raise _callback_error.pending
-    if rc == 130 and not state["stopped"]:
-        raise Interrupted(text.strip() or "training interrupted")
+        rc = run.run()
+    except KeyboardInterrupt:
+        raise Interrupted("\n".join(m for m in run.messages if m.strip()) or
+                          "training interrupted") from None
+    if rc == 130 and not run.stopped:
+        raise Interrupted("\n".join(m for m in run.messages if m.strip()) or
+                          "training interrupted")
     if rc not in (0, 130):
-        lines = [ln for ln in text.splitlines() if ln.strip()]
-        raise Error("\n".join(lines) if lines else
-                    "charlstm train failed (exit status %d; see the messages above)" % rc)
-    if text and rc == 0:
-        sys.stderr.write(text)
-    result = dict(state["last"] or {})
-    result["stopped"] = state["stopped"]
+        lines = [m for m in run.messages if m.strip()]
+        raise Error("\n".join(lines) if lines else "charlstm train failed (exit status %d)" % rc)
+    if not verbose and run.messages:  # what the command had to say (-q leaves warnings)
+        print("\n".join(run.messages), file=sys.stderr)
+    result = dict(run.last or {})
+    result["stopped"] = run.stopped
     return result

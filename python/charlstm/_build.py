@@ -2,18 +2,26 @@
 
 Why cffi rather than a hand-written CPython extension: cffi releases the GIL
 around every call into C with no code of ours, NumPy arrays pass as plain
-pointers (ffi.from_buffer), Python progress callbacks are one decorator, and
-the C side (_glue.c) stays plain C with the project's conventions -- no
-reference counting, no PyArg parsing.  Debian ships it (python3-cffi).
+pointers (ffi.from_buffer), and the C side (_glue.c) stays plain C with the
+project's conventions -- no reference counting, no PyArg parsing.  Debian
+ships it (python3-cffi).
 
-The extension links the library statically (build/libcharlstm.a) and the
-command-line tool's objects (build/libcharlstm-cli.a), so that
-charlstm.train() runs the very code of `charlstm train`; an installed
-package then needs no LD_LIBRARY_PATH.  CHARLSTM_BUILD names another build
-directory (default: build/ of the source tree, made here when missing).
+The extension uses only the library's public interface (charlstm.h), from
+one of three places:
+
+  - a build directory of the source tree, when CHARLSTM_BUILD names one
+    (`make python` does): build/libcharlstm.a linked in statically, so the
+    module needs no LD_LIBRARY_PATH;
+  - the installed library, found by `pkg-config charlstm` (make install;
+    PKG_CONFIG_PATH for another prefix): libcharlstm.so, with its directory
+    as the module's run path;
+  - with neither, in a source tree: its build/, made here first.
+
+charlstm.train runs the charlstm command; the path of the one that belongs
+with the library (build/charlstm, or the installed bindir) is compiled in.
 """
+import json
 import os
-import re
 import shlex
 import subprocess
 
@@ -21,64 +29,87 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-BUILD = os.environ.get("CHARLSTM_BUILD", os.path.join(ROOT, "build"))
-PKGS = ["openblas", "libutf8proc", "libpcre2-8", "zlib", "libcjson", "libmicrohttpd"]
+# what the library's headers need, and what _glue.c calls itself (OpenMP, OpenBLAS)
+DEPS = ["openblas", "libutf8proc", "libpcre2-8", "zlib"]
 
 
-def pkg_config(flag):
+def pkg_config(*args):
+    """pkg-config's answer split into words, or None when it has none."""
     try:
-        out = subprocess.run(["pkg-config", flag] + PKGS, check=True, capture_output=True,
+        out = subprocess.run(["pkg-config"] + list(args), check=True, capture_output=True,
                              text=True).stdout
     except (OSError, subprocess.CalledProcessError):
-        return []
+        return None
     return shlex.split(out)
+
+
+def flags(words, prefix):
+    return [w[len(prefix):] for w in words or [] if w.startswith(prefix)]
+
+
+def in_tree(build):
+    """Link the source tree's static library from build (made when missing)."""
+    lib = os.path.join(build, "libcharlstm.a")
+    if not os.path.exists(lib) and os.path.exists(os.path.join(ROOT, "Makefile")):
+        subprocess.run(["make", "-C", ROOT, "-j2", os.path.relpath(lib, ROOT),
+                        os.path.relpath(os.path.join(build, "charlstm"), ROOT)], check=True)
+    if not os.path.exists(lib):
+        raise SystemExit("charlstm: %s not found: run `make` in the source tree, or install "
+                         "the library (make install) so that pkg-config finds charlstm" % lib)
+    cflags, libs = pkg_config("--cflags", *DEPS) or [], pkg_config("--libs", *DEPS) or []
+    return {"include_dirs": [os.path.join(ROOT, "lib")] + flags(cflags, "-I"),
+            "extra_objects": [lib],
+            "libraries": flags(libs, "-l") + ["dnnl", "m"],  # oneDNN: no .pc in Debian 12
+            "library_dirs": flags(libs, "-L"),
+            "runtime_library_dirs": [],
+            "depends": [lib],  # relink when the library changes
+            "tool": os.path.join(build, "charlstm")}
+
+
+def installed():
+    """The installed library, as pkg-config describes it."""
+    cflags, libs = pkg_config("--cflags", "charlstm", "openblas"), pkg_config("--libs", "charlstm",
+                                                                              "openblas")
+    libdir = pkg_config("--variable=libdir", "charlstm")
+    bindir = pkg_config("--variable=bindir", "charlstm")
+    prefix = pkg_config("--variable=prefix", "charlstm")
+    tool = os.path.join(bindir[0] if bindir else os.path.join(prefix[0], "bin"), "charlstm")
+    return {"include_dirs": flags(cflags, "-I"), "extra_objects": [],
+            "libraries": flags(libs, "-l"), "library_dirs": flags(libs, "-L"),
+            "runtime_library_dirs": libdir or [], "depends": [], "tool": tool}
+
+
+def where():
+    if "CHARLSTM_BUILD" in os.environ:
+        return in_tree(os.environ["CHARLSTM_BUILD"])
+    if pkg_config("--exists", "charlstm") is not None:
+        return installed()
+    return in_tree(os.path.join(ROOT, "build"))
 
 
 def cdef_text():
     """_glue.h without its preprocessor lines (cffi reads declarations)."""
     with open(os.path.join(HERE, "_glue.h"), encoding="utf-8") as f:
         lines = [ln for ln in f if not ln.startswith("#") or ln.startswith("#define CLPY_MSG")]
-    text = "".join(lines)
-    return text + '\nextern "Python" int clpy_py_progress(const clpy_progress *, void *);\n'
-
-
-def make_libraries():
-    """In a source tree, build what the extension links (pip install ./python
-    from a fresh checkout)."""
-    if "CHARLSTM_BUILD" in os.environ or not os.path.exists(os.path.join(ROOT, "Makefile")):
-        return
-    subprocess.run(["make", "-C", ROOT, "-j2", "build/libcharlstm.a", "build/libcharlstm-cli.a"],
-                   check=True)
+    return "".join(lines)
 
 
 def make_ffi():
-    missing = [x for x in ("libcharlstm-cli.a", "libcharlstm.a")
-               if not os.path.exists(os.path.join(BUILD, x))]
-    if missing:
-        make_libraries()
-    for lib in ("libcharlstm-cli.a", "libcharlstm.a"):
-        if not os.path.exists(os.path.join(BUILD, lib)):
-            raise SystemExit("charlstm: %s not found in %s: run `make python` in the source "
-                             "tree (or set CHARLSTM_BUILD)" % (lib, BUILD))
-    cflags = pkg_config("--cflags")
-    libs = pkg_config("--libs")
+    w = where()
     ffi = FFI()
     ffi.cdef(cdef_text())
     ffi.set_source(
         "charlstm._cffi", '#include "_glue.h"',
         sources=[os.path.join(HERE, "_glue.c")],
-        include_dirs=[HERE, os.path.join(ROOT, "lib"), os.path.join(ROOT, "tools")]
-        + [f[2:] for f in cflags if f.startswith("-I")],
-        define_macros=[("_GNU_SOURCE", None)],
+        include_dirs=[HERE] + w["include_dirs"],
+        define_macros=[("_GNU_SOURCE", None), ("CLPY_TOOL", json.dumps(w["tool"]))],
         extra_compile_args=["-std=c11", "-fopenmp", "-Wall"],
-        extra_objects=[os.path.join(BUILD, "libcharlstm-cli.a"),
-                       os.path.join(BUILD, "libcharlstm.a")],
-        libraries=[f[2:] for f in libs if f.startswith("-l")] + ["dnnl", "m"],  # oneDNN: no .pc
-        library_dirs=[f[2:] for f in libs if f.startswith("-L")],
+        extra_objects=w["extra_objects"],
+        libraries=w["libraries"],
+        library_dirs=w["library_dirs"],
+        runtime_library_dirs=w["runtime_library_dirs"],
         extra_link_args=["-fopenmp"],
-        # relink when the library changes (setuptools only watches sources)
-        depends=[os.path.join(HERE, "_glue.h"), os.path.join(BUILD, "libcharlstm-cli.a"),
-                 os.path.join(BUILD, "libcharlstm.a")],
+        depends=[os.path.join(HERE, "_glue.h")] + w["depends"],
     )
     return ffi
 

@@ -4,21 +4,16 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "charlstm.h"
-#include "cl_classifier.h"
-#include "cl_tagger.h"
-#include "cli_signal.h"
-#include "commands.h"
 
 struct clpy_model {
     cl_model *m;
-    cl_tagger *tagger; /* made on first use */
+    cl_annotator *ann; /* made on first use */
     cl_tok *tok;       /* made on first use */
     int threads;
 };
@@ -77,7 +72,7 @@ void clpy_free(clpy_model *cm)
 {
     if (!cm)
         return;
-    cl_tagger_free(cm->tagger);
+    cl_annotator_free(cm->ann);
     cl_tok_free(cm->tok);
     cl_model_free(cm->m);
     free(cm);
@@ -530,167 +525,203 @@ void clpy_states_free(clpy_states *s)
 
 /* ==== tagging ============================================================== */
 
-static int make_tagger(clpy_model *cm, char *msg)
+/* cl_annotate does the work, as for charlstm tag, eval --raw and serve: this
+ * part only lays its document out as arrays for Python. */
+
+static int make_annotator(clpy_model *cm, char *msg)
 {
     cl_diag d = {{0}};
-    int err = cm->tagger ? CL_OK : cl_tagger_create(&cm->tagger, cm->m, &d);
+    int err = cm->ann ? CL_OK : cl_annotator_create(&cm->ann, cm->m, &d);
     return err ? fail(msg, err, &d) : CL_OK;
 }
 
 /* Sentences per batch, as charlstm tag's default --batch. */
 #define TAG_BATCH 32
 
-static int tagged_alloc(clpy_tagged *out, int nsent, int nwords)
+/* The document being made, with the code-point offset of each sentence in
+ * the text (0 for given words). */
+typedef struct {
+    cl_ann_doc doc;
+    int64_t *base;
+    int cap;
+} tag_doc;
+
+static int tag_doc_new(clpy_tagged *out, tag_doc **td, char *msg)
 {
-    size_t S = (size_t)nsent + 1, W = (size_t)(nwords ? nwords : 1);
-    out->nsent = nsent, out->nwords = nwords;
-    out->sent_start = calloc(S, sizeof *out->sent_start);
-    out->sent_begin = calloc(S, sizeof *out->sent_begin);
-    out->sent_end = calloc(S, sizeof *out->sent_end);
-    out->start = calloc(W, sizeof *out->start), out->end = calloc(W, sizeof *out->end);
-    out->tag = calloc(W, sizeof *out->tag), out->prob = calloc(W, sizeof *out->prob);
-    return out->sent_start && out->sent_begin && out->sent_end && out->start && out->end &&
-                   out->tag && out->prob ? CL_OK : CL_ENOMEM;
+    memset(out, 0, sizeof *out);
+    *td = calloc(1, sizeof **td);
+    if (!*td)
+        return fail(msg, CL_ENOMEM, NULL);
+    cl_ann_doc_init(&(*td)->doc);
+    out->doc = *td;
+    return CL_OK;
 }
 
-/* Tag corpus c into out (sentence starts, tags, probabilities). */
-static int tag_corpus(clpy_model *cm, const cl_tagger_corpus *c, clpy_tagged *out, char *msg)
+/* Offsets of the sentences [first, doc.n) of the line at byte b of text;
+ * *at_byte / *at_cp carry the count of code points forward (sentences come
+ * in text order, so the whole text is counted once). */
+static int tag_doc_bases(tag_doc *td, int first, const char *text, size_t b, size_t *at_byte,
+                         int64_t *at_cp)
 {
-    cl_diag d = {{0}};
-    cl_tagger_data *x = NULL;
-    int err = tagged_alloc(out, c->nsent, c->nwords);
-    if (err)
-        return fail(msg, err, NULL);
-    memcpy(out->sent_start, c->start, sizeof *c->start * ((size_t)c->nsent + 1));
-    if (!c->nsent)
-        return CL_OK;
-    use_threads(cm);
-    err = cl_tagger_data_prepare(&x, cm->tagger, c, &d);
-    if (err)
-        return fail(msg, err, &d);
-    if ((err = cl_tagger_tag(cm->tagger, x, TAG_BATCH, out->tag, out->prob)) != 0)
-        fail(msg, err, NULL);
-    cl_tagger_data_free(x);
-    return err;
-}
-
-/* Line [b, e) of text: its words into c, their spans into the arrays. */
-static int tokenize_line(clpy_model *cm, const char *text, size_t b, size_t e,
-                         cl_tagger_corpus *c, cl_tok_span **spans, size_t *nspans, char *msg)
-{
-    cl_diag d = {{0}};
-    size_t n;
-    cl_tok_span *sp;
-    int err = cl_tok_line_alloc(cm->tok, text + b, e - b, &sp, &n, &d);
-    if (err)
-        return fail(msg, err, &d);
-    char **forms = malloc(sizeof *forms * (n ? n : 1));
-    cl_tok_span *all = realloc(*spans, sizeof *all * (*nspans + n + 1));
-    err = forms && all ? CL_OK : CL_ENOMEM;
-    *spans = all ? all : *spans;
-    for (size_t i = 0; i < n && !err; i++) {
-        forms[i] = strndup(text + b + sp[i].off, sp[i].len);
-        (*spans)[(*nspans)++] = (cl_tok_span){b + sp[i].off, sp[i].len, 0};
-        err = forms[i] ? CL_OK : CL_ENOMEM;
+    if (td->doc.n > td->cap) {
+        int cap = 2 * td->doc.n;
+        int64_t *v = realloc(td->base, sizeof *v * (size_t)cap);
+        if (!v)
+            return CL_ENOMEM;
+        td->base = v, td->cap = cap;
     }
-    if (!err && n)
-        err = cl_tagger_corpus_add(c, (const char *const *)forms, NULL, (int)n);
-    for (size_t i = 0; forms && i < n; i++)
-        free(forms[i]);
-    free(forms), free(sp);
-    return err ? fail(msg, err, NULL) : CL_OK;
+    for (int k = first; k < td->doc.n; k++)
+        td->base[k] = text ? cp_offset(text, b + td->doc.sent[k].off, at_byte, at_cp) : 0;
+    return CL_OK;
 }
 
-/* Lines of text as sentences (blank lines skipped); *lines gets each
- * sentence's line [begin, end) in bytes.  This and tokenize_line are how
- * charlstm tag reads raw text today (cmd_tag.c); when the library has one
- * function from raw text to sentences and tokens (issue 13), it replaces
- * both, here only. */
-static int split_text(clpy_model *cm, const char *text, size_t n, cl_tagger_corpus *c,
-                      cl_tok_span **spans, size_t *nspans, size_t **lines, char *msg)
+static int64_t chars_in(const char *s, size_t n)
 {
+    size_t b = 0;
+    int64_t cp = 0;
+    return cp_offset(s, n, &b, &cp);
+}
+
+static int tagged_alloc(clpy_tagged *t, const cl_ann_doc *doc, int ntags)
+{
+    size_t S = (size_t)doc->n + 1, K = 1, W = 1;
+    for (int s = 0; s < doc->n; s++)
+        K += (size_t)doc->sent[s].ntok, W += (size_t)doc->sent[s].nword;
+    t->nsent = doc->n, t->ntok = (int)K - 1, t->nword = (int)W - 1, t->ntags = ntags;
+    t->sent_tok = calloc(S, sizeof(int)), t->sent_word = calloc(S, sizeof(int));
+    t->sent_text = calloc(S, sizeof(char *));
+    t->sent_start = calloc(S, sizeof(int64_t)), t->sent_end = calloc(S, sizeof(int64_t));
+    t->tok_start = calloc(K, sizeof(int64_t)), t->tok_end = calloc(K, sizeof(int64_t));
+    t->tok_word = calloc(K, sizeof(int)), t->tok_nwords = calloc(K, sizeof(int));
+    t->tok_space_after = calloc(K, sizeof(int));
+    t->form = calloc(W, sizeof(char *)), t->word_token = calloc(W, sizeof(int));
+    t->word_start = calloc(W, sizeof(int64_t)), t->word_end = calloc(W, sizeof(int64_t));
+    t->tag = calloc(W, sizeof(int)), t->prob = calloc(W, sizeof(float));
+    t->probs = calloc(W * (size_t)ntags, sizeof(float));
+    return t->sent_tok && t->sent_word && t->sent_text && t->sent_start && t->sent_end &&
+                   t->tok_start && t->tok_end && t->tok_word && t->tok_nwords &&
+                   t->tok_space_after && t->form && t->word_token && t->word_start &&
+                   t->word_end && t->tag && t->prob && t->probs ? CL_OK : CL_ENOMEM;
+}
+
+/* Sentence s of the document into the arrays at token k and word w. */
+static void tagged_sentence(clpy_tagged *t, const cl_ann_sent *s, int64_t base, int k, int w)
+{
+    const char *x = s->text;
+    for (int i = 0; i < s->ntok; i++, k++) {
+        const cl_ann_token *tk = &s->tok[i];
+        t->tok_start[k] = base + chars_in(x, tk->off);
+        t->tok_end[k] = t->tok_start[k] + chars_in(x + tk->off, tk->len);
+        t->tok_word[k] = tk->word, t->tok_nwords[k] = tk->nwords;
+        t->tok_space_after[k] = tk->space_after;
+    }
+    for (int i = 0; i < s->nword; i++, w++) {
+        const cl_ann_word *wd = &s->word[i];
+        float *p = t->probs + (size_t)w * t->ntags;
+        t->form[w] = wd->form;
+        t->word_start[w] = base + chars_in(x, wd->off);
+        t->word_end[w] = t->word_start[w] + chars_in(x + wd->off, wd->len);
+        t->word_token[w] = wd->token, t->tag[w] = wd->tag, t->prob[w] = wd->prob;
+        if (s->probs)
+            memcpy(p, s->probs + (size_t)i * t->ntags, sizeof *p * (size_t)t->ntags);
+        for (int j = 0; !s->probs && j < t->ntags; j++)
+            p[j] = NAN;
+    }
+}
+
+/* Tag the document and lay it out in out. */
+static int tag_doc_finish(clpy_model *cm, tag_doc *td, clpy_tagged *out, char *msg)
+{
+    cl_diag d = {{0}};
+    use_threads(cm);
+    int err = cl_annotate_tag(cm->ann, &td->doc, 0, TAG_BATCH, 1, &d);
+    if (err)
+        return fail(msg, err, &d);
+    int ntags = cl_tagger_config_of(cl_annotator_tagger(cm->ann))->ntags;
+    if ((err = tagged_alloc(out, &td->doc, ntags)) != 0)
+        return fail(msg, err, NULL);
+    for (int s = 0, k = 0, w = 0; s < td->doc.n; s++) {
+        const cl_ann_sent *x = &td->doc.sent[s];
+        out->sent_tok[s] = k, out->sent_word[s] = w, out->sent_text[s] = x->text;
+        out->sent_start[s] = td->base[s];
+        out->sent_end[s] = td->base[s] + chars_in(x->text, strlen(x->text));
+        tagged_sentence(out, x, td->base[s], k, w);
+        k += x->ntok, w += x->nword;
+    }
+    out->sent_tok[td->doc.n] = out->ntok, out->sent_word[td->doc.n] = out->nword;
+    return CL_OK;
+}
+
+/* Each line of text (without its "\r\n" or "\n") into td, as charlstm tag
+ * reads its input lines. */
+static int annotate_lines(clpy_model *cm, tag_doc *td, const char *text, size_t n, int mode,
+                          char *msg)
+{
+    cl_diag d = {{0}};
+    size_t at_byte = 0;
+    int64_t at_cp = 0;
     int err = CL_OK;
     for (size_t b = 0, e; b <= n && !err; b = e + 1) {
         const char *nl = memchr(text + b, '\n', n - b);
-        e = nl ? (size_t)(nl - text) : n;
-        size_t end = e;
-        while (end > b && text[end - 1] == '\r')
-            end--;
-        int before = c->nsent;
-        err = tokenize_line(cm, text, b, end, c, spans, nspans, msg);
-        if (!err && c->nsent > before) {
-            size_t *l = realloc(*lines, sizeof *l * 2 * (size_t)c->nsent);
-            err = l ? CL_OK : fail(msg, CL_ENOMEM, NULL);
-            *lines = l ? l : *lines;
-            if (l)
-                l[2 * before] = b, l[2 * before + 1] = end;
-        }
+        size_t len = (e = nl ? (size_t)(nl - text) : n) - b;
+        while (len && text[b + len - 1] == '\r')
+            len--;
+        int first = td->doc.n;
+        if ((err = cl_annotate_text(cm->ann, text + b, len, mode, &td->doc, &d)) != 0)
+            return fail(msg, err, &d);
+        if ((err = tag_doc_bases(td, first, text, b, &at_byte, &at_cp)) != 0)
+            return fail(msg, err, NULL);
     }
-    return err;
+    return CL_OK;
 }
 
-/* Byte spans to code-point offsets (spans and lines are in text order). */
-static void cp_spans(const char *text, const cl_tok_span *sp, const size_t *lines,
-                     clpy_tagged *out)
-{
-    size_t b = 0, lb = 0;
-    int64_t cp = 0, lcp = 0;
-    for (int w = 0; w < out->nwords; w++) {
-        out->start[w] = cp_offset(text, sp[w].off, &b, &cp);
-        out->end[w] = cp_offset(text, sp[w].off + sp[w].len, &b, &cp);
-    }
-    for (int s = 0; s < out->nsent; s++) {
-        out->sent_begin[s] = cp_offset(text, lines[2 * s], &lb, &lcp);
-        out->sent_end[s] = cp_offset(text, lines[2 * s + 1], &lb, &lcp);
-    }
-}
-
-int clpy_tag_text(clpy_model *cm, const char *text, size_t n, clpy_tagged *out, char *msg)
+int clpy_tag_text(clpy_model *cm, const char *text, size_t n, int split, clpy_tagged *out,
+                  char *msg)
 {
     cl_diag d = {{0}};
-    cl_tagger_corpus c;
-    cl_tok_span *spans = NULL;
-    size_t nspans = 0, *lines = NULL, ncps;
+    tag_doc *td;
     int32_t *cps = NULL;
-    memset(out, 0, sizeof *out);
-    cl_tagger_corpus_init(&c);
-    /* validated whole first, so a bad byte is named by its offset in the text */
-    int err = cl_text_decode(text, n, NULL, "text", &cps, &ncps, &d);
-    free(cps);
+    size_t ncps;
+    int err = tag_doc_new(out, &td, msg);
     if (err)
+        return err;
+    /* validated whole first, so a bad byte is named by its offset in the text */
+    if ((err = cl_text_decode(text, n, NULL, "text", &cps, &ncps, &d)) != 0)
         return fail(msg, err, &d);
-    err = make_tagger(cm, msg);
-    err = err ? err : make_tok(cm, msg);
-    err = err ? err : split_text(cm, text, n, &c, &spans, &nspans, &lines, msg);
-    err = err ? err : tag_corpus(cm, &c, out, msg);
-    if (!err)
-        cp_spans(text, spans, lines, out);
-    free(spans), free(lines);
-    cl_tagger_corpus_free(&c);
-    return err;
+    free(cps);
+    err = make_annotator(cm, msg);
+    err = err ? err : annotate_lines(cm, td, text, n, split ? CL_ANN_SPLIT : CL_ANN_LINE, msg);
+    return err ? err : tag_doc_finish(cm, td, out, msg);
 }
 
 int clpy_tag_words(clpy_model *cm, const char *const *forms, const int *sent_start, int nsent,
                    clpy_tagged *out, char *msg)
 {
-    cl_tagger_corpus c;
-    memset(out, 0, sizeof *out);
-    cl_tagger_corpus_init(&c);
-    int err = make_tagger(cm, msg);
+    tag_doc *td;
+    int err = tag_doc_new(out, &td, msg);
+    err = err ? err : make_annotator(cm, msg);
     for (int s = 0; s < nsent && !err; s++) {
-        int n = sent_start[s + 1] - sent_start[s];
-        if (n > 0 && (err = cl_tagger_corpus_add(&c, forms + sent_start[s], NULL, n)) != 0)
+        int n = sent_start[s + 1] - sent_start[s], first = td->doc.n;
+        if (n > 0)
+            err = cl_annotate_words(&td->doc, forms + sent_start[s], NULL, n);
+        err = err ? err : tag_doc_bases(td, first, NULL, 0, NULL, NULL);
+        if (err)
             fail(msg, err, NULL);
     }
-    err = err ? err : tag_corpus(cm, &c, out, msg);
-    cl_tagger_corpus_free(&c);
-    return err;
+    return err ? err : tag_doc_finish(cm, td, out, msg);
 }
 
 void clpy_tagged_free(clpy_tagged *t)
 {
-    free(t->sent_start), free(t->sent_begin), free(t->sent_end);
-    free(t->start), free(t->end), free(t->tag), free(t->prob);
+    tag_doc *td = t->doc;
+    if (td) {
+        cl_ann_doc_free(&td->doc);
+        free(td->base), free(td);
+    }
+    free(t->sent_tok), free(t->sent_word), free(t->sent_text), free(t->sent_start);
+    free(t->sent_end), free(t->tok_start), free(t->tok_end), free(t->tok_word);
+    free(t->tok_nwords), free(t->tok_space_after), free(t->form), free(t->word_start);
+    free(t->word_end), free(t->word_token), free(t->tag), free(t->prob), free(t->probs);
     memset(t, 0, sizeof *t);
 }
 
@@ -752,45 +783,6 @@ int clpy_classify(clpy_model *cm, const char *const *texts, const size_t *lens, 
     return err;
 }
 
-/* ==== training ============================================================= */
+/* ==== the command ========================================================= */
 
-typedef struct {
-    clpy_progress_fn fn;
-    void *ctx;
-    int stop;
-} train_observer;
-
-static void report(train_observer *o, const cl_train_stats *s, int evaluation)
-{
-    clpy_progress p = {s->step, s->epoch, s->max_steps, s->best_step, s->epochs, s->items,
-                       s->train_loss, s->last.metric, s->last.loss, s->best.metric,
-                       s->best.loss, s->lr, s->elapsed, s->items_per_sec, s->eta, evaluation,
-                       s->improved, s->saved, s->last.higher_better};
-    if (o->fn && o->fn(&p, o->ctx))
-        o->stop = 1;
-}
-
-static void on_progress(const cl_train_stats *s, void *ctx) { report(ctx, s, 0); }
-
-static int on_evaluated(const cl_train_stats *s, void *ctx)
-{
-    report(ctx, s, 1);
-    return 0; /* a stop asked for here is taken before the next step */
-}
-
-static int on_stop(void *ctx) { return ((train_observer *)ctx)->stop; }
-
-int clpy_train(int argc, char **argv, clpy_progress_fn fn, void *ctx)
-{
-    train_observer o = {fn, ctx, 0};
-    cl_train_hooks h = {&o, on_progress, on_evaluated, on_stop};
-    struct sigaction old_int, old_term;
-    sigaction(SIGINT, NULL, &old_int);
-    sigaction(SIGTERM, NULL, &old_term);
-    /* The tool's Ctrl-C: the first one saves and stops (every task). */
-    cli_signal_install();
-    int rc = cmd_train_observed(argc, argv, &h);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    return rc;
-}
+const char *clpy_tool(void) { return CLPY_TOOL; }

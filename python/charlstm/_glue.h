@@ -106,24 +106,42 @@ void clpy_states_free(clpy_states *s);
 
 /* ---- tagging ------------------------------------------------------------- */
 
+/* Tagged sentences as flat arrays: what `charlstm tag --output json` writes
+ * (docs/json.md), made by cl_annotate.  Sentence s has the tokens
+ * [sent_tok[s], sent_tok[s + 1]) and the words [sent_word[s],
+ * sent_word[s + 1]); a token's words and a word's token are indices within
+ * its sentence, as in the JSON.  Offsets are code points: into the text
+ * given to clpy_tag_text, or for given words into the sentence's text. */
 typedef struct {
-    int nsent, nwords;
-    int *sent_start;     /* [nsent + 1] first word of each sentence */
-    int64_t *sent_begin; /* [nsent] code-point offsets of each sentence's line in the text */
-    int64_t *sent_end;
-    int64_t *start;      /* [nwords] code-point offsets of each word (text input) */
-    int64_t *end;
-    int *tag;            /* [nwords] tag id (clpy_tag_name) */
-    float *prob;         /* [nwords] its probability */
+    int nsent, ntok, nword, ntags;
+    int *sent_tok, *sent_word;       /* [nsent + 1] */
+    const char **sent_text;          /* [nsent] the sentence as in the input */
+    int64_t *sent_start, *sent_end;  /* [nsent] */
+    int64_t *tok_start, *tok_end;    /* [ntok] */
+    int *tok_word, *tok_nwords;      /* [ntok] its words: tok_nwords > 1 is a multiword token */
+    int *tok_space_after;            /* [ntok] 0: no whitespace follows (SpaceAfter=No) */
+    const char **form;               /* [nword] */
+    int64_t *word_start, *word_end;  /* [nword] */
+    int *word_token;                 /* [nword] */
+    int *tag;                        /* [nword] tag id (clpy_tag_name) */
+    float *prob;                     /* [nword] its probability; NaN in a sentence over 512
+                                        words (tagged in windows, without probabilities) */
+    float *probs;                    /* [nword, ntags] every tag's probability (NaN likewise) */
+    void *doc;                       /* the cl_ann_doc the strings belong to */
 } clpy_tagged;
 
-/* Raw text: one sentence per line, split into words as charlstm tag does;
- * blank lines hold no sentence. */
-int clpy_tag_text(clpy_model *m, const char *text, size_t n, clpy_tagged *out, char *msg);
-/* Words given: sentence s is forms[sent_start[s] .. sent_start[s + 1]);
- * start/end are then offsets in the words joined by single spaces. */
+/* Raw text, each line a paragraph split into sentences (split = 1, as
+ * charlstm tag --input paragraphs) or one sentence (split = 0, --input
+ * text); tokens, multiword tokens and words as charlstm tag makes them.
+ * Lines without a word hold no sentence. */
+int clpy_tag_text(clpy_model *m, const char *text, size_t n, int split, clpy_tagged *out,
+                  char *msg);
+/* Words given: sentence s is forms[sent_start[s] .. sent_start[s + 1]), one
+ * token per word, its text the words joined by single spaces (as charlstm
+ * tag --input conllu); empty sentences are skipped. */
 int clpy_tag_words(clpy_model *m, const char *const *forms, const int *sent_start, int nsent,
                    clpy_tagged *out, char *msg);
+/* Free what a clpy_tag_* call put in *t (also after an error). */
 void clpy_tagged_free(clpy_tagged *t);
 
 /* ---- classification ------------------------------------------------------ */
@@ -134,25 +152,11 @@ void clpy_tagged_free(clpy_tagged *t);
 int clpy_classify(clpy_model *m, const char *const *texts, const size_t *lens, int n,
                   float *probs, char *msg);
 
-/* ---- training ------------------------------------------------------------ */
+/* ---- the command ---------------------------------------------------------- */
 
-typedef struct {
-    long step, epoch, max_steps, best_step;
-    double epochs, items, train_loss, last_metric, last_loss, best_metric, best_loss;
-    double lr, elapsed, items_per_sec, eta;
-    int evaluation;      /* 1: called after an evaluation, 0: progress */
-    int improved, saved, higher_better;
-} clpy_progress;
-
-/* Called about 4 times a second and after each evaluation; non-zero stops
- * the run as Ctrl-C does (the latest state is saved to MODEL.last). */
-typedef int (*clpy_progress_fn)(const clpy_progress *p, void *ctx);
-
-/* Run "charlstm train" with argv[0..argc) (argv[0] = "train"): the tool's
- * own code, the one training core.  Ctrl-C stops it cleanly; the process's
- * SIGINT and SIGTERM handlers are restored on return.  Returns the exit
- * status: 0, 1 (error, message on stderr), 2 (usage), 130 (interrupted). */
-int clpy_train(int argc, char **argv, clpy_progress_fn fn, void *ctx);
+/* The charlstm command that belongs with the library this module was built
+ * against (charlstm.train runs it): its path when built, which may be gone. */
+const char *clpy_tool(void);
 
 void clpy_release(void *p); /* free() for what the functions above malloc */
 

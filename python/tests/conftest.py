@@ -37,6 +37,31 @@ def sentences(n, seed=7):
             for _ in range(n)]
 
 
+# What the tagger's sentence and token rules learn from (cl_seg): multiword
+# tokens ("don't" = do n't, "I'm" = I 'm) and the abbreviation "Mr.".
+TREEBANK_EXTRAS = """\
+# text = I'm sure Mr. Smith walked.
+1-2\tI'm\t_\t_\t_\t_\t_\t_\t_\t_
+1\tI\t_\tPRON\t_\t_\t_\t_\t_\t_
+2\t'm\t_\tAUX\t_\t_\t_\t_\t_\t_
+3\tsure\t_\tADJ\t_\t_\t_\t_\t_\t_
+4\tMr.\t_\tPROPN\t_\t_\t_\t_\t_\t_
+5\tSmith\t_\tPROPN\t_\t_\t_\t_\t_\t_
+6\twalked\t_\tVERB\t_\t_\t_\t_\t_\tSpaceAfter=No
+7\t.\t_\tPUNCT\t_\t_\t_\t_\t_\t_
+
+# text = We don't know Mr. Jones.
+1\tWe\t_\tPRON\t_\t_\t_\t_\t_\t_
+2-3\tdon't\t_\t_\t_\t_\t_\t_\t_\t_
+2\tdo\t_\tAUX\t_\t_\t_\t_\t_\t_
+3\tn't\t_\tPART\t_\t_\t_\t_\t_\t_
+4\tknow\t_\tVERB\t_\t_\t_\t_\t_\t_
+5\tMr.\t_\tPROPN\t_\t_\t_\t_\t_\t_
+6\tJones\t_\tPROPN\t_\t_\t_\t_\t_\tSpaceAfter=No
+7\t.\t_\tPUNCT\t_\t_\t_\t_\t_\t_
+""".split("\n")
+
+
 def write_data(d):
     text = sentences(400)
     (d / "text.txt").write_text("\n".join(text) + "\n", encoding="utf-8")
@@ -47,6 +72,7 @@ def write_data(d):
         for i, (w, t) in enumerate(zip(words, ["DET", "NOUN", "VERB", "ADV", "PUNCT"])):
             conllu.append("%d\t%s\t_\t%s\t_\t_\t_\t_\t_\t_" % (i + 1, w, t))
         conllu.append("")
+    conllu += TREEBANK_EXTRAS * 3
     (d / "text.conllu").write_text("\n".join(conllu) + "\n", encoding="utf-8")
     r = random.Random(3)
     tsv = []
