@@ -386,6 +386,7 @@ int cl_classifier_rows_for(int T, int max_B)
 
 int cl_classifier_max_batch(const cl_classifier *c) { return c->max_B; }
 int cl_classifier_max_len(const cl_classifier *c) { return c->max_T; }
+int cl_classifier_nfeatures(const cl_classifier *c) { return c->F; }
 
 /* ==== encoder and pooling ================================================== */
 

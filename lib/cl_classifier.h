@@ -110,6 +110,8 @@ int cl_classifier_rows_for(int T, int max_B);
 void cl_classifier_free(cl_classifier *c);
 int cl_classifier_max_batch(const cl_classifier *c);
 int cl_classifier_max_len(const cl_classifier *c);
+/* F, the width of the features cl_classifier_encode writes per text. */
+int cl_classifier_nfeatures(const cl_classifier *c);
 
 /* Features of B texts: text b is ids[b][0..len[b]) (1 <= len[b] <=
  * max_T, ids < 0 or out of the vocabulary are not allowed; use

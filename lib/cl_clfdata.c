@@ -205,6 +205,30 @@ void cl_clfdata_label_counts(const cl_clfdata *ds, int K, long *counts)
             counts[ds->y[i]]++;
 }
 
+int cl_clfdata_class_weights(const cl_clfdata *ds, int K, float *w)
+{
+    long *counts = calloc((size_t)K, sizeof *counts);
+    if (!counts)
+        return CL_ENOMEM;
+    cl_clfdata_label_counts(ds, K, counts);
+    for (int k = 0; k < K; k++)
+        w[k] = counts[k] ? (float)ds->n / ((float)K * (float)counts[k]) : 0;
+    free(counts);
+    return CL_OK;
+}
+
+int cl_clfdata_count_ngrams(const cl_clfdata *ds, cl_classifier *c, cl_params *p)
+{
+    const int **ids = malloc(sizeof *ids * (size_t)(ds->n ? ds->n : 1));
+    if (!ids)
+        return CL_ENOMEM;
+    for (int i = 0; i < ds->n; i++)
+        ids[i] = ds->ids + ds->off[i];
+    int err = cl_classifier_count_ngrams(c, p, ids, ds->len, ds->y, (size_t)ds->n);
+    free(ids);
+    return err;
+}
+
 /* Copy example i of src to the end of dst (allocated for enough room). */
 static void copy_example(cl_clfdata *dst, const cl_clfdata *src, int i)
 {

@@ -61,6 +61,12 @@ int cl_clfdata_split(const cl_clfdata *all, double fraction, cl_rng *rng, cl_clf
 
 /* Per-label counts of the encoded examples into counts[K]. */
 void cl_clfdata_label_counts(const cl_clfdata *ds, int K, long *counts);
+/* Class weights w[k] = n / (K * count_k) (0 for an absent class): every
+ * class weighs as much in total.  CL_ENOMEM or CL_OK. */
+int cl_clfdata_class_weights(const cl_clfdata *ds, int K, float *w);
+/* The classifier's n-gram table (cl_classifier_count_ngrams) from every
+ * text of ds, as encoded for its model. */
+int cl_clfdata_count_ngrams(const cl_clfdata *ds, cl_classifier *c, cl_params *p);
 
 CL_API_END
 #endif

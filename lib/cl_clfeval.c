@@ -140,3 +140,39 @@ int cl_clfeval_run(cl_classifier *c, const cl_clfdata *ds, const int *order,
     free(ids), free(len), free(y), free(probs);
     return err;
 }
+
+int cl_clfeval_features(cl_classifier *c, const cl_clfdata *ds, int own, float *feats)
+{
+    int maxB = cl_classifier_max_batch(c), F = cl_classifier_nfeatures(c);
+    int *order = cl_clfeval_length_order(ds), *len = malloc(sizeof *len * (size_t)maxB);
+    int *y = malloc(sizeof *y * (size_t)maxB);
+    const int **ids = malloc(sizeof *ids * (size_t)maxB);
+    float *batch = malloc(sizeof *batch * (size_t)maxB * F);
+    int err = order && len && y && ids && batch ? CL_OK : CL_ENOMEM;
+    for (int i0 = 0; i0 < ds->n && !err; i0 += maxB) {
+        int B = ds->n - i0 < maxB ? ds->n - i0 : maxB;
+        batch_of(ds, order, i0, B, ids, len, y);
+        err = cl_classifier_encode(c, ids, len, B, own ? y : NULL, batch, 0, NULL);
+        for (int b = 0; b < B && !err; b++)
+            memcpy(feats + (size_t)order[i0 + b] * F, batch + (size_t)b * F, sizeof *batch * F);
+    }
+    free(order), free(len), free(y), free(ids), free(batch);
+    return err;
+}
+
+int cl_clfeval_run_features(cl_classifier *c, const cl_clfdata *ds, const float *feats,
+                            cl_clfeval_metrics *m)
+{
+    int maxB = cl_classifier_max_batch(c), F = cl_classifier_nfeatures(c), K = m->K;
+    float *probs = malloc(sizeof *probs * (size_t)maxB * K);
+    int err = probs ? CL_OK : CL_ENOMEM;
+    for (int i0 = 0; i0 < ds->n && !err; i0 += maxB) {
+        int B = ds->n - i0 < maxB ? ds->n - i0 : maxB;
+        if (isnan(cl_classifier_head(c, feats + (size_t)i0 * F, B, NULL, NULL, probs, 0, NULL)))
+            err = CL_EINVAL;
+        for (int b = 0; b < B && !err; b++)
+            cl_clfeval_metrics_add(m, ds->y[i0 + b], probs + (size_t)b * K);
+    }
+    free(probs);
+    return err;
+}

@@ -37,6 +37,16 @@ int cl_clfeval_argmax(const float *probs, int K);
 int cl_clfeval_run(cl_classifier *c, const cl_clfdata *ds, const int *order,
                    cl_clfeval_metrics *m, cl_diag *d);
 
+/* The pooled encoder features [ds->n, F] of every text of ds into feats
+ * (caller-allocated), in batches of the head's max batch, shortest texts
+ * first so that batches pad little.  own != 0: ds is the training set, whose
+ * own counts the n-gram evidence leaves out (leave-one-out). */
+int cl_clfeval_features(cl_classifier *c, const cl_clfdata *ds, int own, float *feats);
+
+/* cl_clfeval_run on features already computed by cl_clfeval_features. */
+int cl_clfeval_run_features(cl_classifier *c, const cl_clfdata *ds, const float *feats,
+                            cl_clfeval_metrics *m);
+
 /* Sort idx[0..n) by the lengths of those examples (stable); scratch has
  * room for n values.  Allocates nothing. */
 void cl_clfeval_sort_by_length(const cl_clfdata *ds, int *idx, int n, uint64_t *scratch);

@@ -22,7 +22,6 @@ struct cl_clftrain {
     int *blen, *by;
     float *bfeats;                       /* [B, F] */
     float *train_feats, *dev_feats;      /* frozen: cached features [n, F] */
-    float *probs;                        /* [B, K] */
     int *dev_order;
     cl_clfeval_metrics dm;
 };
@@ -30,7 +29,8 @@ struct cl_clftrain {
 cl_clftrain_config cl_clftrain_defaults(void)
 {
     cl_clftrain_config c = {0};
-    c.batch = 32, c.window = 50, c.normalize = 1, c.part = 0, c.parts = 1;
+    c.batch = 32, c.window = 50, c.normalize = 1;
+    c.shares = cl_train_shares_all();
     return c;
 }
 
@@ -44,7 +44,7 @@ void cl_clftrain_free(cl_clftrain *t)
     cl_clfeval_metrics_free(&t->dm);
     free(t->weights), free(t->perm), free(t->border), free(t->scratch);
     free(t->bids), free(t->blen), free(t->by), free(t->bfeats), free(t->train_feats);
-    free(t->dev_feats), free(t->probs), free(t->dev_order);
+    free(t->dev_feats), free(t->dev_order);
     free(t);
 }
 
@@ -55,30 +55,13 @@ static int check_config(const cl_model *m, const cl_clftrain_config *c, const cl
         return cl_diag_set(d, CL_EINVAL, "the model has no classifier head");
     if (c->batch < 1 || c->window < 1)
         return cl_diag_set(d, CL_EINVAL, "invalid classifier training configuration");
-    if (c->parts < 1 || c->part < 0 || c->local < 0 ||
-        c->part + (c->local ? c->local : 1) > c->parts || c->batch % c->parts)
-        return cl_diag_set(d, CL_EINVAL, "--batch %d does not divide into %d equal shares (one "
-                           "per process): give a multiple of %d", c->batch, c->parts, c->parts);
+    cl_train_shares sh = c->shares;
+    if (cl_train_shares_check(&sh, c->batch, d))
+        return CL_EINVAL;
     if (!train->y || (dev && !dev->y))
         return cl_diag_set(d, CL_EINVAL, "training data not encoded for the model");
     if (train->n < 1)
         return cl_diag_set(d, CL_EEMPTY, "no training sentences");
-    return CL_OK;
-}
-
-/* n / (K * count_k): every class weighs as much in total. */
-static int make_weights(cl_clftrain *t)
-{
-    long *counts = calloc((size_t)t->K, sizeof *counts);
-    t->weights = malloc(sizeof *t->weights * (size_t)t->K);
-    if (!counts || !t->weights) {
-        free(counts);
-        return CL_ENOMEM;
-    }
-    cl_clfdata_label_counts(t->train, t->K, counts);
-    for (int k = 0; k < t->K; k++)
-        t->weights[k] = counts[k] ? (float)t->train->n / ((float)t->K * (float)counts[k]) : 0;
-    free(counts);
     return CL_OK;
 }
 
@@ -90,7 +73,7 @@ static int alloc_run(cl_clftrain *t)
     t->border = malloc(sizeof(int) * (size_t)t->nbatches);
     t->bids = malloc(sizeof *t->bids * B);
     t->blen = malloc(sizeof(int) * B), t->by = malloc(sizeof(int) * B);
-    t->bfeats = cl_alloc(sizeof(float) * B * t->F), t->probs = malloc(sizeof(float) * B * t->K);
+    t->bfeats = cl_alloc(sizeof(float) * B * t->F);
     if (t->c.freeze) {
         t->train_feats = cl_alloc(sizeof(float) * n * t->F);
         t->dev_feats = t->dev ? cl_alloc(sizeof(float) * (size_t)t->dev->n * t->F) : NULL;
@@ -101,8 +84,7 @@ static int alloc_run(cl_clftrain *t)
         return CL_ENOMEM;
     for (size_t i = 0; i < n && t->perm; i++)
         t->perm[i] = (int)i;
-    return t->perm && t->scratch && t->border && t->bids && t->blen && t->by && t->bfeats &&
-                   t->probs
+    return t->perm && t->scratch && t->border && t->bids && t->blen && t->by && t->bfeats
                ? CL_OK
                : CL_ENOMEM;
 }
@@ -115,7 +97,10 @@ static int set_up(cl_clftrain *t)
         maxT = t->dev->max_len;
     int err = cl_classifier_create(&t->clf, m, maxT, t->B);
     err = err ? err : cl_clfeval_metrics_init(&t->dm, t->K);
-    err = err ? err : t->c.class_weights ? make_weights(t) : CL_OK;
+    if (!err && t->c.class_weights)
+        err = (t->weights = malloc(sizeof *t->weights * (size_t)t->K))
+                  ? cl_clfdata_class_weights(t->train, t->K, t->weights)
+                  : CL_ENOMEM;
     return err ? err : alloc_run(t);
 }
 
@@ -131,7 +116,7 @@ int cl_clftrain_create(cl_clftrain **out, cl_model *m, const cl_clftrain_config 
         return CL_ENOMEM;
     const cl_classifier_config *hc = cl_model_head(m, "head.classifier");
     t->m = m, t->c = *c, t->train = train, t->dev = dev && dev->n ? dev : NULL;
-    t->share = c->part;
+    t->share = c->shares.part;
     t->K = hc->nlabels, t->F = cl_classifier_feature_dim(hc, &m->enc), t->B = c->batch;
     if ((err = set_up(t)) != CL_OK) {
         cl_clftrain_free(t);
@@ -166,7 +151,7 @@ static int load_batch(cl_clftrain *t, long k)
 {
     const cl_clfdata *ds = t->train;
     int i0 = t->border[k] * t->B, s0, s1;
-    cl_train_share(ds->n - i0 < t->B ? ds->n - i0 : t->B, t->share, t->c.parts, &s0, &s1);
+    cl_train_share(ds->n - i0 < t->B ? ds->n - i0 : t->B, t->share, t->c.shares.parts, &s0, &s1);
     int B = s1 - s0;
     i0 += s0;
     for (int b = 0; b < B; b++) {
@@ -177,34 +162,6 @@ static int load_batch(cl_clftrain *t, long k)
                    sizeof(float) * t->F);
     }
     return B;
-}
-
-/* ==== frozen features ====================================================== */
-
-/* Features of every text of ds into cache [n, F]; own != 0: ds is the
- * training set, counted in the n-gram table (leave-one-out evidence). */
-static int cache_features(cl_clftrain *t, const cl_clfdata *ds, int own, float *cache)
-{
-    int *order = t->perm; /* reused: sorted by length, so batches pad little */
-    for (int i = 0; i < ds->n; i++)
-        order[i] = i;
-    cl_clfeval_sort_by_length(ds, order, ds->n, t->scratch);
-    int err = CL_OK;
-    for (int i0 = 0; i0 < ds->n && !err; i0 += t->B) {
-        int B = ds->n - i0 < t->B ? ds->n - i0 : t->B;
-        for (int b = 0; b < B; b++) {
-            int i = order[i0 + b];
-            t->bids[b] = ds->ids + ds->off[i], t->blen[b] = ds->len[i], t->by[b] = ds->y[i];
-        }
-        err = cl_classifier_encode(t->clf, t->bids, t->blen, B, own ? t->by : NULL, t->bfeats,
-                                   0, NULL);
-        for (int b = 0; b < B && !err; b++)
-            memcpy(cache + (size_t)order[i0 + b] * t->F, t->bfeats + (size_t)b * t->F,
-                   sizeof(float) * t->F);
-    }
-    for (int i = 0; i < t->train->n; i++) /* perm must be a permutation of train again */
-        t->perm[i] = i;
-    return err;
 }
 
 /* ==== one step ============================================================= */
@@ -241,26 +198,12 @@ static int task_step(void *ctx, long k, cl_rng *rng, double *loss, double *count
 
 /* ==== evaluation =========================================================== */
 
-static int eval_cached(cl_clftrain *t)
-{
-    const cl_clfdata *ds = t->dev;
-    for (int i0 = 0; i0 < ds->n; i0 += t->B) {
-        int B = ds->n - i0 < t->B ? ds->n - i0 : t->B;
-        double r = cl_classifier_head(t->clf, t->dev_feats + (size_t)i0 * t->F, B, NULL, NULL,
-                                      t->probs, 0, NULL);
-        if (isnan(r))
-            return CL_EINVAL;
-        for (int b = 0; b < B; b++)
-            cl_clfeval_metrics_add(&t->dm, ds->y[i0 + b], t->probs + (size_t)b * t->K);
-    }
-    return CL_OK;
-}
-
 static int task_evaluate(void *ctx, cl_train_score *s, cl_diag *d)
 {
     cl_clftrain *t = ctx;
     cl_clfeval_metrics_reset(&t->dm);
-    int err = t->c.freeze ? eval_cached(t) : cl_clfeval_run(t->clf, t->dev, t->dev_order, &t->dm, d);
+    int err = t->c.freeze ? cl_clfeval_run_features(t->clf, t->dev, t->dev_feats, &t->dm)
+                          : cl_clfeval_run(t->clf, t->dev, t->dev_order, &t->dm, d);
     if (err)
         return err;
     *s = (cl_train_score){cl_clfeval_accuracy(&t->dm), cl_clfeval_mean_loss(&t->dm), 1};
@@ -274,24 +217,9 @@ static int task_evaluate(void *ctx, cl_train_score *s, cl_diag *d)
 static int set_norm_from_scratch(cl_clftrain *t)
 {
     float *feats = malloc(sizeof(float) * (size_t)t->train->n * t->F);
-    int err = feats ? cache_features(t, t->train, 1, feats) : CL_ENOMEM;
+    int err = feats ? cl_clfeval_features(t->clf, t->train, 1, feats) : CL_ENOMEM;
     err = err ? err : cl_classifier_set_norm(t->m, feats, (size_t)t->train->n);
     free(feats);
-    return err;
-}
-
-/* The n-gram table from the training texts (as cut to max_chars). */
-static int count_ngrams(cl_clftrain *t)
-{
-    const cl_clfdata *ds = t->train;
-    const int **ids = malloc(sizeof *ids * (size_t)ds->n);
-    if (!ids)
-        return CL_ENOMEM;
-    for (int i = 0; i < ds->n; i++)
-        ids[i] = ds->ids + ds->off[i];
-    int err = cl_classifier_count_ngrams(t->clf, &t->m->params, ids, ds->len, ds->y,
-                                         (size_t)ds->n);
-    free(ids);
     return err;
 }
 
@@ -302,12 +230,14 @@ static int task_prepare(void *ctx, int resumed, cl_diag *d)
     cl_clftrain *t = ctx;
     const cl_classifier_config *hc = cl_model_head(t->m, "head.classifier");
     int norm = t->c.normalize && hc->norm && !resumed;
-    int err = hc->ngram && !resumed ? count_ngrams(t) : CL_OK;
+    int err = CL_OK;
+    if (hc->ngram && !resumed)
+        err = cl_clfdata_count_ngrams(t->train, t->clf, &t->m->params);
     if (!err && !t->c.freeze)
         err = norm ? set_norm_from_scratch(t) : CL_OK;
     else if (!err) {
-        err = cache_features(t, t->train, 1, t->train_feats);
-        err = err ? err : t->dev ? cache_features(t, t->dev, 0, t->dev_feats) : CL_OK;
+        err = cl_clfeval_features(t->clf, t->train, 1, t->train_feats);
+        err = err ? err : t->dev ? cl_clfeval_features(t->clf, t->dev, 0, t->dev_feats) : CL_OK;
         if (!err && norm)
             err = cl_classifier_set_norm(t->m, t->train_feats, (size_t)t->train->n);
     }
@@ -319,9 +249,9 @@ static int task_prepare(void *ctx, int resumed, cl_diag *d)
 static int task_select(void *ctx, int i)
 {
     cl_clftrain *t = ctx;
-    if (i < 0 || i >= (t->c.local ? t->c.local : 1))
+    if (i < 0 || i >= (t->c.shares.local ? t->c.shares.local : 1))
         return CL_EINVAL;
-    t->share = t->c.part + i;
+    t->share = t->c.shares.part + i;
     return CL_OK;
 }
 

@@ -23,22 +23,19 @@
 
 CL_API_BEGIN
 
+typedef struct cl_clftrain cl_clftrain; /* one run's buffers and data order */
+
 typedef struct {
     int batch;           /* sentences per step */
     int window;          /* batches per length-sorting window */
     int freeze;          /* keep the encoder fixed (and cache its features) */
     int class_weights;   /* weight each class by n / (K * count) */
     int normalize;       /* standardise the pooled features first (cl_classifier_set_norm) */
-    int part, parts;     /* data-parallel: this process computes share `part` of `parts` of
-                          * every batch's sentences (batch must divide) */
-    int local;           /* deterministic training (cl_train_config.shares): the shares
-                          * part .. part + local - 1, one after the other (0 or 1: one) */
+    cl_train_shares shares; /* this process's sentences of every batch */
 } cl_clftrain_config;
 
-/* batch 32, window 50, normalize 1, part 0 of 1. */
+/* batch 32, window 50, normalize 1, all shares. */
 cl_clftrain_config cl_clftrain_defaults(void);
-
-typedef struct cl_clftrain cl_clftrain;
 
 /* The task for model m (with a classifier head; caller-owned, must outlive
  * the task) on train (and dev, may be NULL), both already encoded for m with

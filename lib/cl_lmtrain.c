@@ -25,7 +25,8 @@ struct cl_lmtrain {
 cl_lmtrain_config cl_lmtrain_defaults(void)
 {
     cl_lmtrain_config c = {0};
-    c.batch = 32, c.seq = 100, c.eval_streams = 64, c.threads = 1, c.part = 0, c.parts = 1;
+    c.batch = 32, c.seq = 100, c.eval_streams = 64, c.threads = 1;
+    c.shares = cl_train_shares_all();
     c.precision = CL_PREC_FP32;
     return c;
 }
@@ -50,10 +51,9 @@ static int check_config(const cl_model *m, const cl_lmtrain_config *c, const cl_
     if (c->batch < 1 || c->seq < 1 || c->eval_streams < 1 || m->enc.rnn.bidir)
         return cl_diag_set(d, CL_EINVAL, "invalid training configuration (a language model "
                                          "needs a unidirectional encoder, batch, seq >= 1)");
-    if (c->parts < 1 || c->part < 0 || c->local < 0 ||
-        c->part + (c->local ? c->local : 1) > c->parts || c->batch % c->parts)
-        return cl_diag_set(d, CL_EINVAL, "--batch %d does not divide into %d equal shares (one "
-                           "per process): give a multiple of %d", c->batch, c->parts, c->parts);
+    cl_train_shares sh = c->shares;
+    if (cl_train_shares_check(&sh, c->batch, d))
+        return CL_EINVAL;
     if ((train->n - 1) / ((int64_t)c->batch * c->seq) < 1)
         return cl_diag_set(d, CL_EEMPTY, "the training text (%lld characters) is shorter than "
                            "one step (batch %d x seq %d + 1)", (long long)train->n, c->batch,
@@ -85,7 +85,8 @@ int cl_lmtrain_create(cl_lmtrain **out, cl_model *m, const cl_lmtrain_config *c,
         return CL_ENOMEM;
     t->m = m, t->c = *c, t->train = train, t->dev = dev && dev->n >= 2 ? dev : NULL;
     t->chunks = (long)((train->n - 1) / ((int64_t)c->batch * c->seq));
-    t->B = c->batch / c->parts, t->b0 = t->B * c->part, t->local = c->local ? c->local : 1;
+    t->B = c->batch / c->shares.parts, t->b0 = t->B * c->shares.part;
+    t->local = c->shares.local ? c->shares.local : 1;
     const cl_lm_head_config *hc = cl_model_head(m, "head.lm");
     err = cl_lm_create(&t->lm, &m->enc, &m->params, hc->dropout, c->seq, t->B);
     err = err ? err : cl_lm_create(&t->eval, &m->enc, &m->params, 0, c->seq, c->eval_streams);
@@ -173,7 +174,7 @@ static int task_select(void *ctx, int i)
     cl_lmtrain *t = ctx;
     if (i < 0 || i >= t->local)
         return CL_EINVAL;
-    t->b0 = t->B * (t->c.part + i);
+    t->b0 = t->B * (t->c.shares.part + i);
     t->h = t->state + 2 * t->state_n * (size_t)i, t->cs = t->h + t->state_n;
     return CL_OK;
 }

@@ -21,14 +21,11 @@ typedef struct {
     int batch, seq;      /* streams per step, BPTT length */
     int eval_streams;    /* parallel streams for evaluation (64 as the reference) */
     int threads;         /* recurrence threads (cl_rnn_set_threads) */
-    int part, parts;     /* data-parallel: this process computes the streams of share `part`
-                          * of `parts` (batch / parts of them; batch must divide) */
-    int local;           /* deterministic training (cl_train_config.shares): the shares
-                          * part .. part + local - 1, one after the other (0 or 1: one) */
+    cl_train_shares shares; /* this process's streams: batch / parts of them per share */
     cl_precision precision; /* CL_PREC_FP32: OpenBLAS; auto or bf16: oneDNN (cl_mm) */
 } cl_lmtrain_config;
 
-/* batch 32, seq 100, eval_streams 64, threads 1, part 0 of 1, fp32. */
+/* batch 32, seq 100, eval_streams 64, threads 1, all shares, fp32. */
 cl_lmtrain_config cl_lmtrain_defaults(void);
 
 typedef struct cl_lmtrain cl_lmtrain;

@@ -188,11 +188,9 @@ typedef struct cl_tagger_task cl_tagger_task;
 int cl_tagger_task_create(cl_tagger_task **k, cl_tagger *t, const cl_tagger_data *train,
                           const cl_tagger_data *dev, int batch, cl_diag *d);
 void cl_tagger_task_free(cl_tagger_task *k);
-/* Data-parallel: this process computes share `part` of `parts` of every
- * batch's sentences (batch must divide by parts; CL_EINVAL otherwise); in
- * deterministic training (cl_train_config.shares) the `local` shares part
- * .. part + local - 1, one after the other (the task's select). */
-int cl_tagger_task_share(cl_tagger_task *k, int part, int parts, int local, cl_diag *d);
+/* Data-parallel: the shares of every batch's sentences this process
+ * computes (cl_train_shares_check's rules). */
+int cl_tagger_task_share(cl_tagger_task *k, cl_train_shares s, cl_diag *d);
 cl_train_task cl_tagger_task_get(cl_tagger_task *k);
 /* The group it trains, head.tagger at lr, into g[0]; returns 1.  The
  * encoder and the other heads stay as they are. */

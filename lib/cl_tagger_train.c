@@ -88,14 +88,12 @@ int cl_tagger_task_create(cl_tagger_task **out, cl_tagger *t, const cl_tagger_da
     return CL_OK;
 }
 
-int cl_tagger_task_share(cl_tagger_task *k, int part, int parts, int local, cl_diag *d)
+int cl_tagger_task_share(cl_tagger_task *k, cl_train_shares s, cl_diag *d)
 {
-    local = local ? local : 1;
-    if (parts < 1 || part < 0 || local < 1 || part + local > parts || k->batch % parts)
-        return cl_diag_set(d, CL_EINVAL, "--batch %d does not divide into %d equal shares (one "
-                           "per process): give a multiple of %d", k->batch, parts, parts);
-    k->part = k->first = part, k->parts = parts, k->local = local;
-    return CL_OK;
+    int err = cl_train_shares_check(&s, k->batch, d);
+    if (!err)
+        k->part = k->first = s.part, k->parts = s.parts, k->local = s.local;
+    return err;
 }
 
 /* Share first + i of every batch. */

@@ -204,6 +204,21 @@ typedef struct cl_trainer cl_trainer;
  * as even as they can be; a share may be empty). */
 void cl_train_share(int n, int part, int parts, int *begin, int *end);
 
+/* The shares of every batch a task computes in this process (data-parallel
+ * training): share `part` of `parts` (the batch must divide into them); in
+ * deterministic training (cl_train_config.shares) the `local` shares part ..
+ * part + local - 1, one after the other, chosen by the task's select. */
+typedef struct {
+    int part, parts, local;
+} cl_train_shares;
+
+/* {0, 1, 1}: the whole batch. */
+cl_train_shares cl_train_shares_all(void);
+/* CL_OK, or CL_EINVAL with a message when `batch` does not divide into
+ * s->parts equal shares or the local ones are out of range.  A local of 0
+ * is read as 1. */
+int cl_train_shares_check(cl_train_shares *s, int batch, cl_diag *d);
+
 /* A trainer of model m (caller-owned; must outlive the trainer) with groups
  * [0, ngroups) copied, the task's ctx borrowed.  Allocates the moments (of
  * the trained groups only) and every buffer of the run. */

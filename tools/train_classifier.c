@@ -147,7 +147,7 @@ static int run_task(clf_run *r)
     const train_opts *o = r->o;
     cl_clftrain_config c = cl_clftrain_defaults();
     c.batch = o->batch, c.freeze = o->freeze, c.class_weights = o->class_weights;
-    train_job_share(o, &c.part, &c.parts, &c.local);
+    c.shares = train_job_shares(o);
     cl_diag d = {{0}};
     int err = cl_clftrain_create(&r->t, r->m, &c, &r->train, r->dev.n ? &r->dev : NULL, &d);
     if (err)

@@ -49,11 +49,11 @@ static cl_train_config config_of(const train_opts *o)
     return c;
 }
 
-void train_job_share(const train_opts *o, int *part, int *parts, int *local)
+cl_train_shares train_job_shares(const train_opts *o)
 {
     int k = o->deterministic ? o->deterministic / o->dist->size : 1;
     k = k > 0 ? k : 1; /* not a multiple: the trainer says so */
-    *part = o->dist->rank * k, *parts = o->dist->size * k, *local = k;
+    return (cl_train_shares){o->dist->rank * k, o->dist->size * k, k};
 }
 
 /* The options of the run, in MODEL.last: a resume needs none of them. */

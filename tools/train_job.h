@@ -24,9 +24,8 @@ typedef struct {
 
 /* Train; returns the exit status (0, CLI_EXIT_FAIL, CLI_EXIT_INTERRUPTED). */
 int train_job_run(train_job *j);
-/* The shares of every batch this process computes (the tasks' part, parts
- * and local): one per process, or --deterministic N / processes of N. */
-void train_job_share(const train_opts *o, int *part, int *parts, int *local);
+/* The shares of every batch this process computes: one per process, or --deterministic N / processes of N. */
+cl_train_shares train_job_shares(const train_opts *o);
 
 /* The text options the command line asks for (--no-nfc, --casefold,
  * --replace-invalid) over the library's defaults: one reading for every task. */

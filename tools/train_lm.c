@@ -123,7 +123,7 @@ static int run_task(lm_run *r, const cl_ids *train, const cl_ids *dev, const cl_
     const train_opts *o = r->o;
     cl_lmtrain_config c = cl_lmtrain_defaults();
     c.batch = o->batch, c.seq = o->seq, c.threads = o->threads;
-    train_job_share(o, &c.part, &c.parts, &c.local);
+    c.shares = train_job_shares(o);
     c.precision = (cl_precision)o->precision;
     if (c.precision != CL_PREC_FP32)
         train_job_describe(o, "precision %s: %s products through oneDNN (%s)",

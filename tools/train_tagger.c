@@ -166,10 +166,8 @@ static int run_task(tagger_run *r)
 {
     cl_tagger_task *k;
     cl_diag d = {{0}};
-    int part, parts, local;
-    train_job_share(r->o, &part, &parts, &local);
     int err = cl_tagger_task_create(&k, r->t, r->dtrain, r->ddev, r->o->batch, &d);
-    if (!err && (err = cl_tagger_task_share(k, part, parts, local, &d)) != CL_OK)
+    if (!err && (err = cl_tagger_task_share(k, train_job_shares(r->o), &d)) != CL_OK)
         cl_tagger_task_free(k);
     if (err)
         return cli_fail(CMD, err, &d, "cannot start training");
