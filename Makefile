@@ -167,7 +167,7 @@ $(TESTBIN): $(TEST_OBJ) $(filter-out $(BUILD)/tools/charlstm.o,$(TOOL_OBJ)) $(ST
 check: $(TESTBIN) $(TOOL) $(SHARED) $(FUZZ_REPLAY) $(if $(MPI_TOOL),mpi-tool)
 	OPENBLAS_NUM_THREADS=1 CK_DEFAULT_TIMEOUT=600 CHARLSTM_MPI=$(MPI_TOOL) $(TESTBIN)
 	for n in $(FUZZ_NAMES); do $(BUILD)/fuzz/replay_$$n tests/fuzz/corpus/$$n/* || exit 1; done
-	BUILD=$(BUILD) CC=$(CC) ./scripts/check_api.sh $(PUBLIC_HDR)
+	BUILD=$(BUILD) CC=$(CC) SANFLAGS='$(SANFLAGS)' ./scripts/check_api.sh $(PUBLIC_HDR)
 	@$(MAKE) --no-print-directory check-python
 
 # The Python package's tests (python/tests), when Python 3 with cffi, NumPy

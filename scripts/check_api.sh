@@ -20,7 +20,10 @@ int main(void)
     return 0;
 }
 C
-"$CC" -std=c11 -I"$tmp/include" $(pkg-config --cflags openblas 2>/dev/null) "$tmp/api.c" \
+# SANFLAGS: a program linked against the sanitized library (make check
+# SANITIZE=1) must load the sanitizer runtime first, so it is built with them.
+# shellcheck disable=SC2086
+"$CC" -std=c11 ${SANFLAGS:-} -I"$tmp/include" $(pkg-config --cflags openblas 2>/dev/null) "$tmp/api.c" \
     -L"$BUILD" -lcharlstm -Wl,-rpath,"$PWD/$BUILD" -o "$tmp/api"
 "$tmp/api" > /dev/null
 exported=$(nm -D --defined-only "$BUILD/libcharlstm.so" | awk '{print $3}')
