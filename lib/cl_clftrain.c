@@ -55,8 +55,7 @@ static int check_config(const cl_model *m, const cl_clftrain_config *c, const cl
         return cl_diag_set(d, CL_EINVAL, "the model has no classifier head");
     if (c->batch < 1 || c->window < 1)
         return cl_diag_set(d, CL_EINVAL, "invalid classifier training configuration");
-    cl_train_shares sh = c->shares;
-    if (cl_train_shares_check(&sh, c->batch, d))
+    if (cl_train_shares_check(&c->shares, c->batch, d))
         return CL_EINVAL;
     if (!train->y || (dev && !dev->y))
         return cl_diag_set(d, CL_EINVAL, "training data not encoded for the model");
@@ -249,7 +248,7 @@ static int task_prepare(void *ctx, int resumed, cl_diag *d)
 static int task_select(void *ctx, int i)
 {
     cl_clftrain *t = ctx;
-    if (i < 0 || i >= (t->c.shares.local ? t->c.shares.local : 1))
+    if (i < 0 || i >= t->c.shares.local)
         return CL_EINVAL;
     t->share = t->c.shares.part + i;
     return CL_OK;

@@ -51,8 +51,7 @@ static int check_config(const cl_model *m, const cl_lmtrain_config *c, const cl_
     if (c->batch < 1 || c->seq < 1 || c->eval_streams < 1 || m->enc.rnn.bidir)
         return cl_diag_set(d, CL_EINVAL, "invalid training configuration (a language model "
                                          "needs a unidirectional encoder, batch, seq >= 1)");
-    cl_train_shares sh = c->shares;
-    if (cl_train_shares_check(&sh, c->batch, d))
+    if (cl_train_shares_check(&c->shares, c->batch, d))
         return CL_EINVAL;
     if ((train->n - 1) / ((int64_t)c->batch * c->seq) < 1)
         return cl_diag_set(d, CL_EEMPTY, "the training text (%lld characters) is shorter than "
@@ -86,7 +85,7 @@ int cl_lmtrain_create(cl_lmtrain **out, cl_model *m, const cl_lmtrain_config *c,
     t->m = m, t->c = *c, t->train = train, t->dev = dev && dev->n >= 2 ? dev : NULL;
     t->chunks = (long)((train->n - 1) / ((int64_t)c->batch * c->seq));
     t->B = c->batch / c->shares.parts, t->b0 = t->B * c->shares.part;
-    t->local = c->shares.local ? c->shares.local : 1;
+    t->local = c->shares.local;
     const cl_lm_head_config *hc = cl_model_head(m, "head.lm");
     err = cl_lm_create(&t->lm, &m->enc, &m->params, hc->dropout, c->seq, t->B);
     err = err ? err : cl_lm_create(&t->eval, &m->enc, &m->params, 0, c->seq, c->eval_streams);

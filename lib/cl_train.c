@@ -118,9 +118,8 @@ void cl_train_share(int n, int part, int parts, int *begin, int *end)
 
 cl_train_shares cl_train_shares_all(void) { return (cl_train_shares){0, 1, 1}; }
 
-int cl_train_shares_check(cl_train_shares *s, int batch, cl_diag *d)
+int cl_train_shares_check(const cl_train_shares *s, int batch, cl_diag *d)
 {
-    s->local = s->local ? s->local : 1;
     if (s->parts < 1 || s->part < 0 || s->local < 1 || s->part + s->local > s->parts ||
         batch % s->parts)
         return cl_diag_set(d, CL_EINVAL, "--batch %d does not divide into %d equal shares (one "

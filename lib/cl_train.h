@@ -215,9 +215,8 @@ typedef struct {
 /* {0, 1, 1}: the whole batch. */
 cl_train_shares cl_train_shares_all(void);
 /* CL_OK, or CL_EINVAL with a message when `batch` does not divide into
- * s->parts equal shares or the local ones are out of range.  A local of 0
- * is read as 1. */
-int cl_train_shares_check(cl_train_shares *s, int batch, cl_diag *d);
+ * s->parts equal shares or the local ones (at least 1) are out of range. */
+int cl_train_shares_check(const cl_train_shares *s, int batch, cl_diag *d);
 
 /* A trainer of model m (caller-owned; must outlive the trainer) with groups
  * [0, ngroups) copied, the task's ctx borrowed.  Allocates the moments (of
