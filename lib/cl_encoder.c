@@ -52,7 +52,7 @@ int cl_encoder_init_params(const cl_encoder_config *c, cl_params *p, cl_rng *rng
 void cl_encoder_free(cl_encoder *e)
 {
     cl_rnn_free(e->rnn);
-    free(e->x), free(e->dx), free(e->ids), free(e->table), free(e->dtable);
+    free(e->x), free(e->dx), free(e->ids), free(e->table), free(e->dtable), free(e->emask);
     memset(e, 0, sizeof *e);
 }
 
@@ -85,6 +85,49 @@ int cl_encoder_create(cl_encoder *e, const cl_encoder_config *c, const cl_params
     return err;
 }
 
+int cl_encoder_set_regularization(cl_encoder *e, const cl_encoder_reg *g)
+{
+    if (!(g->embed_drop >= 0 && g->embed_drop < 1))
+        return CL_EINVAL;
+    int err = cl_rnn_set_regularization(e->rnn, &g->rnn);
+    if (err)
+        return err;
+    e->embed_drop = g->embed_drop;
+    free(e->emask);
+    e->emask = NULL, e->emask_on = 0;
+    if (g->embed_drop > 0 && !(e->emask = malloc((size_t)e->c.vocab * sizeof(float))))
+        return CL_ENOMEM;
+    return CL_OK;
+}
+
+/* One keep/drop draw per character of the vocabulary (AWD-LSTM's embedding
+ * dropout): a dropped character's embedding is zero wherever it occurs. */
+static void draw_embed_mask(cl_encoder *e, int train, cl_rng *rng)
+{
+    e->emask_on = train && e->embed_drop > 0;
+    if (!e->emask_on)
+        return;
+    float keep = 1.0f / (1.0f - e->embed_drop);
+    for (int v = 0; v < e->c.vocab; v++)
+        e->emask[v] = cl_rng_float(rng) < e->embed_drop ? 0.0f : keep;
+}
+
+/* rows[i, :] *= emask[ids[i]] for the n rows of width w, or of every id when
+ * ids is NULL (the fold table, one row per character). */
+static void mask_rows(const cl_encoder *e, float *rows, const int *ids, int n, int w)
+{
+    if (!e->emask_on)
+        return;
+    for (int i = 0; i < n; i++) {
+        int v = ids ? ids[i] : i;
+        if (v < 0)
+            continue;
+        float m = e->emask[v], *row = rows + (size_t)i * w;
+        for (int j = 0; j < w; j++)
+            row[j] *= m;
+    }
+}
+
 static int gate_width(const cl_encoder *e)
 {
     return cl_rnn_gates(e->c.rnn.cell) * e->c.rnn.hidden;
@@ -97,6 +140,7 @@ static void gather_gates(cl_encoder *e, const cl_params *p, int n)
     const float *wih = cl_params_w(p, e->i_rnn); /* weight_ih_l0 comes first */
     float *g = cl_rnn_gates0(e->rnn);
     cl_gemm('N', 'T', V, GH, e->c.emb, 1, cl_params_w(p, e->i_embed), wih, 0, e->table);
+    mask_rows(e, e->table, NULL, V, GH);
     for (int i = 0; i < n; i++) {
         float *row = g + (size_t)i * GH;
         if (e->ids[i] < 0)
@@ -121,6 +165,7 @@ static void scatter_gates_grad(cl_encoder *e, cl_params *p)
         for (int j = 0; j < GH; j++)
             dst[j] += src[j];
     }
+    mask_rows(e, e->dtable, NULL, V, GH);
     /* dW_ih0 += dtable^T embed [GH, E]; dembed += dtable W_ih0 [V, E] */
     cl_gemm('T', 'N', GH, E, V, 1, e->dtable, cl_params_w(p, e->i_embed), 1,
             cl_params_g(p, e->i_rnn));
@@ -132,16 +177,18 @@ int cl_encoder_forward(cl_encoder *e, const cl_params *p, const int *ids, int T,
                        const float *h0, const float *c0, float *Y, float *hT, float *cT,
                        int train, cl_rng *rng)
 {
-    if (T > e->max_T || B > e->max_B)
+    if (T > e->max_T || B > e->max_B || (train && e->embed_drop > 0 && !rng))
         return CL_EINVAL;
     e->T = T, e->B = B;
     memcpy(e->ids, ids, (size_t)T * B * sizeof(int));
+    draw_embed_mask(e, train, rng);
     if (e->fold) {
         gather_gates(e, p, T * B);
         return cl_rnn_forward_gates(e->rnn, cl_params_w(p, e->i_rnn), T, B, h0, c0, Y, hT, cT,
                                     train, rng);
     }
     cl_embed_forward(e->x, ids, T * B, cl_params_w(p, e->i_embed), e->c.emb);
+    mask_rows(e, e->x, ids, T * B, e->c.emb);
     return cl_rnn_forward(e->rnn, cl_params_w(p, e->i_rnn), T, B, e->x, h0, c0, Y, hT, cT, train,
                           rng);
 }
@@ -156,6 +203,7 @@ int cl_encoder_backward(cl_encoder *e, cl_params *p, const float *dY, const floa
         scatter_gates_grad(e, p); /* W_ih0, which the stack left to us */
         cl_params_grads_final(p, cl_params_g(p, e->i_rnn), (size_t)gate_width(e) * e->c.emb);
     } else if (!err) {
+        mask_rows(e, e->dx, e->ids, e->T * e->B, e->c.emb);
         cl_embed_backward(cl_params_g(p, e->i_embed), e->ids, e->T * e->B, e->dx, e->c.emb);
     }
     if (!err)

@@ -34,7 +34,18 @@ typedef struct {
      * V rows.  Set fold = 0 to use the plain path (tests compare the two). */
     int fold;
     float *table, *dtable;
+    /* Embedding dropout (cl_encoder_set_regularization): whole characters are
+     * dropped from a training pass, all their occurrences at once. */
+    float embed_drop;
+    float *emask; /* [V] 0 or 1/(1-embed_drop) of the last training forward */
+    int emask_on;
 } cl_encoder;
+
+/* Training-only regularisation of an encoder workspace; all off by default. */
+typedef struct {
+    cl_rnn_reg rnn;   /* locked dropout and DropConnect of the stack */
+    float embed_drop; /* rate at which characters are dropped from a pass; [0, 1) */
+} cl_encoder_reg;
 
 int cl_encoder_validate(const cl_encoder_config *c);
 /* Register the encoder's tensors; returns 0 or an error. */
@@ -49,6 +60,9 @@ void cl_encoder_free(cl_encoder *e);
  * after cl_encoder_create; without it products use OpenBLAS in fp32.
  * 0, CL_EINVAL (bf16 on a CPU without it) or CL_ENOMEM. */
 int cl_encoder_set_precision(cl_encoder *e, cl_precision p);
+/* Regularisation of later training forwards; they need rng when any rate is
+ * non-zero.  0, CL_EINVAL (a rate out of range) or CL_ENOMEM. */
+int cl_encoder_set_regularization(cl_encoder *e, const cl_encoder_reg *g);
 /* ids [T, B] time major; state arrays as in cl_rnn_forward; Y [T, B, out_dim]. */
 int cl_encoder_forward(cl_encoder *e, const cl_params *p, const int *ids, int T, int B,
                        const float *h0, const float *c0, float *Y, float *hT, float *cT,

@@ -53,13 +53,25 @@ int cl_lm_create(cl_lm *lm, const cl_encoder_config *ec, const cl_params *p, flo
     return CL_OK;
 }
 
+int cl_lm_set_regularization(cl_lm *lm, const cl_encoder_reg *g)
+{
+    int err = cl_encoder_set_regularization(&lm->enc, g);
+    if (!err)
+        lm->locked = g->rnn.locked != 0;
+    return err;
+}
+
+/* n = T*B*H values; locked: the first step's B*H draws serve every step. */
 static void apply_dropout(cl_lm *lm, size_t n, cl_rng *rng)
 {
     float keep = 1.0f / (1.0f - lm->dropout);
-    for (size_t i = 0; i < n; i++) {
+    size_t drawn = lm->locked ? (size_t)lm->B * lm->H : n;
+    for (size_t i = 0; i < drawn; i++)
         lm->mask[i] = cl_rng_float(rng) < lm->dropout ? 0.0f : keep;
+    for (size_t i = drawn; i < n; i++)
+        lm->mask[i] = lm->mask[i - drawn];
+    for (size_t i = 0; i < n; i++)
         lm->Y[i] *= lm->mask[i];
-    }
 }
 
 static long count_targets(const int *targets, size_t n, int V)

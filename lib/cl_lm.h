@@ -17,6 +17,7 @@ typedef struct {
     int V, H;           /* vocabulary, encoder output width */
     int i_w, i_b;       /* tensor indices */
     float dropout;      /* on the encoder output, training only */
+    int locked;         /* that dropout with one mask per stream and pass */
     int max_T, max_B, T, B, train;
     float *Y, *dY;      /* [T*B, H] encoder output (after dropout) and gradient */
     float *mask;        /* [T*B, H] dropout mask, 0 or 1/(1-p) */
@@ -30,6 +31,9 @@ int cl_lm_init_params(cl_params *p, cl_rng *rng);
 int cl_lm_create(cl_lm *lm, const cl_encoder_config *ec, const cl_params *p, float dropout,
                  int max_T, int max_B);
 void cl_lm_free(cl_lm *lm);
+/* Training-only regularisation: g->rnn.locked also locks the output dropout's
+ * mask over time; see cl_encoder_set_regularization for the rest. */
+int cl_lm_set_regularization(cl_lm *lm, const cl_encoder_reg *g);
 
 /* Forward over ids [T, B] (time major).  h, c [layers, B, H] hold the initial
  * state on entry and the final state on exit (c unused for GRU; NULL = zero

@@ -88,6 +88,7 @@ int cl_lmtrain_create(cl_lmtrain **out, cl_model *m, const cl_lmtrain_config *c,
     t->local = c->shares.local;
     const cl_lm_head_config *hc = cl_model_head(m, "head.lm");
     err = cl_lm_create(&t->lm, &m->enc, &m->params, hc->dropout, c->seq, t->B);
+    err = err ? err : cl_lm_set_regularization(&t->lm, &c->reg);
     err = err ? err : cl_lm_create(&t->eval, &m->enc, &m->params, 0, c->seq, c->eval_streams);
     err = err ? err : alloc_buffers(t);
     if (!err) {

@@ -38,6 +38,14 @@ typedef struct {
  * the forward one: exactly the order of torch.nn.LSTM.parameters(). */
 enum { CL_RNN_W_IH = 0, CL_RNN_W_HH = 1, CL_RNN_B_IH = 2, CL_RNN_B_HH = 3 };
 
+/* Training-only regularisation of a workspace (not stored in models): set with
+ * cl_rnn_set_regularization; all off by default. */
+typedef struct {
+    int locked;        /* variational dropout: one mask per stream and pass, shared by
+                          every step (Gal & Ghahramani 2016), instead of one per step */
+    float weight_drop; /* DropConnect on W_hh, one mask per pass (AWD-LSTM); [0, 1) */
+} cl_rnn_reg;
+
 int cl_rnn_validate(const cl_rnn_config *c); /* 0 or CL_EINVAL */
 int cl_rnn_gates(cl_cell cell);              /* 4 or 3 */
 int cl_rnn_dirs(const cl_rnn_config *c);     /* 1 or 2 */
@@ -69,6 +77,12 @@ int cl_rnn_init(const cl_rnn_config *c, float *params, cl_rng *rng);
      * them, each running single-threaded OpenBLAS products); 1 by default.  Give              \
      * OpenBLAS one thread (openblas_set_num_threads) when using more than one. */            \
     void cl_rnn_set_threads##S(cl_rnn##S *r, int threads);                                     \
+    /* Regularisation of later training forwards (cl_rnn_reg); with weight_drop > 0 the       \
+     * forward needs rng.  0, CL_EINVAL (rate out of range) or CL_ENOMEM. */                   \
+    int cl_rnn_set_regularization##S(cl_rnn##S *r, const cl_rnn_reg *g);                       \
+    /* The dropout mask [T, B, H*dirs] on layer l's input in the last training forward         \
+     * (0 or 1/(1-p)), NULL when there was none; for tests and inspection. */                  \
+    const real *cl_rnn_dropout_mask##S(const cl_rnn##S *r, int l);                             \
     /* X [T,B,I] (time major); h0, c0 [L*dirs, B, H] initial states or NULL for zeros          \
      * (c0/cT unused for GRU); Y [T,B,H*dirs]; hT, cT final states or NULL.  train != 0        \
      * enables dropout (needs rng) and keeps what backward needs.  hT may alias h0 and cT     \

@@ -199,6 +199,13 @@ struct RNN {
     real **ys;         /* [layers] layer outputs [T, B, D*H] */
     real **xin;        /* [layers] layer inputs after dropout [T, B, D*H] (l >= 1) */
     real **mask;       /* [layers] dropout masks, 0 or 1/(1-p) (l >= 1) */
+    /* Regularisation (cl_rnn_set_regularization), training forwards only. */
+    int locked;        /* one dropout mask per stream, shared by every step */
+    real wdrop;        /* DropConnect rate of W_hh */
+    real *pw;          /* the parameters with W_hh masked, read by the pass */
+    real *wmask;       /* [layers*dirs, G*H*H] W_hh masks, 0 or 1/(1-wdrop) */
+    real *gwhh;        /* [G*H*H] one block's gradient before its mask */
+    int wd_on;         /* the last forward used pw */
     real *dG, *dGh;    /* [T, B, G*H] gate gradients (dGh: GRU recurrent side) */
     real *gh;          /* [B, G*H] GRU recurrent pre-activations of one step */
     real *dh, *dc;     /* [B, H] state gradients carried through time */
@@ -268,6 +275,7 @@ void CL_R(cl_rnn_free)(RNN *r)
     free(r->cache), free(r->ys), free(r->xin), free(r->mask);
     free(r->dG), free(r->dGh), free(r->gh), free(r->dh), free(r->dc);
     free(r->dx[0]), free(r->dx[1]);
+    free(r->pw), free(r->wmask), free(r->gwhh);
 #ifndef CL_DOUBLE
     free_bf16(r);
     free_packed(r);
@@ -354,6 +362,22 @@ int CL_R(cl_rnn_create)(RNN **out, const cl_rnn_config *c, int max_T, int max_B)
 }
 
 void CL_R(cl_rnn_set_threads)(RNN *r, int threads) { r->threads = threads > 0 ? threads : 1; }
+
+int CL_R(cl_rnn_set_regularization)(RNN *r, const cl_rnn_reg *g)
+{
+    if (!(g->weight_drop >= 0 && g->weight_drop < 1))
+        return CL_EINVAL;
+    r->locked = g->locked != 0, r->wdrop = (real)g->weight_drop, r->wd_on = 0;
+    free(r->pw), free(r->wmask), free(r->gwhh);
+    r->pw = r->wmask = r->gwhh = NULL;
+    if (r->wdrop <= 0)
+        return CL_OK;
+    size_t block = (size_t)r->G * r->c.hidden * r->c.hidden;
+    r->pw = ws_alloc(cl_rnn_param_count(&r->c));
+    r->wmask = ws_alloc((size_t)r->c.layers * r->D * block);
+    r->gwhh = ws_alloc(block);
+    return r->pw && r->wmask && r->gwhh ? CL_OK : CL_ENOMEM;
+}
 
 /* ==== products: OpenBLAS, or oneDNN in fp32 or bf16 ======================= */
 
@@ -750,10 +774,15 @@ static const real *layer_input_fwd(RNN *r, int l, const real *X, int train, cl_r
     if (!train || r->c.dropout <= 0)
         return y;
     real keep = (real)1 / (1 - (real)r->c.dropout), *m = r->mask[l], *xi = r->xin[l];
-    for (size_t i = 0; i < n; i++) {
+    /* Locked (variational) dropout draws the first step's mask and repeats
+     * it, so a unit dropped for a stream stays dropped over the sequence. */
+    size_t drawn = r->locked ? (size_t)r->B * r->D * r->c.hidden : n;
+    for (size_t i = 0; i < drawn; i++)
         m[i] = cl_rng_float(rng) < r->c.dropout ? 0 : keep;
+    for (size_t i = drawn; i < n; i++)
+        m[i] = m[i - drawn];
+    for (size_t i = 0; i < n; i++)
         xi[i] = y[i] * m[i];
-    }
     return xi;
 }
 
@@ -775,16 +804,38 @@ static void save_final_states(RNN *r, int l, int d, real *hT, real *cT)
         memcpy(cT + idx * BH, k->cs + last * BH, BH * sizeof(real));
 }
 
+/* DropConnect (weight-dropped LSTM, Merity et al. 2017): a copy of the
+ * parameters whose W_hh elements are dropped with one mask per pass, shared
+ * by every step and stream; backward masks W_hh's gradient the same way. */
+static const real *drop_weights(RNN *r, const real *params, cl_rng *rng)
+{
+    size_t block = (size_t)r->G * r->c.hidden * r->c.hidden;
+    real keep = (real)1 / (1 - r->wdrop);
+    memcpy(r->pw, params, cl_rnn_param_count(&r->c) * sizeof(real));
+    for (int l = 0; l < r->c.layers; l++)
+        for (int d = 0; d < r->D; d++) {
+            real *w = block_at(&r->c, r->pw, l, d).whh, *m = r->wmask + (l * r->D + d) * block;
+            for (size_t i = 0; i < block; i++) {
+                m[i] = cl_rng_float(rng) < r->wdrop ? 0 : keep;
+                w[i] *= m[i];
+            }
+        }
+    return r->pw;
+}
+
 /* Forward with layer 0's input projection given (X == NULL) or computed. */
 static int forward(RNN *r, const real *params, int T, int B, const real *X, const real *h0,
                    const real *c0, real *Y, real *hT, real *cT, int train, cl_rng *rng)
 {
+    r->wd_on = train && r->wdrop > 0;
     if (T < 1 || B < 1 || T > r->max_T || B > r->max_B ||
-        (train && r->c.dropout > 0 && r->c.layers > 1 && !rng))
+        (((train && r->c.dropout > 0 && r->c.layers > 1) || r->wd_on) && !rng))
         return CL_EINVAL;
     int H = r->c.hidden, D = r->D;
     size_t BH = (size_t)B * H;
     r->T = T, r->B = B, r->x0 = X, r->trained = train, r->err = 0;
+    if (r->wd_on)
+        params = drop_weights(r, params, rng);
     for (int l = 0; l < r->c.layers; l++) {
         const real *x = layer_input_fwd(r, l, X, train, rng);
         layer_to_bf16(r, params, l, x);
@@ -975,6 +1026,12 @@ static void store_state_grad(const RNN *r, real *dst, const real *src, size_t id
         memcpy(dst + idx * BH, src, BH * sizeof(real));
 }
 
+const real *CL_R(cl_rnn_dropout_mask)(const RNN *r, int l)
+{
+    int used = l > 0 && l < r->c.layers && r->trained && r->c.dropout > 0;
+    return used ? r->mask[l] : NULL;
+}
+
 /* Undo layer l's input dropout on its input gradient, in place. */
 static void dropout_backward(const RNN *r, int l, real *dx)
 {
@@ -985,12 +1042,33 @@ static void dropout_backward(const RNN *r, int l, real *dx)
         dx[i] *= r->mask[l][i];
 }
 
+/* Weight gradients of layer l, direction d; under DropConnect W_hh's goes
+ * through its mask (d(W * m)/dW = m). */
+static void backward_weights(RNN *r, const CL_R(rnn_job) * j, real *grads, int l, int d, real *dx)
+{
+    CL_R(rnn_block) gw = block_at(&r->c, grads, l, d);
+    real *whh = gw.whh;
+    size_t block = (size_t)r->G * r->c.hidden * r->c.hidden;
+    if (r->wd_on) {
+        memset(r->gwhh, 0, block * sizeof(real));
+        gw.whh = r->gwhh;
+    }
+    dir_backward_weights(j, gw, layer_x(r, l), dx, d > 0);
+    if (!r->wd_on)
+        return;
+    const real *m = r->wmask + (l * r->D + d) * block;
+    for (size_t i = 0; i < block; i++)
+        whh[i] += r->gwhh[i] * m[i];
+}
+
 int CL_R(cl_rnn_backward)(RNN *r, const real *params, real *grads, const real *dY,
                           const real *dhT, const real *dcT, real *dX, real *dh0, real *dc0)
 {
     if (!r->trained)
         return CL_EINVAL;
     r->err = 0;
+    if (r->wd_on)
+        params = r->pw; /* the weights the forward used */
     const real *dy = dY;
     for (int l = r->c.layers - 1; l >= 0; l--) {
         /* The last layer's input gradient goes straight to the caller's dX. */
@@ -1006,7 +1084,7 @@ int CL_R(cl_rnn_backward)(RNN *r, const real *params, real *grads, const real *d
             store_state_grad(r, dh0, r->dh, idx);
             if (r->c.cell == CL_CELL_LSTM)
                 store_state_grad(r, dc0, r->dc, idx);
-            dir_backward_weights(&j, block_at(&r->c, grads, l, d), layer_x(r, l), dx, d > 0);
+            backward_weights(r, &j, grads, l, d, dx);
         }
         report_layer(r, grads, l);
         if (l > 0)

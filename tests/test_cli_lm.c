@@ -92,24 +92,37 @@ START_TEST(unknown_prompt_characters_warn)
 }
 END_TEST
 
-/* --resume after an interrupted run ends with the same model, byte for byte. */
-START_TEST(resume_continues_exactly)
+/* --resume after an interrupted run ends with the same model, byte for byte
+ * (extra: options of both runs). */
+static void check_resume_exact(const char *extra)
 {
-    char ref[700];
+    char ref[700], opts[300];
     setup();
     snprintf(ref, sizeof ref, "%s/ref.model", dir);
     ck_assert_int_eq(cl_test_run(out, sizeof out, "train --train '%s' -o '%s' " TINY
-                                 " --steps 30 --dev-fraction 0", text, ref), 0);
-    train_tiny("--steps 12 --dev-fraction 0");
+                                 " --steps 30 --dev-fraction 0 %s", text, ref, extra), 0);
+    snprintf(opts, sizeof opts, "--steps 12 --dev-fraction 0 %s", extra);
+    train_tiny(opts);
     ck_assert_int_eq(cl_test_run(out, sizeof out, "train --train '%s' -o '%s' --resume '%s.last' "
-                                 TINY " --steps 30 --dev-fraction 0", text, model, model), 0);
+                                 TINY " --steps 30 --dev-fraction 0 %s", text, model, model, extra),
+                     0);
     cl_model *a, *b;
     ck_assert_int_eq(cl_model_load(&a, ref, NULL, NULL), 0);
     ck_assert_int_eq(cl_model_load(&b, model, NULL, NULL), 0);
     ck_assert_uint_eq(a->params.n, b->params.n);
     ck_assert_msg(memcmp(a->params.w, b->params.w, a->params.n * sizeof(float)) == 0,
-                  "resumed model differs from the uninterrupted one");
+                  "resumed model differs from the uninterrupted one (%s)", extra);
     cl_model_free(a), cl_model_free(b);
+}
+
+START_TEST(resume_continues_exactly) { check_resume_exact(""); }
+END_TEST
+
+/* The regularisers' masks come from the resumed random state too. */
+START_TEST(resume_continues_exactly_regularised)
+{
+    check_resume_exact("--layers 2 --dropout 0.3 --locked-dropout --weight-drop 0.3 "
+                       "--embed-dropout 0.2");
 }
 END_TEST
 
@@ -189,6 +202,7 @@ Suite *suite_cli_lm(void)
     tcase_add_test(tc, train_generate_eval_info);
     tcase_add_test(tc, unknown_prompt_characters_warn);
     tcase_add_test(tc, resume_continues_exactly);
+    tcase_add_test(tc, resume_continues_exactly_regularised);
     tcase_add_test(tc, interrupt_saves_and_resumes);
     tcase_add_test(tc, bad_inputs_fail_clearly);
     suite_add_tcase(s, tc);

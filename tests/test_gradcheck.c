@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl_error.h"
 #include "cl_nn.h"
 #include "cl_test.h"
 #include "gradcheck.h"
@@ -77,10 +78,12 @@ static void rnn_case_free(rnn_case *k)
     cl_rnn_free_d(k->rnn);
 }
 
-static void check_rnn(cl_cell cell, int layers, int bidir, float dropout)
+static void check_rnn_reg(cl_cell cell, int layers, int bidir, float dropout, const cl_rnn_reg *g)
 {
     rnn_case k;
     rnn_case_init(&k, cell, layers, bidir, dropout);
+    if (g)
+        ck_assert_int_eq(cl_rnn_set_regularization_d(k.rnn, g), 0);
     double *gp = dalloc(k.np), *gx = dalloc(k.nx), *gh = dalloc(k.ns), *gc = dalloc(k.ns);
     rnn_loss(&k);
     ck_assert_int_eq(cl_rnn_backward_d(k.rnn, k.p, gp, k.ry, k.rh,
@@ -93,6 +96,11 @@ static void check_rnn(cl_cell cell, int layers, int bidir, float dropout)
         gc_expect(rnn_loss, &k, k.c0, gc, k.ns, "initial c0");
     free(gp), free(gx), free(gh), free(gc);
     rnn_case_free(&k);
+}
+
+static void check_rnn(cl_cell cell, int layers, int bidir, float dropout)
+{
+    check_rnn_reg(cell, layers, bidir, dropout, NULL);
 }
 
 START_TEST(lstm_1layer_uni) { check_rnn(CL_CELL_LSTM, 1, 0, 0); }
@@ -110,6 +118,82 @@ END_TEST
 START_TEST(gru_2layer_bidir) { check_rnn(CL_CELL_GRU, 2, 1, 0); }
 END_TEST
 START_TEST(gru_2layer_uni_dropout) { check_rnn(CL_CELL_GRU, 2, 0, 0.3f); }
+END_TEST
+/* Locked dropout and DropConnect on W_hh (rates high enough to drop some of
+ * these few weights). */
+START_TEST(lstm_3layer_bidir_locked_weight_drop)
+{
+    cl_rnn_reg g = {1, 0.4f};
+    check_rnn_reg(CL_CELL_LSTM, 3, 1, 0.3f, &g);
+}
+END_TEST
+START_TEST(gru_2layer_uni_weight_drop)
+{
+    cl_rnn_reg g = {0, 0.4f};
+    check_rnn_reg(CL_CELL_GRU, 2, 0, 0.3f, &g);
+}
+END_TEST
+START_TEST(lstm_1layer_weight_drop_only)
+{
+    cl_rnn_reg g = {0, 0.5f};
+    check_rnn_reg(CL_CELL_LSTM, 1, 0, 0, &g);
+}
+END_TEST
+
+/* Whether every step's mask equals the first step's. */
+static int mask_repeats(const double *m, int T, size_t step)
+{
+    for (int t = 1; t < T; t++)
+        if (memcmp(m, m + t * step, step * sizeof *m))
+            return 0;
+    return 1;
+}
+
+/* Locked: one mask per stream, repeated over time; plain: a new one per step. */
+START_TEST(locked_dropout_repeats_over_time)
+{
+    rnn_case k;
+    rnn_case_init_b(&k, CL_CELL_LSTM, 2, 1, 0.5f, 3);
+    size_t step = (size_t)k.B * cl_rnn_out_dim(&k.c);
+    rnn_loss(&k);
+    const double *m = cl_rnn_dropout_mask_d(k.rnn, 1);
+    ck_assert_ptr_nonnull(m);
+    ck_assert(!mask_repeats(m, k.T, step));
+    cl_rnn_reg g = {1, 0};
+    ck_assert_int_eq(cl_rnn_set_regularization_d(k.rnn, &g), 0);
+    rnn_loss(&k);
+    m = cl_rnn_dropout_mask_d(k.rnn, 1);
+    ck_assert(mask_repeats(m, k.T, step));
+    int zeros = 0;
+    for (size_t i = 0; i < step; i++)
+        zeros += m[i] == 0;
+    ck_assert(zeros > 0 && zeros < (int)step); /* a real mask, not all or nothing */
+    ck_assert_ptr_null(cl_rnn_dropout_mask_d(k.rnn, 0)); /* layer 0 reads X as it is */
+    cl_rnn_reg bad = {0, 1.0f};
+    ck_assert_int_eq(cl_rnn_set_regularization_d(k.rnn, &bad), CL_EINVAL);
+    rnn_case_free(&k);
+}
+END_TEST
+
+/* DropConnect changes the output of a training pass but not of inference. */
+START_TEST(weight_drop_only_in_training)
+{
+    rnn_case k;
+    rnn_case_init(&k, CL_CELL_LSTM, 1, 0, 0);
+    double *y0 = dalloc(k.ny), *y1 = dalloc(k.ny);
+    rnn_loss(&k);
+    memcpy(y0, k.y, k.ny * sizeof *y0);
+    cl_rnn_reg g = {0, 0.5f};
+    ck_assert_int_eq(cl_rnn_set_regularization_d(k.rnn, &g), 0);
+    rnn_loss(&k);
+    ck_assert(memcmp(y0, k.y, k.ny * sizeof *y0) != 0);
+    ck_assert_int_eq(cl_rnn_forward_d(k.rnn, k.p, k.T, k.B, k.x, k.h0, k.c0, y1, NULL, NULL, 0,
+                                      NULL),
+                     0);
+    ck_assert(memcmp(y0, y1, k.ny * sizeof *y0) == 0);
+    free(y0), free(y1);
+    rnn_case_free(&k);
+}
 END_TEST
 
 /* The checker itself must be able to fail: a gradient off by a little is caught. */
@@ -289,6 +373,11 @@ Suite *suite_gradcheck(void)
     tcase_add_test(rnn, gru_1layer_uni);
     tcase_add_test(rnn, gru_2layer_bidir);
     tcase_add_test(rnn, gru_2layer_uni_dropout);
+    tcase_add_test(rnn, lstm_3layer_bidir_locked_weight_drop);
+    tcase_add_test(rnn, gru_2layer_uni_weight_drop);
+    tcase_add_test(rnn, lstm_1layer_weight_drop_only);
+    tcase_add_test(rnn, locked_dropout_repeats_over_time);
+    tcase_add_test(rnn, weight_drop_only_in_training);
     tcase_add_test(rnn, perturbed_gradient_is_caught);
     tcase_add_test(rnn, state_carry_matches_full_sequence);
     tcase_add_test(rnn, threads_agree_lstm);

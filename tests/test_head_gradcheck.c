@@ -79,7 +79,9 @@ static double lm_loss(void *ctx, int grads)
     return loss / (double)k->lm.count; /* cl_lm_backward's loss is the mean */
 }
 
-static void check_lm(cl_cell cell)
+/* reg: locked dropout, DropConnect and embedding dropout (NULL: none); fold 0
+ * takes the encoder's plain embedding path instead of the folded table. */
+static void check_lm_with(cl_cell cell, const cl_encoder_reg *reg, int fold, const char *what)
 {
     static lm_case k;
     const int V = 7, E = 4, H = 5;
@@ -93,6 +95,9 @@ static void check_lm(cl_cell cell)
     ck_assert_int_eq(cl_params_alloc(&k.p), 0);
     fill(k.p.w, k.p.n, &rng, 0.6f);
     ck_assert_int_eq(cl_lm_create(&k.lm, &ec, &k.p, 0.4f, LM_T, LM_B), 0);
+    if (reg)
+        ck_assert_int_eq(cl_lm_set_regularization(&k.lm, reg), 0);
+    k.lm.enc.fold = k.lm.enc.fold && fold;
     for (int i = 0; i < LM_T * LM_B; i++) {
         k.ids[i] = (int)cl_rng_below(&rng, (uint64_t)V);
         k.tg[i] = i % 7 == 3 ? -1 : (int)cl_rng_below(&rng, (uint64_t)V); /* some masked */
@@ -101,14 +106,29 @@ static void check_lm(cl_cell cell)
     size_t ns = (size_t)2 * LM_B * H;
     fill(k.h0, ns, &rng, 0.8f);
     fill(k.c0, ns, &rng, 0.8f);
-    hg_check(lm_loss, &k, &k.p, NULL, cell == CL_CELL_LSTM ? "lm lstm" : "lm gru");
+    hg_check(lm_loss, &k, &k.p, NULL, what);
     cl_lm_free(&k.lm);
     cl_params_free(&k.p);
 }
 
+static void check_lm(cl_cell cell)
+{
+    check_lm_with(cell, NULL, 1, cell == CL_CELL_LSTM ? "lm lstm" : "lm gru");
+}
+
+/* High rates so that each mask drops something at these tiny sizes. */
+static const cl_encoder_reg awd = {{1, 0.4f}, 0.3f};
+
 START_TEST(lm_head_lstm) { check_lm(CL_CELL_LSTM); }
 END_TEST
 START_TEST(lm_head_gru) { check_lm(CL_CELL_GRU); }
+END_TEST
+START_TEST(lm_head_lstm_regularised) { check_lm_with(CL_CELL_LSTM, &awd, 1, "lm lstm awd"); }
+END_TEST
+START_TEST(lm_head_gru_regularised_unfolded)
+{
+    check_lm_with(CL_CELL_GRU, &awd, 0, "lm gru awd, plain embedding");
+}
 END_TEST
 
 /* ==== classifier =========================================================== */
@@ -300,6 +320,8 @@ Suite *suite_head_gradcheck(void)
     tcase_set_timeout(tc, 600); /* minutes under the sanitizers */
     tcase_add_test(tc, lm_head_lstm);
     tcase_add_test(tc, lm_head_gru);
+    tcase_add_test(tc, lm_head_lstm_regularised);
+    tcase_add_test(tc, lm_head_gru_regularised_unfolded);
     tcase_add_test(tc, classifier_head_bidir_lstm);
     tcase_add_test(tc, classifier_head_uni_gru_ngram);
     tcase_add_test(tc, tagger_network);

@@ -368,7 +368,7 @@ static void log_final(void *ctx, const float *g, size_t n)
 /* The LM's backward pass tells every trainable float once, and only when
  * nothing later in the pass changes it (what the overlapped sums over the
  * ranks rely on): for 1 and 2 layers, LSTM and GRU. */
-static void check_told_once(cl_cell cell, int layers)
+static void check_told_once_reg(cl_cell cell, int layers, const cl_encoder_reg *reg)
 {
     cl_model *m = tiny_model(cell, layers, 11);
     cl_params *p = &m->params;
@@ -377,6 +377,8 @@ static void check_told_once(cl_cell cell, int layers)
         ids[i] = (i * 7) % m->enc.vocab, tg[i] = (i * 5 + 1) % m->enc.vocab;
     cl_lm lm;
     ck_assert_int_eq(cl_lm_create(&lm, &m->enc, p, 0, T, B), 0);
+    if (reg)
+        ck_assert_int_eq(cl_lm_set_regularization(&lm, reg), 0);
     told_log l = {p, calloc(p->n_train, sizeof(int)), calloc(p->n_train, sizeof(float)), 0, 0};
     cl_rng rng;
     cl_rng_seed(&rng, 3);
@@ -400,11 +402,46 @@ static void check_told_once(cl_cell cell, int layers)
     cl_model_free(m);
 }
 
+static void check_told_once(cl_cell cell, int layers)
+{
+    check_told_once_reg(cell, layers, NULL);
+}
+
 START_TEST(backward_tells_each_gradient_once_when_final)
 {
     check_told_once(CL_CELL_LSTM, 1);
     check_told_once(CL_CELL_LSTM, 2);
     check_told_once(CL_CELL_GRU, 2);
+    cl_encoder_reg awd = {{1, 0.3f}, 0.2f}; /* DropConnect routes W_hh's gradient */
+    check_told_once_reg(CL_CELL_LSTM, 2, &awd);
+}
+END_TEST
+
+/* Locked output dropout: one mask per stream, the same at every step. */
+START_TEST(locked_output_dropout_repeats_over_time)
+{
+    cl_model *m = tiny_model(CL_CELL_LSTM, 1, 5);
+    int T = 6, B = 3, ids[18], tg[18];
+    for (int i = 0; i < T * B; i++)
+        ids[i] = i % m->enc.vocab, tg[i] = (i + 1) % m->enc.vocab;
+    cl_lm lm;
+    ck_assert_int_eq(cl_lm_create(&lm, &m->enc, &m->params, 0.5f, T, B), 0);
+    cl_encoder_reg g = {{1, 0}, 0};
+    ck_assert_int_eq(cl_lm_set_regularization(&lm, &g), 0);
+    cl_rng rng;
+    cl_rng_seed(&rng, 8);
+    cl_lm_forward(&lm, &m->params, ids, tg, T, B, NULL, NULL, 1, &rng);
+    size_t step = (size_t)B * lm.H;
+    int zeros = 0;
+    for (size_t i = 0; i < step; i++)
+        zeros += lm.mask[i] == 0;
+    ck_assert(zeros > 0 && zeros < (int)step);
+    for (int t = 1; t < T; t++)
+        ck_assert(memcmp(lm.mask, lm.mask + t * step, step * sizeof(float)) == 0);
+    cl_encoder_reg bad = {{0, 0}, -0.1f};
+    ck_assert_int_eq(cl_lm_set_regularization(&lm, &bad), CL_EINVAL);
+    cl_lm_free(&lm);
+    cl_model_free(m);
 }
 END_TEST
 
@@ -420,6 +457,7 @@ Suite *suite_lm(void)
     tcase_add_test(train, interrupted_training_resumes_exactly);
     tcase_add_test(train, training_lowers_the_loss);
     tcase_add_test(train, backward_tells_each_gradient_once_when_final);
+    tcase_add_test(train, locked_output_dropout_repeats_over_time);
     suite_add_tcase(s, train);
     TCase *sample = tcase_create("sampling");
     tcase_add_test(sample, temperature_zero_is_argmax);

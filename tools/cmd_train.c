@@ -106,6 +106,9 @@ static int train_resolve(const cli_command *cmd, train_opts *o)
         return cli_usage_error(cmd, "--freeze and --encoder-lr exclude each other");
     if (o->encoder_lr < 0)
         o->encoder_lr = o->freeze ? 0 : o->init ? o->lr / 10 : o->lr;
+    if (o->task != CMD_TASK_LM && (o->locked_dropout || o->weight_drop > 0 || o->embed_dropout > 0))
+        return cli_usage_error(cmd, "--locked-dropout, --weight-drop and --embed-dropout apply "
+                                    "to --task lm only");
     resolve_task_defaults(o);
     if (o->seed == 0 && getrandom(&o->seed, sizeof o->seed, 0) == (ssize_t)sizeof o->seed) {
         o->seed &= 0x7fffffffffffL; /* printable, and positive as the option requires */
@@ -124,7 +127,7 @@ static const char *const kept_opts[] = {
     "task", "dev", "dev-fraction", "max-vocab", "min-count", "casefold", "no-casefold", "no-nfc",
     "replace-invalid", "layers", "hidden", "emb", "cell", "bidir", "no-bidir", "dropout", "batch",
     "seq", "seed", "column", "no-affixes", "ema", "freeze", "class-weights", "ngram", "deterministic",
-    "ngram-bits", "ngram-dropout", NULL};
+    "ngram-bits", "ngram-dropout", "locked-dropout", "weight-drop", "embed-dropout", NULL};
 /* Not part of a run: where it is read from and written to. */
 static const char *const unstored_opts[] = {"output", "init", "resume", "log", "quiet",
                                             "progress", "valid", "train", NULL};
@@ -339,6 +342,15 @@ static int train_parse(train_opts *o, int argc, char **argv, cl_ckpt **ck)
         {"dropout", 0, CLI_FLOAT, &o->dropout, "F",
          .help = "dropout between layers and before the output (0 = none)", .min = 0, .max = 0.95,
          .default_text = "0.1 lm, 0.33 tagger, 0.3 classifier"},
+        {"locked-dropout", 0, CLI_FLAG, &o->locked_dropout, NULL,
+         .help = "one dropout mask per stream and step of training, shared by its characters "
+         "(variational dropout; lm)"},
+        {"weight-drop", 0, CLI_FLOAT, &o->weight_drop, "F",
+         .help = "drop this fraction of the recurrent weights W_hh in each training step "
+         "(DropConnect, as AWD-LSTM; lm)", .min = 0, .max = 0.95},
+        {"embed-dropout", 0, CLI_FLOAT, &o->embed_dropout, "F",
+         .help = "drop this fraction of the characters of the vocabulary from each training "
+         "step, every occurrence at once (lm)", .min = 0, .max = 0.95},
 
         {.type = CLI_SECTION, .help = "Optimisation:"},
         {"batch", 0, CLI_INT, &o->batch, "N", .help = "parallel streams (lm) or sentences per step",

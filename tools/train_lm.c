@@ -125,6 +125,7 @@ static int run_task(lm_run *r, const cl_ids *train, const cl_ids *dev, const cl_
     c.batch = o->batch, c.seq = o->seq, c.threads = o->threads;
     c.shares = train_job_shares(o);
     c.precision = (cl_precision)o->precision;
+    c.reg = (cl_encoder_reg){{o->locked_dropout, (float)o->weight_drop}, (float)o->embed_dropout};
     if (c.precision != CL_PREC_FP32)
         train_job_describe(o, "precision %s: %s products through oneDNN (%s)",
                            cl_precision_name(c.precision),

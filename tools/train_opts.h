@@ -25,6 +25,10 @@ typedef struct {
     const char *output, *init, *resume;
     int layers, hidden, emb, cell, bidir;
     double dropout;
+    /* lm regularisation (AWD-LSTM): locked dropout masks, DropConnect on W_hh,
+     * whole characters dropped from a pass */
+    int locked_dropout;
+    double weight_drop, embed_dropout;
     /* optimisation */
     int batch, seq;
     double lr, lr_decay, clip;
