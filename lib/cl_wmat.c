@@ -1,0 +1,357 @@
+/* cl_wmat: inference weights in fp32, bf16 or int8 and their products with
+ * a few columns (see cl_wmat.h). */
+#include "cl_wmat.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cl_error.h"
+#include "cl_params.h"
+
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+/* A tile is MR rows by up to MC columns: each weight loaded (and widened)
+ * once serves MC columns, each input load MR rows. */
+enum { MR = 4, MC = 4 };
+
+/* ==== bfloat16 ============================================================= */
+
+uint16_t cl_bf16_from_float(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN stays NaN */
+        return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1u); /* round to nearest, ties to even */
+    return (uint16_t)(u >> 16);
+}
+
+float cl_bf16_to_float(uint16_t b)
+{
+    uint32_t u = (uint32_t)b << 16;
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* ==== storing ============================================================== */
+
+static size_t elem_size(cl_weights t)
+{
+    return t == CL_WEIGHTS_FP32 ? 4 : t == CL_WEIGHTS_BF16 ? 2 : 1;
+}
+
+/* The largest xq such that no int32 sum of a padded row can overflow:
+ * kp products of |w| <= 127 and |x| <= xq. */
+static int input_scale(int kp)
+{
+    long xq = 2147483647L / (127L * kp);
+    return (int)(xq < 32767 ? xq : 32767);
+}
+
+/* Row r of src in int8: q = round(w / s) with s = max |w| / 127. */
+static float quantize_row(int8_t *q, const float *w, int k)
+{
+    float mx = 0;
+    for (int j = 0; j < k; j++)
+        mx = fmaxf(mx, fabsf(w[j]));
+    float s = mx / 127;
+    for (int j = 0; j < k; j++)
+        q[j] = (int8_t)(s > 0 ? lrintf(fminf(fmaxf(w[j] / s, -127), 127)) : 0);
+    return s;
+}
+
+static void store_rows(cl_wmat *m, const float *src)
+{
+    for (int r = 0; r < m->n; r++) {
+        const float *w = src + (size_t)r * m->k;
+        size_t at = (size_t)r * m->kp;
+        if (m->type == CL_WEIGHTS_FP32)
+            memcpy((float *)m->w + at, w, (size_t)m->k * sizeof(float));
+        else if (m->type == CL_WEIGHTS_BF16)
+            for (int j = 0; j < m->k; j++)
+                ((uint16_t *)m->w)[at + j] = cl_bf16_from_float(w[j]);
+        else
+            m->scale[r] = quantize_row((int8_t *)m->w + at, w, m->k) / (float)m->xq;
+    }
+}
+
+int cl_wmat_init(cl_wmat *m, cl_weights type, const float *src, int n, int k)
+{
+    *m = (cl_wmat){type, n, k, (k + CL_WMAT_PAD - 1) / CL_WMAT_PAD * CL_WMAT_PAD, NULL, NULL, 0};
+    size_t bytes = (size_t)n * m->kp * elem_size(type);
+    m->w = cl_alloc(bytes);
+    if (type == CL_WEIGHTS_INT8)
+        m->scale = cl_alloc((size_t)n * sizeof(float)), m->xq = input_scale(m->kp);
+    if (!m->w || (type == CL_WEIGHTS_INT8 && !m->scale))
+        return CL_ENOMEM;
+    memset(m->w, 0, bytes); /* the padding */
+    store_rows(m, src);
+    return CL_OK;
+}
+
+void cl_wmat_free(cl_wmat *m)
+{
+    free(m->w), free(m->scale);
+    m->w = NULL, m->scale = NULL;
+}
+
+size_t cl_wmat_xbytes(const cl_wmat *m)
+{
+    return (size_t)m->kp * (m->type == CL_WEIGHTS_INT8 ? sizeof(int16_t) : sizeof(float));
+}
+
+size_t cl_wmat_bytes(const cl_wmat *m)
+{
+    return (size_t)m->n * m->kp * elem_size(m->type) + (m->scale ? (size_t)m->n * sizeof(float) : 0);
+}
+
+void cl_wmat_put(const cl_wmat *m, void *x, int off, const float *v, int len)
+{
+    if (m->type != CL_WEIGHTS_INT8) {
+        memcpy((float *)x + off, v, (size_t)len * sizeof(float));
+        return;
+    }
+    int16_t *q = (int16_t *)x + off;
+    float xq = (float)m->xq;
+    for (int i = 0; i < len; i++)
+        q[i] = (int16_t)lrintf(fminf(fmaxf(v[i], -1), 1) * xq);
+}
+
+/* ==== kernels: AVX-512 ===================================================== */
+
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+
+static inline __m512 load16(cl_weights t, const void *w, size_t i)
+{
+    if (t == CL_WEIGHTS_FP32)
+        return _mm512_loadu_ps((const float *)w + i);
+    __m256i v = _mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+}
+
+/* Rows r..r+nr, columns c..c+nc of a float-accumulated product (fp32 or
+ * bf16 weights).  nr, nc are constants where it is called (inlined), so
+ * the accumulators stay in registers. */
+static inline __attribute__((always_inline)) void tile_f(const cl_wmat *m, int r, int nr,
+                                                         const float *X, int c, int nc, float *Y,
+                                                         int ldy, int r0)
+{
+    __m512 acc[MR][MC];
+    size_t kp = (size_t)m->kp;
+#pragma GCC unroll 4
+    for (int i = 0; i < nr; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < nc; j++)
+            acc[i][j] = _mm512_setzero_ps();
+    for (size_t k = 0; k < kp; k += 16) {
+        __m512 x[MC];
+#pragma GCC unroll 4
+        for (int j = 0; j < nc; j++)
+            x[j] = _mm512_loadu_ps(X + (size_t)(c + j) * kp + k);
+#pragma GCC unroll 4
+        for (int i = 0; i < nr; i++) {
+            __m512 w = load16(m->type, m->w, (size_t)(r + i) * kp + k);
+#pragma GCC unroll 4
+            for (int j = 0; j < nc; j++)
+                acc[i][j] = _mm512_fmadd_ps(w, x[j], acc[i][j]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < nr; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < nc; j++)
+            Y[(size_t)(c + j) * ldy + r + i - r0] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+/* 32 int16 products summed in pairs into 16 int32 lanes (exact). */
+static inline __m512i dot32(__m512i acc, __m512i w, __m512i x)
+{
+#if defined(__AVX512VNNI__)
+    return _mm512_dpwssd_epi32(acc, w, x);
+#else
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(w, x));
+#endif
+}
+
+static inline __attribute__((always_inline)) void tile_q(const cl_wmat *m, int r, int nr,
+                                                         const int16_t *X, int c, int nc, float *Y,
+                                                         int ldy, int r0)
+{
+    __m512i acc[MR][MC];
+    size_t kp = (size_t)m->kp;
+    const int8_t *W = m->w;
+#pragma GCC unroll 4
+    for (int i = 0; i < nr; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < nc; j++)
+            acc[i][j] = _mm512_setzero_si512();
+    for (size_t k = 0; k < kp; k += 32) {
+        __m512i x[MC];
+#pragma GCC unroll 4
+        for (int j = 0; j < nc; j++)
+            x[j] = _mm512_loadu_si512(X + (size_t)(c + j) * kp + k);
+#pragma GCC unroll 4
+        for (int i = 0; i < nr; i++) {
+            __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(W + (r + i) * kp + k)));
+#pragma GCC unroll 4
+            for (int j = 0; j < nc; j++)
+                acc[i][j] = dot32(acc[i][j], w, x[j]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < nr; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < nc; j++)
+            Y[(size_t)(c + j) * ldy + r + i - r0] =
+                (float)_mm512_reduce_add_epi32(acc[i][j]) * m->scale[r + i];
+}
+
+#define TILE_F tile_f
+#define TILE_Q tile_q
+#define KERNEL_ISA "avx512"
+
+/* ==== kernels: AVX2 (int8 only; fp32 and bf16 take the portable loops) ==== */
+
+#elif defined(__AVX2__)
+
+static inline int32_t hsum8(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+static inline __attribute__((always_inline)) void tile_q(const cl_wmat *m, int r, int nr,
+                                                         const int16_t *X, int c, int nc, float *Y,
+                                                         int ldy, int r0)
+{
+    __m256i acc[MR][MC];
+    size_t kp = (size_t)m->kp;
+    const int8_t *W = m->w;
+#pragma GCC unroll 4
+    for (int i = 0; i < nr; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < nc; j++)
+            acc[i][j] = _mm256_setzero_si256();
+    for (size_t k = 0; k < kp; k += 16) {
+        __m256i x[MC];
+#pragma GCC unroll 4
+        for (int j = 0; j < nc; j++)
+            x[j] = _mm256_loadu_si256((const __m256i *)(X + (size_t)(c + j) * kp + k));
+#pragma GCC unroll 4
+        for (int i = 0; i < nr; i++) {
+            __m256i w = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(W + (r + i) * kp + k)));
+#pragma GCC unroll 4
+            for (int j = 0; j < nc; j++)
+                acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(w, x[j]));
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < nr; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < nc; j++)
+            Y[(size_t)(c + j) * ldy + r + i - r0] = (float)hsum8(acc[i][j]) * m->scale[r + i];
+}
+
+#define TILE_Q tile_q
+#define KERNEL_ISA "avx2"
+#else
+#define KERNEL_ISA "portable"
+#endif
+
+/* ==== kernels: portable C (the compiler vectorises the inner loops) ======= */
+
+#ifndef TILE_F
+static inline void tile_f(const cl_wmat *m, int r, int nr, const float *X, int c, int nc,
+                          float *Y, int ldy, int r0)
+{
+    size_t kp = (size_t)m->kp;
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < nc; j++) {
+            const float *x = X + (size_t)(c + j) * kp;
+            size_t row = (size_t)(r + i) * kp;
+            float s = 0;
+            if (m->type == CL_WEIGHTS_FP32) {
+                const float *w = (const float *)m->w + row;
+#pragma omp simd reduction(+ : s)
+                for (size_t k = 0; k < kp; k++)
+                    s += w[k] * x[k];
+            } else {
+                const uint16_t *w = (const uint16_t *)m->w + row;
+#pragma omp simd reduction(+ : s)
+                for (size_t k = 0; k < kp; k++)
+                    s += cl_bf16_to_float(w[k]) * x[k];
+            }
+            Y[(size_t)(c + j) * ldy + r + i - r0] = s;
+        }
+}
+#define TILE_F tile_f
+#endif
+
+#ifndef TILE_Q
+static inline void tile_q(const cl_wmat *m, int r, int nr, const int16_t *X, int c, int nc,
+                          float *Y, int ldy, int r0)
+{
+    size_t kp = (size_t)m->kp;
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < nc; j++) {
+            const int16_t *x = X + (size_t)(c + j) * kp;
+            const int8_t *w = (const int8_t *)m->w + (size_t)(r + i) * kp;
+            int32_t s = 0;
+#pragma omp simd reduction(+ : s)
+            for (size_t k = 0; k < kp; k++)
+                s += (int32_t)w[k] * x[k];
+            Y[(size_t)(c + j) * ldy + r + i - r0] = (float)s * m->scale[r + i];
+        }
+}
+#define TILE_Q tile_q
+#endif
+
+/* ==== the product ========================================================== */
+
+/* One group of MR rows (or one row) against every column, MC at a time;
+ * the constant arguments let each call site inline its own tile. */
+#define COLUMNS(TILE, NR, XT)                                                                     \
+    do {                                                                                          \
+        int c = 0;                                                                                \
+        for (; c + MC <= ncol; c += MC)                                                           \
+            TILE(m, r, NR, (const XT *)X, c, MC, Y, ldy, r0);                                     \
+        switch (ncol - c) {                                                                       \
+        case 3: TILE(m, r, NR, (const XT *)X, c, 3, Y, ldy, r0); break;                           \
+        case 2: TILE(m, r, NR, (const XT *)X, c, 2, Y, ldy, r0); break;                           \
+        case 1: TILE(m, r, NR, (const XT *)X, c, 1, Y, ldy, r0); break;                           \
+        }                                                                                         \
+    } while (0)
+
+static void rows_f(const cl_wmat *m, int r0, int r1, const void *X, int ncol, float *Y, int ldy)
+{
+    int r = r0;
+    for (; r + MR <= r1; r += MR)
+        COLUMNS(TILE_F, MR, float);
+    for (; r < r1; r++)
+        COLUMNS(TILE_F, 1, float);
+}
+
+static void rows_q(const cl_wmat *m, int r0, int r1, const void *X, int ncol, float *Y, int ldy)
+{
+    int r = r0;
+    for (; r + MR <= r1; r += MR)
+        COLUMNS(TILE_Q, MR, int16_t);
+    for (; r < r1; r++)
+        COLUMNS(TILE_Q, 1, int16_t);
+}
+
+void cl_wmat_rows(const cl_wmat *m, int r0, int r1, const void *X, int ncol, float *Y, int ldy)
+{
+    if (m->type == CL_WEIGHTS_INT8)
+        rows_q(m, r0, r1, X, ncol, Y, ldy);
+    else
+        rows_f(m, r0, r1, X, ncol, Y, ldy);
+}
+
+const char *cl_wmat_isa(void) { return KERNEL_ISA; }
