@@ -117,8 +117,11 @@ void cl_wmat_put(const cl_wmat *m, void *x, int off, const float *v, int len)
     }
     int16_t *q = (int16_t *)x + off;
     float xq = (float)m->xq;
-    for (int i = 0; i < len; i++)
-        q[i] = (int16_t)lrintf(fminf(fmaxf(v[i], -1), 1) * xq);
+#pragma omp simd
+    for (int i = 0; i < len; i++) { /* round half away from zero: vectorises, unlike lrintf */
+        float y = fminf(fmaxf(v[i], -1), 1) * xq;
+        q[i] = (int16_t)(y + (y < 0 ? -0.5f : 0.5f));
+    }
 }
 
 /* ==== kernels: AVX-512 ===================================================== */
@@ -136,9 +139,9 @@ static inline __m512 load16(cl_weights t, const void *w, size_t i)
 /* Rows r..r+nr, columns c..c+nc of a float-accumulated product (fp32 or
  * bf16 weights).  nr, nc are constants where it is called (inlined), so
  * the accumulators stay in registers. */
-static inline __attribute__((always_inline)) void tile_f(const cl_wmat *m, int r, int nr,
-                                                         const float *X, int c, int nc, float *Y,
-                                                         int ldy, int r0)
+static inline __attribute__((always_inline)) void tile_f(cl_weights t, const cl_wmat *m, int r,
+                                                         int nr, const float *X, int c, int nc,
+                                                         float *Y, int ldy, int r0)
 {
     __m512 acc[MR][MC];
     size_t kp = (size_t)m->kp;
@@ -154,7 +157,7 @@ static inline __attribute__((always_inline)) void tile_f(const cl_wmat *m, int r
             x[j] = _mm512_loadu_ps(X + (size_t)(c + j) * kp + k);
 #pragma GCC unroll 4
         for (int i = 0; i < nr; i++) {
-            __m512 w = load16(m->type, m->w, (size_t)(r + i) * kp + k);
+            __m512 w = load16(t, m->w, (size_t)(r + i) * kp + k);
 #pragma GCC unroll 4
             for (int j = 0; j < nc; j++)
                 acc[i][j] = _mm512_fmadd_ps(w, x[j], acc[i][j]);
@@ -267,8 +270,8 @@ static inline __attribute__((always_inline)) void tile_q(const cl_wmat *m, int r
 /* ==== kernels: portable C (the compiler vectorises the inner loops) ======= */
 
 #ifndef TILE_F
-static inline void tile_f(const cl_wmat *m, int r, int nr, const float *X, int c, int nc,
-                          float *Y, int ldy, int r0)
+static inline void tile_f(cl_weights t, const cl_wmat *m, int r, int nr, const float *X, int c,
+                          int nc, float *Y, int ldy, int r0)
 {
     size_t kp = (size_t)m->kp;
     for (int i = 0; i < nr; i++)
@@ -276,7 +279,7 @@ static inline void tile_f(const cl_wmat *m, int r, int nr, const float *X, int c
             const float *x = X + (size_t)(c + j) * kp;
             size_t row = (size_t)(r + i) * kp;
             float s = 0;
-            if (m->type == CL_WEIGHTS_FP32) {
+            if (t == CL_WEIGHTS_FP32) {
                 const float *w = (const float *)m->w + row;
 #pragma omp simd reduction(+ : s)
                 for (size_t k = 0; k < kp; k++)
@@ -316,42 +319,45 @@ static inline void tile_q(const cl_wmat *m, int r, int nr, const int16_t *X, int
 
 /* One group of MR rows (or one row) against every column, MC at a time;
  * the constant arguments let each call site inline its own tile. */
-#define COLUMNS(TILE, NR, XT)                                                                     \
+#define COLUMNS(CALL, NR, XT)                                                                     \
     do {                                                                                          \
         int c = 0;                                                                                \
         for (; c + MC <= ncol; c += MC)                                                           \
-            TILE(m, r, NR, (const XT *)X, c, MC, Y, ldy, r0);                                     \
+            CALL(m, r, NR, (const XT *)X, c, MC, Y, ldy, r0);                                     \
         switch (ncol - c) {                                                                       \
-        case 3: TILE(m, r, NR, (const XT *)X, c, 3, Y, ldy, r0); break;                           \
-        case 2: TILE(m, r, NR, (const XT *)X, c, 2, Y, ldy, r0); break;                           \
-        case 1: TILE(m, r, NR, (const XT *)X, c, 1, Y, ldy, r0); break;                           \
+        case 3: CALL(m, r, NR, (const XT *)X, c, 3, Y, ldy, r0); break;                           \
+        case 2: CALL(m, r, NR, (const XT *)X, c, 2, Y, ldy, r0); break;                           \
+        case 1: CALL(m, r, NR, (const XT *)X, c, 1, Y, ldy, r0); break;                           \
         }                                                                                         \
     } while (0)
 
-static void rows_f(const cl_wmat *m, int r0, int r1, const void *X, int ncol, float *Y, int ldy)
-{
-    int r = r0;
-    for (; r + MR <= r1; r += MR)
-        COLUMNS(TILE_F, MR, float);
-    for (; r < r1; r++)
-        COLUMNS(TILE_F, 1, float);
-}
+/* Every row of [r0, r1): MR at a time, then one by one. */
+#define ROWS(NAME, CALL, XT)                                                                      \
+    static void NAME(const cl_wmat *m, int r0, int r1, const void *X, int ncol, float *Y,         \
+                     int ldy)                                                                     \
+    {                                                                                             \
+        int r = r0;                                                                               \
+        for (; r + MR <= r1; r += MR)                                                             \
+            COLUMNS(CALL, MR, XT);                                                                \
+        for (; r < r1; r++)                                                                       \
+            COLUMNS(CALL, 1, XT);                                                                 \
+    }
 
-static void rows_q(const cl_wmat *m, int r0, int r1, const void *X, int ncol, float *Y, int ldy)
-{
-    int r = r0;
-    for (; r + MR <= r1; r += MR)
-        COLUMNS(TILE_Q, MR, int16_t);
-    for (; r < r1; r++)
-        COLUMNS(TILE_Q, 1, int16_t);
-}
+/* The weight format as a constant, so each kernel has no test in its loop. */
+#define TILE_FP32(...) TILE_F(CL_WEIGHTS_FP32, __VA_ARGS__)
+#define TILE_BF16(...) TILE_F(CL_WEIGHTS_BF16, __VA_ARGS__)
+ROWS(rows_fp32, TILE_FP32, float)
+ROWS(rows_bf16, TILE_BF16, float)
+ROWS(rows_int8, TILE_Q, int16_t)
 
 void cl_wmat_rows(const cl_wmat *m, int r0, int r1, const void *X, int ncol, float *Y, int ldy)
 {
     if (m->type == CL_WEIGHTS_INT8)
-        rows_q(m, r0, r1, X, ncol, Y, ldy);
+        rows_int8(m, r0, r1, X, ncol, Y, ldy);
+    else if (m->type == CL_WEIGHTS_BF16)
+        rows_bf16(m, r0, r1, X, ncol, Y, ldy);
     else
-        rows_f(m, r0, r1, X, ncol, Y, ldy);
+        rows_fp32(m, r0, r1, X, ncol, Y, ldy);
 }
 
 const char *cl_wmat_isa(void) { return KERNEL_ISA; }
