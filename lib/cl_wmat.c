@@ -271,6 +271,40 @@ static inline __attribute__((always_inline)) void tile_q(const cl_wmat *m, int r
 
 /* ==== kernels: portable C (the compiler vectorises the inner loops) ======= */
 
+/* One dot product per (row, column), never inlined: a loop inlined into
+ * several call sites may be vectorised differently at each (another
+ * order of additions), and a column must not depend on the tile it is in. */
+#ifndef TILE_F
+static __attribute__((noinline)) float dot_fp32(const float *w, const float *x, size_t kp)
+{
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (size_t k = 0; k < kp; k++)
+        s += w[k] * x[k];
+    return s;
+}
+
+static __attribute__((noinline)) float dot_bf16(const uint16_t *w, const float *x, size_t kp)
+{
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (size_t k = 0; k < kp; k++)
+        s += cl_bf16_to_float(w[k]) * x[k];
+    return s;
+}
+#endif
+
+#ifndef TILE_Q
+static __attribute__((noinline)) int32_t dot_int8(const int8_t *w, const int16_t *x, size_t kp)
+{
+    int32_t s = 0;
+#pragma omp simd reduction(+ : s)
+    for (size_t k = 0; k < kp; k++)
+        s += (int32_t)w[k] * x[k];
+    return s;
+}
+#endif
+
 #ifndef TILE_F
 static inline void tile_f(cl_weights t, const cl_wmat *m, int r, int nr, const float *X, int c,
                           int nc, float *Y, int ldy, int r0)
@@ -280,19 +314,9 @@ static inline void tile_f(cl_weights t, const cl_wmat *m, int r, int nr, const f
         for (int j = 0; j < nc; j++) {
             const float *x = X + (size_t)(c + j) * kp;
             size_t row = (size_t)(r + i) * kp;
-            float s = 0;
-            if (t == CL_WEIGHTS_FP32) {
-                const float *w = (const float *)m->w + row;
-#pragma omp simd reduction(+ : s)
-                for (size_t k = 0; k < kp; k++)
-                    s += w[k] * x[k];
-            } else {
-                const uint16_t *w = (const uint16_t *)m->w + row;
-#pragma omp simd reduction(+ : s)
-                for (size_t k = 0; k < kp; k++)
-                    s += cl_bf16_to_float(w[k]) * x[k];
-            }
-            Y[(size_t)(c + j) * ldy + r + i - r0] = s;
+            Y[(size_t)(c + j) * ldy + r + i - r0] =
+                t == CL_WEIGHTS_FP32 ? dot_fp32((const float *)m->w + row, x, kp)
+                                     : dot_bf16((const uint16_t *)m->w + row, x, kp);
         }
 }
 #define TILE_F tile_f
@@ -304,15 +328,10 @@ static inline void tile_q(const cl_wmat *m, int r, int nr, const int16_t *X, int
 {
     size_t kp = (size_t)m->kp;
     for (int i = 0; i < nr; i++)
-        for (int j = 0; j < nc; j++) {
-            const int16_t *x = X + (size_t)(c + j) * kp;
-            const int8_t *w = (const int8_t *)m->w + (size_t)(r + i) * kp;
-            int32_t s = 0;
-#pragma omp simd reduction(+ : s)
-            for (size_t k = 0; k < kp; k++)
-                s += (int32_t)w[k] * x[k];
-            Y[(size_t)(c + j) * ldy + r + i - r0] = (float)s * m->scale[r + i];
-        }
+        for (int j = 0; j < nc; j++)
+            Y[(size_t)(c + j) * ldy + r + i - r0] =
+                (float)dot_int8((const int8_t *)m->w + (size_t)(r + i) * kp,
+                                X + (size_t)(c + j) * kp, kp) * m->scale[r + i];
 }
 #define TILE_Q tile_q
 #endif
