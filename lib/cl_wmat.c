@@ -126,6 +126,34 @@ void cl_wmat_put(const cl_wmat *m, void *x, int off, const float *v, int len)
     }
 }
 
+/* ==== the tile, written once ============================================== */
+
+/* Rows r..r+nr of columns c..c+nc: one accumulator per (row, column), each
+ * weight vector loaded once for the nc columns, each input once for the nr
+ * rows.  Expanded inside a function whose nr, nc are constants where it is
+ * inlined, so the accumulators stay in registers.  V: the vector type,
+ * STEP: inputs per vector; ZERO(), XLOAD(p), WLOAD(row, k), DOT(acc, w, x)
+ * and OUT(acc, row) (the finished value of a row) are the ISA's and the
+ * format's. */
+#define TILE_BODY(V, STEP, ZERO, XLOAD, WLOAD, DOT, OUT)                                           \
+    V acc[MR1][MC];                                                                               \
+    size_t kp = (size_t)m->kp;                                                                    \
+    _Pragma("GCC unroll 8") for (int i = 0; i < nr; i++)                                          \
+        _Pragma("GCC unroll 4") for (int j = 0; j < nc; j++) acc[i][j] = ZERO();                  \
+    for (size_t k = 0; k < kp; k += STEP) {                                                       \
+        V x[MC];                                                                                  \
+        _Pragma("GCC unroll 4") for (int j = 0; j < nc; j++) x[j] =                               \
+            XLOAD(X + (size_t)(c + j) * kp + k);                                                  \
+        _Pragma("GCC unroll 8") for (int i = 0; i < nr; i++) {                                    \
+            V w = WLOAD((size_t)(r + i) * kp, k);                                                 \
+            _Pragma("GCC unroll 4") for (int j = 0; j < nc; j++) acc[i][j] =                      \
+                DOT(acc[i][j], w, x[j]);                                                          \
+        }                                                                                         \
+    }                                                                                             \
+    _Pragma("GCC unroll 8") for (int i = 0; i < nr; i++)                                          \
+        _Pragma("GCC unroll 4") for (int j = 0; j < nc; j++)                                      \
+            Y[(size_t)(c + j) * ldy + r + i - r0] = OUT(acc[i][j], r + i);
+
 /* ==== kernels: AVX-512 ===================================================== */
 
 #if defined(__AVX512F__) && defined(__AVX512BW__)
@@ -138,42 +166,25 @@ static inline __m512 load16(cl_weights t, const void *w, size_t i)
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
 }
 
-/* Rows r..r+nr, columns c..c+nc of a float-accumulated product (fp32 or
- * bf16 weights).  nr, nc are constants where it is called (inlined), so
- * the accumulators stay in registers. */
+/* fp32 or bf16 weights, float32 sums. */
+#define F_W(row, k) load16(t, m->w, (row) + (k))
+#define F_DOT(acc, w, x) _mm512_fmadd_ps(w, x, acc)
+#define F_OUT(acc, row) _mm512_reduce_add_ps(acc)
 static inline __attribute__((always_inline)) void tile_f(cl_weights t, const cl_wmat *m, int r,
                                                          int nr, const float *X, int c, int nc,
                                                          float *Y, int ldy, int r0)
 {
-    __m512 acc[MR1][MC];
-    size_t kp = (size_t)m->kp;
-#pragma GCC unroll 8
-    for (int i = 0; i < nr; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < nc; j++)
-            acc[i][j] = _mm512_setzero_ps();
-    for (size_t k = 0; k < kp; k += 16) {
-        __m512 x[MC];
-#pragma GCC unroll 4
-        for (int j = 0; j < nc; j++)
-            x[j] = _mm512_loadu_ps(X + (size_t)(c + j) * kp + k);
-#pragma GCC unroll 8
-        for (int i = 0; i < nr; i++) {
-            __m512 w = load16(t, m->w, (size_t)(r + i) * kp + k);
-#pragma GCC unroll 4
-            for (int j = 0; j < nc; j++)
-                acc[i][j] = _mm512_fmadd_ps(w, x[j], acc[i][j]);
-        }
-    }
-#pragma GCC unroll 8
-    for (int i = 0; i < nr; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < nc; j++)
-            Y[(size_t)(c + j) * ldy + r + i - r0] = _mm512_reduce_add_ps(acc[i][j]);
+    TILE_BODY(__m512, 16, _mm512_setzero_ps, _mm512_loadu_ps, F_W, F_DOT, F_OUT)
 }
 
-/* 32 int16 products summed in pairs into 16 int32 lanes (exact). */
-static inline __m512i dot32(__m512i acc, __m512i w, __m512i x)
+/* The int8 tile's vector operations (tile_q below): QK inputs per step,
+ * int16 products summed in pairs into int32 lanes (exact). */
+typedef __m512i qvec;
+enum { QK = 32 };
+static inline qvec q_zero(void) { return _mm512_setzero_si512(); }
+static inline qvec q_x(const int16_t *p) { return _mm512_loadu_si512(p); }
+static inline qvec q_w(const int8_t *p) { return _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)p)); }
+static inline qvec q_dot(qvec acc, qvec w, qvec x)
 {
 #if defined(__AVX512VNNI__)
     return _mm512_dpwssd_epi32(acc, w, x);
@@ -181,39 +192,7 @@ static inline __m512i dot32(__m512i acc, __m512i w, __m512i x)
     return _mm512_add_epi32(acc, _mm512_madd_epi16(w, x));
 #endif
 }
-
-static inline __attribute__((always_inline)) void tile_q(const cl_wmat *m, int r, int nr,
-                                                         const int16_t *X, int c, int nc, float *Y,
-                                                         int ldy, int r0)
-{
-    __m512i acc[MR1][MC];
-    size_t kp = (size_t)m->kp;
-    const int8_t *W = m->w;
-#pragma GCC unroll 8
-    for (int i = 0; i < nr; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < nc; j++)
-            acc[i][j] = _mm512_setzero_si512();
-    for (size_t k = 0; k < kp; k += 32) {
-        __m512i x[MC];
-#pragma GCC unroll 4
-        for (int j = 0; j < nc; j++)
-            x[j] = _mm512_loadu_si512(X + (size_t)(c + j) * kp + k);
-#pragma GCC unroll 8
-        for (int i = 0; i < nr; i++) {
-            __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(W + (r + i) * kp + k)));
-#pragma GCC unroll 4
-            for (int j = 0; j < nc; j++)
-                acc[i][j] = dot32(acc[i][j], w, x[j]);
-        }
-    }
-#pragma GCC unroll 8
-    for (int i = 0; i < nr; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < nc; j++)
-            Y[(size_t)(c + j) * ldy + r + i - r0] =
-                (float)_mm512_reduce_add_epi32(acc[i][j]) * m->scale[r + i];
-}
+static inline int32_t q_sum(qvec v) { return _mm512_reduce_add_epi32(v); }
 
 #define TILE_F tile_f
 #define TILE_Q tile_q
@@ -223,44 +202,18 @@ static inline __attribute__((always_inline)) void tile_q(const cl_wmat *m, int r
 
 #elif defined(__AVX2__)
 
-static inline int32_t hsum8(__m256i v)
+typedef __m256i qvec;
+enum { QK = 16 };
+static inline qvec q_zero(void) { return _mm256_setzero_si256(); }
+static inline qvec q_x(const int16_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
+static inline qvec q_w(const int8_t *p) { return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p)); }
+static inline qvec q_dot(qvec acc, qvec w, qvec x) { return _mm256_add_epi32(acc, _mm256_madd_epi16(w, x)); }
+static inline int32_t q_sum(qvec v)
 {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
     return _mm_cvtsi128_si32(s);
-}
-
-static inline __attribute__((always_inline)) void tile_q(const cl_wmat *m, int r, int nr,
-                                                         const int16_t *X, int c, int nc, float *Y,
-                                                         int ldy, int r0)
-{
-    __m256i acc[MR1][MC];
-    size_t kp = (size_t)m->kp;
-    const int8_t *W = m->w;
-#pragma GCC unroll 8
-    for (int i = 0; i < nr; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < nc; j++)
-            acc[i][j] = _mm256_setzero_si256();
-    for (size_t k = 0; k < kp; k += 16) {
-        __m256i x[MC];
-#pragma GCC unroll 4
-        for (int j = 0; j < nc; j++)
-            x[j] = _mm256_loadu_si256((const __m256i *)(X + (size_t)(c + j) * kp + k));
-#pragma GCC unroll 8
-        for (int i = 0; i < nr; i++) {
-            __m256i w = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(W + (r + i) * kp + k)));
-#pragma GCC unroll 4
-            for (int j = 0; j < nc; j++)
-                acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(w, x[j]));
-        }
-    }
-#pragma GCC unroll 8
-    for (int i = 0; i < nr; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < nc; j++)
-            Y[(size_t)(c + j) * ldy + r + i - r0] = (float)hsum8(acc[i][j]) * m->scale[r + i];
 }
 
 #define TILE_Q tile_q
@@ -269,40 +222,39 @@ static inline __attribute__((always_inline)) void tile_q(const cl_wmat *m, int r
 #define KERNEL_ISA "portable"
 #endif
 
+/* ==== the int8 tile, on the vector operations above (AVX-512 or AVX2) ==== */
+
+#if defined(TILE_Q)
+#define Q_W(row, k) q_w((const int8_t *)m->w + (row) + (k))
+#define Q_OUT(acc, row) ((float)q_sum(acc) * m->scale[row])
+static inline __attribute__((always_inline)) void tile_q(const cl_wmat *m, int r, int nr,
+                                                         const int16_t *X, int c, int nc, float *Y,
+                                                         int ldy, int r0)
+{
+    TILE_BODY(qvec, QK, q_zero, q_x, Q_W, q_dot, Q_OUT)
+}
+#endif
+
 /* ==== kernels: portable C (the compiler vectorises the inner loops) ======= */
 
 /* One dot product per (row, column), never inlined: a loop inlined into
  * several call sites may be vectorised differently at each (another
- * order of additions), and a column must not depend on the tile it is in. */
+ * order of additions), and a column must not depend on the tile it is in.
+ * S: the sum's type, W and X: the weights' and inputs', TERM: one product. */
+#define DOT(NAME, S, W, X, TERM)                                                                  \
+    static __attribute__((noinline)) S NAME(const W *w, const X *x, size_t kp)                    \
+    {                                                                                             \
+        S s = 0;                                                                                  \
+        _Pragma("omp simd reduction(+ : s)") for (size_t k = 0; k < kp; k++) s += TERM;           \
+        return s;                                                                                 \
+    }
+
 #ifndef TILE_F
-static __attribute__((noinline)) float dot_fp32(const float *w, const float *x, size_t kp)
-{
-    float s = 0;
-#pragma omp simd reduction(+ : s)
-    for (size_t k = 0; k < kp; k++)
-        s += w[k] * x[k];
-    return s;
-}
-
-static __attribute__((noinline)) float dot_bf16(const uint16_t *w, const float *x, size_t kp)
-{
-    float s = 0;
-#pragma omp simd reduction(+ : s)
-    for (size_t k = 0; k < kp; k++)
-        s += cl_bf16_to_float(w[k]) * x[k];
-    return s;
-}
+DOT(dot_fp32, float, float, float, w[k] * x[k])
+DOT(dot_bf16, float, uint16_t, float, cl_bf16_to_float(w[k]) * x[k])
 #endif
-
 #ifndef TILE_Q
-static __attribute__((noinline)) int32_t dot_int8(const int8_t *w, const int16_t *x, size_t kp)
-{
-    int32_t s = 0;
-#pragma omp simd reduction(+ : s)
-    for (size_t k = 0; k < kp; k++)
-        s += (int32_t)w[k] * x[k];
-    return s;
-}
+DOT(dot_int8, int32_t, int8_t, int16_t, (int32_t)w[k] * x[k])
 #endif
 
 #ifndef TILE_F
