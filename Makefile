@@ -75,7 +75,7 @@ TPL_SRC  := lib/cl_rnn.c lib/cl_layers.c lib/cl_seqrnn.c
 LIB_SRC  := $(filter-out $(DIST_OUT),$(sort $(wildcard lib/*.c)))
 LIB_OBJ  := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(TPL_SRC:lib/%.c=$(BUILD)/lib/%_d.o)
 # Installed headers: every one but the library's internal ones.
-INTERNAL_HDR := lib/cl_real.h lib/cl_lines.h lib/cl_tagger_impl.h lib/cl_registry.h
+INTERNAL_HDR := lib/cl_real.h lib/cl_lines.h lib/cl_tagger_impl.h lib/cl_registry.h lib/cl_wmat.h
 PUBLIC_HDR := $(filter-out $(INTERNAL_HDR),$(sort $(wildcard lib/*.h)))
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOL_OBJ := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%.o)
@@ -88,7 +88,7 @@ TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o)
 WIDE     := $(BUILD)/wide
 WIDE_CFLAGS := -DCL_WIDE -include tests/wide.h
 WIDE_LIB := $(WIDE)/libcharlstm.a
-WIDE_OBJ := $(patsubst lib/%.c,$(WIDE)/lib/%.o,$(filter-out lib/cl_infer.c lib/cl_dist_mpi.c,\
+WIDE_OBJ := $(patsubst lib/%.c,$(WIDE)/lib/%.o,$(filter-out lib/cl_infer.c lib/cl_wmat.c lib/cl_dist_mpi.c,\
                                                             $(sort $(wildcard lib/*.c))))
 WIDE_TEST_SRC := tests/check_main.c tests/test_head_gradcheck.c
 WIDE_CHECK := $(WIDE)/check_heads

@@ -1,9 +1,18 @@
-/* gen_bench: characters per second of batch-1 generation (one character at a
- * time, state carried, sampling at temperature 1) with a randomly initialised
- * model of the given size, as torch_charlm.py --gen-bench does.
- *   gen_bench LAYERS HIDDEN [CHARS=5000] [EMB=64] [VOCAB=65]
+/* gen_bench: characters per second of generation (one character at a time,
+ * state carried, sampling at temperature 1) with a randomly initialised
+ * model of the given size, as torch_charlm.py --gen-bench does, with the
+ * engine's weights in W (int8, bf16, fp32; default int8), its products split
+ * over T threads and N samples stepped together (one pass over the weights
+ * per step serves N characters); prints the bytes of weights read per step
+ * and per character, and the GB/s that makes.
+ *   gen_bench [--weights W] [--threads T] [--samples N] LAYERS HIDDEN [CHARS=5000] [EMB=64] [VOCAB=65]
+ * and the machine's read bandwidth with T threads: a streaming read of a
+ * buffer larger than L2 (8 x L2) and of one larger than L3 (2 x L3), cache
+ * sizes from sysconf (else sysfs).
+ *   gen_bench --bandwidth [T=1]
  * and the quality of the generation engine: nats/char of TEXT read one
- * character at a time through the bfloat16 engine, next to the float32 model.
+ * character at a time through the engine with each weight format, next to
+ * the float32 model.
  *   gen_bench --eval MODEL TEXT
  * and training throughput of the language model (forward, backward and a
  * plain SGD update; batches of random ids: speed does not depend on the
@@ -21,6 +30,7 @@
 #include <math.h>
 #include <omp.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cl_generate.h"
 #include "cl_infer.h"
@@ -74,23 +84,111 @@ static double engine_loss(cl_infer *e, const int *ids, size_t n, int V)
 static int eval_engine(const char *model, const char *text)
 {
     cl_model *m;
-    cl_infer *e;
     int32_t *cps;
     size_t n;
     cl_diag d = {{0}};
-    if (cl_model_load(&m, model, NULL, &d) || cl_text_read_file(text, &m->text, &cps, &n, &d) ||
-        cl_infer_create(&e, m)) {
+    if (cl_model_load(&m, model, NULL, &d) || cl_text_read_file(text, &m->text, &cps, &n, &d)) {
         fprintf(stderr, "gen_bench: %s\n", d.msg);
         return 1;
     }
     int *ids = malloc(sizeof(int) * n);
     cl_ids all;
+    double exact, loss[3];
     cl_model_encode(m, cps, n, ids, NULL);
-    double fast = engine_loss(e, ids, n, m->enc.vocab), exact;
     cl_ids_from_cps(&all, cps, (int64_t)n, &m->vocab, NULL);
     cl_lm_evaluate(m, &all, 1, 256, &exact, NULL, NULL); /* one stream, like the engine */
-    printf("%s on %s, one stream: float32 %.4f nats/char, bfloat16 engine %.4f\n", model, text,
-           exact, fast);
+    printf("%s on %s (%zu chars), one stream: float32 model %.4f nats/char; engine", model, text,
+           n, exact);
+    for (int w = CL_WEIGHTS_FP32; w >= CL_WEIGHTS_INT8; w--) {
+        cl_infer_config c = cl_infer_defaults();
+        cl_infer *e;
+        c.weights = (cl_weights)w;
+        if (cl_infer_create(&e, m, &c)) {
+            fprintf(stderr, "\ngen_bench: not an LSTM language model: %s\n", model);
+            return 1;
+        }
+        loss[w] = engine_loss(e, ids, n, m->enc.vocab);
+        printf(" %s %.4f", cl_weights_name((cl_weights)w), loss[w]);
+        fflush(stdout);
+        cl_infer_free(e);
+    }
+    printf(" (int8 - fp32 %+.4f, bf16 - fp32 %+.4f)\n", loss[CL_WEIGHTS_INT8] - loss[CL_WEIGHTS_FP32],
+           loss[CL_WEIGHTS_BF16] - loss[CL_WEIGHTS_FP32]);
+    return 0;
+}
+
+/* ---- read bandwidth ---- */
+
+/* A cache's size in bytes: sysconf, else sysfs (index2 = L2, index3 = L3
+ * on x86), else 0. */
+static long cache_size(int level)
+{
+    long n = sysconf(level == 2 ? _SC_LEVEL2_CACHE_SIZE : _SC_LEVEL3_CACHE_SIZE);
+    if (n > 0)
+        return n;
+    char path[96];
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", level);
+    FILE *f = fopen(path, "r");
+    char unit = 0;
+    if (f && fscanf(f, "%ld%c", &n, &unit) >= 1)
+        n *= unit == 'K' ? 1024 : unit == 'M' ? 1048576 : 1;
+    else
+        n = 0;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* Bytes per second of the best of repeated streaming reads of buf [n]
+ * (each thread reads its share; at least 3 passes and 0.3 s). */
+static double read_rate(const uint64_t *buf, size_t n, int threads)
+{
+    double best = 0, t0 = now();
+    uint64_t sink = 0;
+    for (int pass = 0; pass < 3 || now() - t0 < 0.3; pass++) {
+        double t = now();
+#pragma omp parallel num_threads(threads) reduction(^ : sink)
+        {
+            size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+            size_t a = n * id / nt, q = (n * (id + 1) / nt - a) / 4;
+            const uint64_t *p0 = buf + a, *p1 = p0 + q, *p2 = p1 + q, *p3 = p2 + q;
+            uint64_t s = 0;
+#pragma omp simd reduction(+ : s)
+            for (size_t i = 0; i < q; i++)
+                s += p0[i] + p1[i] + p2[i] + p3[i];
+            sink ^= s;
+        }
+        t = now() - t;
+        best = best > n * 8 / t ? best : n * 8 / t;
+    }
+    if (sink == 42) /* keeps the reads */
+        fputc(' ', stderr);
+    return best;
+}
+
+static int bandwidth(int threads)
+{
+    long l2 = cache_size(2), l3 = cache_size(3), pages = sysconf(_SC_PHYS_PAGES);
+    size_t sizes[2] = {8 * (size_t)(l2 > 0 ? l2 : 1 << 20), 2 * (size_t)(l3 > 0 ? l3 : 32 << 20)};
+    size_t cap = (size_t)(pages > 0 ? pages : 1 << 20) * (size_t)sysconf(_SC_PAGESIZE) / 8;
+    sizes[1] = sizes[1] < cap ? sizes[1] : cap; /* a bogus L3 size must not take the machine */
+    printf("bandwidth: L2 %ld KB, L3 %ld KB (sysconf/sysfs), %d thread(s):", l2 >> 10, l3 >> 10,
+           threads);
+    for (int i = 0; i < 2; i++) {
+        size_t n = sizes[i] / 8;
+        uint64_t *buf = malloc(n * 8);
+        if (!buf) {
+            fprintf(stderr, "\ngen_bench: cannot allocate %zu MB\n", sizes[i] >> 20);
+            return 1;
+        }
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (size_t j = 0; j < n; j++) /* first touch by the thread that reads it */
+            buf[j] = j;
+        printf(" %s %.1f GB/s (%zu MB)", i ? "beyond-L3" : "beyond-L2",
+               read_rate(buf, n, threads) * 1e-9, sizes[i] >> 20);
+        free(buf);
+    }
+    printf("\n");
     return 0;
 }
 
@@ -208,6 +306,48 @@ static int mm_bench(int argc, char **argv)
     return 0;
 }
 
+/* ---- generation speed ---- */
+
+typedef struct {
+    cl_infer_config c;
+    int layers, hidden, emb, vocab;
+    long chars;
+} gen_job;
+
+static int no_emit(int s, int32_t cp, void *ctx)
+{
+    (void)s, (void)cp, (void)ctx;
+    return 0;
+}
+
+static int gen_speed(const gen_job *j)
+{
+    cl_model *m = random_model(j->layers, j->hidden, j->emb, j->vocab);
+    cl_sample_config sc = cl_sample_defaults();
+    cl_gen *g;
+    cl_infer *e;
+    if (!m || cl_gen_create(&g, m, &sc, 1, NULL) || cl_gen_set_engine(g, &j->c) ||
+        cl_infer_create(&e, m, &j->c))
+        return 1;
+    int n = j->c.columns, id = 1;
+    cl_gen_request warm = {j->chars / 10 / n + 1, NULL, NULL, 0}, r = {j->chars / n, NULL, NULL, 0};
+    cl_gen_batch(g, &id, 1, &warm, n, no_emit, NULL, NULL); /* warm caches */
+    double t = now();
+    cl_gen_batch(g, &id, 1, &r, n, no_emit, NULL, NULL);
+    t = now() - t;
+    long chars = r.length * n;
+    double bytes = (double)cl_infer_bytes(e);
+    printf("generation: %ld chars in %.2f s = %.0f chars/s (batch 1, %d x %d), %s weights, "
+           "%d thread(s), %d sample(s) per step: %.2f MB per step, %.0f bytes per char, "
+           "%.1f GB/s (%s kernels)\n",
+           chars, t, chars / t, j->layers, j->hidden, cl_weights_name(j->c.weights),
+           j->c.threads, n, bytes * 1e-6, bytes / n, bytes * chars / n / t * 1e-9, cl_infer_isa());
+    cl_infer_free(e);
+    cl_gen_free(g);
+    cl_model_free(m);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 6 && strcmp(argv[1], "--mm") == 0)
@@ -216,29 +356,26 @@ int main(int argc, char **argv)
         return eval_engine(argv[2], argv[3]);
     if (argc >= 6 && strcmp(argv[1], "--train") == 0)
         return train_bench(argc, argv);
-    if (argc < 3) {
-        fprintf(stderr, "usage: %s LAYERS HIDDEN [CHARS] [EMB] [VOCAB]\n", argv[0]);
+    if (argc >= 2 && strcmp(argv[1], "--bandwidth") == 0)
+        return bandwidth(argc > 2 ? atoi(argv[2]) : 1);
+    gen_job j = {cl_infer_defaults(), 0, 0, 64, 65, 5000};
+    int a = 1;
+    for (; a + 1 < argc && strncmp(argv[a], "--", 2) == 0; a += 2) {
+        if (strcmp(argv[a], "--weights") == 0 && cl_weights_parse(argv[a + 1], &j.c.weights) == 0)
+            continue;
+        if (strcmp(argv[a], "--threads") == 0 && (j.c.threads = atoi(argv[a + 1])) > 0)
+            continue;
+        if (strcmp(argv[a], "--samples") == 0 && (j.c.columns = atoi(argv[a + 1])) > 0)
+            continue;
+        break;
+    }
+    if (argc - a < 2 || strncmp(argv[a], "--", 2) == 0) {
+        fprintf(stderr, "usage: %s [--weights int8|bf16|fp32] [--threads T] [--samples N] "
+                        "LAYERS HIDDEN [CHARS] [EMB] [VOCAB]\n", argv[0]);
         return 2;
     }
-    int layers = atoi(argv[1]), hidden = atoi(argv[2]);
-    long n = argc > 3 ? atol(argv[3]) : 5000;
-    int emb = argc > 4 ? atoi(argv[4]) : 64, vocab = argc > 5 ? atoi(argv[5]) : 65;
-    cl_model *m = random_model(layers, hidden, emb, vocab);
-    cl_sample_config sc = cl_sample_defaults();
-    cl_gen *g;
-    if (!m || cl_gen_create(&g, m, &sc, 1, NULL))
-        return 1;
-    int id = 1;
-    cl_gen_prime(g, &id, 1);
-    for (long i = 0; i < n / 10; i++) /* warm caches */
-        cl_gen_next(g, &id);
-    double t = now();
-    for (long i = 0; i < n; i++)
-        cl_gen_next(g, &id);
-    t = now() - t;
-    printf("generation: %ld chars in %.2f s = %.0f chars/s (batch 1, %d x %d)\n", n, t, n / t,
-           layers, hidden);
-    cl_gen_free(g);
-    cl_model_free(m);
-    return 0;
+    j.layers = atoi(argv[a]), j.hidden = atoi(argv[a + 1]);
+    j.chars = argc > a + 2 ? atol(argv[a + 2]) : 5000;
+    j.emb = argc > a + 3 ? atoi(argv[a + 3]) : 64, j.vocab = argc > a + 4 ? atoi(argv[a + 4]) : 65;
+    return gen_speed(&j);
 }

@@ -87,6 +87,41 @@ for cfg in "1 256 20000" "2 512 4000"; do
     row "generate $1 x $2, batch 1" "$ours" "$ref"
 done
 
+# ---- generation at the memory limit: the machine's read bandwidth (a
+# streaming read beyond L2 and beyond L3, cache sizes from sysconf/sysfs),
+# then 2 x 512 generation with each weight format, thread count and number
+# of samples stepped together; the fraction is the weights' GB/s over the
+# bandwidth of the level they come from (beyond L2 when they fit in L3).
+gen_line() { # weights threads samples chars
+    OPENBLAS_NUM_THREADS=1 "$BUILD/gen_bench" --weights "$1" --threads "$2" --samples "$3" 2 512 "$4"
+}
+gen_rate() { gen_line "$@" | awk '{print $8}'; }
+echo
+declare -A bw_l2 bw_l3
+for t in $THREADS; do
+    line=$("$BUILD/gen_bench" --bandwidth "$t")
+    echo "$line"
+    bw_l2[$t]=$(sed 's/.*beyond-L2 \([0-9.]*\) GB.*/\1/' <<<"$line")
+    bw_l3[$t]=$(sed 's/.*beyond-L3 \([0-9.]*\) GB.*/\1/' <<<"$line")
+    l3_kb=$(sed 's/.*L3 \([0-9]*\) KB.*/\1/' <<<"$line")
+done
+echo "generation kernels: $(gen_line int8 1 1 100 | sed 's/.*(\(.*\) kernels).*/\1/')"
+echo
+echo "| generate 2 x 512, weights, threads, samples per step | chars/s | weight bytes per char | GB/s of weights | fraction of bandwidth |"
+echo "|------------------------------------------------------|---------|-----------------------|-----------------|-----------------------|"
+for cfg in "bf16 1 1" "fp32 1 1" "int8 1 1" "int8 2 1" "bf16 1 8" "int8 1 8" "int8 2 8" "int8 2 32"; do
+    set -- $cfg
+    case " $THREADS " in *" $2 "*) ;; *) continue ;; esac
+    rate=$(repeat gen_rate "$1" "$2" "$3" $(( 4000 * $3 )))
+    mb=$(gen_line "$1" 1 1 10 | sed 's/.*: \([0-9.]*\) MB per step.*/\1/')
+    bw=${bw_l2[$2]}
+    awk -v mb="$mb" -v l3="$l3_kb" 'BEGIN {exit !(mb * 1e6 > l3 * 1024)}' && bw=${bw_l3[$2]}
+    awk -v w="$1" -v t="$2" -v n="$3" -v r="$rate" -v mb="$mb" -v bw="$bw" 'BEGIN {
+        gbs = mb * 1e6 * r / n / 1e9;
+        printf "| %-52s | %7.0f | %21.0f | %15.1f | %20.0f%% |\n",
+               w ", " t " thread(s), " n, r, mb * 1e6 / n, gbs, 100 * gbs / bw }'
+done
+
 # ---- single products of a 2 x 512 step, one thread: where OpenBLAS or oneDNN wins.
 echo
 echo "Products of a 2 x 512 step (GFLOP/s, 1 thread: OpenBLAS, oneDNN fp32, oneDNN bf16):"

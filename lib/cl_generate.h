@@ -3,6 +3,7 @@
 #ifndef CL_GENERATE_H
 #define CL_GENERATE_H
 
+#include "cl_infer.h"
 #include "cl_model.h"
 #include "cl_sample.h"
 #include "cl_api.h"
@@ -12,10 +13,15 @@ CL_API_BEGIN
 typedef struct cl_gen cl_gen;
 
 /* A generator over model m (which must have an lm head and outlive it);
- * free with cl_gen_free. */
+ * free with cl_gen_free.  LSTM models run on the cl_infer engine with its
+ * defaults (int8 weights, one thread, one column); others on cl_lm. */
 int cl_gen_create(cl_gen **g, const cl_model *m, const cl_sample_config *sc, uint64_t seed,
                   cl_diag *d);
 void cl_gen_free(cl_gen *g);
+/* Rebuild the engine of an LSTM model with c (weights, threads, and the
+ * most samples cl_gen_batch steps together); the state is reset.  Other
+ * models ignore it.  CL_ENOMEM, or CL_EINVAL for c out of range. */
+int cl_gen_set_engine(cl_gen *g, const cl_infer_config *c);
 /* Run the prompt through the model to set the state, as if it followed a
  * newline (the start of a line; if the vocabulary has no newline, its first
  * character); n may be 0. */
@@ -49,12 +55,32 @@ int cl_gen_step(cl_gen *g, int32_t *cp, int *stopped);
 typedef int (*cl_gen_emit_fn)(int32_t cp, void *ctx);
 
 /* begin, then step until the sample is over, handing each character to
- * emit.  Several samples from one generator follow each other in its random
- * stream, so a seed fixes all of them.  *stopped (may be NULL) is 1 when a
- * stop string ended the sample.  Returns 0, CL_ENOMEM or emit's non-zero
- * value. */
+ * emit.  *stopped (may be NULL) is 1 when a stop string ended the sample.
+ * Returns 0, CL_ENOMEM or emit's non-zero value.
+ *
+ * Samples are counted from 0 for each generator: sample k (the k-th begin)
+ * draws from its own random stream, seeded with seed + k, so a seed fixes
+ * all of them, sample k is what a generator seeded with seed + k draws
+ * first, and cl_gen_batch can draw several at once.  (cl_gen_prime and
+ * cl_gen_next alone go on in the stream of the last sample, or seed's.) */
 int cl_gen_sample(cl_gen *g, const int *ids, size_t n, const cl_gen_request *r,
                   cl_gen_emit_fn emit, void *ctx, int *stopped);
+
+/* ---- several samples of one prompt at once ------------------------------ */
+
+/* Called with character cp of sample s (0 <= s < nsamples); the samples'
+ * characters come interleaved.  Non-zero ends the batch early. */
+typedef int (*cl_gen_batch_emit_fn)(int s, int32_t cp, void *ctx);
+
+/* The next nsamples samples of prompt ids[0..n): exactly the characters
+ * nsamples calls of cl_gen_sample would give (same seeds, bit-identical
+ * logits), but stepped together so that one pass over the weights per step
+ * serves every sample still running (the engine's columns at a time;
+ * without the engine, one after another).  stopped[s] (may be NULL) is 1
+ * when a stop string ended sample s.  Returns 0, CL_ENOMEM or emit's
+ * non-zero value. */
+int cl_gen_batch(cl_gen *g, const int *ids, size_t n, const cl_gen_request *r, int nsamples,
+                 cl_gen_batch_emit_fn emit, void *ctx, int *stopped);
 
 CL_API_END
 #endif

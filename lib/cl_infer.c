@@ -1,125 +1,54 @@
-/* cl_infer: batch-1 LSTM inference with bfloat16 weights (see cl_infer.h). */
+/* cl_infer: LSTM inference for generation, several columns, rows split
+ * between threads (see cl_infer.h). */
 #include "cl_infer.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "cl_real.h"
+#include "cl_wmat.h"
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
-/* A weight matrix [n, k] in bfloat16, rows padded to k16 (a multiple of 16)
- * with zeros so the kernel needs no tail loop. */
-typedef struct {
-    int n, k, k16;
-    uint16_t *w;
-    float *b; /* [n] bias, or NULL */
-} bf16_mat;
+/* Units per block: a block's rows are the four gates of UB units
+ * ([i f g o] x UB), so whoever computes them can update those cells. */
+enum { UB = 16 };
 
 struct cl_infer {
-    int V, E, H, L;
-    float *table;    /* [V, 4H] layer 0's input projection of every character, biases included */
-    bf16_mat *w;     /* [L]: layer 0: W_hh; layer l > 0: [W_ih | W_hh]; biases summed */
-    bf16_mat out;    /* [V, H] and bias */
-    float *x;        /* [L][k16]: the input of each layer's product */
-    float *c;        /* [L, H] cell states */
-    float *g;        /* [4H] gates */
-    float *hout;     /* [16-padded H] top output */
-    float *logits;   /* [V] */
+    int V, E, H, L, nb;   /* nb: blocks of UB units per layer */
+    cl_infer_config cfg;
+    float *table;         /* [V, 4H] layer 0's input projection (biases included), block order */
+    cl_wmat *w;           /* [L]: layer 0: W_hh; layer l > 0: [W_ih | W_hh], block order */
+    float *bias;          /* [L, 4H] b_ih + b_hh in block order (layer 0's in the table) */
+    cl_wmat out;          /* [V, H] */
+    float *out_b;         /* [V] */
+    unsigned char **x;    /* [2 * L]: x[p * L + l] = inputs of layer l at parity p [columns][xbytes] */
+    unsigned char *top;   /* [columns][xbytes]: the last layer's h, the output's input */
+    float *c;             /* [columns, L, H] cell states */
+    float *g;             /* [threads][columns, 4 * UB] gates of the block a thread computes */
+    float *logits;        /* [columns, V] */
+    int p;                /* parity: layer l reads x[p * L + l] this step */
 };
 
-/* ==== bfloat16 ============================================================= */
+/* ==== options ============================================================== */
 
-uint16_t cl_bf16_from_float(float x)
+static const char *const weight_names[] = {"int8", "bf16", "fp32"};
+
+const char *cl_weights_name(cl_weights w) { return weight_names[w]; }
+
+int cl_weights_parse(const char *s, cl_weights *w)
 {
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN stays NaN */
-        return (uint16_t)((u >> 16) | 0x40);
-    u += 0x7fffu + ((u >> 16) & 1u); /* round to nearest, ties to even */
-    return (uint16_t)(u >> 16);
-}
-
-float cl_bf16_to_float(uint16_t b)
-{
-    uint32_t u = (uint32_t)b << 16;
-    float x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
-static int mat_alloc(bf16_mat *m, int n, int k, int with_bias)
-{
-    m->n = n, m->k = k, m->k16 = (k + 15) / 16 * 16;
-    m->w = cl_alloc((size_t)n * m->k16 * sizeof(uint16_t));
-    m->b = with_bias ? cl_alloc((size_t)n * sizeof(float)) : NULL;
-    return m->w && (m->b || !with_bias) ? CL_OK : CL_ENOMEM;
-}
-
-/* Columns [col, col + k) of m take the float matrix src [n, k]. */
-static void mat_put(bf16_mat *m, int col, const float *src, int k)
-{
-    for (int r = 0; r < m->n; r++)
-        for (int j = 0; j < k; j++)
-            m->w[(size_t)r * m->k16 + col + j] = cl_bf16_from_float(src[(size_t)r * k + j]);
-}
-
-/* ==== the kernel: y = W x + b ============================================== */
-
-#if defined(__AVX512F__)
-static inline __m512 bf16x16(const uint16_t *p)
-{
-    __m256i v = _mm256_loadu_si256((const __m256i *)p);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
-}
-
-/* Four rows at a time so every load of x serves four products. */
-static void gemv_bf16(const bf16_mat *m, const float *x, float *y)
-{
-    int r = 0, k16 = m->k16;
-    for (; r + 4 <= m->n; r += 4) {
-        const uint16_t *w = m->w + (size_t)r * k16;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int k = 0; k < k16; k += 16) {
-            __m512 xv = _mm512_loadu_ps(x + k);
-            a0 = _mm512_fmadd_ps(bf16x16(w + k), xv, a0);
-            a1 = _mm512_fmadd_ps(bf16x16(w + k16 + k), xv, a1);
-            a2 = _mm512_fmadd_ps(bf16x16(w + 2 * (size_t)k16 + k), xv, a2);
-            a3 = _mm512_fmadd_ps(bf16x16(w + 3 * (size_t)k16 + k), xv, a3);
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, weight_names[i]) == 0) {
+            *w = (cl_weights)i;
+            return CL_OK;
         }
-        y[r] = _mm512_reduce_add_ps(a0), y[r + 1] = _mm512_reduce_add_ps(a1);
-        y[r + 2] = _mm512_reduce_add_ps(a2), y[r + 3] = _mm512_reduce_add_ps(a3);
-    }
-    for (; r < m->n; r++) {
-        __m512 a = _mm512_setzero_ps();
-        for (int k = 0; k < k16; k += 16)
-            a = _mm512_fmadd_ps(bf16x16(m->w + (size_t)r * k16 + k), _mm512_loadu_ps(x + k), a);
-        y[r] = _mm512_reduce_add_ps(a);
-    }
+    return CL_EINVAL;
 }
-#else
-/* Portable version: the compiler vectorises the inner loop. */
-static void gemv_bf16(const bf16_mat *m, const float *x, float *y)
-{
-    for (int r = 0; r < m->n; r++) {
-        const uint16_t *w = m->w + (size_t)r * m->k16;
-        float s = 0;
-#pragma omp simd reduction(+ : s)
-        for (int k = 0; k < m->k16; k++)
-            s += cl_bf16_to_float(w[k]) * x[k];
-        y[r] = s;
-    }
-}
-#endif
 
-static void add_bias(float *y, const float *b, int n)
-{
-    if (b)
-        for (int i = 0; i < n; i++)
-            y[i] += b[i];
-}
+cl_infer_config cl_infer_defaults(void) { return (cl_infer_config){CL_WEIGHTS_INT8, 1, 1}; }
+
+const char *cl_infer_isa(void) { return cl_wmat_isa(); }
 
 /* ==== building ============================================================= */
 
@@ -128,9 +57,12 @@ void cl_infer_free(cl_infer *e)
     if (!e)
         return;
     for (int l = 0; e->w && l < e->L; l++)
-        free(e->w[l].w), free(e->w[l].b);
-    free(e->w), free(e->out.w), free(e->out.b);
-    free(e->table), free(e->x), free(e->c), free(e->g), free(e->hout), free(e->logits);
+        cl_wmat_free(&e->w[l]);
+    for (int i = 0; e->x && i < 2 * e->L; i++)
+        free(e->x[i]);
+    cl_wmat_free(&e->out);
+    free(e->w), free(e->x), free(e->bias), free(e->out_b), free(e->top);
+    free(e->table), free(e->c), free(e->g), free(e->logits);
     free(e);
 }
 
@@ -140,119 +72,228 @@ static const float *tensor(const cl_model *m, const char *name)
     return i < 0 ? NULL : cl_params_w(&m->params, i);
 }
 
-/* table[v] = E[v] W_ih0^T + b_ih0 + b_hh0, in float32 once. */
-static void build_table(cl_infer *e, const cl_model *m, const float *rnn)
+/* Where PyTorch's row q * H + j (gate q of unit j) goes in block order. */
+static int block_row(int H, int q, int j)
 {
-    const cl_rnn_config *c = &m->enc.rnn;
-    int G = 4 * e->H;
-    const float *wih = rnn + cl_rnn_param_offset(c, 0, 0, CL_RNN_W_IH, NULL, NULL);
-    const float *bih = rnn + cl_rnn_param_offset(c, 0, 0, CL_RNN_B_IH, NULL, NULL);
-    const float *bhh = rnn + cl_rnn_param_offset(c, 0, 0, CL_RNN_B_HH, NULL, NULL);
-    cl_gemm('N', 'T', e->V, G, e->E, 1, tensor(m, "encoder.embed"), wih, 0, e->table);
-    for (int v = 0; v < e->V; v++)
-        for (int j = 0; j < G; j++)
-            e->table[(size_t)v * G + j] += bih[j] + bhh[j];
+    int u0 = j / UB * UB, ub = H - u0 < UB ? H - u0 : UB;
+    return 4 * u0 + q * ub + (j - u0);
 }
 
-static int build_layer(cl_infer *e, const cl_model *m, const float *rnn, int l)
+/* dst [4H, ld] at column col takes src [4H, k] with its rows in block order. */
+static void put_rows(float *dst, int ld, int col, const float *src, int k, int H)
 {
-    const cl_rnn_config *c = &m->enc.rnn;
-    int H = e->H, G = 4 * H, in = l ? H : 0;
-    bf16_mat *w = &e->w[l];
-    int err = mat_alloc(w, G, in + H, 1);
-    if (err)
-        return err;
-    if (l)
-        mat_put(w, 0, rnn + cl_rnn_param_offset(c, l, 0, CL_RNN_W_IH, NULL, NULL), H);
-    mat_put(w, in, rnn + cl_rnn_param_offset(c, l, 0, CL_RNN_W_HH, NULL, NULL), H);
-    const float *bih = rnn + cl_rnn_param_offset(c, l, 0, CL_RNN_B_IH, NULL, NULL);
-    const float *bhh = rnn + cl_rnn_param_offset(c, l, 0, CL_RNN_B_HH, NULL, NULL);
-    for (int j = 0; j < G; j++)
-        w->b[j] = l ? bih[j] + bhh[j] : 0; /* layer 0's biases are in the table */
+    for (int q = 0; q < 4; q++)
+        for (int j = 0; j < H; j++)
+            memcpy(dst + (size_t)block_row(H, q, j) * ld + col, src + ((size_t)q * H + j) * k,
+                   (size_t)k * sizeof(float));
+}
+
+static const float *rnn_part(const cl_model *m, int l, int part)
+{
+    return tensor(m, "encoder.rnn.weight_ih_l0") +
+           cl_rnn_param_offset(&m->enc.rnn, l, 0, part, NULL, NULL);
+}
+
+/* table[v] = E[v] W_ih0^T + b_ih0 + b_hh0, in float32 once, columns in block order. */
+static int build_table(cl_infer *e, const cl_model *m)
+{
+    int G = 4 * e->H;
+    float *t = cl_alloc((size_t)e->V * G * sizeof(float));
+    if (!t)
+        return CL_ENOMEM;
+    cl_gemm('N', 'T', e->V, G, e->E, 1, tensor(m, "encoder.embed"), rnn_part(m, 0, CL_RNN_W_IH),
+            0, t);
+    const float *bih = rnn_part(m, 0, CL_RNN_B_IH), *bhh = rnn_part(m, 0, CL_RNN_B_HH);
+    for (int v = 0; v < e->V; v++)
+        for (int q = 0; q < 4; q++)
+            for (int j = 0; j < e->H; j++)
+                e->table[(size_t)v * G + block_row(e->H, q, j)] =
+                    t[(size_t)v * G + q * e->H + j] + bih[q * e->H + j] + bhh[q * e->H + j];
+    free(t);
     return CL_OK;
 }
 
-static int alloc_state(cl_infer *e)
+static int build_layer(cl_infer *e, const cl_model *m, int l)
 {
-    int k16 = (2 * e->H + 15) / 16 * 16;
-    e->table = cl_alloc((size_t)e->V * 4 * e->H * sizeof(float));
-    e->w = calloc((size_t)e->L, sizeof *e->w);
-    e->x = cl_alloc((size_t)e->L * k16 * sizeof(float));
-    e->c = cl_alloc((size_t)e->L * e->H * sizeof(float));
-    e->g = cl_alloc((size_t)4 * e->H * sizeof(float));
-    e->hout = cl_alloc((size_t)k16 * sizeof(float));
-    e->logits = cl_alloc((size_t)e->V * sizeof(float));
-    return e->table && e->w && e->x && e->c && e->g && e->hout && e->logits ? CL_OK : CL_ENOMEM;
+    int H = e->H, in = l ? H : 0, k = in + H;
+    float *w = cl_alloc((size_t)4 * H * k * sizeof(float));
+    if (!w)
+        return CL_ENOMEM;
+    if (l)
+        put_rows(w, k, 0, rnn_part(m, l, CL_RNN_W_IH), H, H);
+    put_rows(w, k, in, rnn_part(m, l, CL_RNN_W_HH), H, H);
+    int err = cl_wmat_init(&e->w[l], e->cfg.weights, w, 4 * H, k);
+    free(w);
+    const float *bih = rnn_part(m, l, CL_RNN_B_IH), *bhh = rnn_part(m, l, CL_RNN_B_HH);
+    for (int q = 0; q < 4; q++)
+        for (int j = 0; j < H; j++)
+            e->bias[(size_t)l * 4 * H + block_row(H, q, j)] = bih[q * H + j] + bhh[q * H + j];
+    return err;
 }
 
-int cl_infer_create(cl_infer **out, const cl_model *m)
+/* Inputs and states, sized by the matrices (build them first). */
+static int alloc_state(cl_infer *e)
 {
-    const cl_rnn_config *c = &m->enc.rnn;
-    const float *rnn = tensor(m, "encoder.rnn.weight_ih_l0"), *ow = tensor(m, "head.lm.weight");
+    size_t n = (size_t)e->cfg.columns;
+    e->x = calloc(2 * (size_t)e->L, sizeof *e->x);
+    for (int i = 0; e->x && i < 2 * e->L; i++)
+        if (!(e->x[i] = cl_alloc(n * cl_wmat_xbytes(&e->w[i % e->L]))))
+            return CL_ENOMEM;
+    e->top = cl_alloc(n * cl_wmat_xbytes(&e->out));
+    e->c = cl_alloc(n * e->L * e->H * sizeof(float));
+    e->g = cl_alloc((size_t)e->cfg.threads * n * 4 * UB * sizeof(float));
+    e->logits = cl_alloc(n * e->V * sizeof(float));
+    return e->x && e->top && e->c && e->g && e->logits ? CL_OK : CL_ENOMEM;
+}
+
+static int build(cl_infer *e, const cl_model *m)
+{
+    e->table = cl_alloc((size_t)e->V * 4 * e->H * sizeof(float));
+    e->w = calloc((size_t)e->L, sizeof *e->w);
+    e->bias = cl_alloc((size_t)e->L * 4 * e->H * sizeof(float));
+    e->out_b = cl_alloc((size_t)e->V * sizeof(float));
+    if (!e->table || !e->w || !e->bias || !e->out_b)
+        return CL_ENOMEM;
+    int err = build_table(e, m);
+    for (int l = 0; l < e->L && !err; l++)
+        err = build_layer(e, m, l);
+    err = err ? err : cl_wmat_init(&e->out, e->cfg.weights, tensor(m, "head.lm.weight"), e->V, e->H);
+    if (!err)
+        memcpy(e->out_b, tensor(m, "head.lm.bias"), (size_t)e->V * sizeof(float));
+    return err ? err : alloc_state(e);
+}
+
+int cl_infer_create(cl_infer **out, const cl_model *m, const cl_infer_config *c)
+{
+    const cl_rnn_config *rc = &m->enc.rnn;
+    cl_infer_config cfg = c ? *c : cl_infer_defaults();
     *out = NULL;
-    if (c->cell != CL_CELL_LSTM || c->bidir || !rnn || !ow)
+    if (rc->cell != CL_CELL_LSTM || rc->bidir || !tensor(m, "encoder.rnn.weight_ih_l0") ||
+        !tensor(m, "head.lm.weight") || cfg.threads < 1 || cfg.columns < 1 ||
+        (unsigned)cfg.weights > CL_WEIGHTS_FP32)
         return CL_EINVAL;
     cl_infer *e = calloc(1, sizeof *e);
     if (!e)
         return CL_ENOMEM;
-    e->V = m->enc.vocab, e->E = m->enc.emb, e->H = c->hidden, e->L = c->layers;
-    int err = alloc_state(e);
-    for (int l = 0; l < e->L && !err; l++)
-        err = build_layer(e, m, rnn, l);
-    err = err ? err : mat_alloc(&e->out, e->V, e->H, 1);
+    e->V = m->enc.vocab, e->E = m->enc.emb, e->H = rc->hidden, e->L = rc->layers;
+    e->nb = (e->H + UB - 1) / UB, e->cfg = cfg;
+    int err = build(e, m);
     if (err) {
         cl_infer_free(e);
         return err;
     }
-    build_table(e, m, rnn);
-    mat_put(&e->out, 0, ow, e->H);
-    memcpy(e->out.b, tensor(m, "head.lm.bias"), (size_t)e->V * sizeof(float));
+    cl_infer_reset(e);
     *out = e;
     return CL_OK;
 }
 
-/* ==== one step ============================================================= */
+size_t cl_infer_bytes(const cl_infer *e)
+{
+    size_t n = cl_wmat_bytes(&e->out) + (size_t)e->V * sizeof(float);
+    for (int l = 0; l < e->L; l++)
+        n += cl_wmat_bytes(&e->w[l]) + (size_t)4 * e->H * sizeof(float); /* bias or table row */
+    return n;
+}
+
+/* ==== state ================================================================ */
 
 void cl_infer_reset(cl_infer *e)
 {
-    int k16 = (2 * e->H + 15) / 16 * 16;
-    memset(e->x, 0, (size_t)e->L * k16 * sizeof(float));
-    memset(e->c, 0, (size_t)e->L * e->H * sizeof(float));
+    size_t n = (size_t)e->cfg.columns;
+    for (int i = 0; i < 2 * e->L; i++)
+        memset(e->x[i], 0, n * cl_wmat_xbytes(&e->w[i % e->L]));
+    memset(e->c, 0, n * e->L * e->H * sizeof(float));
+    e->p = 0;
 }
 
-/* Gates g [4H] (pre-activation) -> c, h of one layer. */
-static void lstm_step(float *g, float *c, float *h, int H)
+void cl_infer_copy(cl_infer *e, int from, int to)
 {
-    cl_vsigmoid(g, 2 * (size_t)H);
-    cl_vtanh(g + 2 * H, (size_t)H);
-    cl_vsigmoid(g + 3 * H, (size_t)H);
+    if (from == to)
+        return;
+    for (int i = 0; i < 2 * e->L; i++) {
+        size_t xb = cl_wmat_xbytes(&e->w[i % e->L]);
+        memcpy(e->x[i] + to * xb, e->x[i] + from * xb, xb);
+    }
+    size_t cs = (size_t)e->L * e->H;
+    memcpy(e->c + to * cs, e->c + from * cs, cs * sizeof(float));
+}
+
+/* ==== one step ============================================================= */
+
+/* Gates g [4n] (pre-activation, [i f g o] x n) -> c, h of n units. */
+static void lstm_cell(float *g, float *c, float *h, int n)
+{
+    cl_vsigmoid(g, 2 * (size_t)n);
+    cl_vtanh(g + 2 * n, (size_t)n);
+    cl_vsigmoid(g + 3 * n, (size_t)n);
 #pragma omp simd
-    for (int j = 0; j < H; j++) {
-        c[j] = g[H + j] * c[j] + g[j] * g[2 * H + j];
-        h[j] = g[3 * H + j] * tanhf(c[j]);
+    for (int j = 0; j < n; j++) {
+        c[j] = g[n + j] * c[j] + g[j] * g[2 * n + j];
+        h[j] = g[3 * n + j] * tanhf(c[j]);
     }
 }
 
-/* Layer l's product input x_l = [h_{l-1} ; h_l] (layer 0: [h_0]); its own new
- * h goes to x_l's recurrent part and to the next layer's input part. */
-const float *cl_infer_step(cl_infer *e, int id)
+/* Block b of layer l for columns c < n: its rows of the product, then its
+ * units' cells; the new h goes where the next reads find it: this layer's
+ * recurrent input at the other parity, the next layer's (or the output's)
+ * input at this one. */
+static void layer_block(cl_infer *e, int l, int b, const int *ids, int n, float *g)
 {
-    int H = e->H, G = 4 * H, k16 = (2 * H + 15) / 16 * 16;
-    for (int l = 0; l < e->L; l++) {
-        float *x = e->x + (size_t)l * k16, *hl = l ? x + H : x;
-        gemv_bf16(&e->w[l], x, e->g);
-        if (l == 0) {
-            const float *row = e->table + (size_t)id * G;
-            for (int j = 0; j < G; j++)
-                e->g[j] += row[j];
-        } else {
-            add_bias(e->g, e->w[l].b, G);
-        }
-        lstm_step(e->g, e->c + (size_t)l * H, hl, H);
-        float *next = l + 1 < e->L ? e->x + (size_t)(l + 1) * k16 : e->hout;
-        memcpy(next, hl, (size_t)H * sizeof(float));
+    int H = e->H, u0 = b * UB, ub = H - u0 < UB ? H - u0 : UB, r0 = 4 * u0, G = 4 * H;
+    const cl_wmat *w = &e->w[l];
+    cl_wmat_rows(w, r0, r0 + 4 * ub, e->x[e->p * e->L + l], n, g, 4 * ub);
+    int last = l + 1 == e->L;
+    const cl_wmat *nw = last ? &e->out : &e->w[l + 1];
+    unsigned char *self = e->x[(1 - e->p) * e->L + l], *next = last ? e->top : e->x[e->p * e->L + l + 1];
+    size_t xb = cl_wmat_xbytes(w), nxb = cl_wmat_xbytes(nw);
+    for (int c = 0; c < n; c++) {
+        float *gc = g + (size_t)c * 4 * ub, h[UB];
+        const float *add = l ? e->bias + (size_t)l * G + r0 : e->table + (size_t)ids[c] * G + r0;
+        for (int i = 0; i < 4 * ub; i++)
+            gc[i] += add[i];
+        lstm_cell(gc, e->c + ((size_t)c * e->L + l) * H + u0, h, ub);
+        cl_wmat_put(w, self + c * xb, (l ? H : 0) + u0, h, ub);
+        cl_wmat_put(nw, next + c * nxb, u0, h, ub);
     }
-    gemv_bf16(&e->out, e->hout, e->logits);
-    add_bias(e->logits, e->out.b, e->V);
+}
+
+/* Rows [r0, r1) of the logits of columns c < n. */
+static void output_rows(cl_infer *e, int r0, int r1, int n)
+{
+    cl_wmat_rows(&e->out, r0, r1, e->top, n, e->logits + r0, e->V);
+    for (int c = 0; c < n; c++)
+        for (int r = r0; r < r1; r++)
+            e->logits[(size_t)c * e->V + r] += e->out_b[r];
+}
+
+/* The part of [0, total) that thread t of nt takes. */
+static int share(int total, int t, int nt) { return (int)((long)total * t / nt); }
+
+/* What thread t of nt does in a step: its blocks of every layer, a barrier
+ * after each layer (the next one reads every unit), then its rows of the
+ * output (in groups of 4, the kernel's tile). */
+static void step_part(cl_infer *e, const int *ids, int n, int t, int nt)
+{
+    float *g = e->g + (size_t)t * e->cfg.columns * 4 * UB;
+    for (int l = 0; l < e->L; l++) {
+        for (int b = share(e->nb, t, nt); b < share(e->nb, t + 1, nt); b++)
+            layer_block(e, l, b, ids, n, g);
+#pragma omp barrier
+    }
+    int groups = (e->V + 3) / 4, a = 4 * share(groups, t, nt), z = 4 * share(groups, t + 1, nt);
+    output_rows(e, a, z < e->V ? z : e->V, n);
+}
+
+const float *cl_infer_step_n(cl_infer *e, const int *ids, int n)
+{
+    if (e->cfg.threads == 1) {
+        step_part(e, ids, n, 0, 1);
+    } else {
+#pragma omp parallel num_threads(e->cfg.threads)
+        step_part(e, ids, n, omp_get_thread_num(), omp_get_num_threads());
+    }
+    e->p = 1 - e->p;
     return e->logits;
 }
+
+const float *cl_infer_step(cl_infer *e, int id) { return cl_infer_step_n(e, &id, 1); }

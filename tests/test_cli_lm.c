@@ -92,6 +92,33 @@ START_TEST(unknown_prompt_characters_warn)
 }
 END_TEST
 
+/* --num-samples N generates its samples together, and sample k is what
+ * --seed SEED+k prints alone, whatever --threads and --weights (each format
+ * with its own text). */
+START_TEST(samples_are_the_seeds_alone)
+{
+    static char all[8192], want[8192], one[2048];
+    setup();
+    train_tiny("--steps 5 --dev-fraction 0");
+    const char *weights[] = {"int8", "bf16", "fp32"};
+    for (int w = 0; w < 3; w++) {
+        ck_assert_int_eq(cl_test_run(all, sizeof all, "generate -m '%s' --prompt 'the ' -n 30 "
+                                     "--stop 'a' --seed 4 --num-samples 5 --threads 2 --weights %s",
+                                     model, weights[w]), 0);
+        want[0] = 0;
+        for (int k = 0; k < 5; k++) {
+            ck_assert_int_eq(cl_test_run(one, sizeof one, "generate -m '%s' --prompt 'the ' -n 30 "
+                                         "--stop 'a' --seed %d --weights %s", model, 4 + k,
+                                         weights[w]), 0);
+            strcat(want, one);
+        }
+        ck_assert_msg(strcmp(all, want) == 0, "%s: together [%s] alone [%s]", weights[w], all, want);
+    }
+    ck_assert_int_eq(cl_test_run(out, sizeof out, "generate -m '%s' --weights int4", model), 2);
+    ck_assert_msg(strstr(out, "int8|bf16|fp32"), "%s", out);
+}
+END_TEST
+
 /* --resume after an interrupted run ends with the same model, byte for byte
  * (extra: options of both runs). */
 static void check_resume_exact(const char *extra)
@@ -201,6 +228,7 @@ Suite *suite_cli_lm(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, train_generate_eval_info);
     tcase_add_test(tc, unknown_prompt_characters_warn);
+    tcase_add_test(tc, samples_are_the_seeds_alone);
     tcase_add_test(tc, resume_continues_exactly);
     tcase_add_test(tc, resume_continues_exactly_regularised);
     tcase_add_test(tc, interrupt_saves_and_resumes);

@@ -302,7 +302,8 @@ static void check_engine(int layers)
     cl_model *m = tiny_model(CL_CELL_LSTM, layers, 7);
     cl_infer *e;
     cl_lm lm;
-    ck_assert_int_eq(cl_infer_create(&e, m), 0);
+    cl_infer_config ec = {CL_WEIGHTS_BF16, 1, 1}; /* int8 and fp32: test_infer.c */
+    ck_assert_int_eq(cl_infer_create(&e, m, &ec), 0);
     ck_assert_int_eq(cl_lm_create(&lm, &m->enc, &m->params, 0, 1, 1), 0);
     size_t sn = cl_encoder_state_size(&m->enc), n;
     float *h = calloc(sn, sizeof *h), *c = calloc(sn, sizeof *c);
@@ -332,7 +333,7 @@ START_TEST(engine_declines_gru)
 {
     cl_model *m = tiny_model(CL_CELL_GRU, 1, 8);
     cl_infer *e;
-    ck_assert_int_eq(cl_infer_create(&e, m), CL_EINVAL);
+    ck_assert_int_eq(cl_infer_create(&e, m, NULL), CL_EINVAL);
     int out[20];
     generate(m, 1, out, 20); /* the general path still generates */
     cl_model_free(m);
