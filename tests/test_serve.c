@@ -550,6 +550,8 @@ typedef struct {
     serve_batcher b;
     int sizes[8], nbatches;  /* written by the worker */
     atomic_int started, release, woken;
+    serve_job jobs[8];
+    int in[8], res[8];
 } fake_head;
 
 static void wait_until(atomic_int *v, int at_least)
@@ -577,24 +579,30 @@ static void fake_wake(void *arg)
     atomic_fetch_add((atomic_int *)arg, 1);
 }
 
-/* Posts job i of in/out (its wake counts into f->woken). */
-static int fake_post(fake_head *f, serve_job *jobs, int *in, int *res, int i)
+/* Posts job i (its wake counts into f->woken). */
+static int fake_post(fake_head *f, int i)
 {
-    in[i] = i + 1, res[i] = -1;
-    jobs[i] = (serve_job){.in = &in[i], .out = &res[i], .wake = fake_wake, .wake_arg = &f->woken};
-    return serve_batch_post(&f->b, &jobs[i]);
+    f->in[i] = i + 1, f->res[i] = -1;
+    f->jobs[i] = (serve_job){.in = &f->in[i], .out = &f->res[i], .wake = fake_wake,
+                             .wake_arg = &f->woken};
+    return serve_batch_post(&f->b, &f->jobs[i]);
+}
+
+/* Start f's head (max_pending), post job 0, and once its batch runs (held
+ * there until f->release), jobs 1..n-1. */
+static void fake_start(fake_head *f, int max_pending, int n)
+{
+    ck_assert_int_eq(serve_batcher_start(&f->b, fake_run, f, SERVE_BATCH_JOBS, max_pending, 1), 0);
+    ck_assert_int_eq(fake_post(f, 0), 0);
+    wait_until(&f->started, 1); /* the first batch runs before the others come */
+    for (int i = 1; i < n; i++)
+        ck_assert_int_eq(fake_post(f, i), 0);
 }
 
 START_TEST(batcher_takes_every_waiting_client)
 {
     static fake_head f;
-    serve_job jobs[8];
-    int in[8], res[8];
-    ck_assert_int_eq(serve_batcher_start(&f.b, fake_run, &f, SERVE_BATCH_JOBS, 16, 1), 0);
-    ck_assert_int_eq(fake_post(&f, jobs, in, res, 0), 0);
-    wait_until(&f.started, 1); /* the first batch runs before the others come */
-    for (int i = 1; i < 8; i++)
-        ck_assert_int_eq(fake_post(&f, jobs, in, res, i), 0);
+    fake_start(&f, 16, 8);
     atomic_store(&f.release, 1);
     wait_until(&f.woken, 8);
     serve_batcher_destroy(&f.b);
@@ -604,8 +612,8 @@ START_TEST(batcher_takes_every_waiting_client)
     ck_assert_int_eq(f.b.batches, 2);
     ck_assert_int_eq(f.b.jobs, 8);
     for (int i = 0; i < 8; i++) /* each client its own answer */
-        ck_assert_int_eq(res[i], 2 * (i + 1));
-    ck_assert_int_eq(jobs[7].err, 6);
+        ck_assert_int_eq(f.res[i], 2 * (i + 1));
+    ck_assert_int_eq(f.jobs[7].err, 6);
 }
 END_TEST
 
@@ -614,20 +622,14 @@ END_TEST
 START_TEST(batcher_refuses_when_full)
 {
     static fake_head f;
-    serve_job jobs[8];
-    int in[8], res[8];
-    ck_assert_int_eq(serve_batcher_start(&f.b, fake_run, &f, SERVE_BATCH_JOBS, 4, 1), 0);
-    ck_assert_int_eq(fake_post(&f, jobs, in, res, 0), 0);
-    wait_until(&f.started, 1);
-    for (int i = 1; i < 4; i++)
-        ck_assert_int_eq(fake_post(&f, jobs, in, res, i), 0);
-    ck_assert_int_eq(fake_post(&f, jobs, in, res, 4), SERVE_EBUSY); /* 1 running + 3 queued */
+    fake_start(&f, 4, 4);
+    ck_assert_int_eq(fake_post(&f, 4), SERVE_EBUSY); /* 1 running + 3 queued */
     atomic_store(&f.release, 1);
     serve_batcher_stop(&f.b); /* finishes the four */
     ck_assert_int_eq(atomic_load(&f.woken), 4);
-    ck_assert_int_eq(res[3], 8);
-    ck_assert_int_eq(res[4], -1);
-    ck_assert_int_eq(fake_post(&f, jobs, in, res, 5), SERVE_EBUSY);
+    ck_assert_int_eq(f.res[3], 8);
+    ck_assert_int_eq(f.res[4], -1);
+    ck_assert_int_eq(fake_post(&f, 5), SERVE_EBUSY);
     serve_batcher_destroy(&f.b);
 }
 END_TEST
