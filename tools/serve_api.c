@@ -965,9 +965,12 @@ int serve_ctx_init(serve_ctx *s, cl_model *m, const serve_limits *lim, char *err
     s->m = m, s->lim = *lim;
     s->has_lm = cl_model_head(m, "head.lm") != NULL;
     cl_diag d = {{0}};
-    int e = CL_OK, q = lim->max_queue, t = lim->threads;
-    if ((e = serve_batcher_start(&s->tag_batch, tag_batch, s, SERVE_BATCH_JOBS, q, t)) ||
-        (e = serve_batcher_start(&s->clf_batch, clf_batch, s, SERVE_BATCH_JOBS, q, t)) ||
+    /* A /tag or /classify batch takes at most --batch requests: the head
+     * runs forward passes of --batch sentences or texts anyway, and a
+     * smaller batch answers its first requests sooner. */
+    int e = CL_OK, q = lim->max_queue, t = lim->threads, jobs = lim->max_batch;
+    if ((e = serve_batcher_start(&s->tag_batch, tag_batch, s, jobs, q, t)) ||
+        (e = serve_batcher_start(&s->clf_batch, clf_batch, s, jobs, q, t)) ||
         (e = serve_batcher_start(&s->lm_batch, lm_batch, s, SERVE_BATCH_JOBS, q, t)))
         return snprintf(err, errsz, "cannot start the heads' threads"), e;
     if (cl_model_head(m, "head.tagger") &&
