@@ -100,7 +100,8 @@ static void start_server(const char *extra)
         ck_assert_ptr_nonnull(freopen(log, "w", stdout));
         ck_assert_ptr_nonnull(freopen("/dev/null", "w", stderr));
         execl(CL_TOOL, CL_TOOL, "serve", "-m", model, "--port", "0", "--bind", "127.0.0.1",
-              "--max-request-bytes", "65536", "--max-length", "2000", "--threads", "4",
+              "--max-request-bytes", "65536", "--max-length", "2000", "--threads", "1",
+              "--http-threads", "2",
               extra ? extra : (char *)NULL, (char *)NULL);
         _exit(127);
     }
@@ -319,6 +320,20 @@ static const char *cp_slice(const char *s, long a, long b, char *buf)
     return buf;
 }
 
+/* The sentences of a /tag answer as `charlstm tag` prints them: form/TAG
+ * separated by spaces, a line per sentence (between: what separates them). */
+static void tag_lines(const cJSON *answer, const char *between, char *line, size_t cap)
+{
+    line[0] = 0;
+    for (const cJSON *s = cJSON_GetObjectItem(answer, "sentences")->child; s; s = s->next) {
+        const cJSON *words = cJSON_GetObjectItem(s, "words");
+        for (const cJSON *t = words->child; t; t = t->next)
+            snprintf(line + strlen(line), cap - strlen(line), "%s%s/%s", t == words->child ? "" : " ",
+                     str(t, "form"), str(t, "tag"));
+        snprintf(line + strlen(line), cap - strlen(line), "%s", s->next ? between : "\n");
+    }
+}
+
 START_TEST(tag_equals_the_command_line)
 {
     if (skip_without_tools("tag_equals_the_command_line"))
@@ -337,28 +352,20 @@ START_TEST(tag_equals_the_command_line)
     ck_assert_int_eq(cJSON_GetArraySize(sents), 2); /* the blank line has no words */
     for (const cJSON *s = sents->child; s; s = s->next) {
         for (const cJSON *t = cJSON_GetObjectItem(s, "words")->child; t; t = t->next) {
-            snprintf(line + strlen(line), sizeof line - strlen(line), "%s%s/%s",
-                     t == cJSON_GetObjectItem(s, "words")->child ? "" : " ", str(t, "form"),
-                     str(t, "tag"));
             /* offsets in code points of the input text */
             ck_assert_str_eq(cp_slice(text, (long)num(t, "start"), (long)num(t, "end"), w),
                              str(t, "form"));
             ck_assert(num(t, "prob") > 0 && num(t, "prob") <= 1);
             ck_assert_str_eq(str(cJSON_GetObjectItem(t, "top")->child, "tag"), str(t, "tag"));
         }
-        strcat(line, s->next ? "\n\n" : "\n");
     }
+    tag_lines(j, "\n\n", line, sizeof line); /* the blank input line: a blank output line */
     ck_assert_str_eq(line, cli);
     cJSON_Delete(j);
     /* pre-tokenized: the same words give the same tags */
     j = post_ok("/tag", "{\"sentences\": [[\"The\", \"cat\", \"sat\", \"quickly\", \".\"]]}");
-    const cJSON *toks = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "sentences"), 0),
-                                            "words");
-    line[0] = 0;
-    for (const cJSON *t = toks->child; t; t = t->next)
-        snprintf(line + strlen(line), sizeof line - strlen(line), "%s%s/%s", t == toks->child ? "" : " ",
-                 str(t, "form"), str(t, "tag"));
-    ck_assert(strncmp(line, cli, strlen(line)) == 0);
+    tag_lines(j, "\n", line, sizeof line);
+    ck_assert(strncmp(line, cli, strlen(line) - 1) == 0); /* the first sentence's line */
     cJSON_Delete(j);
     stop_server();
 }
@@ -536,22 +543,24 @@ START_TEST(concurrent_clients_get_the_lone_answer)
 }
 END_TEST
 
-/* The batcher itself, white box: while one client's batch runs, the
- * clients that arrive queue, and the next batch takes all of them at once. */
+/* The batcher itself, white box: while one batch runs, the jobs posted
+ * queue, and the next batch takes all of them at once; nobody waits for it
+ * but the jobs' wake calls. */
 typedef struct {
     serve_batcher b;
-    int sizes[8], nbatches;  /* written by the one batch running */
-    atomic_int started;
+    int sizes[8], nbatches;  /* written by the worker */
+    atomic_int started, release, woken;
+    serve_job jobs[8];
+    int in[8], res[8];
 } fake_head;
 
-static int queued(serve_batcher *b)
+static void wait_until(atomic_int *v, int at_least)
 {
-    int n = 0;
-    pthread_mutex_lock(&b->mu);
-    for (const serve_job *j = b->head; j; j = j->next)
-        n++;
-    pthread_mutex_unlock(&b->mu);
-    return n;
+    for (int i = 0; i < 2000 && atomic_load(v) < at_least; i++) { /* 10 s at most */
+        struct timespec t = {0, 5 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    ck_assert_int_ge(atomic_load(v), at_least);
 }
 
 static void fake_run(void *state, serve_job **jobs, int n)
@@ -559,52 +568,120 @@ static void fake_run(void *state, serve_job **jobs, int n)
     fake_head *f = state;
     f->sizes[f->nbatches++] = n;
     atomic_store(&f->started, 1);
-    for (int i = 0; f->nbatches == 1 && i < 2000 && queued(&f->b) < 7; i++) { /* 10 s at most */
-        struct timespec t = {0, 5 * 1000 * 1000};
-        nanosleep(&t, NULL);
-    }
+    if (f->nbatches == 1)
+        wait_until(&f->release, 1);
     for (int i = 0; i < n; i++)
         *(int *)jobs[i]->out = 2 * *(int *)jobs[i]->in, jobs[i]->err = i;
 }
 
-typedef struct {
-    fake_head *f;
-    serve_job job;
-    int in, out, err;
-} fake_client;
-
-static void *fake_submit(void *arg)
+static void fake_wake(void *arg)
 {
-    fake_client *c = arg;
-    c->job = (serve_job){.in = &c->in, .out = &c->out};
-    c->err = serve_batch_submit(&c->f->b, &c->job);
-    return NULL;
+    atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+/* Posts job i (its wake counts into f->woken). */
+static int fake_post(fake_head *f, int i)
+{
+    f->in[i] = i + 1, f->res[i] = -1;
+    f->jobs[i] = (serve_job){.in = &f->in[i], .out = &f->res[i], .wake = fake_wake,
+                             .wake_arg = &f->woken};
+    return serve_batch_post(&f->b, &f->jobs[i]);
+}
+
+/* Start f's head (max_pending), post job 0, and once its batch runs (held
+ * there until f->release), jobs 1..n-1. */
+static void fake_start(fake_head *f, int max_pending, int n)
+{
+    ck_assert_int_eq(serve_batcher_start(&f->b, fake_run, f, SERVE_BATCH_JOBS, max_pending, 1), 0);
+    ck_assert_int_eq(fake_post(f, 0), 0);
+    wait_until(&f->started, 1); /* the first batch runs before the others come */
+    for (int i = 1; i < n; i++)
+        ck_assert_int_eq(fake_post(f, i), 0);
 }
 
 START_TEST(batcher_takes_every_waiting_client)
 {
-    fake_head f = {.nbatches = 0};
-    serve_batcher_init(&f.b, fake_run, &f, SERVE_BATCH_JOBS);
-    fake_client c[8];
-    pthread_t th[8];
-    for (int i = 0; i < 8; i++) {
-        c[i] = (fake_client){.f = &f, .in = i + 1, .out = -1};
-        ck_assert_int_eq(pthread_create(&th[i], NULL, fake_submit, &c[i]), 0);
-        while (i == 0 && !atomic_load(&f.started)) /* the first batch runs before the others come */
-            sched_yield();
-    }
-    for (int i = 0; i < 8; i++)
-        pthread_join(th[i], NULL);
+    static fake_head f;
+    fake_start(&f, 16, 8);
+    atomic_store(&f.release, 1);
+    wait_until(&f.woken, 8);
+    serve_batcher_destroy(&f.b);
     ck_assert_int_eq(f.nbatches, 2);
     ck_assert_int_eq(f.sizes[0], 1);
     ck_assert_int_eq(f.sizes[1], 7);
     ck_assert_int_eq(f.b.batches, 2);
     ck_assert_int_eq(f.b.jobs, 8);
-    for (int i = 0; i < 8; i++) {
-        ck_assert_int_eq(c[i].out, 2 * (i + 1)); /* each client its own answer */
-        ck_assert_int_eq(c[i].err, c[i].job.err);
-    }
+    for (int i = 0; i < 8; i++) /* each client its own answer */
+        ck_assert_int_eq(f.res[i], 2 * (i + 1));
+    ck_assert_int_eq(f.jobs[7].err, 6);
+}
+END_TEST
+
+/* Bounded memory: a full queue refuses (the endpoint answers 503), and so
+ * does a stopped head; what was posted is still run. */
+START_TEST(batcher_refuses_when_full)
+{
+    static fake_head f;
+    fake_start(&f, 4, 4);
+    ck_assert_int_eq(fake_post(&f, 4), SERVE_EBUSY); /* 1 running + 3 queued */
+    atomic_store(&f.release, 1);
+    serve_batcher_stop(&f.b); /* finishes the four */
+    ck_assert_int_eq(atomic_load(&f.woken), 4);
+    ck_assert_int_eq(f.res[3], 8);
+    ck_assert_int_eq(f.res[4], -1);
+    ck_assert_int_eq(fake_post(&f, 5), SERVE_EBUSY);
     serve_batcher_destroy(&f.b);
+}
+END_TEST
+
+/* Concurrent clients share batches: while a large /tag request runs, 15
+ * small ones arrive; they wait for the head with their connections
+ * suspended, so the next batch takes all that arrived.  (When each HTTP
+ * thread waited for its own request, a batch held at most --http-threads
+ * requests: 16 took at least 8 batches.)  Each answer is the command
+ * line's. */
+START_TEST(concurrent_requests_share_batches)
+{
+    if (skip_without_tools("concurrent_requests_share_batches"))
+        return;
+    const char *small = "The cat sat quickly.\nA dog ran.";
+    char cli[4096], path[700], cmd[4096], buf[4096], line[4096];
+    snprintf(path, sizeof path, "%s/small.txt", cl_test_tmpdir());
+    cl_test_write(path, small, strlen(small));
+    ck_assert_int_eq(cl_test_run(cli, sizeof cli, "tag -m '%s' '%s'", model, path), 0);
+    snprintf(path, sizeof path, "%s/small.json", cl_test_tmpdir());
+    snprintf(buf, sizeof buf, "{\"text\": \"The cat sat quickly.\\nA dog ran.\"}");
+    cl_test_write(path, buf, strlen(buf));
+    static char big[65536];
+    size_t n = (size_t)sprintf(big, "{\"text\": \"");
+    for (int i = 0; i < 4000; i++) /* 4,000 sentences: one long batch, within 64 KB */
+        n += (size_t)sprintf(big + n, "The cat sat.\\n");
+    sprintf(big + n, "\"}");
+    snprintf(path, sizeof path, "%s/big.json", cl_test_tmpdir());
+    cl_test_write(path, big, strlen(big));
+    snprintf(cmd, sizeof cmd, "cd '%s' && (curl -s -d @big.json '%s/tag' -o big.out &) && "
+             "for i in $(seq 500); do curl -s '%s/health' | grep -q '\"active\":2' && break; "
+             "sleep 0.02; done; curl -s --no-progress-meter -Z --parallel-immediate --parallel-max 15 "
+             "-d @small.json "
+             "'%s/tag?[1-15]' -o 's#1.out'; for i in $(seq 500); do curl -s '%s/health' | "
+             "grep -q '\"active\":1,' && break; sleep 0.02; done",
+             cl_test_tmpdir(), url, url, url, url);
+    ck_assert_int_eq(cl_test_shell(cmd, buf, sizeof buf), 0);
+    ck_assert_int_eq(http("GET", "/health", NULL), 200);
+    cJSON *h = cJSON_Parse(out), *tag = cJSON_GetObjectItem(h, "tag");
+    ck_assert_int_eq((int)num(tag, "requests"), 16);
+    ck_assert_msg(num(tag, "batches") <= 3, "16 requests in %g batches", num(tag, "batches"));
+    cJSON_Delete(h);
+    for (int i = 1; i <= 15; i++) {
+        snprintf(cmd, sizeof cmd, "cat '%s/s%d.out'", cl_test_tmpdir(), i);
+        cl_test_shell(cmd, out, sizeof out);
+        cJSON *j = cJSON_Parse(out);
+        ck_assert_msg(j != NULL, "answer %d: %s", i, out);
+        tag_lines(j, "\n", line, sizeof line);
+        ck_assert_str_eq(line, cli);
+        cJSON_Delete(j);
+    }
+    stop_server();
 }
 END_TEST
 
@@ -680,6 +757,8 @@ Suite *suite_serve(void)
     tcase_add_test(tc, bad_requests_get_4xx_and_the_server_lives);
     tcase_add_test(tc, concurrent_clients_get_the_lone_answer);
     tcase_add_test(tc, batcher_takes_every_waiting_client);
+    tcase_add_test(tc, batcher_refuses_when_full);
+    tcase_add_test(tc, concurrent_requests_share_batches);
     tcase_add_test(tc, sigterm_finishes_requests_in_flight);
     tcase_add_test(tc, page_streams_and_shows_surprisal_in_chromium);
     suite_add_tcase(s, tc);

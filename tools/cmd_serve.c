@@ -23,7 +23,7 @@ const char cmd_serve_summary[] = "answer generate/tag/classify/score requests ov
 
 typedef struct {
     const char *model, *bind;
-    int port, threads, batch;
+    int port, threads, http_threads, batch, max_queue;
     long max_request_bytes, max_length, timeout;
 } serve_opts;
 
@@ -31,13 +31,15 @@ typedef struct {
 
 static void serve_defaults(serve_opts *o)
 {
-    /* Threads mostly wait: /tag and /classify requests queue for their head's
-     * batch, so more threads than cores make bigger batches, and a slow
-     * head does not take every thread from the others.  A batch of 16
-     * sentences keeps the tagger's workspace (with a 2 x 512 encoder)
-     * near 0.5 GB; 64 took 3.6 GB for no more speed. */
-    *o = (serve_opts){.bind = "127.0.0.1", .port = 8080, .threads = 8, .batch = 16,
-                      .max_request_bytes = 1 << 20, .max_length = 10000, .timeout = 30};
+    /* Each head computes on one thread of its own with a team of --threads
+     * (one per core here); the HTTP threads only read and answer, so two
+     * keep up with any number of connections.  A batch of 16 sentences
+     * keeps the tagger's workspace (with a 2 x 512 encoder) near 0.5 GB; 64
+     * took 3.6 GB for no more speed.  256 requests waiting for one head
+     * bound the memory that queued bodies hold (1 MB each at most). */
+    *o = (serve_opts){.bind = "127.0.0.1", .port = 8080, .threads = 2, .http_threads = 2,
+                      .batch = 16, .max_queue = 256, .max_request_bytes = 1 << 20,
+                      .max_length = 10000, .timeout = 30};
 }
 
 static const char serve_description[] =
@@ -46,11 +48,12 @@ static const char serve_description[] =
     "/tag (tagger), /classify (classifier); GET /info and /health.  GET / is a\n"
     "page that shows what the model sees (surprisal, cells, tags, labels).\n"
     "Answers equal the command line's for the same input (generate with the same\n"
-    "seed, tag, classify).  Requests of concurrent clients to /tag and /classify\n"
-    "run as one batch.  Listens on 127.0.0.1 only unless --bind says otherwise;\n"
-    "docs/serve.md says how to put it behind a reverse proxy.  SIGTERM or Ctrl-C\n"
-    "finishes the requests in flight and exits.  --port 0 picks a free port; the\n"
-    "address is printed on stdout either way.\n"
+    "seed, tag, classify).  Each head computes on a thread of its own: the\n"
+    "requests to /tag or /classify that wait while a batch runs become the next\n"
+    "batch, and generations take turns.  Listens on 127.0.0.1 only unless --bind\n"
+    "says otherwise; docs/serve.md says how to put it behind a reverse proxy.\n"
+    "SIGTERM or Ctrl-C finishes the requests in flight and exits.  --port 0 picks\n"
+    "a free port; the address is printed on stdout either way.\n"
     "\n"
     "Examples:\n"
     "  charlstm serve -m en.model --port 8080\n"
@@ -63,8 +66,13 @@ static int serve_parse(serve_opts *o, int argc, char **argv)
         {"port", 'p', CLI_INT, &o->port, "N", .help = "TCP port (0 = any free port)", .min = 0,
          .max = 65535},
         {"bind", 0, CLI_STR, &o->bind, "ADDR", .help = "address to listen on (IPv4 or IPv6)"},
-        {"threads", 0, CLI_INT, &o->threads, "N", .help = "threads answering requests", .min = 1,
+        {"threads", 0, CLI_INT, &o->threads, "N",
+         .help = "threads computing each head's batches (OpenMP)", .min = 1, .max = 256},
+        {"http-threads", 0, CLI_INT, &o->http_threads, "N",
+         .help = "threads reading and answering connections (they never compute)", .min = 1,
          .max = 256},
+        {"max-queue", 0, CLI_INT, &o->max_queue, "N",
+         .help = "requests waiting for one head at most (503 beyond)", .min = 1, .max = 1 << 20},
         {"batch", 0, CLI_INT, &o->batch, "N", .help = "texts or sentences per batch", .min = 1,
          .max = 65536},
         {"max-request-bytes", 0, CLI_LONG, &o->max_request_bytes, "N",
@@ -82,13 +90,17 @@ static int serve_parse(serve_opts *o, int argc, char **argv)
 
 /* ---------------------------------------------------------------- work */
 
-/* Stop accepting, give the requests in flight up to timeout to finish. */
+/* Stop accepting, give the requests in flight up to timeout to finish;
+ * then the heads finish every job still posted (each ends by its own time
+ * limit) and resume its connection: libmicrohttpd may not stop while a
+ * connection is suspended. */
 static void drain(struct MHD_Daemon *d, serve_ctx *s, long timeout)
 {
     MHD_quiesce_daemon(d);
     struct timespec tick = {0, 20 * 1000 * 1000};
     for (long i = 0; i < timeout * 50 && atomic_load(&s->active) > 0; i++)
         nanosleep(&tick, NULL);
+    serve_ctx_stop(s);
     MHD_stop_daemon(d);
 }
 
@@ -107,7 +119,7 @@ static int serve_run(const serve_opts *o)
         return cli_fail(CMD, err, &d, "cannot load the model");
     cli_threads(1);
     serve_limits lim = {o->model, o->max_request_bytes, o->max_length, o->timeout, o->batch,
-                        o->threads};
+                        o->threads, o->http_threads, o->max_queue};
     serve_ctx s;
     char msg[600];
     int rc = 0, port = 0, sig;

@@ -1,12 +1,15 @@
 /* serve_api: the endpoints of `charlstm serve`, JSON in and JSON out.
  *
  * Each endpoint checks its fields (type, range, unknown names) and answers
- * 400 naming the field; then it makes the same library call as the command
- * line: cl_gen_sample (generate), cl_annotate_text + cl_annotate_tag (tag), cl_labeler_run
- * (classify), cl_score_text (score). */
+ * 400 naming the field; then it hands a job to its head's worker
+ * (serve_batch.c), which makes the same library calls as the command line:
+ * cl_gen_begin/cl_gen_step (generate, in turns of a few characters),
+ * cl_annotate_tag (tag, every queued request in one call), cl_labeler_run
+ * (classify, likewise), cl_score_text (score), and writes the reply there
+ * too, so an HTTP thread only sends it (a reply for thousands of sentences
+ * takes a while to write). */
 #include <math.h>
 #include <microhttpd.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,7 +111,23 @@ static double now_s(void)
 
 /* ==== /generate ================================================================ */
 
+/* The language model's worker runs /generate and /score jobs; each job's
+ * state starts with the function that runs its next turn. */
+typedef void (*lm_turn_fn)(serve_ctx *s, serve_job *j);
+
+static void lm_batch(void *state, serve_job **jobs, int n)
+{
+    for (int i = 0; i < n; i++)
+        (*(lm_turn_fn *)jobs[i]->in)(state, jobs[i]);
+}
+
+/* Characters a generation samples in one turn before the next request's:
+ * long generations take turns, and a stream gets its events in small runs. */
+#define GEN_TURN_CHARS 32
+
 typedef struct {
+    lm_turn_fn turn;       /* first: see lm_batch */
+    serve_job job;
     cl_gen *g;
     int *ids;
     size_t n;
@@ -117,10 +136,20 @@ typedef struct {
     int nstops;
     cl_gen_request req;
     long samples, sample;
-    int echo, started, finished;
+    int echo, started, stream;
     double deadline;
     char *text;            /* the sample so far (non-streamed) */
     size_t len, cap;
+    cJSON *out;            /* the answer so far (non-streamed) */
+    /* streamed: events the worker has written and the reader not yet sent */
+    pthread_mutex_t mu;
+    char *ev;
+    size_t ev_len, ev_cap, ev_off;
+    int finished;          /* the worker has written the last event */
+    int waiting;           /* the reader found nothing: the connection is suspended */
+    int gone;              /* the response was freed (client gone, or done) */
+    int refs;              /* the response and the worker */
+    struct MHD_Connection *conn;
 } gen_state;
 
 static void gen_free(gen_state *g)
@@ -130,7 +159,10 @@ static void gen_free(gen_state *g)
     cl_gen_free(g->g);
     for (int i = 0; i < g->nstops; i++)
         free(g->stops[i]);
-    free(g->stops), free(g->stop_len), free(g->ids), free(g->text);
+    free(g->stops), free(g->stop_len), free(g->ids), free(g->text), free(g->ev);
+    cJSON_Delete(g->out);
+    free(g->job.reply.body);
+    pthread_mutex_destroy(&g->mu);
     free(g);
 }
 
@@ -196,13 +228,6 @@ static unsigned gen_setup(serve_ctx *s, const cJSON *req, gen_state *g, int *str
     return 0;
 }
 
-static int gen_emit(int32_t cp, void *ctx)
-{
-    gen_state *g = ctx;
-    add_utf8(&g->text, &g->len, &g->cap, cp);
-    return now_s() > g->deadline; /* the time limit ends the sample */
-}
-
 /* A new sample's text: the prompt when echoed, else "". */
 static void echo_prompt(serve_ctx *s, gen_state *g)
 {
@@ -213,37 +238,7 @@ static void echo_prompt(serve_ctx *s, gen_state *g)
         add_utf8(&g->text, &g->len, &g->cap, cl_vocab_cp(&s->m->vocab, g->ids[i]));
 }
 
-static unsigned gen_all(serve_ctx *s, gen_state *g, serve_reply *r)
-{
-    cJSON *out = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(out, "samples");
-    int timed_out = 0;
-    for (long k = 0; k < g->samples && !timed_out; k++) {
-        int stopped = 0;
-        echo_prompt(s, g);
-        timed_out = cl_gen_sample(g->g, g->ids, g->n, &g->req, gen_emit, g, &stopped) != 0;
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "text", g->text ? g->text : "");
-        cJSON_AddBoolToObject(o, "stopped", stopped);
-        cJSON_AddItemToArray(arr, o);
-    }
-    if (timed_out)
-        cJSON_AddStringToObject(out, "truncated", "the time limit (--timeout) ended generation");
-    return serve_ok(r, out);
-}
-
-/* ---- streamed: one server-sent event per call ---- */
-
-static ssize_t put_event(char *buf, size_t max, const char *event, cJSON *data)
-{
-    char *j = cJSON_PrintUnformatted(data);
-    cJSON_Delete(data);
-    if (!j)
-        return MHD_CONTENT_READER_END_WITH_ERROR;
-    int n = snprintf(buf, max, "%s%s%sdata: %s\n\n", event ? "event: " : "", event ? event : "",
-                     event ? "\n" : "", j);
-    free(j);
-    return n < 0 || (size_t)n >= max ? MHD_CONTENT_READER_END_WITH_ERROR : n;
-}
+/* ---- streamed: the worker writes server-sent events, the reader sends them ---- */
 
 static cJSON *piece(long sample, const char *key, const char *text)
 {
@@ -253,69 +248,205 @@ static cJSON *piece(long sample, const char *key, const char *text)
     return o;
 }
 
-typedef struct {
-    serve_ctx *s;
-    gen_state *g;
-} gen_stream;
+static int ev_reserve(gen_state *g, size_t need)
+{
+    if (g->ev_len + need <= g->ev_cap)
+        return 0;
+    size_t cap = g->ev_cap * 2 > g->ev_len + need ? g->ev_cap * 2 : g->ev_len + need + 4096;
+    char *b = realloc(g->ev, cap);
+    if (!b)
+        return CL_ENOMEM;
+    g->ev = b, g->ev_cap = cap;
+    return 0;
+}
 
+/* Append one event (data is freed; NULL: none) and wake a waiting reader;
+ * last: the stream ends after it (err: with an error).  Worker thread. */
+static void stream_put(gen_state *g, const char *event, cJSON *data, int last, int err)
+{
+    int has = data != NULL;
+    char *j = has ? cJSON_PrintUnformatted(data) : NULL;
+    cJSON_Delete(data);
+    pthread_mutex_lock(&g->mu);
+    if (has && (!j || ev_reserve(g, strlen(j) + 32)))
+        last = 1, err = CL_ENOMEM;
+    else if (j)
+        g->ev_len += (size_t)sprintf(g->ev + g->ev_len, "%s%s%sdata: %s\n\n", event ? "event: " : "",
+                                     event ? event : "", event ? "\n" : "", j);
+    if (last)
+        g->finished = err ? -1 : 1;
+    if (g->waiting && !g->gone) {
+        g->waiting = 0;
+        MHD_resume_connection(g->conn);
+    }
+    pthread_mutex_unlock(&g->mu);
+    free(j);
+}
+
+/* libmicrohttpd's content reader: what the worker wrote, or (nothing yet)
+ * suspend the connection until it writes more. */
 static ssize_t stream_next(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
-    gen_stream *st = cls;
-    gen_state *g = st->g;
-    if (g->finished)
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    if (g->sample == g->samples || now_s() > g->deadline) {
-        g->finished = 1;
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddBoolToObject(o, "truncated", g->sample < g->samples);
-        return put_event(buf, max, "done", o);
+    gen_state *g = cls;
+    ssize_t n = 0;
+    pthread_mutex_lock(&g->mu);
+    if (g->ev_off < g->ev_len) {
+        n = (ssize_t)(g->ev_len - g->ev_off < max ? g->ev_len - g->ev_off : max);
+        memcpy(buf, g->ev + g->ev_off, (size_t)n);
+        g->ev_off += (size_t)n;
+        if (g->ev_off == g->ev_len)
+            g->ev_off = g->ev_len = 0;
+    } else if (g->finished) {
+        n = g->finished < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        g->waiting = 1;
+        MHD_suspend_connection(g->conn);
     }
-    if (!g->started) { /* a sample begins: its echoed prompt */
-        g->started = 1;
-        echo_prompt(st->s, g);
-        if (cl_gen_begin(g->g, g->ids, g->n, &g->req))
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        return put_event(buf, max, NULL, piece(g->sample, "text", g->text ? g->text : ""));
-    }
-    int32_t cp;
-    int stopped;
-    if (cl_gen_step(g->g, &cp, &stopped)) {
-        char enc[5] = {0};
-        enc[cl_text_encode_cp(cp, enc)] = 0;
-        return put_event(buf, max, NULL, piece(g->sample, "text", enc));
-    }
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "sample", (double)g->sample++);
-    cJSON_AddBoolToObject(o, "end", 1);
-    cJSON_AddBoolToObject(o, "stopped", stopped);
-    g->started = 0;
-    return put_event(buf, max, NULL, o);
+    pthread_mutex_unlock(&g->mu);
+    return n;
+}
+
+/* The response and the worker each hold g; the last to let go frees it. */
+static void gen_release(gen_state *g, int response)
+{
+    pthread_mutex_lock(&g->mu);
+    g->gone |= response;
+    int left = --g->refs;
+    pthread_mutex_unlock(&g->mu);
+    if (!left)
+        gen_free(g);
 }
 
 static void stream_free(void *cls)
 {
-    gen_stream *st = cls;
-    gen_free(st->g);
-    free(st);
+    gen_release(cls, 1);
+}
+
+static void gen_worker_done(void *g)
+{
+    gen_release(g, 0);
+}
+
+static int stream_gone(gen_state *g)
+{
+    pthread_mutex_lock(&g->mu);
+    int gone = g->gone;
+    pthread_mutex_unlock(&g->mu);
+    return gone;
+}
+
+/* ---- a generation's turns on the worker ---- */
+
+static void sample_done(gen_state *g, int stopped)
+{
+    if (g->stream) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "sample", (double)g->sample);
+        cJSON_AddBoolToObject(o, "end", 1);
+        cJSON_AddBoolToObject(o, "stopped", stopped);
+        stream_put(g, NULL, o, 0, 0);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "text", g->text ? g->text : "");
+    cJSON_AddBoolToObject(o, "stopped", stopped);
+    cJSON_AddItemToArray(cJSON_GetObjectItem(g->out, "samples"), o);
+}
+
+/* One step: a sample begins (its echoed prompt), one character, or the
+ * sample ends.  0 or CL_ENOMEM. */
+static int gen_step(serve_ctx *s, gen_state *g)
+{
+    if (!g->started) {
+        g->started = 1;
+        echo_prompt(s, g);
+        int err = cl_gen_begin(g->g, g->ids, g->n, &g->req);
+        if (!err && g->stream)
+            stream_put(g, NULL, piece(g->sample, "text", g->text ? g->text : ""), 0, 0);
+        return err;
+    }
+    int32_t cp;
+    int stopped;
+    if (!cl_gen_step(g->g, &cp, &stopped)) {
+        sample_done(g, stopped);
+        g->started = 0, g->sample++;
+    } else if (g->stream) {
+        char enc[5] = {0};
+        enc[cl_text_encode_cp(cp, enc)] = 0;
+        stream_put(g, NULL, piece(g->sample, "text", enc), 0, 0);
+    } else {
+        add_utf8(&g->text, &g->len, &g->cap, cp);
+    }
+    return CL_OK;
+}
+
+/* The end: all samples, the time limit, the client gone, or an error. */
+static void gen_finish(gen_state *g, int err)
+{
+    int truncated = g->sample < g->samples;
+    if (g->stream) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddBoolToObject(o, "truncated", truncated);
+        stream_put(g, "done", err ? NULL : o, 1, err);
+        if (err)
+            cJSON_Delete(o);
+        return;
+    }
+    if (err) {
+        serve_error(&g->job.reply, 500, "generation failed: %s", cl_strerror(err));
+        return;
+    }
+    if (truncated && g->started)
+        sample_done(g, 0); /* the text so far */
+    if (truncated)
+        cJSON_AddStringToObject(g->out, "truncated", "the time limit (--timeout) ended generation");
+    serve_ok(&g->job.reply, g->out);
+    g->out = NULL;
+}
+
+static void gen_turn(serve_ctx *s, serve_job *j)
+{
+    gen_state *g = j->in;
+    for (int i = 0; i < GEN_TURN_CHARS; i++) {
+        int over = g->sample == g->samples || now_s() > g->deadline ||
+                   (g->stream && stream_gone(g));
+        int err = over ? CL_OK : gen_step(s, g);
+        if (over || err) {
+            gen_finish(g, err);
+            return;
+        }
+    }
+    j->more = 1;
+}
+
+/* ---- the endpoint ---- */
+
+static void gen_job_free(serve_job *j)
+{
+    gen_free(j->in);
 }
 
 static unsigned gen_stream_reply(serve_ctx *s, gen_state *g, serve_reply *r)
 {
-    gen_stream *st = malloc(sizeof *st);
-    if (!st) {
-        gen_free(g);
-        return serve_error(r, 500, "out of memory");
-    }
-    *st = (gen_stream){s, g};
-    r->stream = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_next, st,
+    g->conn = r->conn, g->refs = 1;
+    g->job.wake = gen_worker_done, g->job.wake_arg = g;
+    r->stream = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_next, g,
                                                   stream_free);
     if (!r->stream) {
-        stream_free(st);
+        gen_free(g);
         return serve_error(r, 500, "out of memory");
     }
     MHD_add_response_header(r->stream, "Content-Type", "text/event-stream");
     MHD_add_response_header(r->stream, "Cache-Control", "no-store");
+    g->refs = 2;
+    if (serve_batch_post(&s->lm_batch, &g->job)) {
+        g->refs = 1;
+        MHD_destroy_response(r->stream); /* frees g */
+        r->stream = NULL;
+        serve_job refused = {.err = SERVE_EBUSY, .what = "/generate"};
+        return serve_job_reply(&refused, r);
+    }
     return r->status = 200;
 }
 
@@ -324,34 +455,45 @@ unsigned serve_generate(serve_ctx *s, const cJSON *req, serve_reply *r)
     if (!s->has_lm)
         return serve_error(r, 404, "the model has no language-model head: no /generate");
     gen_state *g = calloc(1, sizeof *g);
-    int stream = 0;
     if (!g)
         return serve_error(r, 500, "out of memory");
-    omp_set_num_threads(1); /* the server's threads are the parallelism */
-    if (gen_setup(s, req, g, &stream, r)) {
+    g->turn = gen_turn;
+    pthread_mutex_init(&g->mu, NULL);
+    g->job = (serve_job){.in = g, .queue = &s->lm_batch, .what = "/generate", .release = gen_job_free};
+    if (gen_setup(s, req, g, &g->stream, r)) {
         gen_free(g);
         return r->status;
     }
-    if (stream)
+    if (g->stream)
         return gen_stream_reply(s, g, r); /* g is the stream's now */
-    unsigned st = gen_all(s, g, r);
-    gen_free(g);
-    return st;
+    g->out = cJSON_CreateObject();
+    if (!g->out || !cJSON_AddArrayToObject(g->out, "samples")) {
+        gen_free(g);
+        return serve_error(r, 500, "out of memory");
+    }
+    r->wait = &g->job;
+    return r->status = 0;
 }
 
 /* ==== /tag ===================================================================== */
 
 /* One request's sentences and answers. */
 typedef struct {
+    serve_job job;
+    const char *text;      /* borrowed from the request's JSON; NULL: pre-tokenized */
+    cl_diag d;             /* what was wrong with text (the worker's tokenizer says) */
     cl_ann_doc doc;
     long *base;            /* [doc.n] each sentence's offset in code points in the input */
     int cap;               /* of base */
+    int top_k;
 } tag_job;
 
-static void tag_job_free(tag_job *t)
+static void tag_job_free(serve_job *j)
 {
+    tag_job *t = j->in;
     cl_ann_doc_free(&t->doc);
-    free(t->base);
+    free(t->base), free(j->reply.body);
+    free(t);
 }
 
 /* Offsets for the sentences appended since first: base code points plus
@@ -420,34 +562,43 @@ static unsigned tag_add_words(tag_job *t, const cJSON *sents, serve_reply *r)
     return 0;
 }
 
-/* The batch: every job's sentences in one document (borrowed, not copied),
- * tagged by one cl_annotate_tag call. */
+static void tag_reply(serve_ctx *s, serve_job *j);
+
+/* The batch: each text tokenized (here, not in an HTTP thread: a long text
+ * takes a while), then every job's sentences in one document (borrowed,
+ * not copied), tagged by one cl_annotate_tag call. */
 static void tag_batch(void *state, serve_job **jobs, int n)
 {
     serve_ctx *s = state;
     cl_ann_doc all;
     cl_ann_doc_init(&all);
     int total = 0;
-    for (int j = 0; j < n; j++)
-        total += ((tag_job *)jobs[j]->in)->doc.n;
+    for (int j = 0; j < n; j++) {
+        tag_job *t = jobs[j]->in;
+        jobs[j]->err = t->text ? tag_add_text(s, t, t->text, &t->d) : CL_OK;
+        total += jobs[j]->err ? 0 : t->doc.n;
+    }
     all.sent = malloc(sizeof *all.sent * (size_t)(total ? total : 1));
     int err = all.sent ? CL_OK : CL_ENOMEM;
     for (int j = 0; j < n && !err; j++) {
         const cl_ann_doc *doc = &((tag_job *)jobs[j]->in)->doc;
-        memcpy(all.sent + all.n, doc->sent, sizeof *doc->sent * (size_t)doc->n);
-        all.n += doc->n;
+        if (!jobs[j]->err)
+            memcpy(all.sent + all.n, doc->sent, sizeof *doc->sent * (size_t)doc->n), all.n += doc->n;
     }
     all.cap = total;
-    omp_set_num_threads(1);
-    err = err ? err : cl_annotate_tag(s->ann, &all, 0, s->lim.max_batch, 1, NULL);
+    err = err || !total ? err : cl_annotate_tag(s->ann, &all, 0, s->lim.max_batch, 1, NULL);
     for (int j = 0, k = 0; j < n; j++) {
         cl_ann_doc *doc = &((tag_job *)jobs[j]->in)->doc;
+        if (jobs[j]->err)
+            continue;
         if (all.sent) /* the probabilities were stored in the copies */
             memcpy(doc->sent, all.sent + k, sizeof *doc->sent * (size_t)doc->n);
         k += doc->n;
         jobs[j]->err = err;
     }
     free(all.sent); /* the sentences belong to the jobs */
+    for (int j = 0; j < n; j++)
+        tag_reply(s, jobs[j]);
 }
 
 /* The sentences as `charlstm tag --output json` writes them (docs/json.md),
@@ -470,6 +621,17 @@ static cJSON *tag_answer(const serve_ctx *s, const tag_job *t, int top_k)
     return o;
 }
 
+static void tag_reply(serve_ctx *s, serve_job *j)
+{
+    tag_job *t = j->in;
+    if (j->err && t->d.msg[0]) /* the text's fault */
+        serve_error(&j->reply, j->err == CL_ENOMEM ? 500 : 400, "%s", t->d.msg);
+    else if (j->err)
+        serve_error(&j->reply, 500, "tagging failed: %s", cl_strerror(j->err));
+    else
+        serve_ok(&j->reply, tag_answer(s, t, t->top_k));
+}
+
 unsigned serve_tag(serve_ctx *s, const cJSON *req, serve_reply *r)
 {
     static const char *const fields[] = {"text", "sentences", "top_k", NULL};
@@ -485,30 +647,37 @@ unsigned serve_tag(serve_ctx *s, const cJSON *req, serve_reply *r)
         return serve_error(r, 400, "give either 'text' (a string) or 'sentences' (arrays of words)");
     if (sents && !cJSON_IsArray(sents))
         return serve_error(r, 400, "'sentences' must be an array of arrays of words");
-    tag_job t = {0};
-    cl_ann_doc_init(&t.doc);
-    cl_diag d = {{0}};
-    int err = text ? tag_add_text(s, &t, text, &d) : 0;
-    if (err || (sents && tag_add_words(&t, sents, r))) {
-        tag_job_free(&t);
-        return err ? serve_error(r, err == CL_ENOMEM ? 500 : 400, "%s", d.msg[0] ? d.msg : cl_strerror(err))
-                   : r->status;
+    tag_job *t = calloc(1, sizeof *t);
+    if (!t)
+        return serve_error(r, 500, "out of memory");
+    cl_ann_doc_init(&t->doc);
+    t->top_k = (int)top_k, t->text = text;
+    t->job = (serve_job){.in = t, .queue = &s->tag_batch, .what = "/tag", .release = tag_job_free};
+    if (sents && tag_add_words(t, sents, r)) {
+        tag_job_free(&t->job);
+        return r->status;
     }
-    serve_job job = {.in = &t};
-    err = t.doc.n ? serve_batch_submit(&s->tag_batch, &job) : 0;
-    unsigned st = err ? serve_error(r, 500, "tagging failed: %s", cl_strerror(err))
-                      : serve_ok(r, tag_answer(s, &t, (int)top_k));
-    tag_job_free(&t);
-    return st;
+    r->wait = &t->job;
+    return r->status = 0;
 }
 
 /* ==== /classify ================================================================= */
 
 typedef struct {
-    const char *const *texts;
+    serve_job job;
+    const char **texts;    /* borrowed from the request's JSON */
     int n;
     float *probs;          /* [n, K] */
 } clf_job;
+
+static void clf_job_free(serve_job *j)
+{
+    clf_job *c = j->in;
+    free(c->texts), free(c->probs), free(j->reply.body);
+    free(c);
+}
+
+static void clf_reply(serve_ctx *s, serve_job *j);
 
 /* Texts of every job through the labeler, a full labeler at a time. */
 static void clf_batch(void *state, serve_job **jobs, int n)
@@ -519,7 +688,6 @@ static void clf_batch(void *state, serve_job **jobs, int n)
     float *probs = malloc(sizeof *probs * (size_t)cap * K);
     float **dest = malloc(sizeof *dest * (size_t)cap); /* where each held text's answer goes */
     int err = probs && dest ? CL_OK : CL_ENOMEM;
-    omp_set_num_threads(1);
     for (int j = 0; j < n; j++) {
         clf_job *c = jobs[j]->in;
         for (int i = 0; i < c->n && !err; i++) {
@@ -534,8 +702,32 @@ static void clf_batch(void *state, serve_job **jobs, int n)
     }
     cl_labeler_clear(l); /* after an error, texts may be left */
     for (int j = 0; j < n; j++)
-        jobs[j]->err = err;
+        jobs[j]->err = err, clf_reply(s, jobs[j]);
     free(probs), free(dest);
+}
+
+/* Each text's object as classify --output json --all writes its line. */
+static void clf_reply(serve_ctx *s, serve_job *j)
+{
+    clf_job *c = j->in;
+    serve_reply *r = &j->reply;
+    const cl_classifier_config *cfg = cl_labeler_config(s->labeler);
+    int *rank = malloc(sizeof *rank * (size_t)cfg->nlabels);
+    cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "results");
+    if (j->err)
+        serve_error(r, 500, "classification failed: %s", cl_strerror(j->err));
+    else if (!rank || !arr)
+        serve_error(r, 500, "out of memory");
+    for (int i = 0; i < c->n && !r->status; i++) {
+        const float *p = c->probs + (size_t)i * cfg->nlabels;
+        cl_labeler_rank(p, cfg->nlabels, rank);
+        cJSON_AddItemToArray(arr, cli_json_label(cfg->labels, p, cfg->nlabels, rank[0], 1));
+    }
+    if (!r->status)
+        serve_ok(r, o);
+    else
+        cJSON_Delete(o);
+    free(rank);
 }
 
 unsigned serve_classify(serve_ctx *s, const cJSON *req, serve_reply *r)
@@ -554,38 +746,26 @@ unsigned serve_classify(serve_ctx *s, const cJSON *req, serve_reply *r)
     int n = one ? 1 : cJSON_GetArraySize(many), i = 0;
     if (n < 1)
         return serve_error(r, 400, "'texts' is empty");
-    const cl_classifier_config *cfg = cl_labeler_config(s->labeler);
-    const char **texts = malloc(sizeof *texts * (size_t)n);
-    float *probs = malloc(sizeof *probs * (size_t)n * cfg->nlabels);
-    int *rank = malloc(sizeof *rank * (size_t)cfg->nlabels);
-    if (!texts || !probs || !rank) {
-        free(texts), free(probs), free(rank);
+    int K = cl_labeler_config(s->labeler)->nlabels;
+    clf_job *c = calloc(1, sizeof *c);
+    if (!c)
+        return serve_error(r, 500, "out of memory");
+    c->job = (serve_job){.in = c, .queue = &s->clf_batch, .what = "/classify", .release = clf_job_free};
+    c->texts = malloc(sizeof *c->texts * (size_t)n), c->probs = malloc(sizeof *c->probs * (size_t)n * K);
+    if (!c->texts || !c->probs) {
+        clf_job_free(&c->job);
         return serve_error(r, 500, "out of memory");
     }
     for (const cJSON *t = one ? one : many->child; t && i < n; t = t->next, i++) {
         if (!cJSON_IsString(t)) {
-            free(texts), free(probs), free(rank);
+            clf_job_free(&c->job);
             return serve_error(r, 400, "'texts'[%d] must be a string", i);
         }
-        texts[i] = t->valuestring;
+        c->texts[i] = t->valuestring;
     }
-    clf_job c = {texts, n, probs};
-    serve_job job = {.in = &c};
-    int err = serve_batch_submit(&s->clf_batch, &job);
-    unsigned st;
-    if (err) {
-        st = serve_error(r, 500, "classification failed: %s", cl_strerror(err));
-    } else {
-        cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "results");
-        for (i = 0; i < n; i++) { /* as classify --output json --all writes each line */
-            const float *p = probs + (size_t)i * cfg->nlabels;
-            cl_labeler_rank(p, cfg->nlabels, rank);
-            cJSON_AddItemToArray(arr, cli_json_label(cfg->labels, p, cfg->nlabels, rank[0], 1));
-        }
-        st = serve_ok(r, o);
-    }
-    free(texts), free(probs), free(rank);
-    return st;
+    c->n = n;
+    r->wait = &c->job;
+    return r->status = 0;
 }
 
 /* ==== /score ===================================================================== */
@@ -660,6 +840,49 @@ static void score_correlated(cJSON *out, const cl_score *sc, const int32_t *cps)
     free(flags);
 }
 
+/* A /score request on the language model's worker. */
+typedef struct {
+    lm_turn_fn turn;       /* first: see lm_batch */
+    serve_job job;
+    int32_t *cps;
+    size_t n;
+    int *cells;
+    cl_score_config c;
+} score_job;
+
+static void score_job_free(serve_job *job)
+{
+    score_job *j = job->in;
+    free(j->cps), free(j->cells), free(job->reply.body);
+    free(j);
+}
+
+static void score_turn(serve_ctx *s, serve_job *job)
+{
+    score_job *j = job->in;
+    cl_score sc;
+    cl_diag d = {{0}};
+    int err = cl_score_text(s->m, j->cps, j->n, &j->c, &sc, &d);
+    if (err) {
+        serve_error(&job->reply, err == CL_ENOMEM ? 500 : 400, "%s", d.msg[0] ? d.msg : cl_strerror(err));
+        return;
+    }
+    cJSON *o = cJSON_CreateObject(), *chars = cJSON_AddArrayToObject(o, "chars");
+    for (size_t i = 0; i < j->n; i++)
+        cJSON_AddItemToArray(chars, score_position(&sc, j->cps, i));
+    cJSON_AddNumberToObject(o, "total_nats", sc.total);
+    cJSON_AddNumberToObject(o, "nats_per_char", j->n ? sc.total / (double)j->n : 0);
+    if (j->c.ncells) {
+        cJSON *a = cJSON_AddArrayToObject(o, "cells");
+        for (int i = 0; i < j->c.ncells; i++)
+            cJSON_AddItemToArray(a, cJSON_CreateNumber(j->cells[i]));
+    }
+    if (j->c.all_states) /* "correlate" asked for every state */
+        score_correlated(o, &sc, j->cps);
+    cl_score_free(&sc);
+    serve_ok(&job->reply, o);
+}
+
 unsigned serve_score(serve_ctx *s, const cJSON *req, serve_reply *r)
 {
     static const char *const fields[] = {"text", "top_k", "cells", "correlate", NULL};
@@ -667,47 +890,28 @@ unsigned serve_score(serve_ctx *s, const cJSON *req, serve_reply *r)
         return serve_error(r, 404, "the model has no language-model head: no /score");
     const char *text = NULL;
     double top_k = 5;
-    int correlate = 0, ncells = 0, *cells = NULL;
-    int32_t *cps = NULL;
-    size_t n = 0;
+    int correlate = 0;
+    score_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return serve_error(r, 500, "out of memory");
+    j->turn = score_turn;
+    j->job = (serve_job){.in = j, .queue = &s->lm_batch, .what = "/score", .release = score_job_free};
     if (only_fields(req, fields, r) || get_string(req, "text", 1, &text, r) ||
         get_number(req, "top_k", 0, s->m->enc.vocab < 20 ? s->m->enc.vocab : 20, 1, &top_k, r) ||
-        get_bool(req, "correlate", &correlate, r) || score_cells(s, req, &cells, &ncells, r) ||
-        decode(s, text, "text", &cps, &n, r)) {
-        free(cells);
+        get_bool(req, "correlate", &correlate, r) || score_cells(s, req, &j->cells, &j->c.ncells, r) ||
+        decode(s, text, "text", &j->cps, &j->n, r)) {
+        score_job_free(&j->job);
         return r->status;
     }
-    if (n > (size_t)s->lim.max_length) {
-        free(cells), free(cps);
-        return serve_error(r, 400, "'text' has %zu characters; --max-length is %ld", n,
-                           s->lim.max_length);
+    if (j->n > (size_t)s->lim.max_length) {
+        serve_error(r, 400, "'text' has %zu characters; --max-length is %ld", j->n,
+                    s->lim.max_length);
+        score_job_free(&j->job);
+        return r->status;
     }
-    cl_score_config c = {(int)top_k, cells, ncells, correlate};
-    cl_score sc;
-    cl_diag d = {{0}};
-    omp_set_num_threads(1);
-    int err = cl_score_text(s->m, cps, n, &c, &sc, &d);
-    unsigned st;
-    if (err) {
-        st = serve_error(r, err == CL_ENOMEM ? 500 : 400, "%s", d.msg[0] ? d.msg : cl_strerror(err));
-    } else {
-        cJSON *o = cJSON_CreateObject(), *chars = cJSON_AddArrayToObject(o, "chars");
-        for (size_t i = 0; i < n; i++)
-            cJSON_AddItemToArray(chars, score_position(&sc, cps, i));
-        cJSON_AddNumberToObject(o, "total_nats", sc.total);
-        cJSON_AddNumberToObject(o, "nats_per_char", n ? sc.total / (double)n : 0);
-        if (ncells) {
-            cJSON *a = cJSON_AddArrayToObject(o, "cells");
-            for (int i = 0; i < ncells; i++)
-                cJSON_AddItemToArray(a, cJSON_CreateNumber(cells[i]));
-        }
-        if (correlate)
-            score_correlated(o, &sc, cps);
-        cl_score_free(&sc);
-        st = serve_ok(r, o);
-    }
-    free(cells), free(cps);
-    return st;
+    j->c = (cl_score_config){(int)top_k, j->cells, j->c.ncells, correlate};
+    r->wait = &j->job;
+    return r->status = 0;
 }
 
 /* ==== /info and the context ======================================================= */
@@ -760,10 +964,15 @@ int serve_ctx_init(serve_ctx *s, cl_model *m, const serve_limits *lim, char *err
     memset(s, 0, sizeof *s);
     s->m = m, s->lim = *lim;
     s->has_lm = cl_model_head(m, "head.lm") != NULL;
-    serve_batcher_init(&s->tag_batch, tag_batch, s, SERVE_BATCH_JOBS);
-    serve_batcher_init(&s->clf_batch, clf_batch, s, SERVE_BATCH_JOBS);
     cl_diag d = {{0}};
-    int e = CL_OK;
+    /* A /tag or /classify batch takes at most --batch requests: the head
+     * runs forward passes of --batch sentences or texts anyway, and a
+     * smaller batch answers its first requests sooner. */
+    int e = CL_OK, q = lim->max_queue, t = lim->threads, jobs = lim->max_batch;
+    if ((e = serve_batcher_start(&s->tag_batch, tag_batch, s, jobs, q, t)) ||
+        (e = serve_batcher_start(&s->clf_batch, clf_batch, s, jobs, q, t)) ||
+        (e = serve_batcher_start(&s->lm_batch, lm_batch, s, SERVE_BATCH_JOBS, q, t)))
+        return snprintf(err, errsz, "cannot start the heads' threads"), e;
     if (cl_model_head(m, "head.tagger") &&
         (e = cl_annotator_create(&s->ann, m, &d)))
         return snprintf(err, errsz, "tagger: %s", d.msg[0] ? d.msg : cl_strerror(e)), e;
@@ -774,10 +983,18 @@ int serve_ctx_init(serve_ctx *s, cl_model *m, const serve_limits *lim, char *err
     return CL_OK;
 }
 
+void serve_ctx_stop(serve_ctx *s)
+{
+    serve_batcher_stop(&s->tag_batch);
+    serve_batcher_stop(&s->clf_batch);
+    serve_batcher_stop(&s->lm_batch);
+}
+
 void serve_ctx_free(serve_ctx *s)
 {
     serve_batcher_destroy(&s->tag_batch);
     serve_batcher_destroy(&s->clf_batch);
+    serve_batcher_destroy(&s->lm_batch);
     cl_labeler_free(s->labeler);
     cl_annotator_free(s->ann);
 }

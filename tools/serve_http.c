@@ -2,9 +2,13 @@
  *
  * libmicrohttpd calls handle() several times per request: first with no
  * state (we allocate it), then with each piece of the body (we keep it,
- * up to --max-request-bytes), then once with no data (we answer).  Every
- * answer is JSON except the page at "/" and the event stream of
- * /generate with "stream": true. */
+ * up to --max-request-bytes), then once with no data (we answer).  An
+ * endpoint that needs a head gives back a job instead of an answer: the
+ * connection is suspended, the job posted to the head's worker, and when
+ * the worker has run it, it resumes the connection and handle() is called
+ * once more to answer.  So these threads never wait for a computation, and
+ * a batch can hold any number of clients.  Every answer is JSON except the
+ * page at "/" and the event stream of /generate with "stream": true. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <stdarg.h>
@@ -19,6 +23,8 @@ typedef struct {
     char *body;
     size_t len, cap;
     int too_large;
+    cJSON *json;       /* the parsed body; a job may borrow from it */
+    serve_job *job;    /* posted: the connection is suspended until it is done */
 } request;
 
 /* ---- replies --------------------------------------------------------------- */
@@ -36,6 +42,19 @@ unsigned serve_error(serve_reply *r, unsigned status, const char *fmt, ...)
     r->body = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return r->status = status;
+}
+
+unsigned serve_job_reply(serve_job *j, serve_reply *r)
+{
+    if (j->err == SERVE_EBUSY)
+        serve_error(r, 503, "%s: too many requests wait for this head (--max-queue), or the "
+                    "server is stopping; retry later", j->what);
+    else
+        r->status = j->reply.status, r->body = j->reply.body;
+    j->reply.body = NULL;
+    if (j->release)
+        j->release(j);
+    return r->status;
 }
 
 unsigned serve_ok(serve_reply *r, cJSON *j)
@@ -102,6 +121,7 @@ static unsigned health(serve_ctx *s, serve_reply *r)
     cJSON_AddNumberToObject(j, "served", (double)atomic_load(&s->served));
     cJSON_AddItemToObject(j, "tag", batch_stats(&s->tag_batch));
     cJSON_AddItemToObject(j, "classify", batch_stats(&s->clf_batch));
+    cJSON_AddItemToObject(j, "lm", batch_stats(&s->lm_batch));
     return serve_ok(r, j);
 }
 
@@ -141,7 +161,7 @@ static unsigned parse_body(const request *q, cJSON **out, serve_reply *r)
     return 0;
 }
 
-static unsigned dispatch(serve_ctx *s, const char *url, const char *method, const request *q,
+static unsigned dispatch(serve_ctx *s, const char *url, const char *method, request *q,
                          serve_reply *r)
 {
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
@@ -156,12 +176,9 @@ static unsigned dispatch(serve_ctx *s, const char *url, const char *method, cons
         if (q->too_large)
             return serve_error(r, 413, "the body is larger than --max-request-bytes (%ld bytes)",
                                s->lim.max_request_bytes);
-        cJSON *req = NULL;
-        if (parse_body(q, &req, r))
+        if (parse_body(q, &q->json, r))
             return r->status;
-        unsigned st = rt->post_fn(s, req, r);
-        cJSON_Delete(req);
-        return st;
+        return rt->post_fn(s, q->json, r); /* q->json lives until the request ends */
     }
     return serve_error(r, 404, "no endpoint %s %s (see GET /info)", method, url);
 }
@@ -187,6 +204,25 @@ static int keep_body(request *q, const char *data, size_t n, long max)
     return 0;
 }
 
+static void resume(void *c)
+{
+    MHD_resume_connection(c);
+}
+
+/* Suspend first, then post: the worker resumes only a connection that is
+ * suspended.  A refused job is answered (503) at once, by resuming. */
+static enum MHD_Result wait_for(struct MHD_Connection *c, request *q, serve_job *j)
+{
+    q->job = j;
+    j->wake = resume, j->wake_arg = c, j->err = 0;
+    MHD_suspend_connection(c);
+    if (serve_batch_post(j->queue, j)) {
+        j->err = SERVE_EBUSY;
+        MHD_resume_connection(c);
+    }
+    return MHD_YES;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **con_cls)
@@ -210,8 +246,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (strcmp(url, "/") == 0 && strcmp(method, "GET") == 0)
         return queue(c, 200, serve_page_html, serve_page_html_len, "text/html; charset=utf-8",
                      MHD_RESPMEM_PERSISTENT);
-    serve_reply r = {0};
-    dispatch(s, url, method, q, &r);
+    serve_reply r = {.conn = c};
+    if (q->job) /* resumed: the head is done with it */
+        serve_job_reply(q->job, &r), q->job = NULL;
+    else if (dispatch(s, url, method, q, &r), r.wait)
+        return wait_for(c, q, r.wait);
     atomic_fetch_add(&s->served, 1);
     return send_reply(c, &r);
 }
@@ -224,6 +263,12 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     request *q = *con_cls;
     if (!q)
         return;
+    if (q->job) { /* done, but the client went before its answer */
+        serve_reply r = {0};
+        serve_job_reply(q->job, &r);
+        free(r.body);
+    }
+    cJSON_Delete(q->json);
     free(q->body);
     free(q);
     *con_cls = NULL;
@@ -236,7 +281,7 @@ struct MHD_Daemon *serve_http_start(serve_ctx *s, const char *bind, int port, in
     struct sockaddr_storage ss = {0};
     struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
     if (inet_pton(AF_INET, bind, &a4->sin_addr) == 1) {
         a4->sin_family = AF_INET, a4->sin_port = htons((uint16_t)port);
     } else if (inet_pton(AF_INET6, bind, &a6->sin6_addr) == 1) {
@@ -248,7 +293,7 @@ struct MHD_Daemon *serve_http_start(serve_ctx *s, const char *bind, int port, in
     }
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->lim.threads, MHD_OPTION_NOTIFY_COMPLETED,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->lim.http_threads, MHD_OPTION_NOTIFY_COMPLETED,
         completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->lim.timeout_s, MHD_OPTION_END);
     if (!d) {
         snprintf(err, errsz, "cannot listen on %s port %d (in use, or not an address of this "
