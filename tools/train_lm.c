@@ -124,11 +124,6 @@ static int run_task(lm_run *r, const cl_ids *train, const cl_ids *dev, const cl_
     cl_lmtrain_config c = cl_lmtrain_defaults();
     c.batch = o->batch, c.seq = o->seq, c.threads = o->threads;
     c.shares = train_job_shares(o);
-    c.precision = (cl_precision)o->precision;
-    if (c.precision != CL_PREC_FP32)
-        train_job_describe(o, "precision %s: %s products through oneDNN (%s)",
-                           cl_precision_name(c.precision),
-                           cl_precision_name(cl_precision_resolve(c.precision)), cl_mm_isa());
     cl_diag d = {{0}};
     int err = cl_lmtrain_create(&r->t, r->m, &c, train, dev, &d);
     if (err)
