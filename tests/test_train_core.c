@@ -291,6 +291,18 @@ START_TEST(precision_is_said_and_recorded)
 }
 END_TEST
 
+/* tests/train_precision.sh: the precision reaches every task's products. */
+START_TEST(every_task_takes_the_precision)
+{
+    char cmd[2048], out[8192];
+    snprintf(cmd, sizeof cmd, "%s/tests/train_precision.sh %s %s/precision %d 2>&1", CL_SRCDIR,
+             CL_TOOL, cl_test_tmpdir(), cl_precision_resolve(CL_PREC_AUTO) == CL_PREC_BF16);
+    int rc = cl_test_shell(cmd, out, sizeof out);
+    ck_assert_msg(rc == 0, "%s", out);
+    printf("%s", out);
+}
+END_TEST
+
 START_TEST(resume_refuses_a_changed_model_or_data)
 {
     char out[8192];
@@ -420,6 +432,7 @@ Suite *suite_train_core(void)
     tcase_add_test(te, log_to_stdout);
     tcase_add_test(te, progress_as_json_lines);
     tcase_add_test(te, precision_is_said_and_recorded);
+    tcase_add_test(te, every_task_takes_the_precision);
     tcase_add_test(te, resume_refuses_a_changed_model_or_data);
     tcase_add_test(te, divergence_stops_and_keeps_earlier_files);
     tcase_add_test(te, resume_never_replaces_the_best_with_a_worse_model);
