@@ -378,6 +378,11 @@ int cl_classifier_create(cl_classifier **out, const cl_model *m, int max_T, int 
     return CL_OK;
 }
 
+int cl_classifier_set_precision(cl_classifier *c, cl_precision p)
+{
+    return cl_seqrnn_set_precision(c->rnn, p);
+}
+
 int cl_classifier_rows_for(int T, int max_B)
 {
     int rows = CL_CLASSIFIER_BATCH_CHARS / (T > 0 ? T : 1);

@@ -108,6 +108,10 @@ int cl_classifier_create(cl_classifier **c, const cl_model *m, int max_T, int ma
 /* Rows for texts of up to T characters: min(max_B, max(1, BATCH_CHARS / T)). */
 int cl_classifier_rows_for(int T, int max_B);
 void cl_classifier_free(cl_classifier *c);
+/* Run the products of the encoder's recurrent stack through oneDNN in
+ * precision p (cl_mm.h; auto resolved here); without this call they use
+ * OpenBLAS in fp32.  0, CL_EINVAL (bf16 on a CPU without it) or CL_ENOMEM. */
+int cl_classifier_set_precision(cl_classifier *c, cl_precision p);
 int cl_classifier_max_batch(const cl_classifier *c);
 int cl_classifier_max_len(const cl_classifier *c);
 /* F, the width of the features cl_classifier_encode writes per text. */

@@ -254,10 +254,16 @@ static int task_select(void *ctx, int i)
     return CL_OK;
 }
 
+static int task_set_precision(void *ctx, cl_precision p)
+{
+    return cl_classifier_set_precision(((cl_clftrain *)ctx)->clf, p);
+}
+
 cl_train_task cl_clftrain_task(cl_clftrain *t)
 {
     cl_train_task k = {t, "classifier", task_prepare, task_begin_epoch, task_step,
-                       t->dev ? task_evaluate : NULL, NULL, log((double)t->K), task_select};
+                       t->dev ? task_evaluate : NULL, NULL, log((double)t->K), task_select,
+                       task_set_precision};
     return k;
 }
 

@@ -27,7 +27,6 @@ cl_lmtrain_config cl_lmtrain_defaults(void)
     cl_lmtrain_config c = {0};
     c.batch = 32, c.seq = 100, c.eval_streams = 64, c.threads = 1;
     c.shares = cl_train_shares_all();
-    c.precision = CL_PREC_FP32;
     return c;
 }
 
@@ -94,10 +93,6 @@ int cl_lmtrain_create(cl_lmtrain **out, cl_model *m, const cl_lmtrain_config *c,
     if (!err) {
         cl_rnn_set_threads(t->lm.enc.rnn, c->threads);
         cl_rnn_set_threads(t->eval.enc.rnn, c->threads);
-    }
-    if (!err && c->precision != CL_PREC_FP32) { /* fp32 stays on OpenBLAS, as before */
-        err = cl_encoder_set_precision(&t->lm.enc, c->precision);
-        err = err ? err : cl_encoder_set_precision(&t->eval.enc, c->precision);
     }
     if (err) {
         cl_lmtrain_free(t);
@@ -179,11 +174,20 @@ static int task_select(void *ctx, int i)
     return CL_OK;
 }
 
+/* Training and evaluation workspaces alike: the model evaluated is the one
+ * trained. */
+static int task_set_precision(void *ctx, cl_precision p)
+{
+    cl_lmtrain *t = ctx;
+    int err = cl_encoder_set_precision(&t->lm.enc, p);
+    return err ? err : cl_encoder_set_precision(&t->eval.enc, p);
+}
+
 cl_train_task cl_lmtrain_task(cl_lmtrain *t)
 {
     cl_train_task k = {t, "lm", NULL, task_begin_epoch, task_step,
                        t->dev ? task_evaluate : NULL, task_state,
-                       log((double)t->m->enc.vocab), task_select};
+                       log((double)t->m->enc.vocab), task_select, task_set_precision};
     return k;
 }
 

@@ -22,12 +22,12 @@ typedef struct {
     int eval_streams;    /* parallel streams for evaluation (64 as the reference) */
     int threads;         /* recurrence threads (cl_rnn_set_threads) */
     cl_train_shares shares; /* this process's streams: batch / parts of them per share */
-    cl_precision precision; /* CL_PREC_FP32: OpenBLAS; auto or bf16: oneDNN (cl_mm) */
     cl_encoder_reg reg;     /* regularisation of the training passes (cl_lm_set_regularization) */
 } cl_lmtrain_config;
 
-/* batch 32, seq 100, eval_streams 64, threads 1, all shares, fp32, no regularisation
- * beyond the head's dropout. */
+/* batch 32, seq 100, eval_streams 64, threads 1, all shares, no regularisation
+ * beyond the head's dropout.  The precision of the products is the training
+ * core's (cl_train_config.precision). */
 cl_lmtrain_config cl_lmtrain_defaults(void);
 
 typedef struct cl_lmtrain cl_lmtrain;

@@ -6,6 +6,9 @@
  * it is multiplied; later products of that shape only point the memory
  * objects at the caller's buffers.  charlstm allocates nothing per product
  * after the first (oneDNN itself builds a small argument map per execution).
+ * The cache keeps the 128 most recently used shapes (stacks over sentences
+ * meet a new shape with nearly every batch), and the scratchpads oneDNN
+ * needs are one buffer per calling thread, not one per shape.
  *
  * Precision: in bf16 mode A and B are uint16_t bfloat16 matrices (the caller
  * converts with cl_bf16_from_f32, usually once per weight update or per
@@ -39,6 +42,12 @@ const char *cl_precision_name(cl_precision p);
 cl_precision cl_precision_resolve(cl_precision p);
 /* The instruction set oneDNN uses here, e.g. "avx512_core_bf16"; static text. */
 const char *cl_mm_isa(void);
+
+/* The oneDNN implementation a product of a typical training shape ([32 x
+ * 512] x [512 x 2048]) gets in precision p (auto resolved), e.g.
+ * "brg:avx512_core_bf16", into buf (truncated to size).  0, or CL_EINVAL
+ * (bf16 on a CPU without it) / CL_ENOMEM with buf "-". */
+int cl_mm_impl(cl_precision p, char *buf, size_t size);
 
 typedef struct cl_mm_s cl_mm;
 

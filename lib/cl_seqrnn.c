@@ -127,6 +127,16 @@ int CL_R(cl_seqrnn_create)(SEQ **out, const cl_rnn_config *c, int max_T, int max
     return CL_OK;
 }
 
+#ifndef CL_DOUBLE
+int cl_seqrnn_set_precision(SEQ *r, cl_precision p)
+{
+    int err = CL_OK;
+    for (int i = 0; i < r->c.layers * r->D && !err; i++)
+        err = cl_rnn_set_precision(r->rnn[i], p);
+    return err;
+}
+#endif
+
 /* ==== moving steps between layouts ========================================= */
 
 /* Columns [off, off+w) of a [T,B,stride] buffer. */

@@ -42,5 +42,12 @@ CL_API_BEGIN
 CL_SEQRNN_DECLARE(float, )
 CL_SEQRNN_DECLARE(double, _d)
 
+/* Float stacks only: the products of every layer and direction through
+ * oneDNN in precision p (cl_rnn_set_precision, which says what stays fp32);
+ * without this call they use OpenBLAS in fp32.  0, CL_EINVAL (bf16 on a CPU
+ * without it) or CL_ENOMEM; on error the runs may differ in precision until
+ * the next successful call, so a caller treats it as fatal for the stack. */
+int cl_seqrnn_set_precision(cl_seqrnn *r, cl_precision p);
+
 CL_API_END
 #endif

@@ -119,6 +119,12 @@ typedef struct cl_tagger cl_tagger;
  * CL_ENOTFOUND when it has none.  Free with cl_tagger_free. */
 int cl_tagger_create(cl_tagger **t, cl_model *m, cl_diag *d);
 void cl_tagger_free(cl_tagger *t);
+/* Run the products of t's recurrent stacks (char and word BiLSTMs, and the
+ * encoder it reads) through oneDNN in precision p (cl_mm.h; auto resolved
+ * here), now and in every workspace it makes later; without this call they
+ * use OpenBLAS in fp32.  0, CL_EINVAL (bf16 on a CPU without it) or
+ * CL_ENOMEM. */
+int cl_tagger_set_precision(cl_tagger *t, cl_precision p);
 const cl_tagger_config *cl_tagger_config_of(const cl_tagger *t);
 /* Tag id of a tag string or -1; tag string of an id. */
 int cl_tagger_tag_id(const cl_tagger *t, const char *tag);

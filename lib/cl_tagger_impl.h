@@ -66,6 +66,8 @@ struct cl_tagger {
     int i_cemb, i_crnn, i_femb, i_wemb, i_wrnn, i_ow, i_ob; /* tensor indices */
     cl_rnn_config crnn, wrnn;
     int din, lm_dim;        /* word BiLSTM input width; encoder width (0 without LM) */
+    int mm;                 /* products through oneDNN in precision prec; 0: OpenBLAS */
+    cl_precision prec;
     cl_tagger_ws ws;
     /* The encoder is frozen, so its state at each word's last character never
      * changes: training computes it once per data set (cl_tagger_lm_cache)

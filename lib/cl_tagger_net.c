@@ -59,6 +59,18 @@ static int ws_alloc_bufs(cl_tagger *t, cl_tagger_ws *ws)
     return ok ? CL_OK : CL_ENOMEM;
 }
 
+/* The workspace's stacks in t's precision (none set: OpenBLAS). */
+static int ws_precision(const cl_tagger *t, cl_tagger_ws *ws)
+{
+    int err = CL_OK;
+    for (int g = 0; g < CL_TAGGER_CHAR_GROUPS && t->mm && !err; g++)
+        err = cl_seqrnn_set_precision(ws->crnn[g], t->prec);
+    err = err || !t->mm ? err : cl_seqrnn_set_precision(ws->wrnn, t->prec);
+    if (!err && t->mm && ws->have_enc)
+        err = cl_encoder_set_precision(&ws->enc, t->prec);
+    return err;
+}
+
 static int ws_alloc(cl_tagger *t, cl_tagger_ws *ws)
 {
     int per = (ws->N + CL_TAGGER_CHAR_GROUPS - 1) / CL_TAGGER_CHAR_GROUPS, err = CL_OK;
@@ -69,7 +81,19 @@ static int ws_alloc(cl_tagger *t, cl_tagger_ws *ws)
         err = cl_encoder_create(&ws->enc, &t->m->enc, &t->m->params, ws->Tl, ws->S);
         ws->have_enc = !err;
     }
+    err = err ? err : ws_precision(t, ws);
     return err ? err : ws_alloc_bufs(t, ws);
+}
+
+int cl_tagger_set_precision(cl_tagger *t, cl_precision p)
+{
+    cl_mm *probe = NULL;
+    int err = cl_mm_create(&probe, p); /* refuses bf16 here and now, not at the first batch */
+    cl_mm_free(probe);
+    if (err)
+        return err;
+    t->mm = 1, t->prec = cl_precision_resolve(p);
+    return t->ws.wrnn ? ws_precision(t, &t->ws) : CL_OK;
 }
 
 static int imax(int a, int b) { return a > b ? a : b; }

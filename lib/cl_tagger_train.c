@@ -168,11 +168,16 @@ static int task_evaluate(void *ctx, cl_train_score *s, cl_diag *d)
     return CL_OK;
 }
 
+static int task_set_precision(void *ctx, cl_precision p)
+{
+    return cl_tagger_set_precision(((cl_tagger_task *)ctx)->t, p);
+}
+
 cl_train_task cl_tagger_task_get(cl_tagger_task *k)
 {
     cl_train_task t = {k, "tagger", task_prepare, task_begin_epoch, task_step,
                        k->dev ? task_evaluate : NULL, NULL,
-                       log((double)k->t->cfg->ntags), task_select};
+                       log((double)k->t->cfg->ntags), task_select, task_set_precision};
     return t;
 }
 

@@ -146,6 +146,7 @@ static int check_config(const cl_model *m, const cl_train_config *c, const cl_tr
         c->decay_every < 0 || c->decay_start < 0 || c->warmup < 0 || !(c->ema >= 0 && c->ema < 1) ||
         c->max_steps < 0 || !(c->max_epochs >= 0) || !(c->max_seconds >= 0) ||
         c->eval_every < 0 || c->patience < 0 || c->accumulate < 0 || c->shares < 0 ||
+        c->precision < CL_PREC_AUTO || c->precision > CL_PREC_BF16 ||
         (c->dist && !(c->dist->size >= 1 && c->dist->rank >= 0 && c->dist->rank < c->dist->size)))
         return cl_diag_set(d, CL_EINVAL, "invalid training configuration");
     if (c->schedule == CL_SCHED_COSINE && !c->max_steps && !(c->max_epochs > 0))
@@ -169,6 +170,20 @@ static int check_config(const cl_model *m, const cl_train_config *c, const cl_tr
             if (g[i].begin < g[j].end && g[j].begin < g[i].end)
                 return cl_diag_set(d, CL_EINVAL, "parameter groups %d and %d overlap", j, i);
     return CL_OK;
+}
+
+/* Resolves the precision (kept in t->c: the configuration in force) and
+ * gives it to the task. */
+static int set_precision(cl_trainer *t, cl_diag *d)
+{
+    t->c.precision = cl_precision_resolve(t->c.precision);
+    int err = t->task.set_precision ? t->task.set_precision(t->task.ctx, t->c.precision) : CL_OK;
+    if (err == CL_EINVAL)
+        return cl_diag_set(d, err, "precision bf16: this CPU has neither AMX nor AVX512-BF16 "
+                           "(oneDNN's instruction set here: %s); use fp32", cl_mm_isa());
+    return err ? cl_diag_set(d, err, "precision %s: %s", cl_precision_name(t->c.precision),
+                             cl_strerror(err))
+               : CL_OK;
 }
 
 static int alloc_groups(cl_trainer *t, const cl_train_group *g, int ng)
@@ -330,6 +345,10 @@ int cl_trainer_create(cl_trainer **out, cl_model *m, const cl_train_config *c,
         cl_trainer_free(t);
         return cl_diag_set(d, err, "cannot set up training: %s", cl_strerror(err));
     }
+    if ((err = set_precision(t, d)) != CL_OK) {
+        cl_trainer_free(t);
+        return err;
+    }
     if (t->ema)
         gather(t, t->ema, 1);
     *out = t;
@@ -382,6 +401,7 @@ static int put_history(cl_ckpt_writer *w, void *ctx)
     err = err ? err : cl_ckpt_put_f64(w, "items", t->items);
     err = err ? err : cl_ckpt_put_f64(w, "valid_metric", t->st.last.metric);
     err = err ? err : cl_ckpt_put_f64(w, "valid_loss", t->st.last.loss);
+    err = err ? err : cl_ckpt_put_str(w, "precision", cl_precision_name(t->c.precision));
     return err ? err : cl_ckpt_section_end(w);
 }
 

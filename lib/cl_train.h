@@ -82,11 +82,17 @@ typedef struct {
      * final (cl_params' hook), so that the sums overlap the rest of the
      * pass.  0: CL_TRAIN_BUCKET; < 0: one sum after the pass. */
     long bucket;
+    /* The task's matrix products (cl_mm.h): CL_PREC_AUTO (0, the default:
+     * bf16 where the CPU has AMX or AVX512-BF16, else fp32), CL_PREC_FP32 or
+     * CL_PREC_BF16.  Resolved once and given to the task's set_precision;
+     * the resolved one is in every saved model's history. */
+    cl_precision precision;
 } cl_train_config;
 
 #define CL_TRAIN_BUCKET (1L << 18) /* 1 MB of floats */
 
-/* lr 2e-3, clip 5, no decay, no limit, evaluation every epoch, seed 1. */
+/* lr 2e-3, clip 5, no decay, no limit, evaluation every epoch, seed 1,
+ * precision auto. */
 cl_train_config cl_train_defaults(void);
 
 /* A part of the trainable buffer [begin, end) with its own learning rate
@@ -145,6 +151,11 @@ typedef struct {
      * batch (shares / ranks): the next step computes its part i (0 <= i
      * < k), each part with its own state.  NULL: the task holds one part. */
     int (*select)(void *ctx, int i);
+    /* Once, from cl_trainer_create (before prepare): run the task's
+     * products, training and evaluation, in precision p (CL_PREC_FP32 or
+     * CL_PREC_BF16, already resolved).  0, CL_EINVAL (bf16 on a CPU
+     * without it) or CL_ENOMEM.  NULL: the task has one way to multiply. */
+    int (*set_precision)(void *ctx, cl_precision p);
 } cl_train_task;
 
 #define CL_TRAIN_DIVERGED 3.0

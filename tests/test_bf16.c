@@ -1,6 +1,8 @@
-/* bfloat16 products (cl_mm, cl_rnn_set_precision): the rounding itself, and
- * a whole stack's outputs, loss and every gradient in bf16 against fp32
- * (both through oneDNN) within what bf16 inputs with fp32 accumulation allow.
+/* bfloat16 products (cl_mm, cl_rnn_set_precision, cl_seqrnn_set_precision):
+ * the rounding itself, and a whole stack's outputs, loss and every gradient
+ * in bf16 against fp32 (both through oneDNN) within what bf16 inputs with
+ * fp32 accumulation allow: the language model's cl_rnn, and the tagger's and
+ * classifier's cl_seqrnn over sentences of different lengths.
  * On a CPU without AVX512-BF16 or AMX, bf16 must be refused (CL_EINVAL) and
  * `auto` must mean fp32. */
 #include <math.h>
@@ -11,6 +13,7 @@
 #include "cl_error.h"
 #include "cl_mm.h"
 #include "cl_nn.h"
+#include "cl_seqrnn.h"
 #include "cl_test.h"
 
 static float from_bf16(uint16_t h)
@@ -59,6 +62,38 @@ START_TEST(test_precision_names)
 }
 END_TEST
 
+/* More shapes than the cache keeps (a tagger's batches): evicted shapes are
+ * made again and every product stays right, in fp32 (exact enough to
+ * compare with a plain loop) and with a scratchpad-hungry transposed A. */
+START_TEST(test_mm_many_shapes)
+{
+    enum { N = 24, K = 40, MAXM = 300 };
+    cl_mm *m = NULL;
+    ck_assert_int_eq(cl_mm_create(&m, CL_PREC_FP32), 0);
+    float *A = malloc(sizeof(float) * MAXM * K), *B = malloc(sizeof(float) * K * N);
+    float *C = malloc(sizeof(float) * MAXM * N);
+    for (int i = 0; i < MAXM * K; i++)
+        A[i] = (float)((i * 37) % 19) / 19 - 0.5f;
+    for (int i = 0; i < K * N; i++)
+        B[i] = (float)((i * 11) % 23) / 23 - 0.5f;
+    for (int pass = 0; pass < 2; pass++)
+        for (int M = 1; M <= MAXM; M += 1 + pass * 29) {
+            char ta = M % 2 ? 'N' : 'T'; /* A [M,K], or [K,M] read transposed */
+            ck_assert_int_eq(cl_mm_gemm(m, 1, ta, 'N', M, N, K, A, ta == 'N' ? K : M, B, N, 0, C, N), 0);
+            for (int i = 0; i < M; i += 7)
+                for (int j = 0; j < N; j += 5) {
+                    double want = 0;
+                    for (int k = 0; k < K; k++)
+                        want += (double)(ta == 'N' ? A[i * K + k] : A[k * M + i]) * B[k * N + j];
+                    ck_assert_msg(fabs(C[i * N + j] - want) < 1e-4, "M %d (%d,%d): %g, not %g", M,
+                                  i, j, C[i * N + j], want);
+                }
+        }
+    cl_mm_free(m);
+    free(A), free(B), free(C);
+}
+END_TEST
+
 /* ---- a stack in both precisions ----------------------------------------- */
 
 typedef struct {
@@ -86,6 +121,24 @@ static int out_alloc(run_out *o, const cl_rnn_config *c, int T, int B)
     return o->P && o->G && o->X && o->dX && o->Y && o->RY && o->hT && o->dh0 ? 0 : CL_ENOMEM;
 }
 
+/* v[0..n) uniform in [-1, 1). */
+static void uniform(float *v, size_t n, cl_rng *rng)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = 2 * cl_rng_float(rng) - 1;
+}
+
+/* Weights (cl_rnn_init), inputs X and loss weights RY from seed; rng goes
+ * on to draw the dropout masks. */
+static int random_inputs(const cl_rnn_config *c, run_out *o, uint64_t seed, cl_rng *rng)
+{
+    cl_rng_seed(rng, seed);
+    int err = cl_rnn_init(c, o->P, rng);
+    if (!err)
+        uniform(o->X, o->nX, rng), uniform(o->RY, o->nY, rng);
+    return err;
+}
+
 /* Random weights (cl_rnn_init), inputs and loss weights RY: loss = sum Y*RY,
  * so dL/dY = RY.  Same seed, same dropout masks in every precision. */
 static int run(const cl_rnn_config *c, int T, int B, cl_precision p, int threads, run_out *o)
@@ -93,12 +146,7 @@ static int run(const cl_rnn_config *c, int T, int B, cl_precision p, int threads
     cl_rng rng;
     cl_rnn *r = NULL;
     int err = out_alloc(o, c, T, B);
-    cl_rng_seed(&rng, 7);
-    err = err ? err : cl_rnn_init(c, o->P, &rng);
-    for (size_t i = 0; !err && i < o->nX; i++)
-        o->X[i] = 2 * cl_rng_float(&rng) - 1;
-    for (size_t i = 0; !err && i < o->nY; i++)
-        o->RY[i] = 2 * cl_rng_float(&rng) - 1;
+    err = err ? err : random_inputs(c, o, 7, &rng);
     err = err ? err : cl_rnn_create(&r, c, T, B);
     err = err ? err : cl_rnn_set_precision(r, p);
     if (!err)
@@ -168,6 +216,74 @@ static void check_cell(cl_cell cell)
     ck_assert_msg(dt < 1e-5, "threads change bf16 results by %g", dt);
 }
 
+/* ---- variable-length stacks (cl_seqrnn) --------------------------------- */
+
+/* loss = sum Y*RY + sum last*RL, so dL/dY = RY and dL/dlast = RL; o->hT
+ * holds `last` [B, D*H] (o->nS is resized for it). */
+static int run_seq(const cl_rnn_config *c, int T, int B, const int *len, cl_precision p,
+                   run_out *o)
+{
+    cl_rng rng;
+    cl_seqrnn *r = NULL;
+    int err = out_alloc(o, c, T, B);
+    size_t nL = (size_t)B * cl_rnn_out_dim(c);
+    float *RL = malloc(nL * sizeof *RL);
+    free(o->hT);
+    o->hT = malloc(nL * sizeof(float)), o->nS = 0; /* dh0: none here */
+    err = err ? err : !RL || !o->hT ? CL_ENOMEM : 0;
+    err = err ? err : random_inputs(c, o, 11, &rng);
+    if (!err)
+        uniform(RL, nL, &rng);
+    err = err ? err : cl_seqrnn_create(&r, c, T, B);
+    err = err ? err : cl_seqrnn_set_precision(r, p);
+    err = err ? err : cl_seqrnn_forward(r, o->P, T, B, o->X, len, o->Y, o->hT, 1, &rng);
+    err = err ? err : cl_seqrnn_backward(r, o->P, o->G, o->RY, RL, o->dX);
+    o->loss = o->loss_abs = 0;
+    for (size_t i = 0; !err && i < o->nY + nL; i++) {
+        double v = i < o->nY ? (double)o->Y[i] * o->RY[i] : (double)o->hT[i - o->nY] * RL[i - o->nY];
+        o->loss += v, o->loss_abs += fabs(v);
+    }
+    cl_seqrnn_free(r);
+    free(RL);
+    return err;
+}
+
+/* The tagger's word BiLSTM and the classifier's encoder: bidirectional, two
+ * layers with dropout, sentences of 1 to T steps.  Same bounds as above. */
+static void check_seq(cl_cell cell)
+{
+    cl_rnn_config c = {cell, 20, 40, 2, 1, 0.2f};
+    int T = 19, B = 12, len[12];
+    for (int b = 0; b < B; b++)
+        len[b] = 1 + (b * 7) % T;
+    run_out f = {0}, h = {0};
+    int ef = run_seq(&c, T, B, len, CL_PREC_FP32, &f);
+    int eh = run_seq(&c, T, B, len, CL_PREC_BF16, &h);
+    ck_assert_int_eq(ef, 0);
+    if (cl_precision_resolve(CL_PREC_AUTO) != CL_PREC_BF16) {
+        printf("seqrnn bf16: no AVX512-BF16/AMX here (%s); checked that it is refused\n",
+               cl_mm_isa());
+        ck_assert_int_eq(eh, CL_EINVAL);
+        out_free(&f), out_free(&h);
+        return;
+    }
+    ck_assert_int_eq(eh, 0);
+    double dy = rel_diff(h.Y, f.Y, f.nY), dg = rel_diff(h.G, f.G, f.nP);
+    double dx = rel_diff(h.dX, f.dX, f.nX), dl = fabs(h.loss - f.loss) / f.loss_abs;
+    printf("seqrnn bf16 vs fp32 (%s): Y %.2e, loss %.2e, dparams %.2e, dX %.2e\n",
+           cell == CL_CELL_LSTM ? "LSTM" : "GRU", dy, dl, dg, dx);
+    out_free(&f), out_free(&h);
+    ck_assert_msg(dy < BF16_TOL_Y && dl < BF16_TOL_Y, "outputs: %g, loss %g", dy, dl);
+    ck_assert_msg(dg < BF16_TOL_GRAD && dx < BF16_TOL_GRAD, "gradients: params %g, dX %g", dg,
+                  dx);
+    ck_assert_msg(dy > 1e-5 && dg > 1e-5, "bf16 equals fp32 (%g, %g)", dy, dg);
+}
+
+START_TEST(test_seqrnn_lstm_bf16_vs_fp32) { check_seq(CL_CELL_LSTM); }
+END_TEST
+START_TEST(test_seqrnn_gru_bf16_vs_fp32) { check_seq(CL_CELL_GRU); }
+END_TEST
+
 START_TEST(test_lstm_bf16_vs_fp32) { check_cell(CL_CELL_LSTM); }
 END_TEST
 START_TEST(test_gru_bf16_vs_fp32) { check_cell(CL_CELL_GRU); }
@@ -179,8 +295,11 @@ Suite *suite_bf16(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_rounding);
     tcase_add_test(tc, test_precision_names);
+    tcase_add_test(tc, test_mm_many_shapes);
     tcase_add_test(tc, test_lstm_bf16_vs_fp32);
     tcase_add_test(tc, test_gru_bf16_vs_fp32);
+    tcase_add_test(tc, test_seqrnn_lstm_bf16_vs_fp32);
+    tcase_add_test(tc, test_seqrnn_gru_bf16_vs_fp32);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -88,7 +88,7 @@ static void run_toy(long nan_at, int want_err)
 {
     cl_model *m = toy_model();
     toy_task k = {m, nan_at, 0};
-    cl_train_task task = {&k, "toy", NULL, toy_begin, toy_step, NULL, NULL, 0, NULL};
+    cl_train_task task = {&k, "toy", NULL, toy_begin, toy_step, NULL, NULL, 0, NULL, NULL};
     size_t n = m->params.n_train, half = n / 2 / 16 * 16;
     cl_train_group g[2] = {{0, half, 0.1f, 0}, {half, n, 0.1f, 1}};
     float *w0 = malloc(n * sizeof *w0);
@@ -138,7 +138,7 @@ START_TEST(accumulated_gradient_is_the_mean_over_items)
 {
     cl_model *m = toy_model();
     toy_task k = {m, -1, 0};
-    cl_train_task task = {&k, "toy", NULL, toy_begin, toy_counted_step, NULL, NULL, 0, NULL};
+    cl_train_task task = {&k, "toy", NULL, toy_begin, toy_counted_step, NULL, NULL, 0, NULL, NULL};
     size_t n = m->params.n_train;
     cl_train_group g[1] = {{0, n, 0.1f, 0}};
     float *w0 = malloc(n * sizeof *w0);
@@ -177,11 +177,17 @@ END_TEST
 
 /* ==== end to end =========================================================== */
 
-static void resume_exactly(const char *task, int threads)
+/* Loop index i: 1 and 2 threads in the default precision (auto: bf16 where
+ * the CPU has it, so both paths are checked on such a CPU), then 1 thread in
+ * fp32 (what CPUs without bf16 run; the resumed run must take fp32 from
+ * MODEL.last, as it is given no option). */
+static void resume_exactly(const char *task, int i)
 {
     char cmd[2048], out[8192];
-    snprintf(cmd, sizeof cmd, "%s/tests/train_resume.sh %s %s/resume-%s-%d %s %d 2>&1",
-             CL_SRCDIR, CL_TOOL, cl_test_tmpdir(), task, threads, task, threads);
+    int threads = i == 1 ? 2 : 1;
+    const char *prec = i == 2 ? "fp32" : "";
+    snprintf(cmd, sizeof cmd, "%s/tests/train_resume.sh %s %s/resume-%s-%d %s %d %s 2>&1",
+             CL_SRCDIR, CL_TOOL, cl_test_tmpdir(), task, i, task, threads, prec);
     int rc = cl_test_shell(cmd, out, sizeof out);
     ck_assert_msg(rc == 0, "%s", out);
     printf("%s", out);
@@ -209,11 +215,11 @@ START_TEST(mpi_ranks_train_as_one_process)
 }
 END_TEST
 
-START_TEST(lm_resumes_exactly) { resume_exactly("lm", _i + 1); }
+START_TEST(lm_resumes_exactly) { resume_exactly("lm", _i); }
 END_TEST
-START_TEST(tagger_resumes_exactly) { resume_exactly("tagger", _i + 1); }
+START_TEST(tagger_resumes_exactly) { resume_exactly("tagger", _i); }
 END_TEST
-START_TEST(classifier_resumes_exactly) { resume_exactly("classifier", _i + 1); }
+START_TEST(classifier_resumes_exactly) { resume_exactly("classifier", _i); }
 END_TEST
 
 /* A text of a few thousand characters and a short LM run on it. */
@@ -259,6 +265,41 @@ START_TEST(progress_as_json_lines)
     ck_assert_msg(strstr(out, "\"evaluation\":true,\"improved\":true,\"saved\":true}\n"), "%s", out);
     for (const char *l = out, *nl; (nl = strchr(l, '\n')) != NULL; l = nl + 1)
         ck_assert_msg(l[0] == '{' && nl[-1] == '}', "not a report: %s", l); /* nothing else */
+}
+END_TEST
+
+/* --precision: said at the start (with what oneDNN runs), and the precision
+ * in force recorded in the model's history; auto becomes bf16 or fp32. */
+START_TEST(precision_is_said_and_recorded)
+{
+    char out[8192], info[16384];
+    int rc;
+    const char *dir = lm_run("p32.model", "--steps 3 --precision fp32", &rc, out, sizeof out);
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert_msg(strstr(out, "precision fp32: fp32 products through oneDNN (instruction set "),
+                  "%s", out);
+    ck_assert_int_eq(cl_test_run(info, sizeof info, "info %s/p32.model", dir), 0);
+    ck_assert_msg(strstr(info, "precision        \"fp32\""), "%s", info);
+    lm_run("pauto.model", "--steps 3", &rc, out, sizeof out);
+    ck_assert_msg(rc == 0, "%s", out);
+    int bf = cl_precision_resolve(CL_PREC_AUTO) == CL_PREC_BF16;
+    ck_assert_msg(strstr(out, bf ? "precision auto: bf16 (fp32 accumulation) products"
+                                 : "precision auto: fp32 products"), "%s", out);
+    ck_assert_int_eq(cl_test_run(info, sizeof info, "info %s/pauto.model", dir), 0);
+    ck_assert_msg(strstr(info, bf ? "precision        \"bf16\"" : "precision        \"fp32\""),
+                  "%s", info);
+}
+END_TEST
+
+/* tests/train_precision.sh: the precision reaches every task's products. */
+START_TEST(every_task_takes_the_precision)
+{
+    char cmd[2048], out[8192];
+    snprintf(cmd, sizeof cmd, "%s/tests/train_precision.sh %s %s/precision %d 2>&1", CL_SRCDIR,
+             CL_TOOL, cl_test_tmpdir(), cl_precision_resolve(CL_PREC_AUTO) == CL_PREC_BF16);
+    int rc = cl_test_shell(cmd, out, sizeof out);
+    ck_assert_msg(rc == 0, "%s", out);
+    printf("%s", out);
 }
 END_TEST
 
@@ -385,11 +426,13 @@ Suite *suite_train_core(void)
     suite_add_tcase(s, tc);
     TCase *te = tcase_create("cli");
     tcase_set_timeout(te, 600);
-    tcase_add_loop_test(te, lm_resumes_exactly, 0, 2);
-    tcase_add_loop_test(te, tagger_resumes_exactly, 0, 2);
-    tcase_add_loop_test(te, classifier_resumes_exactly, 0, 2);
+    tcase_add_loop_test(te, lm_resumes_exactly, 0, 3);
+    tcase_add_loop_test(te, tagger_resumes_exactly, 0, 3);
+    tcase_add_loop_test(te, classifier_resumes_exactly, 0, 3);
     tcase_add_test(te, log_to_stdout);
     tcase_add_test(te, progress_as_json_lines);
+    tcase_add_test(te, precision_is_said_and_recorded);
+    tcase_add_test(te, every_task_takes_the_precision);
     tcase_add_test(te, resume_refuses_a_changed_model_or_data);
     tcase_add_test(te, divergence_stops_and_keeps_earlier_files);
     tcase_add_test(te, resume_never_replaces_the_best_with_a_worse_model);

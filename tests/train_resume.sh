@@ -3,17 +3,20 @@
 # SIGINT in the middle, then resumed with `--resume MODEL.last -o MODEL` and
 # no other option, must leave byte-identical files (cmp).
 #
-#   tests/train_resume.sh CHARLSTM DIR TASK THREADS
+#   tests/train_resume.sh CHARLSTM DIR TASK THREADS [PRECISION]
 #
-# TASK is lm, tagger or classifier; the data are made here.  Prints what it
-# checked and exits non-zero on the first difference.
+# TASK is lm, tagger or classifier; the data are made here.  PRECISION is
+# given as --precision to the first runs only (the resumed one must keep it
+# from MODEL.last); default: none, i.e. auto (bf16 where the CPU has it).
+# Prints what it checked and exits non-zero on the first difference.
 set -euo pipefail
-B=$1 D=$2 TASK=$3 THREADS=$4
+B=$1 D=$2 TASK=$3 THREADS=$4 PREC=${5:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$D"
 cd "$D"
 
 . "$HERE/train_data.sh" # make_data
+[ -n "$PREC" ] && ARGS+=(--precision "$PREC")
 
 case $TASK in
 lm) ARGS=(--task lm --train text.txt --layers 2 --hidden 24 --emb 8 --batch 4 --seq 16
@@ -43,4 +46,5 @@ step=$(sed -n 's/.*interrupted at step \([0-9]*\).*/\1/p' cut.err)
 "$B" train --resume cut.model.last -o cut.model -q
 cmp full.model cut.model
 cmp full.model.last cut.model.last
-echo "$TASK: interrupted at step $step with $THREADS thread(s), resumed: files identical"
+echo "$TASK: interrupted at step $step with $THREADS thread(s), precision ${PREC:-auto}," \
+     "resumed: files identical"

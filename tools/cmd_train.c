@@ -32,7 +32,7 @@ static void train_defaults(train_opts *o)
         .epochs = -1, .eval_every = -1, .seed = 1, .patience = -1, .threads = 1, .accumulate = 1,
         .casefold = -1, .bidir = -1, .ema = -1,
         .column = COLUMN_UPOS, .encoder_lr = -1, .ngram = 2, .ngram_bits = 20,
-        .ngram_dropout = 0.5, .precision = CL_PREC_FP32, .bucket_mb = 1,
+        .ngram_dropout = 0.5, .precision = CL_PREC_AUTO, .bucket_mb = 1,
     };
 }
 
@@ -404,9 +404,10 @@ static int train_parse(train_opts *o, int argc, char **argv, cl_ckpt **ck)
          .help = "threads (OpenMP) for the recurrence and the matrix products",
          .min = 1, .max = 1024},
         {"precision", 0, CLI_CHOICE, &o->precision, NULL,
-         .help = "language model: matrix products of the encoder through oneDNN in bf16 with "
-         "fp32 accumulation (auto: where the CPU has AMX or AVX512-BF16), or fp32 as "
-         "before (OpenBLAS)", .choices = "auto|fp32|bf16"},
+         .help = "matrix products of the recurrent stacks (every task, training and "
+         "evaluation) through oneDNN in bf16 with fp32 accumulation, or in fp32; auto: bf16 "
+         "where the CPU has AMX or AVX512-BF16, fp32 elsewhere.  Weights, optimizer and gates "
+         "stay fp32", .choices = "auto|fp32|bf16"},
 
         {.type = CLI_SECTION, .help = "Tagger and classifier:"},
         {"column", 0, CLI_CHOICE, &o->column, NULL, .help = "CoNLL-U column to learn (tagger)", .choices = "upos|xpos"},

@@ -46,6 +46,7 @@ static cl_train_config config_of(const train_opts *o)
     c.accumulate = o->accumulate, c.dist = o->dist, c.shares = o->deterministic;
     c.bucket = o->bucket_mb > 0 ? (long)(o->bucket_mb * (1 << 20) / sizeof(float)) : -1;
     c.bucket += !c.bucket; /* a tiny size is one float, not the default */
+    c.precision = (cl_precision)o->precision;
     return c;
 }
 
@@ -195,6 +196,20 @@ static int finish(const job_run *r, int err, const cl_diag *d, const cl_train_st
 
 /* ==== the run ============================================================== */
 
+/* Which products the trainer chose: the precision in force and what oneDNN
+ * runs them with. */
+static void describe_precision(const train_opts *o, const cl_trainer *t)
+{
+    cl_precision p = cl_trainer_config(t)->precision;
+    char impl[64];
+    if (o->quiet) /* no need to ask oneDNN */
+        return;
+    cl_mm_impl(p, impl, sizeof impl);
+    train_job_describe(o, "precision %s: %s products through oneDNN (instruction set %s, "
+                       "matmul %s)", cl_precision_name((cl_precision)o->precision),
+                       p == CL_PREC_BF16 ? "bf16 (fp32 accumulation)" : "fp32", cl_mm_isa(), impl);
+}
+
 static int run_trainer(job_run *r)
 {
     train_job *j = r->j;
@@ -209,6 +224,7 @@ static int run_trainer(job_run *r)
         cl_trainer_free(t);
         return cli_fail(CMD, err, &d, "cannot start training");
     }
+    describe_precision(j->o, t);
     cli_progress_init(&r->progress, stderr, 0, j->unit);
     r->progress.time_limit = c.max_seconds;
     r->progress.val_label = j->metric, r->progress.val_percent = j->metric_percent;

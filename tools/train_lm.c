@@ -124,12 +124,7 @@ static int run_task(lm_run *r, const cl_ids *train, const cl_ids *dev, const cl_
     cl_lmtrain_config c = cl_lmtrain_defaults();
     c.batch = o->batch, c.seq = o->seq, c.threads = o->threads;
     c.shares = train_job_shares(o);
-    c.precision = (cl_precision)o->precision;
     c.reg = (cl_encoder_reg){{o->locked_dropout, (float)o->weight_drop}, (float)o->embed_dropout};
-    if (c.precision != CL_PREC_FP32)
-        train_job_describe(o, "precision %s: %s products through oneDNN (%s)",
-                           cl_precision_name(c.precision),
-                           cl_precision_name(cl_precision_resolve(c.precision)), cl_mm_isa());
     cl_diag d = {{0}};
     int err = cl_lmtrain_create(&r->t, r->m, &c, train, dev, &d);
     if (err)
