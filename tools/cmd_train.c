@@ -32,7 +32,7 @@ static void train_defaults(train_opts *o)
         .epochs = -1, .eval_every = -1, .seed = 1, .patience = -1, .threads = 1, .accumulate = 1,
         .casefold = -1, .bidir = -1, .ema = -1,
         .column = COLUMN_UPOS, .encoder_lr = -1, .ngram = 2, .ngram_bits = 20,
-        .ngram_dropout = 0.5, .ngram_chars = 5, .nbsvm_lr = -1, .precision = CL_PREC_FP32, .bucket_mb = 1, .cv_seed = 1,
+        .ngram_dropout = 0.5, .ngram_chars = 0, .nbsvm_lr = -1, .precision = CL_PREC_FP32, .bucket_mb = 1, .cv_seed = 1,
     };
 }
 
@@ -441,10 +441,10 @@ static int train_parse(train_opts *o, int argc, char **argv, cl_ckpt **ck)
          .help = "hash word n-grams into 2^B buckets (classifier)", .min = 8, .max = 26},
         {"ngram-chars", 0, CLI_INT, &o->ngram_chars, "N",
          .help = "classifier: character n-grams of lengths 2..N next to the word n-grams "
-         "(0 = off)", .min = 0, .max = 8},
-        {"no-nbsvm", 0, CLI_FLAG, &o->no_nbsvm, NULL,
-         .help = "classifier: the n-grams give naive Bayes evidence only, without the learned "
-         "weight per n-gram on their log-count ratios (NBSVM)"},
+         "(0 = off; e.g. 5 with --nbsvm)", .min = 0, .max = 8},
+        {"nbsvm", 0, CLI_FLAG, &o->nbsvm, NULL,
+         .help = "classifier: learn a weight per n-gram on its naive Bayes log-count ratio "
+         "(NBSVM) next to the naive Bayes evidence"},
         {"nbsvm-lr", 0, CLI_FLOAT, &o->nbsvm_lr, "F",
          .help = "classifier: learning rate of the NBSVM weights", .min = 0, .max = 10,
          .above_min = 1, .default_text = "--lr / 10"},

@@ -123,7 +123,7 @@ static int add_head(clf_run *r, cl_rng *rng)
     c->dropout = (float)r->o->dropout, c->frozen = r->o->freeze;
     c->ngram = r->o->ngram, c->ngram_bits = r->o->ngram_bits;
     c->ngram_dropout = (float)r->o->ngram_dropout;
-    c->ngram_chars = r->o->ngram ? r->o->ngram_chars : 0, c->nbsvm = !r->o->no_nbsvm;
+    c->ngram_chars = r->o->ngram ? r->o->ngram_chars : 0, c->nbsvm = r->o->nbsvm;
     if (r->o->no_encoder) /* the linear part alone: no pooled states, no tanh layer */
         c->pool = 0, c->hidden = 0, c->ngram_dropout = 0;
     /* Standardise a pretrained encoder's states (large common offsets,

@@ -47,7 +47,7 @@ typedef struct {
     int ngram, ngram_bits;  /* classifier: word n-gram evidence (0 = off), 2^bits buckets */
     double ngram_dropout;   /* classifier: texts trained without their evidence */
     int ngram_chars;        /* classifier: character n-grams of lengths 2..N too (0 = off) */
-    int no_nbsvm;           /* classifier: naive Bayes evidence only, no learned weights */
+    int nbsvm;              /* classifier: learned NBSVM weights on the n-grams' ratios */
     double nbsvm_lr;        /* classifier: learning rate of the NBSVM weights (resolved) */
     int no_encoder;         /* classifier: the n-gram part alone (ablation) */
     int cv;                 /* classifier: K-fold cross-validation instead of a model (0 = off) */
