@@ -94,6 +94,7 @@ static int head_add_params(const cl_model *m, const void *cfg, cl_params *p)
 {
     const cl_classifier_config *c = cfg;
     int F = pooled_dim(c, &m->enc), in2 = c->hidden ? c->hidden : F;
+    int sw[2] = {c->nlabels, 1 << c->ngram_bits};
     int s1[2] = {c->hidden, F}, sb1[1] = {c->hidden}, s2[2] = {c->nlabels, in2},
         sb2[1] = {c->nlabels};
     int sn[1] = {F}, sc[2] = {c->nlabels, 1 << c->ngram_bits}, err = CL_OK;
@@ -110,31 +111,46 @@ static int head_add_params(const cl_model *m, const void *cfg, cl_params *p)
         err = cl_params_add(p, SECTION ".w1", 2, s1);
         err = err < 0 ? err : cl_params_add(p, SECTION ".b1", 1, sb1);
     }
-    err = err < 0 ? err : cl_params_add(p, SECTION ".w2", 2, s2);
+    if (in2 > 0) /* pool "none": no encoder part at all */
+        err = err < 0 ? err : cl_params_add(p, SECTION ".w2", 2, s2);
     err = err < 0 ? err : cl_params_add(p, SECTION ".b2", 1, sb2);
+    /* last, so that the trainer can give it a learning rate of its own */
+    if (c->ngram && c->nbsvm && err >= 0)
+        err = cl_params_add(p, SECTION ".ngram_weight", 2, sw);
     return err < 0 ? err : CL_OK;
 }
 
 static int head_init_params(const cl_model *m, const void *cfg, cl_params *p, cl_rng *rng)
 {
     const cl_classifier_config *c = cfg;
-    (void)m;
     int im = cl_params_find(p, SECTION ".norm_mean"), is = cl_params_find(p, SECTION ".norm_scale");
-    if (cl_params_find(p, SECTION ".w2") < 0 || cl_params_find(p, SECTION ".b2") < 0 ||
+    int F = pooled_dim(c, &m->enc), in2 = c->hidden ? c->hidden : F;
+    if ((in2 > 0 && cl_params_find(p, SECTION ".w2") < 0) || cl_params_find(p, SECTION ".b2") < 0 ||
         (c->hidden > 0 && cl_params_find(p, SECTION ".w1") < 0) || (c->norm && (im < 0 || is < 0)))
         return CL_ENOTFOUND;
     int ic = cl_params_find(p, SECTION ".ngram_counts");
     int isc = cl_params_find(p, SECTION ".ngram_scale");
-    if (c->ngram && (ic < 0 || isc < 0))
+    int iw = cl_params_find(p, SECTION ".ngram_weight");
+    if (c->ngram && (ic < 0 || isc < 0 || (c->nbsvm && iw < 0)))
         return CL_ENOTFOUND;
+    if (c->ngram && c->nbsvm) /* naive Bayes until the head learns otherwise */
+        memset(cl_params_w(p, iw), 0, sizeof(float) * p->t[iw].size);
     if (c->ngram) { /* empty until counted; evidence taken at face value (naive Bayes) */
         memset(cl_params_w(p, ic), 0, sizeof(float) * p->t[ic].size);
+        /* NBSVM's character n-grams make naive Bayes far too sure of
+         * itself (hundreds of overlapping terms): its head starts from
+         * nothing and learns the weight of the evidence like the rest. */
         for (int k = 0; k < c->nlabels; k++)
-            cl_params_w(p, isc)[k] = 1.0f;
+            cl_params_w(p, isc)[k] = c->nbsvm ? 0.0f : 1.0f;
     }
     for (size_t i = 0; c->norm && i < p->t[is].size; i++) /* identity until set_norm */
         cl_params_w(p, im)[i] = 0, cl_params_w(p, is)[i] = 1;
     int err = c->hidden > 0 ? cl_params_init_linear(p, SECTION ".w1", SECTION ".b1", rng) : CL_OK;
+    if (in2 == 0) { /* the linear part alone: a bias that starts at 0 */
+        int ib = cl_params_find(p, SECTION ".b2");
+        memset(cl_params_w(p, ib), 0, sizeof(float) * p->t[ib].size);
+        return err;
+    }
     return err ? err : cl_params_init_linear(p, SECTION ".w2", SECTION ".b2", rng);
 }
 
@@ -143,7 +159,7 @@ static const char *const pool_names[] = {"last", "mean", "max"};
 /* "last,mean,max" <-> bits, the file's self-describing form. */
 static void pool_format(int pool, char *buf, size_t size)
 {
-    buf[0] = 0;
+    snprintf(buf, size, "%s", pool ? "" : "none");
     for (int i = 0; i < 3; i++)
         if (pool & (1 << i)) {
             size_t n = strlen(buf);
@@ -154,6 +170,8 @@ static void pool_format(int pool, char *buf, size_t size)
 static int pool_parse(const char *s, int *pool)
 {
     *pool = 0;
+    if (strcmp(s, "none") == 0)
+        return CL_OK;
     while (*s) {
         size_t n = strcspn(s, ",");
         int found = 0;
@@ -182,7 +200,24 @@ static int head_save_meta(const void *cfg, cl_ckpt_writer *w)
     err = err ? err : cl_ckpt_put_i64(w, "ngram_bits", c->ngram_bits);
     err = err ? err : cl_ckpt_put_f64(w, "ngram_alpha", c->ngram_alpha);
     err = err ? err : cl_ckpt_put_f64(w, "ngram_dropout", c->ngram_dropout);
+    err = err ? err : cl_ckpt_put_i64(w, "ngram_chars", c->ngram_chars);
+    err = err ? err : cl_ckpt_put_i64(w, "nbsvm", c->nbsvm);
     return err ? err : cl_ckpt_put_i64(w, "max_chars", c->max_chars);
+}
+
+/* ngram_chars and nbsvm: absent in files from before NBSVM (word n-grams
+ * and naive Bayes only). */
+static int get_meta_nbsvm(const cl_ckpt_section *s, cl_classifier_config *c, cl_diag *d)
+{
+    int64_t chars = 0, nbsvm = 0;
+    int e = cl_ckpt_get_i64(s, "ngram_chars", &chars, NULL);
+    e = e == CL_ENOTFOUND ? CL_OK : e;
+    int e2 = cl_ckpt_get_i64(s, "nbsvm", &nbsvm, NULL);
+    e = e ? e : e2 == CL_ENOTFOUND ? CL_OK : e2;
+    if (e || (chars != 0 && (chars < 2 || chars > CL_NGRAM_MAX_CHARS)) || nbsvm < 0 || nbsvm > 1)
+        return cl_diag_set(d, CL_EFORMAT, SECTION ": ngram_chars or nbsvm invalid");
+    c->ngram_chars = (int)chars, c->nbsvm = (int)nbsvm;
+    return CL_OK;
 }
 
 /* ngram, ngram_bits, ngram_alpha, ngram_dropout: absent in files from
@@ -202,7 +237,7 @@ static int get_meta_ngram(const cl_ckpt_section *s, cl_classifier_config *c, cl_
         return cl_diag_set(d, CL_EFORMAT, SECTION ": ngram settings invalid");
     c->ngram = (int)order, c->ngram_bits = (int)bits, c->ngram_alpha = (float)alpha;
     c->ngram_dropout = (float)drop;
-    return CL_OK;
+    return get_meta_nbsvm(s, c, d);
 }
 
 static int get_meta_numbers(const cl_ckpt_section *s, cl_classifier_config *c, cl_diag *d)
@@ -269,9 +304,13 @@ struct cl_classifier {
     const cl_classifier_config *cfg;
     cl_seqrnn *rnn;
     int E, D, Fp, F, Hd, K, max_T, max_B; /* Fp: pooled part of the F features */
-    int i_embed, i_rnn, i_w1, i_b1, i_w2, i_b2, i_mean, i_scale, i_counts, i_ev_scale;
+    int i_embed, i_rnn, i_w1, i_b1, i_w2, i_b2, i_mean, i_scale, i_counts, i_ev_scale, i_nbw;
     cl_ngram ng;                     /* with cfg->ngram */
-    uint32_t *buckets;               /* [cl_ngram_capacity(max_T)] one text's n-grams */
+    size_t cap;                      /* cl_ngram_capacity(max_T): one text's buckets at most */
+    uint32_t *buckets;               /* [max_B, cap] each text's n-grams */
+    int *nb_n;                       /* [max_B] how many */
+    float *nb_r;                     /* [max_B, cap, K] their log-count ratios (nbsvm) */
+    unsigned char *nb_hide;          /* [max_B] n-grams hidden in the last head pass */
     int T, B, enc_train, head_train; /* shape and mode of the last passes */
     int *ids, *len;                  /* [T, B] padded ids (-1), [B] lengths */
     float *X, *dX;                   /* [T, B, E] embedded characters */
@@ -292,7 +331,7 @@ void cl_classifier_free(cl_classifier *c)
         return;
     cl_seqrnn_free(c->rnn);
     cl_ngram_free(&c->ng);
-    free(c->buckets);
+    free(c->buckets), free(c->nb_n), free(c->nb_r), free(c->nb_hide);
     free(c->ids), free(c->len), free(c->X), free(c->dX), free(c->Y), free(c->dY);
     free(c->last), free(c->dlast), free(c->argmax), free(c->feats), free(c->hin);
     free(c->mask), free(c->dhin), free(c->ev), free(c->h), free(c->dh), free(c->dlogits);
@@ -331,8 +370,11 @@ static int find_tensors(cl_classifier *c, const cl_params *p)
     c->i_w2 = cl_params_find(p, SECTION ".w2"), c->i_b2 = cl_params_find(p, SECTION ".b2");
     c->i_counts = cl_params_find(p, SECTION ".ngram_counts");
     c->i_ev_scale = cl_params_find(p, SECTION ".ngram_scale");
-    int ok = c->i_embed >= 0 && c->i_rnn >= 0 && c->i_w2 >= 0 && c->i_b2 >= 0 &&
+    c->i_nbw = cl_params_find(p, SECTION ".ngram_weight");
+    int in2 = c->Hd ? c->Hd : c->Fp;
+    int ok = c->i_embed >= 0 && c->i_rnn >= 0 && (c->i_w2 >= 0 || in2 == 0) && c->i_b2 >= 0 &&
              (!c->cfg->ngram || (c->i_counts >= 0 && c->i_ev_scale >= 0)) &&
+             (!c->cfg->ngram || !c->cfg->nbsvm || c->i_nbw >= 0) &&
              (!c->cfg->norm || (c->i_mean >= 0 && c->i_scale >= 0)) &&
              (!c->Hd || (c->i_w1 >= 0 && c->i_b1 >= 0));
     return ok ? CL_OK : CL_ENOTFOUND;
@@ -343,9 +385,15 @@ static int set_up_ngrams(cl_classifier *c)
     const cl_classifier_config *cfg = c->cfg;
     int err = cl_ngram_init(&c->ng, &c->m->vocab, cfg->ngram, cfg->ngram_bits, c->K,
                             cfg->ngram_alpha);
+    err = err ? err : cl_ngram_set_chars(&c->ng, cfg->ngram_chars);
     if (err)
         return err;
-    if (!(c->buckets = malloc(sizeof *c->buckets * cl_ngram_capacity(&c->ng, c->max_T))))
+    size_t B = (size_t)c->max_B;
+    c->cap = cl_ngram_capacity(&c->ng, c->max_T);
+    c->buckets = malloc(sizeof *c->buckets * c->cap * B);
+    c->nb_n = calloc(B, sizeof *c->nb_n), c->nb_hide = calloc(B, 1);
+    c->nb_r = cfg->nbsvm ? malloc(sizeof *c->nb_r * c->cap * B * (size_t)c->K) : NULL;
+    if (!c->buckets || !c->nb_n || !c->nb_hide || (cfg->nbsvm && !c->nb_r))
         return CL_ENOMEM;
     cl_ngram_totals(&c->ng, cl_params_w(&c->m->params, c->i_counts));
     return CL_OK;
@@ -439,14 +487,30 @@ static void pool_max(cl_classifier *c, int b, float *out)
     }
 }
 
-/* The n-gram evidence of each text after its pooled states. */
+/* The n-grams of each text into the workspace and their evidence after
+ * its pooled states; with nbsvm also their ratios, whose sums are the
+ * evidence. */
 static void add_evidence(cl_classifier *c, const int *const *ids, const int *own)
 {
     const float *counts = cl_params_w(&c->m->params, c->i_counts);
+    int K = c->K;
     for (int b = 0; b < c->B; b++) {
-        size_t n = cl_ngram_buckets(&c->ng, ids[b], c->len[b], c->buckets);
-        cl_ngram_evidence(&c->ng, counts, c->buckets, n, own ? own[b] : -1,
-                          c->feats + (size_t)b * c->F + c->Fp);
+        uint32_t *u = c->buckets + (size_t)b * c->cap;
+        float *e = c->feats + (size_t)b * c->F + c->Fp;
+        size_t n = cl_ngram_buckets(&c->ng, ids[b], c->len[b], u);
+        c->nb_n[b] = (int)n;
+        if (!c->cfg->nbsvm) {
+            cl_ngram_evidence(&c->ng, counts, u, n, own ? own[b] : -1, e);
+            continue;
+        }
+        float *r = c->nb_r + (size_t)b * c->cap * K;
+        cl_ngram_ratios(&c->ng, counts, u, n, own ? own[b] : -1, r);
+        for (int k = 0; k < K; k++) {
+            double sum = 0;
+            for (size_t i = 0; i < n; i++)
+                sum += r[i * K + k];
+            e[k] = (float)sum;
+        }
     }
 }
 
@@ -478,12 +542,14 @@ int cl_classifier_encode(cl_classifier *c, const int *const *ids, const int *len
     if (T < 0)
         return CL_EINVAL;
     c->T = T, c->B = B, c->enc_train = train;
-    cl_embed_forward(c->X, c->ids, T * B, cl_params_w(p, c->i_embed), c->E);
-    int err = cl_seqrnn_forward(c->rnn, cl_params_w(p, c->i_rnn), T, B, c->X, c->len, c->Y,
-                                c->last, train, rng);
-    if (err)
-        return err;
-    pool_all(c);
+    if (c->Fp > 0) { /* pool "none" reads no states */
+        cl_embed_forward(c->X, c->ids, T * B, cl_params_w(p, c->i_embed), c->E);
+        int err = cl_seqrnn_forward(c->rnn, cl_params_w(p, c->i_rnn), T, B, c->X, c->len, c->Y,
+                                    c->last, train, rng);
+        if (err)
+            return err;
+        pool_all(c);
+    }
     if (c->cfg->ngram)
         add_evidence(c, ids, own);
     if (feats)
@@ -517,6 +583,21 @@ static void normalise(cl_classifier *c, const float *feats, int B)
     }
 }
 
+/* NBSVM: logits[k] += sum over text b's buckets u of w[k][u] * r[u][k]. */
+static void add_nbsvm_logits(const cl_classifier *c, int b, float *logits)
+{
+    const float *w = cl_params_w(&c->m->params, c->i_nbw);
+    const uint32_t *u = c->buckets + (size_t)b * c->cap;
+    const float *r = c->nb_r + (size_t)b * c->cap * c->K;
+    for (int k = 0; k < c->K; k++) {
+        const float *wk = w + ((size_t)k << c->cfg->ngram_bits);
+        double s = 0;
+        for (int i = 0; i < c->nb_n[b]; i++)
+            s += wk[u[i]] * r[(size_t)i * c->K + k];
+        logits[k] += (float)s;
+    }
+}
+
 /* logits += ngram_scale * evidence: the naive Bayes log-likelihoods enter
  * the logits directly (at scale 1 the head starts as naive Bayes plus the
  * encoder's part), kept in ev for backward. */
@@ -530,11 +611,14 @@ static void add_evidence_logits(cl_classifier *c, const float *feats, int B, flo
          * must then predict alone, so it learns all it can rather than
          * only the little naive Bayes leaves over. */
         int hide = drop > 0 && cl_rng_float(rng) < drop;
+        c->nb_hide[b] = (unsigned char)hide;
         for (int k = 0; k < c->K; k++) {
             float e = hide ? 0.0f : feats[(size_t)b * c->F + c->Fp + k];
             c->ev[(size_t)b * c->K + k] = e;
             logits[(size_t)b * c->K + k] += a[k] * e;
         }
+        if (c->cfg->nbsvm && !hide)
+            add_nbsvm_logits(c, b, logits + (size_t)b * c->K);
     }
 }
 
@@ -593,8 +677,12 @@ double cl_classifier_head(cl_classifier *c, const float *feats, int B, const int
             c->h[i] = tanhf(c->h[i]);
         x2 = c->h, in2 = c->Hd;
     }
-    cl_linear_forward(c->probs, x2, cl_params_w(p, c->i_w2), cl_params_w(p, c->i_b2), B, in2,
-                      c->K);
+    if (in2 > 0)
+        cl_linear_forward(c->probs, x2, cl_params_w(p, c->i_w2), cl_params_w(p, c->i_b2), B,
+                          in2, c->K);
+    else
+        for (int b = 0; b < B; b++)
+            memcpy(c->probs + (size_t)b * c->K, cl_params_w(p, c->i_b2), sizeof(float) * c->K);
     if (c->cfg->ngram)
         add_evidence_logits(c, feats, B, c->probs, rng);
     softmax_rows(c->probs, B, c->K);
@@ -646,13 +734,30 @@ static int backward_encoder(cl_classifier *c, cl_params *p)
     return err;
 }
 
+/* The NBSVM weights' gradient: sparse, at the buckets of the batch's texts
+ * whose n-grams the head saw. */
+static void nbsvm_backward(const cl_classifier *c, cl_params *p)
+{
+    float *gw = cl_params_g(p, c->i_nbw);
+    for (int b = 0; b < c->B; b++) {
+        const uint32_t *u = c->buckets + (size_t)b * c->cap;
+        const float *r = c->nb_r + (size_t)b * c->cap * c->K;
+        const float *dl = c->dlogits + (size_t)b * c->K;
+        for (int k = 0; k < c->K && !c->nb_hide[b]; k++) {
+            float *gk = gw + ((size_t)k << c->cfg->ngram_bits);
+            for (int i = 0; i < c->nb_n[b]; i++)
+                gk[u[i]] += dl[k] * r[(size_t)i * c->K + k];
+        }
+    }
+}
+
 /* The head's gradients are final before the encoder's are computed: tell
  * p's hook (cl_params.h), so that their reduction overlaps the encoder's
  * backward pass. */
 static void report_head(const cl_classifier *c, const cl_params *p)
 {
     int t[] = {c->i_w2, c->i_b2, c->cfg->ngram ? c->i_ev_scale : -1, c->Hd ? c->i_w1 : -1,
-               c->Hd ? c->i_b1 : -1};
+               c->Hd ? c->i_b1 : -1, c->cfg->ngram && c->cfg->nbsvm ? c->i_nbw : -1};
     for (size_t i = 0; i < sizeof t / sizeof *t; i++)
         if (t[i] >= 0)
             cl_params_grads_final(p, cl_params_g(p, t[i]), p->t[t[i]].size);
@@ -666,13 +771,19 @@ int cl_classifier_backward(cl_classifier *c, cl_params *p, int into_encoder)
     const float *x2 = c->Hd ? c->h : c->hin;
     int in2 = c->Hd ? c->Hd : c->Fp;
     float *dx2 = c->Hd ? c->dh : c->dhin;
-    cl_linear_backward(dx2, cl_params_g(p, c->i_w2), cl_params_g(p, c->i_b2), c->dlogits, x2,
-                       cl_params_w(p, c->i_w2), B, in2, c->K);
+    if (in2 > 0)
+        cl_linear_backward(dx2, cl_params_g(p, c->i_w2), cl_params_g(p, c->i_b2), c->dlogits,
+                           x2, cl_params_w(p, c->i_w2), B, in2, c->K);
+    else
+        for (size_t i = 0; i < (size_t)B * c->K; i++)
+            cl_params_g(p, c->i_b2)[i % (size_t)c->K] += c->dlogits[i];
     if (c->cfg->ngram) {
         float *ga = cl_params_g(p, c->i_ev_scale);
         for (size_t i = 0; i < (size_t)B * c->K; i++)
             ga[i % (size_t)c->K] += c->dlogits[i] * c->ev[i];
     }
+    if (c->cfg->ngram && c->cfg->nbsvm)
+        nbsvm_backward(c, p);
     if (c->Hd) {
         for (size_t i = 0; i < (size_t)B * c->Hd; i++)
             c->dh[i] *= 1.0f - c->h[i] * c->h[i];
@@ -680,12 +791,28 @@ int cl_classifier_backward(cl_classifier *c, cl_params *p, int into_encoder)
                            c->hin, cl_params_w(p, c->i_w1), B, c->Fp, c->Hd);
     }
     report_head(c, p);
-    if (!into_encoder)
+    if (!into_encoder || c->Fp == 0)
         return CL_OK;
     const float *sc = c->cfg->norm ? cl_params_w(p, c->i_scale) : NULL;
     for (size_t i = 0; i < (size_t)B * c->Fp; i++)
         c->dhin[i] *= (c->cfg->dropout > 0 ? c->mask[i] : 1.0f) * (sc ? sc[i % (size_t)c->Fp] : 1);
     return backward_encoder(c, p);
+}
+
+int cl_classifier_ngrams(cl_classifier *c, const int *const *ids, const int *len, int B,
+                         const int *own)
+{
+    if (B < 1 || B > c->max_B)
+        return CL_EINVAL;
+    for (int b = 0; b < B; b++)
+        if (len[b] < 1 || len[b] > c->max_T)
+            return CL_EINVAL;
+    if (!c->cfg->ngram)
+        return CL_OK;
+    memcpy(c->len, len, sizeof *len * (size_t)B);
+    c->B = B;
+    add_evidence(c, ids, own);
+    return CL_OK;
 }
 
 int cl_classifier_predict(cl_classifier *c, const int *const *ids, const int *len, int B,

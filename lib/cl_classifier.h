@@ -35,7 +35,24 @@
  *
  *   logits += ngram_scale * e        (ngram_scale [K] learned, starts at 1)
  *
- * so a fresh head starts as naive Bayes and the rest learns its errors.
+ * so a fresh head starts as naive Bayes and the rest learns its errors
+ * (with nbsvm ngram_scale starts at 0: see below).
+ *
+ * With nbsvm the n-grams also feed a logistic-regression layer on their
+ * naive Bayes log-count ratios (NBSVM, Wang & Manning 2012): a text's
+ * binarised buckets S, each scaled by its ratio r[u][k] (cl_ngram_ratios,
+ * leave-one-out for training texts), weighted by the learned tensor
+ * "head.classifier.ngram_weight" [K, 2^ngram_bits] (starts at 0):
+ *
+ *   logits_k += sum over u in S of ngram_weight[k][u] * r[u][k]
+ *
+ * Together with ngram_scale this is sum_u (ngram_scale_k + w_ku) r_uk: the
+ * learned interpolation between naive Bayes (w = 0) and the logistic
+ * regression, trained with the rest of the head.  ngram_chars adds
+ * character n-grams (lengths 2..ngram_chars) to the buckets.
+ *
+ * pool 0 ("none") is the linear part alone: no encoder pass, no tanh layer,
+ * logits = b2 + the n-gram terms (the ablation of the encoder).
  * The counts behind e are the tensor "head.classifier.ngram_counts" [K,
  * 2^ngram_bits], filled from the training texts by
  * cl_classifier_count_ngrams (constants, no gradient).
@@ -75,6 +92,8 @@ typedef struct {
     int ngram_bits;  /* 2^ngram_bits hash buckets */
     float ngram_alpha; /* add-alpha smoothing of the n-gram counts */
     float ngram_dropout; /* training: fraction of texts whose evidence is hidden */
+    int ngram_chars; /* character n-grams of lengths 2..ngram_chars too (0 = words only) */
+    int nbsvm;       /* a learned weight per bucket and label on the log-count ratios (NBSVM) */
 } cl_classifier_config;
 
 /* A config with copies of labels[0..n) (checked distinct, non-empty, valid
@@ -128,7 +147,8 @@ int cl_classifier_nfeatures(const cl_classifier *c);
 int cl_classifier_encode(cl_classifier *c, const int *const *ids, const int *len, int B,
                          const int *own, float *feats, int train, cl_rng *rng);
 /* The head on pooled features feats [B, P*D] (from cl_classifier_encode or a
- * cache of them): probabilities [B, K] into probs when not NULL.  With
+ * cache of them; with nbsvm the workspace must hold the same texts' n-grams,
+ * from that encode or cl_classifier_ngrams): probabilities [B, K] into probs when not NULL.  With
  * targets (label indices) returns the loss — sum_b w[t_b] * xent_b /
  * sum_b w[t_b], weights w[K] or NULL for 1 — else 0.  train != 0 applies
  * dropout (rng) and prepares cl_classifier_backward. */
@@ -149,6 +169,14 @@ int cl_classifier_set_norm(cl_model *m, const float *feats, size_t n);
  * CL_ENOTFOUND when the head has no n-grams. */
 int cl_classifier_count_ngrams(cl_classifier *c, cl_params *p, const int *const *ids,
                                const int *len, const int *y, size_t n);
+
+/* The n-gram buckets and ratios of B texts (as for cl_classifier_encode)
+ * into the workspace without running the encoder: what the head's NBSVM
+ * part reads when its features come from a cache (frozen encoder).  The
+ * head pass after it must be on the same B texts.  CL_EINVAL on a bad
+ * length; CL_OK and nothing done without n-grams. */
+int cl_classifier_ngrams(cl_classifier *c, const int *const *ids, const int *len, int B,
+                         const int *own);
 
 /* Probabilities [B, K] of B texts (inference: no dropout). */
 int cl_classifier_predict(cl_classifier *c, const int *const *ids, const int *len, int B,

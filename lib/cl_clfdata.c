@@ -229,19 +229,24 @@ int cl_clfdata_count_ngrams(const cl_clfdata *ds, cl_classifier *c, cl_params *p
     return err;
 }
 
-/* Copy example i of src to the end of dst (allocated for enough room). */
-static void copy_example(cl_clfdata *dst, const cl_clfdata *src, int i)
+/* Copy example i of src to the end of dst (allocated for enough room),
+ * its label as tag_map[src tag] (NULL: the same index). */
+static void copy_example(cl_clfdata *dst, const cl_clfdata *src, int i, const int *tag_map)
 {
     size_t n = src->off[i + 1] - src->off[i], at = dst->off[dst->n];
     memcpy(dst->cps + at, src->cps + src->off[i], n * sizeof *dst->cps);
-    dst->line[dst->n] = src->line[i], dst->tag[dst->n] = src->tag[i];
+    dst->line[dst->n] = src->line[i];
+    dst->tag[dst->n] = tag_map ? tag_map[src->tag[i]] : src->tag[i];
     dst->off[++dst->n] = at + n;
 }
 
-static int alloc_like(cl_clfdata *dst, const cl_clfdata *src, const char *suffix)
+/* Room in dst (zeroed first) for n examples of ncps code points, named name
+ * + suffix, with the labels of src. */
+static int alloc_room(cl_clfdata *dst, const cl_clfdata *src, size_t n, size_t ncps,
+                      const char *suffix)
 {
-    size_t n = (size_t)src->n + 1, ncps = src->off[src->n] + 1;
     memset(dst, 0, sizeof *dst);
+    n++, ncps++;
     dst->name = malloc(strlen(src->name) + strlen(suffix) + 1);
     if (dst->name)
         strcat(strcpy(dst->name, src->name), suffix);
@@ -257,12 +262,68 @@ static int alloc_like(cl_clfdata *dst, const cl_clfdata *src, const char *suffix
     return CL_OK;
 }
 
+static int alloc_like(cl_clfdata *dst, const cl_clfdata *src, const char *suffix)
+{
+    return alloc_room(dst, src, (size_t)src->n, src->off[src->n], suffix);
+}
+
 int cl_clfdata_split(const cl_clfdata *all, double fraction, cl_rng *rng, cl_clfdata *train,
                      cl_clfdata *dev)
 {
     int err = alloc_like(train, all, "");
     err = err ? err : alloc_like(dev, all, "");
     for (int i = 0; i < all->n && !err; i++)
-        copy_example(cl_rng_double(rng) < fraction ? dev : train, all, i);
+        copy_example(cl_rng_double(rng) < fraction ? dev : train, all, i, NULL);
+    return err;
+}
+
+/* ==== cross-validation ===================================================== */
+
+int cl_clfdata_folds(const cl_clfdata *ds, int K, uint64_t seed, int *fold)
+{
+    if (K < 2 || K > ds->n)
+        return CL_EINVAL;
+    int *idx = malloc(sizeof *idx * (size_t)ds->n);
+    if (!idx)
+        return CL_ENOMEM;
+    cl_rng rng;
+    cl_rng_seed(&rng, seed);
+    int next = 0; /* the fold the next example goes to, across labels */
+    for (int t = 0; t < ds->nlabels; t++) {
+        int n = 0;
+        for (int i = 0; i < ds->n; i++)
+            if (ds->tag[i] == t)
+                idx[n++] = i;
+        cl_rng_shuffle(&rng, idx, n);
+        for (int j = 0; j < n; j++, next = (next + 1) % K)
+            fold[idx[j]] = next;
+    }
+    free(idx);
+    return CL_OK;
+}
+
+int cl_clfdata_select(const cl_clfdata *all, const int *fold, int f, cl_clfdata *in,
+                      cl_clfdata *out)
+{
+    int err = alloc_like(in, all, "");
+    err = err ? err : alloc_like(out, all, "");
+    for (int i = 0; i < all->n && !err; i++)
+        copy_example(fold[i] == f ? in : out, all, i, NULL);
+    return err;
+}
+
+int cl_clfdata_concat(const cl_clfdata *a, const cl_clfdata *b, cl_clfdata *out)
+{
+    char suffix[4096];
+    int map[CL_CLASSIFIER_MAX_LABELS];
+    snprintf(suffix, sizeof suffix, "+%s", b->name);
+    int err = alloc_room(out, a, (size_t)a->n + (size_t)b->n, a->off[a->n] + b->off[b->n],
+                         suffix);
+    for (int t = 0; t < b->nlabels && !err; t++)
+        err = (map[t] = intern_label(out, b->labels[t])) < 0 ? map[t] : CL_OK;
+    for (int i = 0; i < a->n && !err; i++)
+        copy_example(out, a, i, NULL);
+    for (int i = 0; i < b->n && !err; i++)
+        copy_example(out, b, i, map);
     return err;
 }

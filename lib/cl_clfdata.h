@@ -59,6 +59,22 @@ int cl_clfdata_encode(cl_clfdata *ds, const cl_model *m, cl_diag *d);
 int cl_clfdata_split(const cl_clfdata *all, double fraction, cl_rng *rng, cl_clfdata *train,
                      cl_clfdata *dev);
 
+/* Cross-validation folds: fold[i] in 0..K-1 for every example of ds (read,
+ * encoded or not), stratified by label: each label's examples, shuffled
+ * with seed, are dealt to the folds in turn, each label continuing where
+ * the previous one stopped, so that fold sizes differ by at most one and
+ * so does each label's count in them.  The same seed gives the same folds.
+ * CL_EINVAL unless 2 <= K <= ds->n; fold is caller-allocated [ds->n]. */
+int cl_clfdata_folds(const cl_clfdata *ds, int K, uint64_t seed, int *fold);
+/* The examples of all with fold[i] == f into *in, the others into *out
+ * (both zeroed first; free with cl_clfdata_free, also after an error), in
+ * their order in all; labels (all of all's, in its order) and lines kept. */
+int cl_clfdata_select(const cl_clfdata *all, const int *fold, int f, cl_clfdata *in,
+                      cl_clfdata *out);
+/* The examples of a then those of b into *out (zeroed first; free with
+ * cl_clfdata_free): labels merged by name, lines kept, named "A+B". */
+int cl_clfdata_concat(const cl_clfdata *a, const cl_clfdata *b, cl_clfdata *out);
+
 /* Per-label counts of the encoded examples into counts[K]. */
 void cl_clfdata_label_counts(const cl_clfdata *ds, int K, long *counts);
 /* Class weights w[k] = n / (K * count_k) (0 for an absent class): every

@@ -165,14 +165,19 @@ int cl_clfeval_run_features(cl_classifier *c, const cl_clfdata *ds, const float 
 {
     int maxB = cl_classifier_max_batch(c), F = cl_classifier_nfeatures(c), K = m->K;
     float *probs = malloc(sizeof *probs * (size_t)maxB * K);
-    int err = probs ? CL_OK : CL_ENOMEM;
+    const int **ids = malloc(sizeof *ids * (size_t)maxB);
+    int *len = malloc(sizeof *len * (size_t)maxB), *y = malloc(sizeof *y * (size_t)maxB);
+    int err = probs && ids && len && y ? CL_OK : CL_ENOMEM;
     for (int i0 = 0; i0 < ds->n && !err; i0 += maxB) {
         int B = ds->n - i0 < maxB ? ds->n - i0 : maxB;
+        batch_of(ds, NULL, i0, B, ids, len, y); /* the n-grams for the head's NBSVM part */
+        if ((err = cl_classifier_ngrams(c, ids, len, B, NULL)) != CL_OK)
+            break;
         if (isnan(cl_classifier_head(c, feats + (size_t)i0 * F, B, NULL, NULL, probs, 0, NULL)))
             err = CL_EINVAL;
         for (int b = 0; b < B && !err; b++)
             cl_clfeval_metrics_add(m, ds->y[i0 + b], probs + (size_t)b * K);
     }
-    free(probs);
+    free(probs), free(ids), free(len), free(y);
     return err;
 }

@@ -184,6 +184,8 @@ static int task_step(void *ctx, long k, cl_rng *rng, double *loss, double *count
         return CL_OK;
     if (enc)
         err = cl_classifier_encode(t->clf, t->bids, t->blen, B, t->by, t->bfeats, 1, rng);
+    else /* cached features: the n-grams of the batch for the head's NBSVM part */
+        err = cl_classifier_ngrams(t->clf, t->bids, t->blen, B, t->by);
     *loss = err ? NAN
                 : cl_classifier_head(t->clf, t->bfeats, B, t->by, t->weights, NULL, 1, rng);
     /* the head's loss is a mean over the batch (weighted by class with
@@ -272,5 +274,11 @@ int cl_clftrain_groups(const cl_clftrain *t, float lr, float encoder_lr, cl_trai
     int frozen = t->c.freeze || !(encoder_lr > 0);
     g[0] = cl_train_group_of(t->m, "encoder", frozen ? lr : encoder_lr, frozen);
     g[1] = cl_train_group_of(t->m, "head.classifier", lr, 0);
-    return 2;
+    int iw = cl_params_find(&t->m->params, "head.classifier.ngram_weight");
+    if (iw < 0 || !(t->c.nbsvm_lr > 0))
+        return 2;
+    g[2] = g[1];
+    g[1].end = g[2].begin = t->m->params.t[iw].offset;
+    g[2].lr = t->c.nbsvm_lr;
+    return 3;
 }

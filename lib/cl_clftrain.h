@@ -31,6 +31,7 @@ typedef struct {
     int freeze;          /* keep the encoder fixed (and cache its features) */
     int class_weights;   /* weight each class by n / (K * count) */
     int normalize;       /* standardise the pooled features first (cl_classifier_set_norm) */
+    float nbsvm_lr;      /* learning rate of the NBSVM weights (0: the head's) */
     cl_train_shares shares; /* this process's sentences of every batch */
 } cl_clftrain_config;
 
@@ -45,8 +46,12 @@ int cl_clftrain_create(cl_clftrain **t, cl_model *m, const cl_clftrain_config *c
                        const cl_clfdata *train, const cl_clfdata *dev, cl_diag *d);
 void cl_clftrain_free(cl_clftrain *t);
 cl_train_task cl_clftrain_task(cl_clftrain *t);
-/* The groups into g[0..2): the encoder at encoder_lr (frozen with freeze
- * or encoder_lr 0) and head.classifier at lr; returns 2. */
+/* The groups into g[0..3): the encoder at encoder_lr (frozen with freeze
+ * or encoder_lr 0) and head.classifier at lr, its NBSVM weights (the last
+ * tensor of the head) at nbsvm_lr when set; returns how many (2 or 3).
+ * Millions of sparse weights, each moved by Adam as far as the head's few
+ * dense ones, memorise the training texts within an epoch: a lower rate
+ * keeps them where the evidence can bear them. */
 int cl_clftrain_groups(const cl_clftrain *t, float lr, float encoder_lr, cl_train_group *g);
 
 CL_API_END

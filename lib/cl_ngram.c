@@ -52,10 +52,21 @@ void cl_ngram_free(cl_ngram *g)
     g->key = NULL, g->total = NULL;
 }
 
+int cl_ngram_set_chars(cl_ngram *g, int chars)
+{
+    if (chars != 0 && (chars < 2 || chars > CL_NGRAM_MAX_CHARS))
+        return CL_EINVAL;
+    g->chars = chars;
+    return CL_OK;
+}
+
 size_t cl_ngram_capacity(const cl_ngram *g, int len)
 {
-    /* At most len words ("..." is three), each ending up to `order` n-grams. */
-    return (size_t)g->order * (size_t)len + 1;
+    /* At most len words ("..." is three), each ending up to `order` n-grams;
+     * len + 2 characters with the spaces at the ends, each ending up to
+     * chars - 1 character n-grams. */
+    size_t chars = g->chars ? (size_t)(g->chars - 1) * ((size_t)len + 2) : 0;
+    return (size_t)g->order * (size_t)len + 1 + chars;
 }
 
 /* splitmix64's finaliser: every input bit reaches every output bit. */
@@ -114,6 +125,41 @@ static size_t sort_unique(uint32_t *u, size_t n)
     return m;
 }
 
+#define SPACE_KEY ((uint32_t)' ' + 1)
+
+/* Bucket of the character n-gram of the last L keys in ring (n pushed). */
+static uint32_t char_bucket(const cl_ngram *g, const uint32_t *ring, size_t n, int L)
+{
+    uint64_t h = mix(0x63686172ULL + (uint64_t)L); /* "char": apart from the word seeds */
+    for (int j = L - 1; j >= 0; j--)
+        h = mix(h * 0x100000001b3ULL + ring[(n - 1 - (size_t)j) % CL_NGRAM_MAX_CHARS]);
+    return (uint32_t)(h >> 32) & ((1u << g->bits) - 1);
+}
+
+/* Push key k (whitespace: 0) and emit the character n-grams ending there. */
+static void push_char(const cl_ngram *g, uint32_t *ring, size_t *n, uint32_t k, uint32_t *out,
+                      size_t *nout)
+{
+    k = k ? k & ~CL_NGRAM_PUNCT : SPACE_KEY;
+    if (k == SPACE_KEY && *n && ring[(*n - 1) % CL_NGRAM_MAX_CHARS] == SPACE_KEY)
+        return; /* a run of whitespace is one space */
+    ring[(*n)++ % CL_NGRAM_MAX_CHARS] = k;
+    for (int L = 2; L <= g->chars && (size_t)L <= *n; L++)
+        out[(*nout)++] = char_bucket(g, ring, *n, L);
+}
+
+/* The character n-grams of ids[0..len) appended to out at *nout. */
+static void char_ngrams(const cl_ngram *g, const int *ids, int len, uint32_t *out,
+                        size_t *nout)
+{
+    uint32_t ring[CL_NGRAM_MAX_CHARS];
+    size_t n = 0;
+    push_char(g, ring, &n, 0, out, nout);
+    for (int i = 0; i < len; i++)
+        push_char(g, ring, &n, key_at(g, ids, len, i), out, nout);
+    push_char(g, ring, &n, 0, out, nout);
+}
+
 size_t cl_ngram_buckets(const cl_ngram *g, const int *ids, int len, uint32_t *out)
 {
     ngram_state st = {{0}, 0, 0};
@@ -135,6 +181,8 @@ size_t cl_ngram_buckets(const cl_ngram *g, const int *ids, int len, uint32_t *ou
         if (alone)
             end_word(g, &st, mix(k), out);
     }
+    if (g->chars)
+        char_ngrams(g, ids, len, out, &st.n);
     return sort_unique(out, st.n);
 }
 
@@ -175,19 +223,47 @@ static double own_only(const cl_ngram *g, const float *counts, const uint32_t *u
     return k_only;
 }
 
+/* Bucket u's term of the evidence for label k: the log of its smoothed
+ * share of label k's counts, the text's own count left out (own >= 0; the
+ * text has n buckets, seen of them counted without it). */
+static double bucket_term(const cl_ngram *g, const float *counts, uint32_t u, size_t n, int own,
+                          double seen, int k)
+{
+    double self = k == own ? 1.0 : 0.0;
+    return log(fmax((double)counts[((size_t)k << g->bits) + u] - self, 0) + g->alpha) -
+           log(fmax(g->total[k] - self * (double)n, 0) + g->alpha * seen);
+}
+
+static double seen_without(const cl_ngram *g, const float *counts, const uint32_t *u, size_t n,
+                           int own)
+{
+    return g->seen - (own >= 0 ? own_only(g, counts, u, n) : 0);
+}
+
+void cl_ngram_ratios(const cl_ngram *g, const float *counts, const uint32_t *u, size_t n,
+                     int own, float *r)
+{
+    double seen = seen_without(g, counts, u, n, own);
+    for (size_t i = 0; i < n; i++) {
+        float *ri = r + i * (size_t)g->K;
+        double mean = 0;
+        for (int k = 0; k < g->K; k++) {
+            double t = seen > 0 ? bucket_term(g, counts, u[i], n, own, seen, k) : 0;
+            ri[k] = (float)t, mean += t;
+        }
+        for (int k = 0; k < g->K; k++)
+            ri[k] -= (float)(mean / g->K);
+    }
+}
+
 void cl_ngram_evidence(const cl_ngram *g, const float *counts, const uint32_t *u, size_t n,
                        int own, float *e)
 {
-    double mean = 0, seen = g->seen - (own >= 0 ? own_only(g, counts, u, n) : 0);
+    double mean = 0, seen = seen_without(g, counts, u, n, own);
     for (int k = 0; k < g->K; k++) {
         double s = 0;
-        if (seen > 0) {
-            const float *row = counts + ((size_t)k << g->bits);
-            double self = k == own ? 1.0 : 0.0;
-            for (size_t i = 0; i < n; i++)
-                s += log(fmax((double)row[u[i]] - self, 0) + g->alpha);
-            s -= (double)n * log(fmax(g->total[k] - self * (double)n, 0) + g->alpha * seen);
-        }
+        for (size_t i = 0; i < n && seen > 0; i++)
+            s += bucket_term(g, counts, u[i], n, own, seen, k);
         e[k] = (float)s, mean += s;
     }
     for (int k = 0; k < g->K; k++)

@@ -24,6 +24,17 @@
  * evidence leaves them out (own label given): exactly the evidence of a
  * table counted without that text.
  *
+ * Character n-grams (cl_ngram_set_chars, for NBSVM, Wang & Manning 2012,
+ * whose log-count ratios also reward sub-word evidence: "-less", "unfunn"):
+ * the text's keys with runs of whitespace read as one space and a space
+ * added at both ends, every substring of lengths 2..chars, hashed like the
+ * word n-grams but from other seeds, into the same buckets and the same set.
+ *
+ * The evidence is a sum over the text's buckets of per-bucket terms; the
+ * terms themselves, centred over labels, are the naive Bayes log-count
+ * ratios r[u][k] that weigh the binarised features of NBSVM's linear layer
+ * (cl_ngram_ratios; the evidence is their sum).
+ *
  * Works on ids of a model's vocabulary (id 0 = unknown character, a word
  * character of its own). */
 #ifndef CL_NGRAM_H
@@ -40,10 +51,12 @@ CL_API_BEGIN
 #define CL_NGRAM_MAX_ORDER 4
 #define CL_NGRAM_MIN_BITS 8
 #define CL_NGRAM_MAX_BITS 26
+#define CL_NGRAM_MAX_CHARS 8
 #define CL_NGRAM_PUNCT 0x80000000u /* key flag: a punctuation character */
 
 typedef struct {
     int order, bits, K; /* n-gram orders 1..order, 2^bits buckets, K labels */
+    int chars;          /* character n-grams of lengths 2..chars too (0 = none) */
     float alpha;        /* add-alpha smoothing */
     int nkeys;          /* ids 0..nkeys-1 */
     uint32_t *key;      /* [nkeys] per id: lowercased code point + 1 (| CL_NGRAM_PUNCT for
@@ -57,12 +70,22 @@ typedef struct {
  * otherwise.  Free with cl_ngram_free. */
 int cl_ngram_init(cl_ngram *g, const cl_vocab *v, int order, int bits, int K, float alpha);
 void cl_ngram_free(cl_ngram *g);
+/* Add character n-grams of lengths 2..chars (2..CL_NGRAM_MAX_CHARS, or 0
+ * for none: the default); CL_EINVAL otherwise. */
+int cl_ngram_set_chars(cl_ngram *g, int chars);
 /* Largest number of buckets a text of len characters can give (capacity
  * for cl_ngram_buckets). */
 size_t cl_ngram_capacity(const cl_ngram *g, int len);
 /* The distinct buckets of ids[0..len) into out (ascending); returns how
  * many.  out must hold cl_ngram_capacity(g, len). */
 size_t cl_ngram_buckets(const cl_ngram *g, const int *ids, int len, uint32_t *out);
+
+/* The log-count ratios of buckets u[0..n) into r[i * K + k]: bucket i's
+ * term of the evidence for label k, centred over labels, so that e_k =
+ * sum_i r[i * K + k] (cl_ngram_evidence); own as there.  All zero while the
+ * table is empty. */
+void cl_ngram_ratios(const cl_ngram *g, const float *counts, const uint32_t *u, size_t n,
+                     int own, float *r);
 
 /* Add the buckets u[0..n) of one text of label k to counts [K, 2^bits]
  * (row k += 1 at each). */

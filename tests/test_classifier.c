@@ -69,6 +69,7 @@ static cl_model *fresh_model(const cl_clfdata *ds, int hidden, int bidir, int cl
 }
 
 /* The same with word n-gram evidence of orders 1..ngram (small table). */
+/* ngram < 0: -ngram word orders with NBSVM weights and character 2..3-grams. */
 static cl_model *fresh_model_ngram(const cl_clfdata *ds, int hidden, int bidir, int clf_hidden,
                                    int ngram, uint64_t seed)
 {
@@ -80,7 +81,9 @@ static cl_model *fresh_model_ngram(const cl_clfdata *ds, int hidden, int bidir, 
     cl_classifier_config *c;
     ck_assert_int_eq(
         cl_classifier_config_new(&c, (const char *const *)old->labels, old->nlabels, NULL), 0);
-    c->hidden = clf_hidden, c->dropout = 0, c->ngram = ngram, c->ngram_bits = 12;
+    c->hidden = clf_hidden, c->dropout = 0, c->ngram = abs(ngram), c->ngram_bits = 12;
+    if (ngram < 0)
+        c->nbsvm = 1, c->ngram_chars = 3;
     cl_rng rng;
     cl_rng_seed(&rng, seed + 1);
     ck_assert_int_eq(cl_model_add_head(m, &cl_classifier_head_ops, c, &rng), 0);
@@ -175,6 +178,88 @@ START_TEST(test_data_split)
 }
 END_TEST
 
+/* Folds: disjoint, covering every line, as even as can be overall and per
+ * label, the same for the same seed and different for another. */
+START_TEST(test_data_folds)
+{
+    char path[512];
+    cl_clfdata all;
+    /* 3 labels of unequal size, sorted by label as files often are */
+    write_file(tmp_file(path, sizeof path, "folds.tsv"), "");
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 103; i++)
+        fprintf(f, "%s\ttext %d\n", i < 61 ? "pos" : i < 91 ? "neg" : "meh", i);
+    ck_assert_int_eq(fclose(f), 0);
+    read_tsv(&all, path);
+    int K = 10, fold[103], again[103], other[103];
+    ck_assert_int_eq(cl_clfdata_folds(&all, 1, 1, fold), CL_EINVAL);
+    ck_assert_int_eq(cl_clfdata_folds(&all, 104, 1, fold), CL_EINVAL);
+    ck_assert_int_eq(cl_clfdata_folds(&all, K, 5, fold), 0);
+    ck_assert_int_eq(cl_clfdata_folds(&all, K, 5, again), 0);
+    ck_assert_int_eq(cl_clfdata_folds(&all, K, 6, other), 0);
+    ck_assert_mem_eq(fold, again, sizeof fold);
+    ck_assert(memcmp(fold, other, sizeof fold) != 0);
+    int size[10] = {0}, per[10][3] = {{0}};
+    for (int i = 0; i < all.n; i++) {
+        ck_assert(fold[i] >= 0 && fold[i] < K);
+        size[fold[i]]++, per[fold[i]][all.tag[i]]++;
+    }
+    for (int k = 0; k < K; k++) {
+        ck_assert(size[k] == 10 || size[k] == 11);
+        ck_assert(per[k][0] == 6 || per[k][0] == 7);  /* 61 pos */
+        ck_assert_int_eq(per[k][1], 3);               /* 30 neg */
+        ck_assert(per[k][2] <= 2);                    /* 12 meh */
+    }
+    /* select: each fold's test part and the rest cover every line once */
+    long seen[103] = {0};
+    for (int k = 0; k < K; k++) {
+        cl_clfdata in, out;
+        ck_assert_int_eq(cl_clfdata_select(&all, fold, k, &in, &out), 0);
+        ck_assert_int_eq(in.n, size[k]);
+        ck_assert_int_eq(in.n + out.n, all.n);
+        ck_assert_int_eq(in.nlabels, 3);
+        for (int i = 0; i < in.n; i++) {
+            seen[in.line[i] - 1]++;
+            ck_assert_int_eq(fold[in.line[i] - 1], k);
+            ck_assert_str_eq(in.labels[in.tag[i]], all.labels[all.tag[in.line[i] - 1]]);
+        }
+        for (int i = 0; i < out.n; i++)
+            ck_assert_int_ne(fold[out.line[i] - 1], k);
+        cl_clfdata_free(&in);
+        cl_clfdata_free(&out);
+    }
+    for (int i = 0; i < all.n; i++)
+        ck_assert_int_eq(seen[i], 1);
+    cl_clfdata_free(&all);
+}
+END_TEST
+
+/* Two files as one: labels merged by name, texts and lines kept. */
+START_TEST(test_data_concat)
+{
+    char path[512];
+    cl_clfdata a, b, ab;
+    write_file(tmp_file(path, sizeof path, "a.tsv"), "pos\tgood\nneg\tbad\n");
+    read_tsv(&a, path);
+    write_file(tmp_file(path, sizeof path, "b.tsv"), "meh\tso so\npos\tfine\n");
+    read_tsv(&b, path);
+    ck_assert_int_eq(cl_clfdata_concat(&a, &b, &ab), 0);
+    ck_assert_int_eq(ab.n, 4);
+    ck_assert_int_eq(ab.nlabels, 3);
+    ck_assert_str_eq(ab.labels[ab.tag[3]], "pos");
+    ck_assert_str_eq(ab.labels[ab.tag[2]], "meh");
+    ck_assert_int_eq(ab.tag[3], ab.tag[0]);
+    ck_assert_int_eq(ab.line[3], 2);
+    ck_assert_uint_eq(ab.off[4], a.off[2] + b.off[2]);
+    ck_assert_int_eq(ab.cps[ab.off[3]], 'f');
+    ck_assert(strstr(ab.name, "a.tsv+") && strstr(ab.name, "b.tsv"));
+    cl_clfdata_free(&a);
+    cl_clfdata_free(&b);
+    cl_clfdata_free(&ab);
+}
+END_TEST
+
 /* ==== gradients ============================================================ */
 
 /* Loss of a fixed batch (no dropout) at the model's current weights. */
@@ -191,6 +276,17 @@ static double batch_loss(cl_classifier *c, const int *const *ids, const int *len
     return loss;
 }
 
+/* Tensor name of m set to small random values. */
+static void nudge(cl_model *m, const char *name, uint64_t seed)
+{
+    cl_rng rng;
+    cl_rng_seed(&rng, seed);
+    int i = cl_params_find(&m->params, name);
+    ck_assert_int_ge(i, 0);
+    for (size_t j = 0; j < m->params.t[i].size; j++)
+        cl_params_w(&m->params, i)[j] = 0.3f * (float)cl_rng_normal(&rng);
+}
+
 /* Central differences along a random direction over every trained tensor:
  * pooling (last, mean, max), both directions, padding and class weights. */
 static void check_gradient(int bidir, int pool, int clf_hidden, int ngram)
@@ -201,6 +297,8 @@ static void check_gradient(int bidir, int pool, int clf_hidden, int ngram)
     read_tsv(&ds, path);
     cl_model *m = fresh_model_ngram(&ds, 6, bidir, clf_hidden, ngram, 11);
     ((cl_classifier_config *)cl_model_head(m, "head.classifier"))->pool = pool;
+    if (ngram < 0) /* NBSVM weights away from 0, so that they weigh in the loss */
+        nudge(m, "head.classifier.ngram_weight", 12);
     ((cl_classifier_config *)cl_model_head(m, "head.classifier"))->ngram_dropout = 0;
     ck_assert_int_eq(cl_clfdata_encode(&ds, m, NULL), 0);
     cl_classifier *c;
@@ -257,6 +355,8 @@ START_TEST(test_gradient)
     check_gradient(1, CL_CLASSIFIER_POOL_MAX, 3, 0);
     check_gradient(1, CL_CLASSIFIER_POOL_ALL, 5, 2);
     check_gradient(0, CL_CLASSIFIER_POOL_LAST, 0, 1);
+    check_gradient(1, CL_CLASSIFIER_POOL_ALL, 5, -2); /* NBSVM, character n-grams */
+    check_gradient(0, 0, 0, -1);                      /* the linear part alone */
 }
 END_TEST
 
@@ -593,6 +693,47 @@ START_TEST(test_tool_train_and_classify)
 }
 END_TEST
 
+/* --cv over two files: every sentence scored once, by a model that learned
+ * the task, in text and JSON; what --cv excludes is a usage error. */
+START_TEST(test_tool_cv)
+{
+    char a[512], b[512], cmd[4096], out[8192];
+    if (!have_tool("test_tool_cv"))
+        return;
+    write_good_bad(tmp_file(a, sizeof a, "cv-a.tsv"), 200, 4);
+    write_good_bad(tmp_file(b, sizeof b, "cv-b.tsv"), 100, 5);
+    const char *recipe = "--layers 1 --hidden 8 --emb 8 --lr 0.01 --epochs 6 --batch 16 -q";
+    snprintf(cmd, sizeof cmd, "'%s' train --task classifier --train '%s' --train '%s' --cv 3 "
+             "--cv-output json %s", CL_TOOL, a, b, recipe);
+    ck_assert_msg(cl_test_shell(cmd, out, sizeof out) == 0, "%s", out);
+    cJSON *j = cJSON_Parse(out), *folds = cJSON_GetObjectItem(j, "folds");
+    ck_assert_msg(j && cJSON_GetArraySize(folds) == 3, "%s", out);
+    int n = 0;
+    for (int f = 0; f < 3; f++) {
+        cJSON *x = cJSON_GetArrayItem(folds, f);
+        n += cJSON_GetObjectItem(x, "sentences")->valueint;
+        ck_assert(cJSON_GetObjectItem(x, "accuracy")->valuedouble > 0.8);
+    }
+    ck_assert_int_eq(n, 300);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "sentences")->valueint, 300);
+    cJSON *acc = cJSON_GetObjectItem(j, "accuracy");
+    ck_assert(cJSON_GetObjectItem(acc, "mean")->valuedouble > 0.8);
+    ck_assert(cJSON_GetObjectItem(acc, "sd")->valuedouble >= 0);
+    cJSON_Delete(j);
+    snprintf(cmd, sizeof cmd, "'%s' train --task classifier --train '%s' --cv 2 %s", CL_TOOL, a,
+             recipe);
+    ck_assert_msg(cl_test_shell(cmd, out, sizeof out) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "2-fold cross-validation over 200 sentences") &&
+                  strstr(out, "\naccuracy\t") && strstr(out, "\nmacro-F1\t"), "%s", out);
+    snprintf(cmd, sizeof cmd, "'%s' train --task classifier --train '%s' --cv 3 -o x.model "
+             "2>&1", CL_TOOL, a);
+    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 2);
+    ck_assert_msg(strstr(out, "--cv writes no model"), "%s", out);
+    snprintf(cmd, sizeof cmd, "'%s' train --train '%s' --cv 3 2>&1", CL_TOOL, a);
+    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 2);
+}
+END_TEST
+
 START_TEST(test_tool_malformed_tsv)
 {
     char tr[512], model[512], cmd[4096], out[8192];
@@ -618,6 +759,8 @@ Suite *suite_classifier(void)
     tcase_add_test(tc, test_data_errors);
     tcase_add_test(tc, test_data_unknown_label);
     tcase_add_test(tc, test_data_split);
+    tcase_add_test(tc, test_data_folds);
+    tcase_add_test(tc, test_data_concat);
     tcase_add_test(tc, test_metrics);
     tcase_add_test(tc, test_gradient);
     tcase_add_test(tc, test_learns_good_bad);
@@ -627,6 +770,7 @@ Suite *suite_classifier(void)
     tcase_add_test(tc, test_labeler_groups_keep_order);
     tcase_add_test(tc, test_tool_train_and_classify);
     tcase_add_test(tc, test_tool_malformed_tsv);
+    tcase_add_test(tc, test_tool_cv);
     suite_add_tcase(s, tc);
     return s;
 }

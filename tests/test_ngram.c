@@ -137,12 +137,85 @@ START_TEST(test_evidence)
 }
 END_TEST
 
+/* Character n-grams: lengths 2..chars over the text with spaces at its
+ * ends, whitespace runs as one space, case folded, a set like the words. */
+START_TEST(test_char_buckets)
+{
+    cl_vocab v;
+    cl_ngram g;
+    uint32_t u[600];
+    ascii_vocab(&v);
+    ck_assert_int_eq(cl_ngram_init(&g, &v, 1, 20, 2, 1.0f), 0);
+    ck_assert_int_eq(cl_ngram_set_chars(&g, 1), CL_EINVAL);
+    ck_assert_int_eq(cl_ngram_set_chars(&g, CL_NGRAM_MAX_CHARS + 1), CL_EINVAL);
+    ck_assert_int_eq(cl_ngram_set_chars(&g, 3), 0);
+    /* "ab": the word, " a" "ab" "b " and " ab" "ab " */
+    ck_assert_uint_eq(buckets(&g, &v, "ab", u), 1 + 3 + 2);
+    ck_assert_uint_eq(buckets(&g, &v, "   ", u), 0);
+    ck_assert(same(&g, &v, "Ab  cd", " ab\tcd"));
+    ck_assert(!same(&g, &v, "ab cd", "abcd"));
+    /* "aaaa": the word, " a" "aa" "a " and " aa" "aaa" "aa " */
+    ck_assert_uint_eq(buckets(&g, &v, "aaaa", u), 1 + 3 + 3);
+    ck_assert_uint_ge(cl_ngram_capacity(&g, 4), 1 + 2 * 6);
+    cl_ngram_free(&g);
+    cl_vocab_free(&v);
+}
+END_TEST
+
+/* The log-count ratios of a text's buckets sum to its evidence, with and
+ * without its own counts, and are those of the counts of a tiny corpus. */
+START_TEST(test_ratios)
+{
+    cl_vocab v;
+    cl_ngram g;
+    uint32_t u[600];
+    float r[1200], e[2];
+    ascii_vocab(&v);
+    ck_assert_int_eq(cl_ngram_init(&g, &v, 2, 16, 2, 1.0f), 0);
+    ck_assert_uint_eq(buckets(&g, &v, "good", u), 1);
+    uint32_t word = u[0]; /* the same bucket with character n-grams */
+    ck_assert_int_eq(cl_ngram_set_chars(&g, 4), 0);
+    ck_assert_uint_eq(buckets(&g, &v, "good", u), 1 + 5 + 4 + 3); /* + 5, 4, 3 in " good " */
+    float *counts = calloc((size_t)2 << 16, sizeof(float));
+    count_all(&g, &v, counts, -1);
+    cl_ngram_totals(&g, counts);
+    /* the counts: texts having "good" are 2 of label 1 and 1 of label 0 */
+    ck_assert_float_eq(counts[word], 1.0f);
+    ck_assert_float_eq(counts[(1u << 16) + word], 2.0f);
+    size_t n;
+    /* r of "good" = the centred log-ratio of its shares of the two labels */
+    double share1 = (2 + 1) / (g.total[1] + g.seen), share0 = (1 + 1) / (g.total[0] + g.seen);
+    cl_ngram_ratios(&g, counts, &word, 1, -1, r);
+    ck_assert_float_eq_tol(r[1], 0.5 * log(share1 / share0), 1e-5);
+    ck_assert_float_eq_tol(r[0], -r[1], 1e-6);
+    for (int i = 0; i < NTEXTS; i++)
+        for (int own = -1; own <= 0; own++) {
+            n = buckets(&g, &v, texts[i], u);
+            int o = own < 0 ? -1 : labels[i];
+            cl_ngram_ratios(&g, counts, u, n, o, r);
+            cl_ngram_evidence(&g, counts, u, n, o, e);
+            for (int k = 0; k < 2; k++) {
+                double sum = 0;
+                for (size_t j = 0; j < n; j++)
+                    sum += r[j * 2 + k];
+                ck_assert_msg(fabs(sum - e[k]) < 1e-4 * (1 + fabs(e[k])), "text %d: %g vs %g",
+                              i, sum, e[k]);
+            }
+        }
+    free(counts);
+    cl_ngram_free(&g);
+    cl_vocab_free(&v);
+}
+END_TEST
+
 Suite *suite_ngram(void)
 {
     Suite *s = suite_create("ngram");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_buckets);
     tcase_add_test(tc, test_evidence);
+    tcase_add_test(tc, test_char_buckets);
+    tcase_add_test(tc, test_ratios);
     suite_add_tcase(s, tc);
     return s;
 }

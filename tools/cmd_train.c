@@ -32,7 +32,8 @@ static void train_defaults(train_opts *o)
         .epochs = -1, .eval_every = -1, .seed = 1, .patience = -1, .threads = 1, .accumulate = 1,
         .casefold = -1, .bidir = -1, .ema = -1,
         .column = COLUMN_UPOS, .encoder_lr = -1, .ngram = 2, .ngram_bits = 20,
-        .ngram_dropout = 0.5, .precision = CL_PREC_AUTO, .bucket_mb = 1,
+        .ngram_dropout = 0.5, .ngram_chars = 0, .nbsvm_lr = -1, .precision = CL_PREC_AUTO,
+        .bucket_mb = 1, .cv_seed = 1,
     };
 }
 
@@ -87,6 +88,21 @@ static void resolve_task_defaults(train_opts *o)
 }
 #undef DEF
 
+/* --cv: a classifier's evaluation, no model file; -o otherwise. */
+static int check_cv(const cli_command *cmd, const train_opts *o)
+{
+    if (!o->cv)
+        return o->output ? 0 : cli_usage_error(cmd, "-o/--output MODEL is required");
+    if (o->cv == 1)
+        return cli_usage_error(cmd, "--cv K needs at least 2 folds");
+    if (o->task != CMD_TASK_CLASSIFIER)
+        return cli_usage_error(cmd, "--cv is for --task classifier");
+    if (o->output || o->resume || o->dev)
+        return cli_usage_error(cmd, "--cv writes no model and scores every fold on itself: "
+                               "give it neither -o, --resume nor --dev (all data with --train)");
+    return o->dist->size > 1 ? cli_usage_error(cmd, "--cv runs in one process") : 0;
+}
+
 /* Checks across options, once all are known; fills the computed defaults. */
 static int train_resolve(const cli_command *cmd, train_opts *o)
 {
@@ -100,10 +116,18 @@ static int train_resolve(const cli_command *cmd, train_opts *o)
         return cli_usage_error(cmd, "--init and --resume exclude each other");
     if (o->dev && o->dev_fraction > 0)
         return cli_usage_error(cmd, "--dev and --dev-fraction exclude each other");
+    int rc = check_cv(cmd, o);
+    if (rc)
+        return rc;
+    if (o->no_encoder && (o->init || o->freeze || o->ngram == 0))
+        return cli_usage_error(cmd, "--no-encoder is the n-gram part alone: not with --init, "
+                               "--freeze or --ngram 0");
     if (o->dev_fraction < 0)
-        o->dev_fraction = o->dev ? 0 : 0.05;
+        o->dev_fraction = o->dev ? 0 : o->cv ? 0.1 : 0.05;
     if (o->freeze && o->encoder_lr >= 0 && !o->resume)
         return cli_usage_error(cmd, "--freeze and --encoder-lr exclude each other");
+    if (o->nbsvm_lr < 0)
+        o->nbsvm_lr = o->lr / 10;
     if (o->encoder_lr < 0)
         o->encoder_lr = o->freeze ? 0 : o->init ? o->lr / 10 : o->lr;
     if (o->task != CMD_TASK_LM && (o->locked_dropout || o->weight_drop > 0 || o->embed_dropout > 0))
@@ -324,7 +348,8 @@ static int train_parse(train_opts *o, int argc, char **argv, cl_ckpt **ck)
          .help = "replace invalid UTF-8 with U+FFFD instead of stopping with an error"},
 
         {.type = CLI_SECTION, .help = "Model:"},
-        {"output", 'o', CLI_STR, &o->output, "MODEL", .help = "write the model to MODEL", .required = 1},
+        {"output", 'o', CLI_STR, &o->output, "MODEL",
+         .help = "write the model to MODEL (required); --cv writes none"},
         {"init", 0, CLI_STR, &o->init, "MODEL", .help = "start from the encoder of MODEL (a language model)"},
         {"resume", 0, CLI_STR, &o->resume, "MODEL",
          .help = "continue an interrupted training exactly where MODEL stopped"},
@@ -428,9 +453,31 @@ static int train_parse(train_opts *o, int argc, char **argv, cl_ckpt **ck)
          .min = 0, .max = 4},
         {"ngram-bits", 0, CLI_INT, &o->ngram_bits, "B",
          .help = "hash word n-grams into 2^B buckets (classifier)", .min = 8, .max = 26},
+        {"ngram-chars", 0, CLI_INT, &o->ngram_chars, "N",
+         .help = "classifier: character n-grams of lengths 2..N next to the word n-grams "
+         "(0 = off; e.g. 5 with --nbsvm)", .min = 0, .max = 8},
+        {"nbsvm", 0, CLI_FLAG, &o->nbsvm, NULL,
+         .help = "classifier: learn a weight per n-gram on its naive Bayes log-count ratio "
+         "(NBSVM) next to the naive Bayes evidence"},
+        {"nbsvm-lr", 0, CLI_FLOAT, &o->nbsvm_lr, "F",
+         .help = "classifier: learning rate of the NBSVM weights", .min = 0, .max = 10,
+         .above_min = 1, .default_text = "--lr / 10"},
+        {"no-encoder", 0, CLI_FLAG, &o->no_encoder, NULL,
+         .help = "classifier: the n-gram part alone, no character encoder (an ablation, and "
+         "a fast baseline)"},
         {"ngram-dropout", 0, CLI_FLOAT, &o->ngram_dropout, "F",
          .help = "train this fraction of sentences without their n-gram evidence, so the "
          "encoder learns to classify on its own too (classifier)", .min = 0, .max = 0.99},
+
+        {"cv", 0, CLI_INT, &o->cv, "K",
+         .help = "classifier: K-fold cross-validation over the training files instead of a "
+         "model: each fold trains on the other folds (stopping early on --dev-fraction of "
+         "them, default 0.1) and is scored on its own; prints each fold and mean +- sd "
+         "(0 = off)", .min = 0, .max = 1000},
+        {"cv-seed", 0, CLI_LONG, &o->cv_seed, "S",
+         .help = "seed of the folds (stratified by label)", .min = 0, .max = ANY},
+        {"cv-output", 0, CLI_CHOICE, &o->cv_output, NULL, .choices = "text|json",
+         .help = "form of the --cv report on stdout (json: one object, docs/classifier.md)"},
 
         {.type = CLI_SECTION, .help = "Output:"},
         {"log", 0, CLI_STR, &o->log, "FILE",
@@ -489,7 +536,7 @@ int cmd_train(int argc, char **argv)
     if (rc == 0 && dist.rank > 0)
         o.quiet = 1;
     if (rc == 0) /* a bad -o is found now, not at the first save */
-        rc = cli_check_output("train", o.output) ? CLI_EXIT_FAIL : train_run(&o);
+        rc = o.output && cli_check_output("train", o.output) ? CLI_EXIT_FAIL : train_run(&o);
     else if (rc == 1)
         rc = 0;
     cli_strs_free(&o.train);

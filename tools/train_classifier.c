@@ -12,20 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cl_clftrain.h"
 #include "cli_util.h"
+#include "train_classifier.h"
 #include "train_job.h"
 
 #define CMD "train"
-
-typedef struct {
-    const train_opts *o;
-    cl_model *m;
-    cl_text_opts text;
-    cl_clfdata train, dev;
-    cl_clftrain *t;
-    cl_ckpt *ck; /* --resume: the MODEL.last file */
-} clf_run;
 
 /* ==== data ================================================================= */
 
@@ -36,17 +27,36 @@ static int read_tsv(const clf_run *r, const char *path, cl_clfdata *ds)
     return err ? cli_fail(CMD, err, &d, "cannot read %s", cli_in_name(path)) : 0;
 }
 
-/* Training data, and dev data from --dev or held out of it (--dev-fraction). */
+/* Every training file, one after the other, into r->train. */
+static int read_train(clf_run *r)
+{
+    const train_opts *o = r->o;
+    if (read_tsv(r, o->train.v[0], &r->train))
+        return 1;
+    for (int i = 1; i < o->train.n; i++) {
+        cl_clfdata more, both;
+        if (read_tsv(r, o->train.v[i], &more))
+            return 1;
+        int err = cl_clfdata_concat(&r->train, &more, &both);
+        cl_clfdata_free(&more);
+        cl_clfdata_free(&r->train);
+        r->train = both;
+        if (err)
+            return cli_fail(CMD, err, NULL, "cannot read %s", cli_in_name(o->train.v[i]));
+    }
+    return 0;
+}
+
+/* Training data, and dev data from --dev or held out of it (--dev-fraction;
+ * with --cv each fold holds out its own). */
 static int read_data(clf_run *r)
 {
     const train_opts *o = r->o;
-    if (o->train.n != 1)
-        return cli_error(CMD, "--task classifier takes one training file (got %d)", o->train.n);
-    if (read_tsv(r, o->train.v[0], &r->train))
+    if (read_train(r))
         return 1;
     if (o->dev)
         return read_tsv(r, o->dev, &r->dev);
-    if (o->dev_fraction <= 0)
+    if (o->dev_fraction <= 0 || o->cv)
         return 0;
     cl_clfdata all = r->train;
     cl_rng rng;
@@ -79,6 +89,8 @@ static int new_model(clf_run *r, cl_rng *rng)
     cl_encoder_config ec = {cl_vocab_size(&v), o->emb,
                             {o->cell == CELL_GRU ? CL_CELL_GRU : CL_CELL_LSTM, o->emb, o->hidden,
                              o->layers, o->bidir, (float)o->dropout}};
+    if (o->no_encoder) /* a file always has an encoder: the smallest, never run */
+        ec.emb = ec.rnn.input = ec.rnn.hidden = ec.rnn.layers = 1, ec.rnn.bidir = 0;
     int err = cl_model_create(&r->m, &r->text, &v, &ec, rng);
     cl_vocab_free(&v);
     return err ? cli_fail(CMD, err, NULL, "cannot create the model") : 0;
@@ -111,6 +123,9 @@ static int add_head(clf_run *r, cl_rng *rng)
     c->dropout = (float)r->o->dropout, c->frozen = r->o->freeze;
     c->ngram = r->o->ngram, c->ngram_bits = r->o->ngram_bits;
     c->ngram_dropout = (float)r->o->ngram_dropout;
+    c->ngram_chars = r->o->ngram ? r->o->ngram_chars : 0, c->nbsvm = r->o->nbsvm;
+    if (r->o->no_encoder) /* the linear part alone: no pooled states, no tanh layer */
+        c->pool = 0, c->hidden = 0, c->ngram_dropout = 0;
     /* Standardise a pretrained encoder's states (large common offsets,
      * small spread); a fresh encoder's are not worth it: fixed from its
      * random start, the scales blow up as it learns (measured: 64% vs 70%
@@ -142,20 +157,33 @@ static void describe(const clf_run *r)
                        c->nlabels, r->train.n, r->dev.n, r->train.unknown + r->dev.unknown);
 }
 
-static int run_task(clf_run *r)
+int clf_start(clf_run *r)
 {
     const train_opts *o = r->o;
     cl_clftrain_config c = cl_clftrain_defaults();
     c.batch = o->batch, c.freeze = o->freeze, c.class_weights = o->class_weights;
-    c.shares = train_job_shares(o);
+    c.shares = train_job_shares(o), c.nbsvm_lr = (float)o->nbsvm_lr;
     cl_diag d = {{0}};
     int err = cl_clftrain_create(&r->t, r->m, &c, &r->train, r->dev.n ? &r->dev : NULL, &d);
-    if (err)
-        return cli_fail(CMD, err, &d, "cannot start training");
+    return err ? cli_fail(CMD, err, &d, "cannot start training") : 0;
+}
+
+static int run_task(clf_run *r)
+{
+    const train_opts *o = r->o;
+    if (clf_start(r))
+        return CLI_EXIT_FAIL;
     train_job j = {.o = o, .m = r->m, .task = cl_clftrain_task(r->t), .unit = "sentences",
                    .metric = "dev accuracy", .metric_percent = 1, .resume = r->ck};
     j.ngroups = cl_clftrain_groups(r->t, (float)o->lr, (float)o->encoder_lr, j.groups);
     return train_job_run(&j);
+}
+
+int clf_build(clf_run *r, cl_rng *rng)
+{
+    int rc = r->m ? 0 : r->o->init ? load_model(r) : new_model(r, rng);
+    rc = rc ? rc : add_head(r, rng);
+    return rc ? rc : encode_data(r);
 }
 
 static int train_with(clf_run *r)
@@ -164,13 +192,16 @@ static int train_with(clf_run *r)
     cl_rng rng;
     cl_rng_seed(&rng, (uint64_t)o->seed);
     int loaded = o->init || o->resume;
-    int rc = loaded ? load_model(r) : 0;
+    int rc = loaded ? load_model(r) : 0; /* its text options read the data */
     if (!rc && loaded)
         r->text = *cl_model_text(r->m), r->text.replace_invalid = o->replace_invalid;
     rc = rc ? rc : read_data(r);
-    rc = rc || loaded ? rc : new_model(r, &rng);
-    rc = rc || o->resume ? rc : add_head(r, &rng);
-    rc = rc ? rc : encode_data(r);
+    if (!rc && o->cv)
+        return train_classifier_cv(r);
+    if (!rc && o->resume)
+        rc = encode_data(r);
+    else if (!rc)
+        rc = clf_build(r, &rng);
     if (!rc)
         describe(r);
     return rc ? rc : run_task(r);

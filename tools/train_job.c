@@ -35,7 +35,7 @@ void train_job_describe(const train_opts *o, const char *fmt, ...)
 
 /* ==== configuration and files ============================================== */
 
-static cl_train_config config_of(const train_opts *o)
+cl_train_config train_job_config(const train_opts *o)
 {
     cl_train_config c = cl_train_defaults();
     c.lr = (float)o->lr, c.clip = (float)o->clip, c.lr_decay = (float)o->lr_decay;
@@ -213,7 +213,7 @@ static void describe_precision(const train_opts *o, const cl_trainer *t)
 static int run_trainer(job_run *r)
 {
     train_job *j = r->j;
-    cl_train_config c = config_of(j->o);
+    cl_train_config c = train_job_config(j->o);
     cl_train_files f = {j->o->output, r->last, put_options, (void *)j->o};
     cl_trainer *t = NULL;
     cl_diag d = {{0}};

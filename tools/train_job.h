@@ -24,6 +24,9 @@ typedef struct {
 
 /* Train; returns the exit status (0, CLI_EXIT_FAIL, CLI_EXIT_INTERRUPTED). */
 int train_job_run(train_job *j);
+/* The training core's configuration from the options (limits, schedule,
+ * patience, seed, the processes). */
+cl_train_config train_job_config(const train_opts *o);
 /* The shares of every batch this process computes: one per process, or --deterministic N / processes of N. */
 cl_train_shares train_job_shares(const train_opts *o);
 

@@ -12,6 +12,7 @@ typedef enum { CELL_LSTM, CELL_GRU } train_cell;
 typedef enum { COLUMN_UPOS, COLUMN_XPOS } train_column;
 typedef enum { SCHEDULE_STEP, SCHEDULE_COSINE } train_schedule;
 typedef enum { PROGRESS_LINE, PROGRESS_JSON } train_progress;
+typedef enum { CV_OUTPUT_TEXT, CV_OUTPUT_JSON } train_cv_output;
 
 typedef struct {
     /* data */
@@ -49,6 +50,13 @@ typedef struct {
     double ema;             /* tagger: parameter moving average (0 = off) */
     int ngram, ngram_bits;  /* classifier: word n-gram evidence (0 = off), 2^bits buckets */
     double ngram_dropout;   /* classifier: texts trained without their evidence */
+    int ngram_chars;        /* classifier: character n-grams of lengths 2..N too (0 = off) */
+    int nbsvm;              /* classifier: learned NBSVM weights on the n-grams' ratios */
+    double nbsvm_lr;        /* classifier: learning rate of the NBSVM weights (resolved) */
+    int no_encoder;         /* classifier: the n-gram part alone (ablation) */
+    int cv;                 /* classifier: K-fold cross-validation instead of a model (0 = off) */
+    long cv_seed;           /* the folds' seed */
+    int cv_output;          /* train_cv_output: the report's form */
     /* output */
     const char *log;
     int quiet;

@@ -17,7 +17,15 @@ def test_classify_equals_cli(classifier, classifier_path):
                    input="\n".join(TEXTS) + "\n").stdout
     want = [json.loads(line) for line in out.splitlines()]
     assert len(got) == len(want) == len(TEXTS)
-    assert got == want
+    # The same labels, and probabilities to the last printed digit: the
+    # encoder's states depend on the batch a text shares (float rounding in
+    # the products), and the two sides batch differently (the command groups
+    # lines by length); a head trained with NBSVM shows it in the 6th digit.
+    assert [g["label"] for g in got] == [w["label"] for w in want]
+    for g, w in zip(got, want):
+        assert g["probabilities"].keys() == w["probabilities"].keys()
+        for k, p in g["probabilities"].items():
+            assert p == pytest.approx(w["probabilities"][k], abs=2e-6)
     assert all(set(g["probabilities"]) == set(classifier.labels) for g in got)
 
 
