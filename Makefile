@@ -4,6 +4,10 @@
 #   make deps            install the Debian packages the build needs (root)
 #   make check           build and run the Check unit test suite
 #   make check SANITIZE=1  the same under AddressSanitizer + UBSan
+#   make PORTABLE=1      a build for any x86-64 CPU (baseline instructions) into
+#                        build-portable/; charlstm's own kernels are compiled for
+#                        baseline, AVX2 and AVX-512 in every build and chosen at run
+#                        time (CHARLSTM_ISA=baseline|avx2|avx512 forces one)
 #   make MPI=1           build with MPI (mpicc) into build-mpi/: charlstm train under mpirun
 #                        (make check builds it too when mpicc exists, for the MPI tests)
 #   make demo            the main job: fetch a corpus, train a few minutes, generate
@@ -30,13 +34,21 @@ DOCDIR   ?= $(PREFIX)/share/doc/charlstm
 CC       ?= cc
 PKGS     := openblas libutf8proc libpcre2-8 zlib libmicrohttpd libcjson
 # oneDNN (libdnnl-dev) has no pkg-config file in Debian 12: linked as -ldnnl.
+PORTABLE ?= 0
+ifeq ($(PORTABLE),1)
+OPT      ?= -O2 -march=x86-64 -mtune=generic
+PORT_SFX := -portable
+else
 OPT      ?= -O2 -march=native
+PORT_SFX :=
+endif
 SANITIZE ?= 0
 MPI      ?= 0
 # The MPI variant: the same sources compiled by mpicc, with the MPI
 # communicator (lib/cl_dist_mpi.c) in place of the one that says "no MPI".
 MPICC    ?= $(shell command -v mpicc 2>/dev/null)
-MPI_TOOL := $(if $(MPICC),$(CURDIR)/build-mpi/charlstm)
+MPI_BUILD := build-mpi$(PORT_SFX)
+MPI_TOOL := $(if $(MPICC),$(CURDIR)/$(MPI_BUILD)/charlstm)
 ifeq ($(MPI),1)
 CC       := mpicc
 MPI_SFX  := -mpi
@@ -47,11 +59,11 @@ DIST_OUT := lib/cl_dist_mpi.c
 endif
 
 ifeq ($(SANITIZE),1)
-BUILD    ?= build-san$(MPI_SFX)
+BUILD    ?= build-san$(PORT_SFX)$(MPI_SFX)
 OPT      := -O1 -fno-omit-frame-pointer
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 else
-BUILD    ?= build$(MPI_SFX)
+BUILD    ?= build$(PORT_SFX)$(MPI_SFX)
 SANFLAGS :=
 endif
 
@@ -72,10 +84,26 @@ FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 
 # Kernels compiled twice: float (training) and double (gradient checks).
 TPL_SRC  := lib/cl_rnn.c lib/cl_layers.c lib/cl_seqrnn.c
-LIB_SRC  := $(filter-out $(DIST_OUT),$(sort $(wildcard lib/*.c)))
-LIB_OBJ  := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(TPL_SRC:lib/%.c=$(BUILD)/lib/%_d.o)
+# charlstm's own hot kernels (lib/cl_kern.h), compiled once per instruction
+# set with these flags in every build (the library's -march is dropped for
+# them) and chosen at run time by lib/cl_kern.c.  x86-64 only; elsewhere the
+# baseline variant alone, with the compiler's defaults.
+KERN_SRC := lib/cl_kern_isa.c
+ifneq ($(filter x86_64-%,$(shell $(CC) -dumpmachine)),)
+KERN_ISAS := baseline avx2 avx512
+else
+KERN_ISAS := baseline
+endif
+KERN_FLAGS_baseline := $(if $(filter avx2,$(KERN_ISAS)),-march=x86-64 -mtune=generic)
+KERN_FLAGS_avx2     := -march=x86-64 -mtune=generic -mavx2 -mfma
+KERN_FLAGS_avx512   := $(KERN_FLAGS_avx2) -mavx512f -mavx512bw -mavx512dq -mavx512vl
+KERN_CFLAGS = $(filter-out -march=% -mtune=%,$(CFLAGS))
+KERN_OBJ := $(KERN_ISAS:%=$(BUILD)/lib/kern-%.o)
+LIB_SRC  := $(filter-out $(DIST_OUT) $(KERN_SRC),$(sort $(wildcard lib/*.c)))
+LIB_OBJ  := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(TPL_SRC:lib/%.c=$(BUILD)/lib/%_d.o) $(KERN_OBJ)
 # Installed headers: every one but the library's internal ones.
-INTERNAL_HDR := lib/cl_real.h lib/cl_lines.h lib/cl_tagger_impl.h lib/cl_registry.h lib/cl_wmat.h
+INTERNAL_HDR := lib/cl_real.h lib/cl_lines.h lib/cl_tagger_impl.h lib/cl_registry.h lib/cl_wmat.h \
+                lib/cl_kern.h lib/cl_gates.h
 PUBLIC_HDR := $(filter-out $(INTERNAL_HDR),$(sort $(wildcard lib/*.h)))
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOL_OBJ := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%.o)
@@ -84,12 +112,13 @@ TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o)
 # The test build of the whole library in double (tests/wide.h): the heads'
 # gradient checks run in it, as their own program that the head_gradcheck
 # suite of check_charlstm runs.  cl_infer (bfloat16 copies of 4-byte floats)
-# has no meaning there and is left out; the communicator is the serial one.
+# has no meaning there and is left out, and so are the kernel variants (the
+# recurrent stacks call cl_gates.h directly there); the communicator is the serial one.
 WIDE     := $(BUILD)/wide
 WIDE_CFLAGS := -DCL_WIDE -include tests/wide.h
 WIDE_LIB := $(WIDE)/libcharlstm.a
-WIDE_OBJ := $(patsubst lib/%.c,$(WIDE)/lib/%.o,$(filter-out lib/cl_infer.c lib/cl_wmat.c lib/cl_dist_mpi.c,\
-                                                            $(sort $(wildcard lib/*.c))))
+WIDE_OBJ := $(patsubst lib/%.c,$(WIDE)/lib/%.o,$(filter-out lib/cl_infer.c lib/cl_wmat.c lib/cl_dist_mpi.c \
+                  lib/cl_kern.c $(KERN_SRC),$(sort $(wildcard lib/*.c))))
 WIDE_TEST_SRC := tests/check_main.c tests/test_head_gradcheck.c
 WIDE_CHECK := $(WIDE)/check_heads
 
@@ -110,6 +139,8 @@ $(BUILD)/lib/%_d.o: lib/%.c lib/*.h | $(BUILD)/lib
 	$(CC) $(CFLAGS) -fvisibility=hidden -DCL_DOUBLE -c $< -o $@
 $(BUILD)/lib/%.o: lib/%.c lib/*.h | $(BUILD)/lib
 	$(CC) $(CFLAGS) -fvisibility=hidden -c $< -o $@
+$(BUILD)/lib/kern-%.o: $(KERN_SRC) lib/*.h | $(BUILD)/lib
+	$(CC) $(KERN_CFLAGS) $(KERN_FLAGS_$*) -fvisibility=hidden -DCL_KERN_ISA=$* -c $< -o $@
 $(BUILD)/tools/%.o: tools/%.c $(wildcard tools/*.h) lib/*.h | $(BUILD)/tools
 	$(CC) $(CFLAGS) -Itools -I$(BUILD)/tools -DCL_VERSION='"$(VERSION)"' -c $< -o $@
 
@@ -199,7 +230,7 @@ FUZZ_BUILD   := build-fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fopenmp $(FUZZ_SAN) \
                 -Ilib -Itests/fuzz $(PKG_CFLAGS)
-FUZZ_LIB_OBJ := $(LIB_SRC:lib/%.c=$(FUZZ_BUILD)/lib/%.o)
+FUZZ_LIB_OBJ := $(LIB_SRC:lib/%.c=$(FUZZ_BUILD)/lib/%.o) $(KERN_ISAS:%=$(FUZZ_BUILD)/lib/kern-%.o)
 
 $(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c tests/fuzz/fuzz.h $(STATIC)
 	mkdir -p $(@D)
@@ -208,6 +239,9 @@ $(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c tests/fuzz/
 $(FUZZ_BUILD)/lib/%.o: lib/%.c lib/*.h
 	mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+$(FUZZ_BUILD)/lib/kern-%.o: $(KERN_SRC) lib/*.h
+	mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(KERN_FLAGS_$*) -fsanitize=fuzzer-no-link -DCL_KERN_ISA=$* -c $< -o $@
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(PKG_LIBS) -ldnnl -lm
 
@@ -230,7 +264,7 @@ fuzz:
 
 .PHONY: mpi-tool
 mpi-tool:
-	$(MAKE) MPI=1 SANITIZE=0 BUILD=build-mpi build-mpi/charlstm
+	$(MAKE) MPI=1 SANITIZE=0 BUILD=$(MPI_BUILD) $(MPI_BUILD)/charlstm
 
 demo:
 	./scripts/demo.sh
@@ -287,4 +321,5 @@ uninstall:
 	rm -rf $(DESTDIR)$(INCDIR) $(DESTDIR)$(DOCDIR)
 
 clean:
-	rm -rf build build-san build-fuzz build-mpi build-san-mpi python/build python/charlstm/_cffi*.so python/charlstm/_cffi.c
+	rm -rf build build-san build-fuzz build-mpi build-san-mpi python/build \
+	    build-portable build-san-portable build-mpi-portable python/charlstm/_cffi*.so python/charlstm/_cffi.c

@@ -17,6 +17,7 @@
 #include "cl_feat.h"
 #include "cl_generate.h"
 #include "cl_ids.h"
+#include "cl_isa.h"
 #include "cl_labeler.h"
 #include "cl_infer.h"
 #include "cl_lm.h"

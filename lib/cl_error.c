@@ -22,6 +22,9 @@ const char *cl_strerror(int err)
     case CL_EINTR: return "interrupted";
     case CL_EMISMATCH: return "shapes or vocabularies do not match";
     case CL_ENONFINITE: return "training diverged (a non-finite or exploding loss)";
+    case CL_EISA:
+        return "CHARLSTM_ISA asks for kernels this CPU cannot run (or names none of baseline, avx2, "
+               "avx512)";
     default: return "unknown error";
     }
 }

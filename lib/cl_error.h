@@ -27,7 +27,8 @@ typedef enum {
     CL_ENOTFOUND = -11,/* named section, tensor, key or label is absent */
     CL_EINTR = -12,    /* stopped on request (Ctrl-C) */
     CL_EMISMATCH = -13,/* shapes or vocabularies of two parts disagree */
-    CL_ENONFINITE = -14 /* a loss, gradient or weight is NaN or infinite */
+    CL_ENONFINITE = -14,/* a loss, gradient or weight is NaN or infinite */
+    CL_EISA = -15      /* CHARLSTM_ISA names no kernel variant this CPU runs (cl_isa.h) */
 } cl_err;
 
 /* Static English text for a cl_err; never NULL. */

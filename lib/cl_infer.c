@@ -7,6 +7,7 @@
 
 #include <omp.h>
 
+#include "cl_kern.h"
 #include "cl_real.h"
 #include "cl_wmat.h"
 
@@ -17,6 +18,7 @@ enum { UB = 16 };
 struct cl_infer {
     int V, E, H, L, nb;   /* nb: blocks of UB units per layer */
     cl_infer_config cfg;
+    const cl_kern *kern;  /* the CPU's variant of the cell kernel (cl_kern.h), chosen at creation */
     float *table;         /* [V, 4H] layer 0's input projection (biases included), block order */
     cl_wmat *w;           /* [L]: layer 0: W_hh; layer l > 0: [W_ih | W_hh], block order */
     float *bias;          /* [L, 4H] b_ih + b_hh in block order (layer 0's in the table) */
@@ -177,7 +179,8 @@ int cl_infer_create(cl_infer **out, const cl_model *m, const cl_infer_config *c)
         return CL_ENOMEM;
     e->V = m->enc.vocab, e->E = m->enc.emb, e->H = rc->hidden, e->L = rc->layers;
     e->nb = (e->H + UB - 1) / UB, e->cfg = cfg;
-    int err = build(e, m);
+    int err = cl_kern_select(&e->kern);
+    err = err ? err : build(e, m);
     if (err) {
         cl_infer_free(e);
         return err;
@@ -220,19 +223,6 @@ void cl_infer_copy(cl_infer *e, int from, int to)
 
 /* ==== one step ============================================================= */
 
-/* Gates g [4n] (pre-activation, [i f g o] x n) -> c, h of n units. */
-static void lstm_cell(float *g, float *c, float *h, int n)
-{
-    cl_vsigmoid(g, 2 * (size_t)n);
-    cl_vtanh(g + 2 * n, (size_t)n);
-    cl_vsigmoid(g + 3 * n, (size_t)n);
-#pragma omp simd
-    for (int j = 0; j < n; j++) {
-        c[j] = g[n + j] * c[j] + g[j] * g[2 * n + j];
-        h[j] = g[3 * n + j] * tanhf(c[j]);
-    }
-}
-
 /* Block b of layer l for columns c < n: its rows of the product, then its
  * units' cells; the new h goes where the next reads find it: this layer's
  * recurrent input at the other parity, the next layer's (or the output's)
@@ -251,7 +241,7 @@ static void layer_block(cl_infer *e, int l, int b, const int *ids, int n, float 
         const float *add = l ? e->bias + (size_t)l * G + r0 : e->table + (size_t)ids[c] * G + r0;
         for (int i = 0; i < 4 * ub; i++)
             gc[i] += add[i];
-        lstm_cell(gc, e->c + ((size_t)c * e->L + l) * H + u0, h, ub);
+        e->kern->lstm_step(gc, e->c + ((size_t)c * e->L + l) * H + u0, h, ub);
         cl_wmat_put(w, self + c * xb, (l ? H : 0) + u0, h, ub);
         cl_wmat_put(nw, next + c * nxb, u0, h, ub);
     }

@@ -49,7 +49,8 @@ cl_infer_config cl_infer_defaults(void);
 
 /* c NULL: the defaults.  CL_EINVAL when the model is not a unidirectional
  * LSTM with an lm head (callers then use the general cl_lm path) or c is
- * out of range (threads, columns < 1).  Free with cl_infer_free. */
+ * out of range (threads, columns < 1); CL_EISA when CHARLSTM_ISA names
+ * kernels this CPU cannot run (cl_isa.h).  Free with cl_infer_free. */
 int cl_infer_create(cl_infer **out, const cl_model *m, const cl_infer_config *c);
 void cl_infer_free(cl_infer *e);
 /* Zero state in every column. */

@@ -70,7 +70,8 @@ int cl_rnn_init(const cl_rnn_config *c, float *params, cl_rng *rng);
 #define CL_NN_DECLARE(real, S)                                                                 \
     typedef struct cl_rnn##S cl_rnn##S;                                                          \
     /* Workspace for sequences of up to max_T steps and max_B streams; caller frees            \
-     * with cl_rnn_free. Allocates everything the forward and backward passes need. */         \
+     * with cl_rnn_free. Allocates everything the forward and backward passes need, and         \
+     * picks the gate kernels for the CPU (cl_isa.h; CL_EISA: CHARLSTM_ISA's is absent). */     \
     int cl_rnn_create##S(cl_rnn##S **out, const cl_rnn_config *c, int max_T, int max_B);       \
     void cl_rnn_free##S(cl_rnn##S *r);                                                          \
     /* OpenMP threads for the recurrence and the large products (rows split among             \

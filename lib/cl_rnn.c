@@ -21,6 +21,17 @@
 #include "cl_params.h"
 #include "cl_real.h"
 
+/* The gate kernels: in float the variant for this CPU, chosen when the stack
+ * is created (cl_kern.h); in the double builds (gradient checks) the one
+ * generic body, called directly. */
+#if defined(CL_DOUBLE) || defined(CL_WIDE)
+#include "cl_gates.h"
+#define GATES(r, fn) cl_gates_##fn
+#else
+#include "cl_kern.h"
+#define GATES(r, fn) (r)->kern->fn
+#endif
+
 /* ==== configuration (precision independent, compiled once) =============== */
 #ifndef CL_DOUBLE
 
@@ -211,6 +222,9 @@ struct RNN {
     real *dh, *dc;     /* [B, H] state gradients carried through time */
     real *dx[2];       /* [T, B, max(I, D*H)] input gradients, ping-pong between layers */
     int err;           /* first failed oneDNN product of the current pass */
+#if !defined(CL_DOUBLE) && !defined(CL_WIDE)
+    const cl_kern *kern; /* gate kernels of the CPU's variant (GATES) */
+#endif
 #ifndef CL_DOUBLE
     /* Products through oneDNN (cl_rnn_set_precision); NULL: OpenBLAS.  In bf16
      * the products read these bfloat16 copies, made once per pass: */
@@ -350,7 +364,12 @@ int CL_R(cl_rnn_create)(RNN **out, const cl_rnn_config *c, int max_T, int max_B)
     r->max_T = max_T, r->max_B = max_B;
     r->G = cl_rnn_gates(c->cell), r->D = cl_rnn_dirs(c);
     r->threads = 1;
-    int err = alloc_layers(r);
+#if !defined(CL_DOUBLE) && !defined(CL_WIDE)
+    int err = cl_kern_select(&r->kern);
+#else
+    int err = CL_OK;
+#endif
+    err = err ? err : alloc_layers(r);
     if (!err)
         err = alloc_scratch(r);
     if (err) {
@@ -556,55 +575,6 @@ static CL_R(rnn_block) block_at(const cl_rnn_config *c, const real *p, int l, in
 static int out_slot(int t, int reverse) { return reverse ? t : t + 1; }
 static int prev_slot(int t, int reverse) { return reverse ? t + 1 : t; }
 
-/* LSTM gates of one step: g [B,4H] holds x W_ih^T + h W_hh^T on entry and the
- * activated gates on exit; writes c and h.  Each loop runs over contiguous
- * rows so that it vectorises (tanh from libmvec, see cl_real.h). */
-static void lstm_cell_fwd(real *g, const real *bih, const real *bhh, const real *cp, real *c,
-                          real *h, int B, int H)
-{
-    for (int b = 0; b < B; b++) {
-        real *restrict gi = g + (size_t)b * 4 * H, *restrict gf = gi + H, *restrict gg = gf + H,
-                       *restrict go = gg + H;
-        const real *restrict cprev = cp + (size_t)b * H;
-        real *restrict cb = c + (size_t)b * H, *restrict hb = h + (size_t)b * H;
-#pragma omp simd
-        for (int k = 0; k < 4 * H; k++)
-            gi[k] += bih[k] + bhh[k];
-        cl_vsigmoid(gi, 2 * (size_t)H); /* i and f are adjacent */
-        cl_vtanh(gg, (size_t)H);
-        cl_vsigmoid(go, (size_t)H);
-#pragma omp simd
-        for (int j = 0; j < H; j++) {
-            cb[j] = gf[j] * cprev[j] + gi[j] * gg[j];
-            hb[j] = go[j] * R_TANH(cb[j]);
-        }
-    }
-}
-
-/* GRU step (PyTorch's equations): gi [B,3H] holds x W_ih^T + b_ih on entry and
- * r z n on exit; gh [B,3H] holds h W_hh^T + b_hh. */
-static void gru_cell_fwd(real *gi, const real *gh, const real *hp, real *hn, real *h, int B,
-                         int H)
-{
-    for (int b = 0; b < B; b++) {
-        real *restrict xr = gi + (size_t)b * 3 * H, *restrict xn = xr + 2 * H;
-        const real *restrict hr = gh + (size_t)b * 3 * H, *restrict hnn = hr + 2 * H;
-        const real *restrict hpb = hp + (size_t)b * H;
-        real *restrict hnb = hn + (size_t)b * H, *restrict hb = h + (size_t)b * H;
-#pragma omp simd
-        for (int k = 0; k < 2 * H; k++)
-            xr[k] += hr[k];
-        cl_vsigmoid(xr, 2 * (size_t)H); /* r and z are adjacent */
-        const real *restrict z = xr + H;
-#pragma omp simd
-        for (int j = 0; j < H; j++) {
-            hnb[j] = hnn[j];
-            xn[j] = R_TANH(xn[j] + xr[j] * hnn[j]);
-            hb[j] = (1 - z[j]) * xn[j] + z[j] * hpb[j];
-        }
-    }
-}
-
 static void add_rows(real *m, const real *v, int rows, int cols)
 {
     for (int i = 0; i < rows; i++)
@@ -680,13 +650,13 @@ static void steps_forward(const CL_R(rnn_job) * j, int b0, int nb)
         real *h = k->hs + out;
         if (r->c.cell == CL_CELL_LSTM) {
             step_prod(r, 'T', nb, hp, hp16, j->w.whh, j->pk_f, 1, g);
-            lstm_cell_fwd(g, j->w.bih, j->w.bhh, k->cs + prev, k->cs + out, h, nb, H);
+            GATES(r, lstm_fwd)(g, j->w.bih, j->w.bhh, k->cs + prev, k->cs + out, h, nb, H);
         } else {
             real *gh = r->gh + g0;
             for (int b = 0; b < nb; b++)
                 memcpy(gh + (size_t)b * GH, j->w.bhh, GH * sizeof(real));
             step_prod(r, 'T', nb, hp, hp16, j->w.whh, j->pk_f, 1, gh);
-            gru_cell_fwd(g, gh, hp, k->hn + (size_t)t * BH + h0, h, nb, H);
+            GATES(r, gru_fwd)(g, gh, hp, k->hn + (size_t)t * BH + h0, h, nb, H);
         }
         copy16(j->hs16 ? j->hs16 + out : NULL, h, (size_t)nb * H);
     }
@@ -876,56 +846,6 @@ const real *CL_R(cl_rnn_gates0_grad)(const RNN *r) { return r->x0 ? NULL : r->dG
 
 /* ==== one layer, one direction: backward =================================== */
 
-/* LSTM step backward: from dh (dL/dh_t, all paths) and dc (dL/dc_t from step
- * t+1) to the pre-activation gate gradients dg; dc becomes dL/dc_{t-1}. */
-static void lstm_cell_bwd(real *dg, const real *g, const real *c, const real *cp, const real *dh,
-                          real *dc, int B, int H)
-{
-    for (int b = 0; b < B; b++) {
-        const real *restrict gi = g + (size_t)b * 4 * H, *restrict gf = gi + H,
-                             *restrict gg = gf + H, *restrict go = gg + H;
-        real *restrict di = dg + (size_t)b * 4 * H, *restrict df = di + H, *restrict dz = df + H,
-                       *restrict dout = dz + H;
-        const real *restrict cb = c + (size_t)b * H, *restrict cpb = cp + (size_t)b * H,
-                             *restrict dhb = dh + (size_t)b * H;
-        real *restrict dcb = dc + (size_t)b * H;
-#pragma omp simd
-        for (int j = 0; j < H; j++) {
-            real tc = R_TANH(cb[j]), i = gi[j], f = gf[j], z = gg[j], o = go[j];
-            real dct = dcb[j] + dhb[j] * o * (1 - tc * tc);
-            dout[j] = dhb[j] * tc * o * (1 - o);
-            di[j] = dct * z * i * (1 - i);
-            df[j] = dct * cpb[j] * f * (1 - f);
-            dz[j] = dct * i * (1 - z * z);
-            dcb[j] = dct * f;
-        }
-    }
-}
-
-/* GRU step backward: dgi feeds W_ih, b_ih and the input; dgh feeds W_hh, b_hh
- * and h_{t-1}.  dh becomes the direct part of dL/dh_{t-1} (z * dh). */
-static void gru_cell_bwd(real *dgi, real *dgh, const real *g, const real *hn, const real *hp,
-                         real *dh, int B, int H)
-{
-    for (int b = 0; b < B; b++) {
-        const real *gr = g + (size_t)b * 3 * H, *gz = gr + H, *gn = gz + H;
-        real *ir = dgi + (size_t)b * 3 * H, *iz = ir + H, *in = iz + H;
-        real *hr = dgh + (size_t)b * 3 * H, *hz = hr + H, *hnn = hz + H;
-        for (int j = 0; j < H; j++) {
-            size_t k = (size_t)b * H + j;
-            real r = gr[j], z = gz[j], n = gn[j], d = dh[k];
-            real dn = d * (1 - z) * (1 - n * n);
-            real dz = d * (hp[k] - n) * z * (1 - z);
-            real dr = dn * hn[k] * r * (1 - r);
-            ir[j] = hr[j] = dr;
-            iz[j] = hz[j] = dz;
-            in[j] = dn;
-            hnn[j] = dn * r;
-            dh[k] = d * z;
-        }
-    }
-}
-
 /* dh[rows b0..b0+nb) += dY[t] for one direction: dY rows are [D*H] wide,
  * this direction's columns start at d*H; dh points at row b0. */
 static void add_output_grad(real *dh, const real *dY, int t, int b0, int nb, int B, int H, int D,
@@ -963,14 +883,14 @@ static void steps_backward(const CL_R(rnn_job) * j, int b0, int nb)
         size_t off = (size_t)t * B * GH + g0, n = (size_t)nb * GH;
         add_output_grad(dh, j->dY, t, b0, nb, B, H, r->D, d);
         if (r->c.cell == CL_CELL_LSTM) {
-            lstm_cell_bwd(dG + off, k->gates + off, k->cs + out_slot(t, d) * BH + h0,
-                          k->cs + prev_slot(t, d) * BH + h0, dh, dc, nb, H);
+            GATES(r, lstm_bwd)(dG + off, k->gates + off, k->cs + out_slot(t, d) * BH + h0,
+                               k->cs + prev_slot(t, d) * BH + h0, dh, dc, nb, H);
             copy16(j->dG16 ? j->dG16 + off : NULL, dG + off, n);
             step_prod(r, 'N', nb, dG + off, j->dG16 ? j->dG16 + off : NULL, j->w.whh, j->pk_b, 0,
                       dh);
         } else {
-            gru_cell_bwd(dG + off, dGh + off, k->gates + off, k->hn + (size_t)t * BH + h0,
-                         k->hs + prev_slot(t, d) * BH + h0, dh, nb, H);
+            GATES(r, gru_bwd)(dG + off, dGh + off, k->gates + off, k->hn + (size_t)t * BH + h0,
+                              k->hs + prev_slot(t, d) * BH + h0, dh, nb, H);
             copy16(j->dG16 ? j->dG16 + off : NULL, dG + off, n);
             copy16(j->dGh16 ? j->dGh16 + off : NULL, dGh + off, n);
             step_prod(r, 'N', nb, dGh + off, j->dGh16 ? j->dGh16 + off : NULL, j->w.whh,

@@ -1,7 +1,10 @@
 /* charlstm: the command-line tool; dispatches to tools/cmd_<name>.c. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "cl_error.h"
+#include "cl_isa.h"
 #include "cli_opts.h"
 #include "commands.h"
 
@@ -75,6 +78,61 @@ static int help_command(int argc, char **argv)
     return c->run(2, args);
 }
 
+/* The variants this CPU runs, as "baseline avx2 avx512". */
+static void cpu_variants(char *buf, size_t size)
+{
+    unsigned mask = cl_isa_cpu();
+    buf[0] = 0;
+    for (int i = 0; i < CL_ISA_COUNT; i++)
+        if (mask & (1u << i))
+            snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", buf[0] ? " " : "",
+                     cl_isa_name((cl_isa)i));
+}
+
+/* CHARLSTM_ISA must name a kernel variant this CPU runs: said here, once,
+ * before a command starts (the library would only return CL_EISA). */
+static int check_isa(void)
+{
+    cl_isa isa;
+    const char *forced = getenv("CHARLSTM_ISA");
+    if (cl_isa_active(&isa) == CL_OK)
+        return 0;
+    char cpu[64];
+    cpu_variants(cpu, sizeof cpu);
+    if (cl_isa_parse(forced, &isa))
+        fprintf(stderr,
+                CLI_PROG ": CHARLSTM_ISA=%s: no such kernel variant (baseline, avx2, avx512)\n",
+                forced);
+    else
+        fprintf(stderr,
+                CLI_PROG ": CHARLSTM_ISA=%s: this CPU cannot run the %s kernels (it runs: %s)\n",
+                forced, forced, cpu);
+    return CLI_EXIT_USAGE;
+}
+
+/* --version: the release, the kernel variant that runs and what the rest of
+ * the binary was compiled for. */
+static int version(void)
+{
+    cl_isa isa;
+    char cpu[64];
+    int err = check_isa();
+    if (err)
+        return err;
+    cl_isa_active(&isa);
+    cpu_variants(cpu, sizeof cpu);
+    printf(CLI_PROG " %s\n", CL_VERSION);
+    printf("kernels: %s (%s; this CPU runs: %s)\n", cl_isa_name(isa),
+           getenv("CHARLSTM_ISA") && *getenv("CHARLSTM_ISA") ? "forced by CHARLSTM_ISA"
+                                                              : "chosen for this CPU",
+           cpu);
+    printf("build: %s\n", cl_isa_build_portable()
+                              ? "portable (x86-64 baseline: runs on any x86-64 CPU)"
+                              : "native (-march=native: runs on CPUs like the build machine's; "
+                                "make PORTABLE=1 for any x86-64)");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -86,10 +144,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
-        printf(CLI_PROG " %s\n", CL_VERSION);
-        return 0;
-    }
+    if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0)
+        return version();
     if (strcmp(name, "help") == 0)
         return help_command(argc - 1, argv + 1);
     const command *c = find_command(name);
@@ -101,5 +157,6 @@ int main(int argc, char **argv)
         }
         return unknown_command(name);
     }
-    return c->run(argc - 1, argv + 1);
+    int err = check_isa();
+    return err ? err : c->run(argc - 1, argv + 1);
 }

@@ -35,7 +35,8 @@ __all__ = ["Model", "Error", "Interrupted", "States", "train"]
 
 _ERR_NAMES = {0: "OK", -1: "ENOMEM", -2: "EIO", -3: "EINVAL", -4: "EFORMAT", -5: "ETRUNC",
               -6: "ECHECKSUM", -7: "EVERSION", -8: "EUTF8", -9: "EEMPTY", -10: "EPARSE",
-              -11: "ENOTFOUND", -12: "EINTR", -13: "EMISMATCH", -14: "ENONFINITE"}
+              -11: "ENOTFOUND", -12: "EINTR", -13: "EMISMATCH", -14: "ENONFINITE",
+              -15: "EISA"}
 
 
 class Error(Exception):
