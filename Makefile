@@ -192,13 +192,17 @@ $(TESTBIN): $(TEST_OBJ) $(filter-out $(BUILD)/tools/charlstm.o,$(TOOL_OBJ)) $(ST
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 # CK_DEFAULT_TIMEOUT: the sanitizer build is several times slower.  Then the
-# fuzz harnesses replay their seed corpora (built without libFuzzer).
+# fuzz harnesses replay their seed corpora (built without libFuzzer).  With
+# PORTABLE=1, check_portable.sh looks for AVX outside the kernel variants.
 # With mpicc on the machine, the MPI variant of the tool is built too and
 # the MPI tests run it (CHARLSTM_MPI); without, they say they were skipped.
 check: $(TESTBIN) $(TOOL) $(SHARED) $(FUZZ_REPLAY) $(if $(MPI_TOOL),mpi-tool)
 	OPENBLAS_NUM_THREADS=1 CK_DEFAULT_TIMEOUT=600 CHARLSTM_MPI=$(MPI_TOOL) $(TESTBIN)
 	for n in $(FUZZ_NAMES); do $(BUILD)/fuzz/replay_$$n tests/fuzz/corpus/$$n/* || exit 1; done
 	BUILD=$(BUILD) CC=$(CC) SANFLAGS='$(SANFLAGS)' ./scripts/check_api.sh $(PUBLIC_HDR)
+ifeq ($(PORTABLE),1)
+	BUILD=$(BUILD) ./scripts/check_portable.sh
+endif
 	@$(MAKE) --no-print-directory check-python
 
 # The Python package's tests (python/tests), when Python 3 with cffi, NumPy

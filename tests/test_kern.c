@@ -183,6 +183,37 @@ START_TEST(test_gates_agree)
 }
 END_TEST
 
+/* ---- the tool ------------------------------------------------------------ */
+
+/* `charlstm ARGS` under CHARLSTM_ISA=isa, stderr with stdout; its exit status. */
+static int run_isa(char *out, size_t size, const char *isa, const char *args)
+{
+    setenv("CHARLSTM_ISA", isa, 1);
+    int rc = cl_test_run(out, size, "%s 2>&1", args);
+    unsetenv("CHARLSTM_ISA");
+    return rc;
+}
+
+/* The tool: --version names the variant; a bad CHARLSTM_ISA stops it with
+ * a message and exit 2 before any work. */
+START_TEST(test_tool_isa)
+{
+    char out[4096], want[64];
+    ck_assert_int_eq(cl_test_run(out, sizeof out, "--version"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "kernels: "));
+    ck_assert_ptr_nonnull(strstr(out, "build: "));
+    for (int i = 0; i < CL_ISA_COUNT; i++) {
+        const char *isa = cl_isa_name((cl_isa)i);
+        int runs = (cl_isa_cpu() & 1u << i) != 0;
+        snprintf(want, sizeof want, "kernels: %s (forced", isa);
+        ck_assert_int_eq(run_isa(out, sizeof out, isa, "--version"), runs ? 0 : 2);
+        ck_assert_msg(strstr(out, runs ? want : "this CPU cannot run") != NULL, "%s", out);
+    }
+    ck_assert_int_eq(run_isa(out, sizeof out, "sse9", "info /nonexistent.model"), 2);
+    ck_assert_ptr_nonnull(strstr(out, "CHARLSTM_ISA=sse9: no such kernel variant"));
+}
+END_TEST
+
 /* ---- whole paths with a variant forced ------------------------------------- */
 
 /* A 2-layer LSTM stack, forward and backward, under CHARLSTM_ISA=isa. */
@@ -261,37 +292,6 @@ START_TEST(test_paths_agree)
         ck_assert_int_eq(engine_run(isa, L, STEPS, &V), CL_OK);
         check_close("engine logits", (cl_isa)i, L, L0, (size_t)STEPS * V);
     }
-}
-END_TEST
-
-/* The tool: --version names the variant; a bad CHARLSTM_ISA stops it with
- * a message and exit 2 before any work. */
-START_TEST(test_tool_isa)
-{
-    char out[4096];
-    ck_assert_int_eq(cl_test_run(out, sizeof out, "--version"), 0);
-    ck_assert_ptr_nonnull(strstr(out, "kernels: "));
-    ck_assert_ptr_nonnull(strstr(out, "build: "));
-    for (int i = 0; i < CL_ISA_COUNT; i++) {
-        const char *isa = cl_isa_name((cl_isa)i);
-        char want[64];
-        snprintf(want, sizeof want, "kernels: %s (forced", isa);
-        setenv("CHARLSTM_ISA", isa, 1);
-        int rc = cl_test_run(out, sizeof out, "--version 2>&1");
-        unsetenv("CHARLSTM_ISA");
-        if (cl_isa_cpu() & 1u << i) {
-            ck_assert_int_eq(rc, 0);
-            ck_assert_msg(strstr(out, want) != NULL, "%s", out);
-        } else {
-            ck_assert_int_eq(rc, 2);
-            ck_assert_ptr_nonnull(strstr(out, "this CPU cannot run"));
-        }
-    }
-    setenv("CHARLSTM_ISA", "sse9", 1);
-    int rc = cl_test_run(out, sizeof out, "info /nonexistent.model 2>&1");
-    unsetenv("CHARLSTM_ISA");
-    ck_assert_int_eq(rc, 2);
-    ck_assert_ptr_nonnull(strstr(out, "CHARLSTM_ISA=sse9: no such kernel variant"));
 }
 END_TEST
 
