@@ -103,7 +103,7 @@ LIB_SRC  := $(filter-out $(DIST_OUT) $(KERN_SRC),$(sort $(wildcard lib/*.c)))
 LIB_OBJ  := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(TPL_SRC:lib/%.c=$(BUILD)/lib/%_d.o) $(KERN_OBJ)
 # Installed headers: every one but the library's internal ones.
 INTERNAL_HDR := lib/cl_real.h lib/cl_lines.h lib/cl_tagger_impl.h lib/cl_registry.h lib/cl_wmat.h \
-                lib/cl_kern.h lib/cl_gates.h
+                lib/cl_kern.h lib/cl_gates.h lib/cl_wmat_kern.h
 PUBLIC_HDR := $(filter-out $(INTERNAL_HDR),$(sort $(wildcard lib/*.h)))
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOL_OBJ := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%.o)

@@ -50,7 +50,11 @@ int cl_weights_parse(const char *s, cl_weights *w)
 
 cl_infer_config cl_infer_defaults(void) { return (cl_infer_config){CL_WEIGHTS_INT8, 1, 1}; }
 
-const char *cl_infer_isa(void) { return cl_wmat_isa(); }
+const char *cl_infer_isa(void)
+{
+    cl_isa isa;
+    return cl_isa_active(&isa) ? "unavailable" : cl_isa_name(isa);
+}
 
 /* ==== building ============================================================= */
 
@@ -231,7 +235,7 @@ static void layer_block(cl_infer *e, int l, int b, const int *ids, int n, float 
 {
     int H = e->H, u0 = b * UB, ub = H - u0 < UB ? H - u0 : UB, r0 = 4 * u0, G = 4 * H;
     const cl_wmat *w = &e->w[l];
-    cl_wmat_rows(w, r0, r0 + 4 * ub, e->x[e->p * e->L + l], n, g, 4 * ub);
+    e->kern->wmat_rows(w, r0, r0 + 4 * ub, e->x[e->p * e->L + l], n, g, 4 * ub);
     int last = l + 1 == e->L;
     const cl_wmat *nw = last ? &e->out : &e->w[l + 1];
     unsigned char *self = e->x[(1 - e->p) * e->L + l], *next = last ? e->top : e->x[e->p * e->L + l + 1];
@@ -250,7 +254,7 @@ static void layer_block(cl_infer *e, int l, int b, const int *ids, int n, float 
 /* Rows [r0, r1) of the logits of columns c < n. */
 static void output_rows(cl_infer *e, int r0, int r1, int n)
 {
-    cl_wmat_rows(&e->out, r0, r1, e->top, n, e->logits + r0, e->V);
+    e->kern->wmat_rows(&e->out, r0, r1, e->top, n, e->logits + r0, e->V);
     for (int c = 0; c < n; c++)
         for (int r = r0; r < r1; r++)
             e->logits[(size_t)c * e->V + r] += e->out_b[r];

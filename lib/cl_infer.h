@@ -67,7 +67,9 @@ void cl_infer_copy(cl_infer *e, int from, int to);
 /* Bytes one step reads whatever the number of columns: the weights in
  * their format (with scales), biases and the layer-0 table row. */
 size_t cl_infer_bytes(const cl_infer *e);
-/* The kernels compiled in ("avx512", "avx2", "portable"). */
+/* The kernel variant an engine created now would run (cl_isa.h: "avx512",
+ * "avx2", "baseline"; "unavailable" when CHARLSTM_ISA names one this CPU
+ * lacks). */
 const char *cl_infer_isa(void);
 
 /* bfloat16 helpers (exposed for tests): round to nearest even, and back. */

@@ -1,8 +1,8 @@
 /* cl_kern: charlstm's own hot kernels, one table of them per instruction set.
  *
  * Internal (not installed).  The gate kernels of training and generation
- * (cl_gates.h); generation's weight products (cl_wmat.c) still choose their
- * instruction set when compiled.  lib/cl_kern_isa.c is compiled once per variant
+ * (cl_gates.h) and generation's weight products (cl_wmat_kern.h).
+ * lib/cl_kern_isa.c is compiled once per variant
  * of cl_isa.h with that variant's flags (Makefile: KERN_FLAGS_*), in every
  * build, and each compilation defines one constant table below.  The whole
  * file is compiled for the variant, rather than marking functions with
@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "cl_isa.h"
+#include "cl_wmat.h"
 
 typedef struct {
     cl_isa isa;
@@ -47,6 +48,13 @@ typedef struct {
                     float *dh, int B, int H);
     /* LSTM step of batch 1 with c updated in place: g [4H] pre-activations. */
     void (*lstm_step)(float *g, float *c, float *h, int H);
+    /* Generation's weight products (cl_wmat_kern.h): Y[c * ldy + (r - r0)] =
+     * sum_k W[r, k] X_c[k] for rows r0 <= r < r1 and columns c < ncol; X holds
+     * ncol input columns (cl_wmat_put) one after another.  int8 sums are
+     * exact, so every variant gives the same int8 result; fp32 and bf16 differ
+     * by the order of additions. */
+    void (*wmat_rows)(const cl_wmat *m, int r0, int r1, const void *X, int ncol, float *Y,
+                      int ldy);
 } cl_kern;
 
 /* The table of `isa`: CL_OK, or CL_EISA when this CPU cannot run it (or this

@@ -3,9 +3,11 @@
  * Compiled once per variant with -DCL_KERN_ISA=NAME and that variant's
  * instruction-set flags (Makefile: KERN_FLAGS_NAME); defines cl_kern_NAME.
  * The gate kernels are cl_gates.h's, vectorised by the compiler for the
- * variant's width (libmvec's tanhf of 4, 8 or 16 lanes). */
+ * variant's width (libmvec's tanhf of 4, 8 or 16 lanes); the weight products
+ * are cl_wmat_kern.h's, with the variant's intrinsics. */
 #include "cl_gates.h"
 #include "cl_kern.h"
+#include "cl_wmat_kern.h"
 
 #ifndef CL_KERN_ISA
 #error "cl_kern_isa.c is compiled with -DCL_KERN_ISA=baseline|avx2|avx512 (Makefile)"
@@ -49,5 +51,5 @@ static void lstm_step(float *g, float *c, float *h, int H) { cl_gates_lstm_step(
 
 extern const cl_kern KERN_NAME(CL_KERN_ISA);
 const cl_kern KERN_NAME(CL_KERN_ISA) = {
-    KERN_ID(CL_KERN_ISA), lstm_fwd, gru_fwd, lstm_bwd, gru_bwd, lstm_step,
+    KERN_ID(CL_KERN_ISA), lstm_fwd, gru_fwd, lstm_bwd, gru_bwd, lstm_step, wmat_rows,
 };

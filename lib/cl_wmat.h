@@ -54,12 +54,8 @@ size_t cl_wmat_bytes(const cl_wmat *m);
  * v[0..len) in m's input type (float, or int16 for int8 with |v| <= 1). */
 void cl_wmat_put(const cl_wmat *m, void *x, int off, const float *v, int len);
 
-/* Y[c * ldy + (r - r0)] = sum_k W[r, k] X_c[k] for rows r0 <= r < r1 and
- * columns c < ncol; X holds ncol input columns one after another. */
-void cl_wmat_rows(const cl_wmat *m, int r0, int r1, const void *X, int ncol, float *Y, int ldy);
-
-/* The kernels compiled in: "avx512" (with VNNI when the build has it),
- * "avx2" (int8; fp32 and bf16 portable) or "portable". */
-const char *cl_wmat_isa(void);
+/* The products themselves are a kernel of each instruction-set variant:
+ * cl_kern.h's wmat_rows (lib/cl_wmat_kern.h), so that a portable build runs
+ * the tiles of the CPU it is on. */
 
 #endif

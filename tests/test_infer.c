@@ -10,6 +10,7 @@
 #include "cl_infer.h"
 #include "cl_lm.h"
 #include "cl_test.h"
+#include "cl_kern.h"
 #include "cl_wmat.h"
 
 static const char alphabet[] = "\n !',.:;?ABCDEFGHIJabcdefghijklmnopqrstuvwxyz"; /* ascending */
@@ -67,7 +68,9 @@ static void check_product(cl_weights type)
     unsigned char *X = calloc(C, cl_wmat_xbytes(&m));
     for (int c = 0; c < C; c++)
         cl_wmat_put(&m, X + c * cl_wmat_xbytes(&m), 0, x[c], K);
-    cl_wmat_rows(&m, 0, N, X, C, y, N);
+    const cl_kern *kern;
+    ck_assert_int_eq(cl_kern_select(&kern), 0);
+    kern->wmat_rows(&m, 0, N, X, C, y, N);
     double worst = 0;
     for (int c = 0; c < C; c++)
         for (int r = 0; r < N; r++) {

@@ -15,6 +15,7 @@
 #include "cl_nn.h"
 #include "cl_rng.h"
 #include "cl_test.h"
+#include "cl_wmat.h"
 
 #define ALL_ISAS ((1u << CL_ISA_COUNT) - 1)
 
@@ -183,6 +184,60 @@ START_TEST(test_gates_agree)
 }
 END_TEST
 
+/* ---- generation's weight products --------------------------------------- */
+
+enum { WM_N = 37, WM_K = 70, WM_C = 5 }; /* odd sizes: tails of rows, columns, K */
+
+/* Y of every format through kernel table k, for 1 and WM_C columns. */
+static void run_wmat(const cl_kern *k, const cl_wmat *m, const void *X, float *y)
+{
+    k->wmat_rows(m, 0, WM_N, X, 1, y, WM_N);
+    k->wmat_rows(m, 0, WM_N, X, WM_C, y + WM_N, WM_N);
+}
+
+/* Each variant's products equal the baseline's: int8 exactly (integer sums),
+ * fp32 and bf16 to the rounding of K products of terms up to 1 in size. */
+START_TEST(test_wmat_agree)
+{
+    static float w[WM_N * WM_K], x[WM_C][WM_K], ref[WM_N * (WM_C + 1)], got[WM_N * (WM_C + 1)];
+    cl_rng rng;
+    cl_rng_seed(&rng, 21);
+    random_fill(&rng, w, WM_N * WM_K, -1, 1);
+    random_fill(&rng, &x[0][0], WM_C * WM_K, -1, 1);
+    const cl_kern *base;
+    ck_assert_int_eq(cl_kern_for(CL_ISA_BASELINE, &base), CL_OK);
+    cl_weights types[] = {CL_WEIGHTS_FP32, CL_WEIGHTS_BF16, CL_WEIGHTS_INT8};
+    int ran = 0;
+    for (int t = 0; t < 3; t++) {
+        cl_wmat m;
+        ck_assert_int_eq(cl_wmat_init(&m, types[t], w, WM_N, WM_K), 0);
+        unsigned char *X = calloc(WM_C, cl_wmat_xbytes(&m));
+        ck_assert_ptr_nonnull(X);
+        for (int c = 0; c < WM_C; c++)
+            cl_wmat_put(&m, X + c * cl_wmat_xbytes(&m), 0, x[c], WM_K);
+        run_wmat(base, &m, X, ref);
+        for (int i = CL_ISA_BASELINE + 1; i < CL_ISA_COUNT; i++) {
+            const cl_kern *k;
+            if (cl_kern_for((cl_isa)i, &k) != CL_OK)
+                continue;
+            memset(got, 0xff, sizeof got);
+            run_wmat(k, &m, X, got);
+            for (size_t j = 0; j < sizeof got / sizeof *got; j++) {
+                double d = fabs((double)got[j] - ref[j]);
+                double tol = types[t] == CL_WEIGHTS_INT8 ? 0 : 1e-5 * WM_K;
+                ck_assert_msg(d <= tol, "%s, format %d, value %zu: %.9g vs baseline %.9g",
+                              cl_isa_name((cl_isa)i), t, j, got[j], ref[j]);
+            }
+            ran++;
+        }
+        free(X);
+        cl_wmat_free(&m);
+    }
+    if (!ran)
+        cl_test_skip("test_wmat_agree", "this CPU runs only the baseline kernels");
+}
+END_TEST
+
 /* ---- the tool ------------------------------------------------------------ */
 
 /* `charlstm ARGS` under CHARLSTM_ISA=isa, stderr with stdout; its exit status. */
@@ -302,6 +357,7 @@ Suite *suite_kern(void)
     tcase_add_test(tc, test_isa_choose);
     tcase_add_test(tc, test_isa_env);
     tcase_add_test(tc, test_gates_agree);
+    tcase_add_test(tc, test_wmat_agree);
     tcase_add_test(tc, test_paths_agree);
     tcase_add_test(tc, test_tool_isa);
     suite_add_tcase(s, tc);
