@@ -1,4 +1,4 @@
-/* cl_wmat_kern: the weight products of cl_wmat (cl_wmat_rows), compiled
+/* cl_wmat_kern: the weight products of cl_wmat (cl_kern's wmat_rows), compiled
  * once per instruction-set variant as part of cl_kern_isa.c (cl_kern.h), so
  * that a portable build runs the AVX2 or AVX-512 tiles the CPU has.
  * Internal: included by lib/cl_kern_isa.c only; defines static functions. */
@@ -229,7 +229,7 @@ ROWS(rows_fp32, TILE_FP32, float, MR)
 ROWS(rows_bf16, TILE_BF16, float, MR)
 ROWS(rows_int8, TILE_Q, int16_t, MR1)
 
-/* Y[c * ldy + (r - r0)] = sum_k W[r, k] X_c[k] (cl_wmat_rows). */
+/* Y[c * ldy + (r - r0)] = sum_k W[r, k] X_c[k]: cl_kern.h's wmat_rows. */
 static void wmat_rows(const cl_wmat *m, int r0, int r1, const void *X, int ncol, float *Y, int ldy)
 {
     if (m->type == CL_WEIGHTS_INT8)
