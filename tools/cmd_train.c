@@ -119,9 +119,12 @@ static int train_resolve(const cli_command *cmd, train_opts *o)
     int rc = check_cv(cmd, o);
     if (rc)
         return rc;
-    if (o->no_encoder && (o->init || o->freeze || o->ngram == 0))
-        return cli_usage_error(cmd, "--no-encoder is the n-gram part alone: not with --init, "
-                               "--freeze or --ngram 0");
+    /* Without NBSVM weights the n-gram part is naive Bayes with one learned
+     * scale per label: nothing to train that justifies a run, and such runs
+     * were seen to trip the divergence guard. */
+    if (o->no_encoder && (o->init || o->freeze || o->ngram == 0 || !o->nbsvm))
+        return cli_usage_error(cmd, "--no-encoder is the NBSVM n-gram part alone: it needs "
+                               "--nbsvm, and not --init, --freeze or --ngram 0");
     if (o->dev_fraction < 0)
         o->dev_fraction = o->dev ? 0 : o->cv ? 0.1 : 0.05;
     if (o->freeze && o->encoder_lr >= 0 && !o->resume)
