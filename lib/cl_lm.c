@@ -207,6 +207,58 @@ int cl_lm_evaluate_with(cl_lm *lm, const cl_params *p, const cl_ids *ids, double
     return err;
 }
 
+/* Windows [start, start + T] of the text at `nw` random starts, time major. */
+static int random_windows(const cl_ids *ids, int T, int nw, cl_rng *rng, int *x, int *y, int *win,
+                          cl_diag *d)
+{
+    for (int s = 0; s < nw; s++) {
+        int64_t p0 = (int64_t)cl_rng_below(rng, (uint64_t)(ids->n - T));
+        int err = cl_ids_read(ids, p0, T + 1, win, d);
+        if (err)
+            return err;
+        for (int t = 0; t < T; t++)
+            x[t * nw + s] = win[t], y[t * nw + s] = win[t + 1];
+    }
+    return CL_OK;
+}
+
+int cl_lm_evaluate_windows(const cl_model *m, const cl_ids *ids, int window, long windows,
+                           int batch, uint64_t seed, double *loss, long *count, cl_diag *d)
+{
+    cl_lm lm;
+    cl_rng rng;
+    if (!cl_model_head(m, "head.lm"))
+        return cl_diag_set(d, CL_EINVAL, "the model has no language-model head");
+    if (window < 1 || windows < 1 || batch < 1)
+        return cl_diag_set(d, CL_EINVAL, "window, windows and batch must be positive");
+    if (ids->n < (int64_t)window + 1)
+        return cl_diag_set(d, CL_EEMPTY, "the text (%lld characters) is shorter than one window "
+                           "of %d plus its next character", (long long)ids->n, window);
+    int B = windows < batch ? (int)windows : batch;
+    int err = cl_lm_create(&lm, &m->enc, &m->params, 0, window, B);
+    if (err)
+        return err;
+    int *x = malloc(sizeof(int) * (size_t)window * B), *y = malloc(sizeof(int) * (size_t)window * B);
+    int *win = malloc(sizeof(int) * ((size_t)window + 1));
+    err = x && y && win ? CL_OK : CL_ENOMEM;
+    cl_rng_seed(&rng, seed);
+    double total = 0;
+    long n = 0;
+    for (long done = 0; done < windows && !err; done += B) {
+        int nw = windows - done < B ? (int)(windows - done) : B;
+        err = random_windows(ids, window, nw, &rng, x, y, win, d);
+        if (!err) /* NULL states: every window starts from zero, as a transformer's context */
+            total += cl_lm_forward(&lm, &m->params, x, y, window, nw, NULL, NULL, 0, NULL);
+        n += err ? 0 : lm.count;
+    }
+    free(x), free(y), free(win);
+    cl_lm_free(&lm);
+    *loss = n ? total / (double)n : NAN;
+    if (count)
+        *count = n;
+    return err;
+}
+
 int cl_lm_evaluate(const cl_model *m, const cl_ids *ids, int streams, int chunk, double *loss,
                    long *count, cl_diag *d)
 {

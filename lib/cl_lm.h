@@ -65,6 +65,14 @@ cl_lm_head_config *cl_lm_head_new(float dropout);
  * number of predictions. */
 int cl_lm_evaluate(const cl_model *m, const cl_ids *ids, int streams, int chunk, double *loss,
                    long *count, cl_diag *d);
+/* nanoGPT's estimate of the loss: `windows` windows of `window` characters
+ * at uniformly random starts (drawn from `seed`), each read from a zero
+ * state, the mean cross-entropy over every position of every window (so
+ * early positions, with little context, count as in a transformer's
+ * evaluation).  `batch` windows run at a time.  CL_EEMPTY when the text is
+ * shorter than window + 1 characters. */
+int cl_lm_evaluate_windows(const cl_model *m, const cl_ids *ids, int window, long windows,
+                           int batch, uint64_t seed, double *loss, long *count, cl_diag *d);
 /* The same with a caller's evaluation workspace lm (created with dropout 0;
  * its max_B streams and max_T window) on parameters p. */
 int cl_lm_evaluate_with(cl_lm *lm, const cl_params *p, const cl_ids *ids, double *loss,

@@ -65,6 +65,13 @@ START_TEST(train_generate_eval_info)
     ck_assert(strncmp(a, "the ", 4) == 0);
     ck_assert_int_eq(cl_test_run(out, sizeof out, "eval -m '%s' '%s'", model, text), 0);
     ck_assert_ptr_nonnull(strstr(out, "nats/char"));
+    /* nanoGPT's protocol: random windows, told in the output */
+    ck_assert_int_eq(cl_test_run(out, sizeof out, "eval -m '%s' --windows 7 --window 16 "
+                                 "--output json '%s'", model, text), 0);
+    ck_assert_msg(strstr(out, "\"windows\":7") && strstr(out, "\"predictions\":112"), "%s", out);
+    ck_assert_int_eq(cl_test_run(out, sizeof out, "eval -m '%s' --windows 1 --window 999999 '%s'",
+                                 model, text), 1);
+    ck_assert_ptr_nonnull(strstr(out, "shorter than one window"));
     ck_assert_int_eq(cl_test_run(out, sizeof out, "info '%s'", model), 0);
     ck_assert_ptr_nonnull(strstr(out, "heads: lm"));
     /* the prompt from stdin */

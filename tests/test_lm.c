@@ -217,6 +217,44 @@ START_TEST(training_lowers_the_loss)
 }
 END_TEST
 
+/* nanoGPT's estimate: each window is a text of its own from a zero state, so
+ * the windows' mean equals whole-text evaluations of the same slices. */
+START_TEST(random_windows_are_slices_from_zero_state)
+{
+    size_t n;
+    int32_t *cps = sample_cps(&n);
+    cl_model *m = tiny_model(CL_CELL_LSTM, 2, 9);
+    cl_ids ids, view;
+    ck_assert_int_eq(cl_ids_from_cps(&ids, cps, (int64_t)n, &m->vocab, NULL), 0);
+    enum { T = 12, W = 5 };
+    double got, again, other, want = 0, one;
+    long count;
+    /* batch 2: windows cross batches, the last batch is short */
+    ck_assert_int_eq(cl_lm_evaluate_windows(m, &ids, T, W, 2, 77, &got, &count, NULL), 0);
+    ck_assert_int_eq(count, T * W);
+    cl_rng rng;
+    cl_rng_seed(&rng, 77);
+    for (int w = 0; w < W; w++) {
+        int64_t p0 = (int64_t)cl_rng_below(&rng, (uint64_t)(ids.n - T));
+        ck_assert_int_eq(cl_ids_view(&view, &ids, p0, T + 1), 0);
+        ck_assert_int_eq(cl_lm_evaluate(m, &view, 1, T, &one, NULL, NULL), 0);
+        want += one / W;
+        cl_ids_release(&view);
+    }
+    ck_assert_msg(fabs(got - want) < 1e-5, "windows %.6f, slices %.6f", got, want);
+    ck_assert_int_eq(cl_lm_evaluate_windows(m, &ids, T, W, 4, 77, &again, NULL, NULL), 0);
+    ck_assert_msg(fabs(again - got) < 1e-5, "batch changed the loss: %.6f %.6f", again, got);
+    ck_assert_int_eq(cl_lm_evaluate_windows(m, &ids, T, W, 4, 78, &other, NULL, NULL), 0);
+    ck_assert_msg(other != got, "another seed drew the same windows");
+    ck_assert_int_eq(cl_ids_view(&view, &ids, 0, T), 0);
+    ck_assert_int_eq(cl_lm_evaluate_windows(m, &view, T, 1, 1, 1, &one, NULL, NULL), CL_EEMPTY);
+    cl_ids_release(&view);
+    cl_ids_release(&ids);
+    cl_model_free(m);
+    free(cps);
+}
+END_TEST
+
 /* ---- sampling ------------------------------------------------------------- */
 
 START_TEST(temperature_zero_is_argmax)
@@ -457,6 +495,7 @@ Suite *suite_lm(void)
     TCase *train = tcase_create("training");
     tcase_add_test(train, interrupted_training_resumes_exactly);
     tcase_add_test(train, training_lowers_the_loss);
+    tcase_add_test(train, random_windows_are_slices_from_zero_state);
     tcase_add_test(train, backward_tells_each_gradient_once_when_final);
     tcase_add_test(train, locked_output_dropout_repeats_over_time);
     suite_add_tcase(s, train);

@@ -21,6 +21,7 @@ typedef struct {
     int batch, threads;
     int raw;           /* tagger: end to end from the raw text */
     int output;        /* 0 text, 1 json */
+    eval_lm_windows win; /* lm: nanoGPT's random windows instead of the whole text */
     cli_strs files;    /* positional; "-" (stdin) when none */
 } eval_opts;
 
@@ -29,7 +30,8 @@ typedef struct {
 static void eval_defaults(eval_opts *o)
 {
     /* 64 streams: what torch_charlm.py evaluates with, so losses compare. */
-    *o = (eval_opts){.task = -1, .batch = 64, .threads = 1};
+    /* Windows of 256 from seed 1337: nanoGPT's block size and seed. */
+    *o = (eval_opts){.task = -1, .batch = 64, .threads = 1, .win = {.window = 256, .seed = 1337}};
 }
 
 static const char eval_description[] =
@@ -43,6 +45,9 @@ static const char eval_description[] =
     "recall and F1 of sentences, tokens, multiword tokens, words and tags are\n"
     "computed by character offsets.  --output json prints every figure as one\n"
     "JSON object (docs/json.md).\n"
+    "lm --windows N: nanoGPT's estimate instead, the mean loss over N windows of\n"
+    "--window characters at random starts (--seed), each read from a zero state\n"
+    "(nanoGPT's own: --windows 12800, 200 batches of 64).\n"
     "\n"
     "Examples:\n"
     "  charlstm eval -m shakespeare.model tinyshakespeare/valid.txt\n"
@@ -63,6 +68,13 @@ static int eval_parse(eval_opts *o, int argc, char **argv)
          .help = "tagger: score end to end from the gold file's raw text (sentences, tokens, "
                  "words, tags)"},
         {"output", 0, CLI_CHOICE, &o->output, NULL, .help = "output format", .choices = "text|json"},
+        {"windows", 0, CLI_LONG, &o->win.windows, "N",
+         .help = "lm: score N random windows, each from a zero state (nanoGPT's protocol)",
+         .min = 1, .max = 100000000},
+        {"window", 0, CLI_INT, &o->win.window, "T", .help = "lm --windows: characters per window",
+         .min = 1, .max = 1000000},
+        {"seed", 0, CLI_LONG, &o->win.seed, "N", .help = "lm --windows: seed of the windows' starts",
+         .min = 0, .max = INFINITY},
     };
     const cli_command cmd = {"eval", cmd_eval_summary, "-m MODEL [options] [FILE...]",
                              eval_description, opts, (int)(sizeof opts / sizeof opts[0]), 0, -1};
@@ -122,7 +134,7 @@ static int eval_run(const eval_opts *o)
     else if (task == CMD_TASK_CLASSIFIER)
         rc = eval_classifier(m, f, o->files.n, o->batch, json);
     else
-        rc = eval_lm(m, f, o->files.n, o->batch, json);
+        rc = eval_lm(m, f, o->files.n, o->batch, &o->win, json);
     if (json && !rc) {
         static const char *const names[] = {"lm", "tagger", "classifier"};
         cJSON_AddItemToObjectCS(json, "task", cJSON_CreateString(o->raw ? "tagger-raw" : names[task]));

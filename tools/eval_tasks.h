@@ -10,9 +10,18 @@
 /* Each prints its figures on stdout, or with json != NULL adds every one of
  * them to that object instead (cmd_eval prints it). */
 
+/* nanoGPT's evaluation: `windows` random windows (0: off) of `window`
+ * characters from `seed` (cl_lm_evaluate_windows). */
+typedef struct {
+    long windows, seed;
+    int window;
+} eval_lm_windows;
+
 /* Text files: nats/char, bits/char, perplexity over every next-character
- * prediction, with `streams` parallel streams (as the PyTorch reference). */
-int eval_lm(const cl_model *m, const char *const *files, int nfiles, int streams, cJSON *json);
+ * prediction, with `streams` parallel streams (as the PyTorch reference), or
+ * over random windows when win->windows > 0. */
+int eval_lm(const cl_model *m, const char *const *files, int nfiles, int streams,
+            const eval_lm_windows *win, cJSON *json);
 /* CoNLL-U files: accuracy, unseen-word accuracy, per-tag P/R, confusions. */
 int eval_tagger(const cl_model *m, const char *const *files, int nfiles, int batch, cJSON *json);
 /* CoNLL-U files, end to end from their raw text (eval_raw.c): sentence,
