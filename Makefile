@@ -6,8 +6,8 @@
 #   make check SANITIZE=1  the same under AddressSanitizer + UBSan
 #   make PORTABLE=1      a build for any x86-64 CPU (baseline instructions) into
 #                        build-portable/; charlstm's own kernels are compiled for
-#                        baseline, AVX2 and AVX-512 in every build and chosen at run
-#                        time (CHARLSTM_ISA=baseline|avx2|avx512 forces one)
+#                        baseline, AVX2, AVX-512 and AVX-512 + BF16 in every build and
+#                        chosen at run time (CHARLSTM_ISA=baseline|avx2|avx512|avx512bf16)
 #   make MPI=1           build with MPI (mpicc) into build-mpi/: charlstm train under mpirun
 #                        (make check builds it too when mpicc exists, for the MPI tests)
 #   make demo            the main job: fetch a corpus, train a few minutes, generate

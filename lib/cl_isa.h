@@ -4,7 +4,7 @@
  * training and inference, the bfloat16 matrix-vector product of generation:
  * cl_kern.h) are compiled once per instruction set and chosen at run time, so
  * that a `make PORTABLE=1` build (x86-64 baseline everywhere else) runs on any
- * x86-64 CPU and still uses AVX2 or AVX-512 where the CPU has them:
+ * x86-64 CPU and still uses AVX2 or AVX-512 (and AVX512-BF16) where the CPU has them:
  *   baseline  x86-64 (SSE2)
  *   avx2      AVX2 + FMA
  *   avx512    AVX-512 F, BW, DQ, VL (with AVX2 + FMA)
