@@ -6,8 +6,8 @@
 #   make check SANITIZE=1  the same under AddressSanitizer + UBSan
 #   make PORTABLE=1      a build for any x86-64 CPU (baseline instructions) into
 #                        build-portable/; charlstm's own kernels are compiled for
-#                        baseline, AVX2 and AVX-512 in every build and chosen at run
-#                        time (CHARLSTM_ISA=baseline|avx2|avx512 forces one)
+#                        baseline, AVX2, AVX-512 and AVX-512 + BF16 in every build and
+#                        chosen at run time (CHARLSTM_ISA=baseline|avx2|avx512|avx512bf16)
 #   make MPI=1           build with MPI (mpicc) into build-mpi/: charlstm train under mpirun
 #                        (make check builds it too when mpicc exists, for the MPI tests)
 #   make demo            the main job: fetch a corpus, train a few minutes, generate
@@ -90,13 +90,14 @@ TPL_SRC  := lib/cl_rnn.c lib/cl_layers.c lib/cl_seqrnn.c
 # baseline variant alone, with the compiler's defaults.
 KERN_SRC := lib/cl_kern_isa.c
 ifneq ($(filter x86_64-%,$(shell $(CC) -dumpmachine)),)
-KERN_ISAS := baseline avx2 avx512
+KERN_ISAS := baseline avx2 avx512 avx512bf16
 else
 KERN_ISAS := baseline
 endif
 KERN_FLAGS_baseline := $(if $(filter avx2,$(KERN_ISAS)),-march=x86-64 -mtune=generic)
 KERN_FLAGS_avx2     := -march=x86-64 -mtune=generic -mavx2 -mfma
 KERN_FLAGS_avx512   := $(KERN_FLAGS_avx2) -mavx512f -mavx512bw -mavx512dq -mavx512vl
+KERN_FLAGS_avx512bf16 := $(KERN_FLAGS_avx512) -mavx512bf16
 KERN_CFLAGS = $(filter-out -march=% -mtune=%,$(CFLAGS))
 KERN_OBJ := $(KERN_ISAS:%=$(BUILD)/lib/kern-%.o)
 LIB_SRC  := $(filter-out $(DIST_OUT) $(KERN_SRC),$(sort $(wildcard lib/*.c)))

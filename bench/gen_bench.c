@@ -16,8 +16,9 @@
  *   gen_bench --eval MODEL TEXT
  * and training throughput of the language model (forward, backward and a
  * plain SGD update; batches of random ids: speed does not depend on the
- * text) with the encoder's products in PRECISION: blas (OpenBLAS fp32, what
- * a stack uses without cl_encoder_set_precision), fp32, bf16 or auto (oneDNN).
+ * text) with the products (the encoder's and the output layer's) in
+ * PRECISION: blas (OpenBLAS fp32, what they use without cl_lm_set_precision),
+ * fp32, bf16 or auto (oneDNN).
  *   gen_bench --train LAYERS HIDDEN PRECISION THREADS [STEPS=10] [BATCH=32] [SEQ=100]
  * and one product C[M,N] = op(A) op(B) (LAYOUT: NT, TN or NN) in GFLOP/s,
  * one thread, through OpenBLAS, oneDNN fp32 and oneDNN bf16 (if the CPU has it).
@@ -215,7 +216,7 @@ static int train_bench(int argc, char **argv)
     cl_lm lm;
     if (!m || (!blas && cl_precision_parse(argv[4], &prec)) ||
         cl_lm_create(&lm, &m->enc, &m->params, 0, T, B) ||
-        (!blas && cl_encoder_set_precision(&lm.enc, prec))) {
+        (!blas && cl_lm_set_precision(&lm, prec))) {
         fprintf(stderr, "gen_bench --train: cannot set up %s\n", argv[4]);
         return 1;
     }

@@ -18,7 +18,17 @@ int cl_encoder_out_dim(const cl_encoder_config *c) { return cl_rnn_out_dim(&c->r
 
 int cl_encoder_set_precision(cl_encoder *e, cl_precision p)
 {
-    return cl_rnn_set_precision(e->rnn, p);
+    cl_linear_mm *fold = NULL;
+    int GH = cl_rnn_gates(e->c.rnn.cell) * e->c.rnn.hidden;
+    int err = e->fold ? cl_linear_mm_create(&fold, p, e->c.vocab, e->c.emb, GH) : CL_OK;
+    err = err ? err : cl_rnn_set_precision(e->rnn, p);
+    if (err) {
+        cl_linear_mm_free(fold);
+        return err;
+    }
+    cl_linear_mm_free(e->fold_mm);
+    e->fold_mm = fold;
+    return CL_OK;
 }
 
 size_t cl_encoder_state_size(const cl_encoder_config *c)
@@ -52,7 +62,9 @@ int cl_encoder_init_params(const cl_encoder_config *c, cl_params *p, cl_rng *rng
 void cl_encoder_free(cl_encoder *e)
 {
     cl_rnn_free(e->rnn);
+    cl_linear_mm_free(e->fold_mm);
     free(e->x), free(e->dx), free(e->ids), free(e->table), free(e->dtable), free(e->emask);
+    free(e->dembed);
     memset(e, 0, sizeof *e);
 }
 
@@ -78,7 +90,8 @@ int cl_encoder_create(cl_encoder *e, const cl_encoder_config *c, const cl_params
         size_t table = (size_t)c->vocab * cl_rnn_gates(c->rnn.cell) * c->rnn.hidden;
         e->table = cl_alloc(table * sizeof(float));
         e->dtable = cl_alloc(table * sizeof(float));
-        err = e->table && e->dtable ? CL_OK : CL_ENOMEM;
+        e->dembed = cl_alloc((size_t)c->vocab * c->emb * sizeof(float));
+        err = e->table && e->dtable && e->dembed ? CL_OK : CL_ENOMEM;
     }
     if (err)
         cl_encoder_free(e);
@@ -133,13 +146,17 @@ static int gate_width(const cl_encoder *e)
     return cl_rnn_gates(e->c.rnn.cell) * e->c.rnn.hidden;
 }
 
-/* Layer 0's input projection by table lookup (padding ids give zeros). */
-static void gather_gates(cl_encoder *e, const cl_params *p, int n)
+/* Layer 0's input projection by table lookup (padding ids give zeros); the
+ * table is a linear layer without bias: embed [V, E] W_ih0^T. */
+static int gather_gates(cl_encoder *e, const cl_params *p, int n)
 {
     int GH = gate_width(e), V = e->c.vocab;
     const float *wih = cl_params_w(p, e->i_rnn); /* weight_ih_l0 comes first */
     float *g = cl_rnn_gates0(e->rnn);
-    cl_gemm('N', 'T', V, GH, e->c.emb, 1, cl_params_w(p, e->i_embed), wih, 0, e->table);
+    int err = cl_linear_forward_mm(e->fold_mm, e->table, cl_params_w(p, e->i_embed), wih, NULL,
+                                   V, e->c.emb, GH);
+    if (err)
+        return err;
     mask_rows(e, e->table, NULL, V, GH);
     for (int i = 0; i < n; i++) {
         float *row = g + (size_t)i * GH;
@@ -148,10 +165,11 @@ static void gather_gates(cl_encoder *e, const cl_params *p, int n)
         else
             memcpy(row, e->table + (size_t)e->ids[i] * GH, (size_t)GH * sizeof(float));
     }
+    return CL_OK;
 }
 
 /* From dL/d(layer-0 projection) to the embedding's and W_ih0's gradients. */
-static void scatter_gates_grad(cl_encoder *e, cl_params *p)
+static int scatter_gates_grad(cl_encoder *e, cl_params *p)
 {
     int GH = gate_width(e), V = e->c.vocab, E = e->c.emb, n = e->T * e->B;
     const float *dg = cl_rnn_gates0_grad(e->rnn);
@@ -166,11 +184,15 @@ static void scatter_gates_grad(cl_encoder *e, cl_params *p)
             dst[j] += src[j];
     }
     mask_rows(e, e->dtable, NULL, V, GH);
-    /* dW_ih0 += dtable^T embed [GH, E]; dembed += dtable W_ih0 [V, E] */
-    cl_gemm('T', 'N', GH, E, V, 1, e->dtable, cl_params_w(p, e->i_embed), 1,
-            cl_params_g(p, e->i_rnn));
-    cl_gemm('N', 'N', V, E, GH, 1, e->dtable, cl_params_w(p, e->i_rnn), 1,
-            cl_params_g(p, e->i_embed));
+    /* dW_ih0 += dtable^T embed [GH, E]; dembed = dtable W_ih0 [V, E], then added */
+    int err = cl_linear_backward_mm(e->fold_mm, e->dembed, cl_params_g(p, e->i_rnn), NULL,
+                                    e->dtable, cl_params_w(p, e->i_embed),
+                                    cl_params_w(p, e->i_rnn), V, E, GH);
+    float *gembed = cl_params_g(p, e->i_embed);
+#pragma omp simd
+    for (size_t i = 0; i < (size_t)V * E; i++)
+        gembed[i] += e->dembed[i];
+    return err;
 }
 
 int cl_encoder_forward(cl_encoder *e, const cl_params *p, const int *ids, int T, int B,
@@ -183,8 +205,8 @@ int cl_encoder_forward(cl_encoder *e, const cl_params *p, const int *ids, int T,
     memcpy(e->ids, ids, (size_t)T * B * sizeof(int));
     draw_embed_mask(e, train, rng);
     if (e->fold) {
-        gather_gates(e, p, T * B);
-        return cl_rnn_forward_gates(e->rnn, cl_params_w(p, e->i_rnn), T, B, h0, c0, Y, hT, cT,
+        int err = gather_gates(e, p, T * B);
+        return err ? err : cl_rnn_forward_gates(e->rnn, cl_params_w(p, e->i_rnn), T, B, h0, c0, Y, hT, cT,
                                     train, rng);
     }
     cl_embed_forward(e->x, ids, T * B, cl_params_w(p, e->i_embed), e->c.emb);
@@ -199,8 +221,9 @@ int cl_encoder_backward(cl_encoder *e, cl_params *p, const float *dY, const floa
     cl_rnn_report_to(e->rnn, p->hook.final ? p : NULL); /* each layer as it is done */
     int err = cl_rnn_backward(e->rnn, cl_params_w(p, e->i_rnn), cl_params_g(p, e->i_rnn), dY, dhT,
                               dcT, e->fold ? NULL : e->dx, dh0, dc0);
+    if (!err && e->fold)
+        err = scatter_gates_grad(e, p); /* W_ih0, which the stack left to us */
     if (!err && e->fold) {
-        scatter_gates_grad(e, p); /* W_ih0, which the stack left to us */
         cl_params_grads_final(p, cl_params_g(p, e->i_rnn), (size_t)gate_width(e) * e->c.emb);
     } else if (!err) {
         mask_rows(e, e->dx, e->ids, e->T * e->B, e->c.emb);

@@ -34,6 +34,8 @@ typedef struct {
      * V rows.  Set fold = 0 to use the plain path (tests compare the two). */
     int fold;
     float *table, *dtable;
+    float *dembed;            /* [V, E] the fold's embedding gradient before it is added */
+    cl_linear_mm *fold_mm;    /* the fold's products on oneDNN, or NULL: OpenBLAS */
     /* Embedding dropout (cl_encoder_set_regularization): whole characters are
      * dropped from a training pass, all their occurrences at once. */
     float embed_drop;
@@ -56,9 +58,10 @@ int cl_encoder_init_params(const cl_encoder_config *c, cl_params *p, cl_rng *rng
 int cl_encoder_create(cl_encoder *e, const cl_encoder_config *c, const cl_params *p, int max_T,
                       int max_B);
 void cl_encoder_free(cl_encoder *e);
-/* Precision of the stack's matrix products (cl_rnn_set_precision): call once
- * after cl_encoder_create; without it products use OpenBLAS in fp32.
- * 0, CL_EINVAL (bf16 on a CPU without it) or CL_ENOMEM. */
+/* Precision of the matrix products, the stack's (cl_rnn_set_precision) and
+ * the fold's (cl_linear_mm): call once after cl_encoder_create; without it
+ * products use OpenBLAS in fp32.  0, CL_EINVAL (bf16 on a CPU without it),
+ * CL_EISA or CL_ENOMEM. */
 int cl_encoder_set_precision(cl_encoder *e, cl_precision p);
 /* Regularisation of later training forwards; they need rng when any rate is
  * non-zero.  0, CL_EINVAL (a rate out of range) or CL_ENOMEM. */

@@ -6,7 +6,8 @@
 
 #include "cl_error.h"
 
-static const char *const isa_names[CL_ISA_COUNT] = {"baseline", "avx2", "avx512"};
+static const char *const isa_names[CL_ISA_COUNT] = {"baseline", "avx2", "avx512",
+                                                   "avx512bf16"};
 
 const char *cl_isa_name(cl_isa isa)
 {
@@ -39,6 +40,8 @@ unsigned cl_isa_cpu(void)
         mask |= 1u << CL_ISA_AVX2;
     if (avx2 && avx512)
         mask |= 1u << CL_ISA_AVX512;
+    if (avx2 && avx512 && __builtin_cpu_supports("avx512bf16"))
+        mask |= 1u << CL_ISA_AVX512BF16;
 #endif
     return mask;
 }

@@ -4,10 +4,12 @@
  * training and inference, the bfloat16 matrix-vector product of generation:
  * cl_kern.h) are compiled once per instruction set and chosen at run time, so
  * that a `make PORTABLE=1` build (x86-64 baseline everywhere else) runs on any
- * x86-64 CPU and still uses AVX2 or AVX-512 where the CPU has them:
+ * x86-64 CPU and still uses AVX2 or AVX-512 (and AVX512-BF16) where the CPU has them:
  *   baseline  x86-64 (SSE2)
  *   avx2      AVX2 + FMA
  *   avx512    AVX-512 F, BW, DQ, VL (with AVX2 + FMA)
+ *   avx512bf16  the same with AVX512-BF16 (its fp32 -> bfloat16 conversion
+ *             instruction; AMD Zen 4, Intel Cooper Lake, Sapphire Rapids)
  * Off x86-64 only "baseline" exists.  The environment variable CHARLSTM_ISA
  * forces a variant (tests, comparisons); naming one the CPU cannot run is an
  * error (CL_EISA), never an illegal instruction.
@@ -22,9 +24,15 @@
 
 CL_API_BEGIN
 
-typedef enum { CL_ISA_BASELINE = 0, CL_ISA_AVX2 = 1, CL_ISA_AVX512 = 2, CL_ISA_COUNT = 3 } cl_isa;
+typedef enum {
+    CL_ISA_BASELINE = 0,
+    CL_ISA_AVX2 = 1,
+    CL_ISA_AVX512 = 2,
+    CL_ISA_AVX512BF16 = 3,
+    CL_ISA_COUNT = 4
+} cl_isa;
 
-/* "baseline", "avx2", "avx512" (static text; "unknown" out of range). */
+/* "baseline", "avx2", "avx512", "avx512bf16" (static text; "unknown" out of range). */
 const char *cl_isa_name(cl_isa isa);
 /* The inverse of cl_isa_name: CL_OK, or CL_EINVAL for any other text. */
 int cl_isa_parse(const char *name, cl_isa *out);

@@ -6,7 +6,7 @@
 /* Defined by the compilations of cl_kern_isa.c (Makefile: KERN_ISAS). */
 extern const cl_kern cl_kern_baseline;
 #if defined(__x86_64__)
-extern const cl_kern cl_kern_avx2, cl_kern_avx512;
+extern const cl_kern cl_kern_avx2, cl_kern_avx512, cl_kern_avx512bf16;
 #endif
 
 static const cl_kern *const tables[CL_ISA_COUNT] = {
@@ -14,6 +14,7 @@ static const cl_kern *const tables[CL_ISA_COUNT] = {
 #if defined(__x86_64__)
     &cl_kern_avx2,
     &cl_kern_avx512,
+    &cl_kern_avx512bf16,
 #endif
 };
 

@@ -1,7 +1,8 @@
 /* cl_kern: charlstm's own hot kernels, one table of them per instruction set.
  *
  * Internal (not installed).  The gate kernels of training and generation
- * (cl_gates.h) and generation's weight products (cl_wmat_kern.h).
+ * (cl_gates.h), generation's weight products (cl_wmat_kern.h) and the
+ * fp32 -> bfloat16 conversion of the products on oneDNN (cl_mm.h).
  * lib/cl_kern_isa.c is compiled once per variant
  * of cl_isa.h with that variant's flags (Makefile: KERN_FLAGS_*), in every
  * build, and each compilation defines one constant table below.  The whole
@@ -26,8 +27,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <string.h>
+
 #include "cl_isa.h"
 #include "cl_wmat.h"
+
+/* x rounded to the nearest bfloat16, ties to even; a NaN stays a quiet NaN
+ * of the same sign, infinities stay infinite, finite values beyond the
+ * largest bfloat16 round to infinity, and subnormals round as any other
+ * value (the AVX512-BF16 instruction flushes them: its variant mends those
+ * lanes).  Every variant's bf16_from_f32 gives these bits. */
+static inline uint16_t cl_kern_bf16_round(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((u >> 16) | 0x40u); /* rounding could carry a NaN into the sign */
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
 
 typedef struct {
     cl_isa isa;
@@ -55,6 +72,10 @@ typedef struct {
      * by the order of additions. */
     void (*wmat_rows)(const cl_wmat *m, int r0, int r1, const void *X, int ncol, float *Y,
                       int ldy);
+    /* dst[i] = cl_kern_bf16_round(src[i]), i < n: the bfloat16 copies that the
+     * products on oneDNN read (weights once per update, activations and
+     * gradients once per pass). */
+    void (*bf16_from_f32)(uint16_t *dst, const float *src, size_t n);
 } cl_kern;
 
 /* The table of `isa`: CL_OK, or CL_EISA when this CPU cannot run it (or this

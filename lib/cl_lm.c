@@ -24,6 +24,7 @@ int cl_lm_init_params(cl_params *p, cl_rng *rng)
 void cl_lm_free(cl_lm *lm)
 {
     cl_encoder_free(&lm->enc);
+    cl_linear_mm_free(lm->out);
     free(lm->Y), free(lm->dY), free(lm->mask), free(lm->logits);
     memset(lm, 0, sizeof *lm);
 }
@@ -50,6 +51,20 @@ int cl_lm_create(cl_lm *lm, const cl_encoder_config *ec, const cl_params *p, flo
         cl_lm_free(lm);
         return CL_ENOMEM;
     }
+    return CL_OK;
+}
+
+int cl_lm_set_precision(cl_lm *lm, cl_precision p)
+{
+    cl_linear_mm *out = NULL;
+    int err = cl_linear_mm_create(&out, p, lm->max_T * lm->max_B, lm->H, lm->V);
+    err = err ? err : cl_encoder_set_precision(&lm->enc, p);
+    if (err) {
+        cl_linear_mm_free(out);
+        return err;
+    }
+    cl_linear_mm_free(lm->out);
+    lm->out = out;
     return CL_OK;
 }
 
@@ -92,8 +107,9 @@ double cl_lm_forward(cl_lm *lm, const cl_params *p, const int *ids, const int *t
     lm->T = T, lm->B = B, lm->train = train && targets;
     if (lm->train && lm->dropout > 0)
         apply_dropout(lm, n * lm->H, rng);
-    cl_linear_forward(lm->logits, lm->Y, cl_params_w(p, lm->i_w), cl_params_w(p, lm->i_b), (int)n,
-                      lm->H, lm->V);
+    if (cl_linear_forward_mm(lm->out, lm->logits, lm->Y, cl_params_w(p, lm->i_w),
+                             cl_params_w(p, lm->i_b), (int)n, lm->H, lm->V))
+        return NAN;
     if (!targets)
         return 0;
     lm->count = count_targets(targets, n, lm->V);
@@ -106,8 +122,11 @@ int cl_lm_backward(cl_lm *lm, cl_params *p)
     if (!lm->train)
         return CL_EINVAL;
     size_t n = (size_t)lm->T * lm->B;
-    cl_linear_backward(lm->dY, cl_params_g(p, lm->i_w), cl_params_g(p, lm->i_b), lm->logits,
-                       lm->Y, cl_params_w(p, lm->i_w), (int)n, lm->H, lm->V);
+    int err = cl_linear_backward_mm(lm->out, lm->dY, cl_params_g(p, lm->i_w),
+                                    cl_params_g(p, lm->i_b), lm->logits, lm->Y,
+                                    cl_params_w(p, lm->i_w), (int)n, lm->H, lm->V);
+    if (err)
+        return err;
     cl_params_grads_final(p, cl_params_g(p, lm->i_w), p->t[lm->i_w].size);
     cl_params_grads_final(p, cl_params_g(p, lm->i_b), p->t[lm->i_b].size);
     if (lm->dropout > 0)

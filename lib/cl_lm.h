@@ -23,6 +23,7 @@ typedef struct {
     float *mask;        /* [T*B, H] dropout mask, 0 or 1/(1-p) */
     float *logits;      /* [T*B, V]; becomes dlogits after a training forward */
     long count;         /* unmasked targets of the last forward */
+    cl_linear_mm *out;  /* the output layer's products on oneDNN, or NULL: OpenBLAS */
 } cl_lm;
 
 int cl_lm_add_params(const cl_encoder_config *ec, cl_params *p);
@@ -31,6 +32,11 @@ int cl_lm_init_params(cl_params *p, cl_rng *rng);
 int cl_lm_create(cl_lm *lm, const cl_encoder_config *ec, const cl_params *p, float dropout,
                  int max_T, int max_B);
 void cl_lm_free(cl_lm *lm);
+/* Precision of every matrix product, the encoder's (cl_encoder_set_precision)
+ * and the output layer's (cl_linear_mm): call once after cl_lm_create;
+ * without it products use OpenBLAS in fp32.  0, CL_EINVAL (bf16 on a CPU
+ * without it), CL_EISA or CL_ENOMEM. */
+int cl_lm_set_precision(cl_lm *lm, cl_precision p);
 /* Training-only regularisation: g->rnn.locked also locks the output dropout's
  * mask over time; see cl_encoder_set_regularization for the rest. */
 int cl_lm_set_regularization(cl_lm *lm, const cl_encoder_reg *g);

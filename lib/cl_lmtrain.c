@@ -179,8 +179,8 @@ static int task_select(void *ctx, int i)
 static int task_set_precision(void *ctx, cl_precision p)
 {
     cl_lmtrain *t = ctx;
-    int err = cl_encoder_set_precision(&t->lm.enc, p);
-    return err ? err : cl_encoder_set_precision(&t->eval.enc, p);
+    int err = cl_lm_set_precision(&t->lm, p);
+    return err ? err : cl_lm_set_precision(&t->eval, p);
 }
 
 cl_train_task cl_lmtrain_task(cl_lmtrain *t)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cl_error.h"
+#include "cl_kern.h" /* cl_kern_bf16_round */
 #include "cl_params.h" /* cl_alloc */
 
 /* ==== precision ============================================================ */
@@ -68,13 +69,8 @@ const char *cl_mm_isa(void)
 void cl_bf16_from_f32(uint16_t *restrict dst, const float *restrict src, size_t n)
 {
 #pragma omp simd
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &src[i], sizeof u);
-        uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-        /* NaN stays NaN (rounding could carry it into the sign bit). */
-        dst[i] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : r);
-    }
+    for (size_t i = 0; i < n; i++)
+        dst[i] = cl_kern_bf16_round(src[i]);
 }
 
 /* ==== the cache ============================================================= */

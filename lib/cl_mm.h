@@ -11,8 +11,9 @@
  * needs are one buffer per calling thread, not one per shape.
  *
  * Precision: in bf16 mode A and B are uint16_t bfloat16 matrices (the caller
- * converts with cl_bf16_from_f32, usually once per weight update or per
- * activation block) and C is fp32; in fp32 mode all three are float.  Master
+ * converts, usually once per weight update or per activation block: the
+ * library with its kernel table's bf16_from_f32, vectorised for the CPU,
+ * others with cl_bf16_from_f32) and C is fp32; in fp32 mode all three are float.  Master
  * weights, optimizer moments, cell states and gates stay fp32 in the callers.
  * Measured on an AMD EPYC (Zen 4, avx512_core_bf16) one thread: bf16 2.0-2.5x
  * oneDNN fp32, which is itself 1.3-2.5x OpenBLAS at the shapes of training
@@ -82,7 +83,9 @@ int cl_mm_pack(cl_mm_packed *p, const void *B);
 int cl_mm_gemm_packed(cl_mm *m, int threads, int M, const void *A, int lda,
                       const cl_mm_packed *p, float beta, float *C, int ldc);
 
-/* dst[i] = src[i] rounded to the nearest bfloat16 (ties to even). */
+/* dst[i] = src[i] rounded to the nearest bfloat16 (ties to even; NaN stays
+ * NaN).  Portable scalar code; the same bits as every variant of the kernel
+ * tables' bf16_from_f32 (cl_kern.h), which the library itself uses. */
 void cl_bf16_from_f32(uint16_t *dst, const float *src, size_t n);
 
 CL_API_END

@@ -149,5 +149,29 @@ void cl_rnn_report_to(cl_rnn *r, const struct cl_params_s *p);
 /* CL_PREC_BF16 or CL_PREC_FP32 (also for OpenBLAS, the default). */
 cl_precision cl_rnn_precision(const cl_rnn *r);
 
+/* ---- a linear layer's products on oneDNN (float builds) ------------------
+ * The three products of cl_linear_forward/backward through oneDNN (cl_mm.h)
+ * in precision p, for at most max_n rows of nin inputs and nout outputs: an
+ * output layer over a whole batch (the language model's head: [T*B, H] x
+ * [V, H]^T, oneDNN 1.2-2.5x OpenBLAS in fp32 and 2.4-5x in bf16 there).  In
+ * bf16 it keeps bfloat16 copies of X and W (made by the forward pass, read
+ * again by the backward pass) and of dY, allocated here once; weights and
+ * every gradient stay fp32.  Caller frees with cl_linear_mm_free.
+ * 0, CL_EINVAL (bf16 on a CPU without it, sizes < 1, or the double test
+ * build, which stays on BLAS), CL_EISA (CHARLSTM_ISA) or CL_ENOMEM. */
+typedef struct cl_linear_mm_s cl_linear_mm;
+int cl_linear_mm_create(cl_linear_mm **out, cl_precision p, int max_n, int nin, int nout);
+void cl_linear_mm_free(cl_linear_mm *l);
+/* CL_PREC_BF16 or CL_PREC_FP32 (also for l NULL: OpenBLAS). */
+cl_precision cl_linear_mm_precision(const cl_linear_mm *l);
+/* cl_linear_forward with l's products (l NULL: cl_linear_forward itself).
+ * 0, or CL_EINVAL (N > max_n, other nin/nout) or a product's error. */
+int cl_linear_forward_mm(cl_linear_mm *l, float *Y, const float *X, const float *W,
+                         const float *b, int N, int nin, int nout);
+/* cl_linear_backward with l's products; X and W must be those of the last
+ * cl_linear_forward_mm (bf16 reads the copies that pass made). */
+int cl_linear_backward_mm(cl_linear_mm *l, float *dX, float *dW, float *db, const float *dY,
+                          const float *X, const float *W, int N, int nin, int nout);
+
 CL_API_END
 #endif

@@ -603,14 +603,19 @@ typedef struct {
     const void *pk_f, *pk_b; /* W_hh packed (cl_mm_packed), or NULL */
 } CL_R(rnn_job);
 
-/* dst (a bf16 copy, or NULL when the products read fp32) <- src. */
-static void copy16(uint16_t *dst, const real *src, size_t n)
+/* dst (a bf16 copy, or NULL when the products read fp32) <- src, with the
+ * stack's kernel variant (the wide test build never gets here). */
+static void copy16(const RNN *r, uint16_t *dst, const real *src, size_t n)
 {
-#ifndef CL_DOUBLE
+#if !defined(CL_DOUBLE) && !defined(CL_WIDE)
+    if (dst)
+        r->kern->bf16_from_f32(dst, src, n);
+#elif !defined(CL_DOUBLE)
     if (dst)
         cl_bf16_from_f32(dst, src, n);
+    (void)r;
 #else
-    (void)dst, (void)src, (void)n;
+    (void)r, (void)dst, (void)src, (void)n;
 #endif
 }
 
@@ -658,7 +663,7 @@ static void steps_forward(const CL_R(rnn_job) * j, int b0, int nb)
             step_prod(r, 'T', nb, hp, hp16, j->w.whh, j->pk_f, 1, gh);
             GATES(r, gru_fwd)(g, gh, hp, k->hn + (size_t)t * BH + h0, h, nb, H);
         }
-        copy16(j->hs16 ? j->hs16 + out : NULL, h, (size_t)nb * H);
+        copy16(r, j->hs16 ? j->hs16 + out : NULL, h, (size_t)nb * H);
     }
 }
 
@@ -725,10 +730,10 @@ static void layer_to_bf16(RNN *r, const real *params, int l, const real *x)
         CL_R(rnn_job) j = job_at(r, params, l, d, NULL);
         size_t GH = (size_t)r->G * r->c.hidden;
         /* W_ih and W_hh are adjacent in the parameters, as in the copy */
-        copy16((uint16_t *)j.wih16, j.w.wih, GH * ((size_t)j.w.in + r->c.hidden));
+        copy16(r, (uint16_t *)j.wih16, j.w.wih, GH * ((size_t)j.w.in + r->c.hidden));
         pack_whh(r, &j, j.pk_f);
         if (x && d == 0)
-            copy16((uint16_t *)j.x16, x, (size_t)r->T * r->B * j.w.in);
+            copy16(r, (uint16_t *)j.x16, x, (size_t)r->T * r->B * j.w.in);
     }
 }
 
@@ -815,7 +820,7 @@ static int forward(RNN *r, const real *params, int T, int B, const real *X, cons
             size_t idx = (size_t)(l * D + d);
             int first = d ? T : 0;
             set_state(k->hs + first * BH, h0 ? h0 + idx * BH : NULL, BH);
-            copy16(j.hs16 ? j.hs16 + first * BH : NULL, k->hs + first * BH, BH);
+            copy16(r, j.hs16 ? j.hs16 + first * BH : NULL, k->hs + first * BH, BH);
             if (r->c.cell == CL_CELL_LSTM)
                 set_state(k->cs + first * BH, c0 ? c0 + idx * BH : NULL, BH);
             dir_forward(&j, x);
@@ -885,14 +890,14 @@ static void steps_backward(const CL_R(rnn_job) * j, int b0, int nb)
         if (r->c.cell == CL_CELL_LSTM) {
             GATES(r, lstm_bwd)(dG + off, k->gates + off, k->cs + out_slot(t, d) * BH + h0,
                                k->cs + prev_slot(t, d) * BH + h0, dh, dc, nb, H);
-            copy16(j->dG16 ? j->dG16 + off : NULL, dG + off, n);
+            copy16(r, j->dG16 ? j->dG16 + off : NULL, dG + off, n);
             step_prod(r, 'N', nb, dG + off, j->dG16 ? j->dG16 + off : NULL, j->w.whh, j->pk_b, 0,
                       dh);
         } else {
             GATES(r, gru_bwd)(dG + off, dGh + off, k->gates + off, k->hn + (size_t)t * BH + h0,
                               k->hs + prev_slot(t, d) * BH + h0, dh, nb, H);
-            copy16(j->dG16 ? j->dG16 + off : NULL, dG + off, n);
-            copy16(j->dGh16 ? j->dGh16 + off : NULL, dGh + off, n);
+            copy16(r, j->dG16 ? j->dG16 + off : NULL, dG + off, n);
+            copy16(r, j->dGh16 ? j->dGh16 + off : NULL, dGh + off, n);
             step_prod(r, 'N', nb, dGh + off, j->dGh16 ? j->dGh16 + off : NULL, j->w.whh,
                       j->pk_b, 1, dh);
         }

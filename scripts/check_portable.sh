@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A PORTABLE=1 build is what it claims (docs/performance.md, "Portable builds"):
 #  1. no object of the library or the tool uses AVX (VEX/EVEX-encoded
-#     instructions, YMM/ZMM registers) except the AVX2 and AVX-512 kernel
-#     variants, which run only where the CPU has them;
+#     instructions, YMM/ZMM registers) except the AVX2, AVX-512 and
+#     AVX512-BF16 kernel variants, which run only where the CPU has them;
 #  2. the tool runs with every kernel variant this CPU runs, and each
 #     generates the same text from a small model (the same seed; the
 #     variants' logits differ by ~1e-7, so a draw would change only if it fell
@@ -13,7 +13,7 @@ BUILD=${BUILD:-build-portable}
 cd "$(dirname "$0")/.."
 fail=0
 for o in "$BUILD"/lib/*.o "$BUILD"/tools/*.o; do
-    case "$o" in */kern-avx2.o | */kern-avx512.o) continue ;; esac
+    case "$o" in */kern-avx2.o | */kern-avx512.o | */kern-avx512bf16.o) continue ;; esac
     hits=$(objdump -d --no-show-raw-insn "$o" | grep -cE '%[yz]mm|^\s+[0-9a-f]+:\s+v[a-z0-9]+\s.*%xmm' || true)
     if [ "$hits" != 0 ]; then
         echo "check_portable: $o: $hits AVX instructions outside the kernel variants"
@@ -23,7 +23,7 @@ done
 tool="$BUILD/charlstm"
 model=tests/data/trainer_lstm.model
 ref=""
-for isa in baseline avx2 avx512; do
+for isa in baseline avx2 avx512 avx512bf16; do
     if ! CHARLSTM_ISA=$isa "$tool" --version >/dev/null 2>&1; then
         echo "check_portable: $isa: not run by this CPU (skipped)"
         continue

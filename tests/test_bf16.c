@@ -1,8 +1,9 @@
-/* bfloat16 products (cl_mm, cl_rnn_set_precision, cl_seqrnn_set_precision):
- * the rounding itself, and a whole stack's outputs, loss and every gradient
- * in bf16 against fp32 (both through oneDNN) within what bf16 inputs with
- * fp32 accumulation allow: the language model's cl_rnn, and the tagger's and
- * classifier's cl_seqrnn over sentences of different lengths.
+/* bfloat16 products (cl_mm, cl_rnn_set_precision, cl_seqrnn_set_precision,
+ * cl_linear_mm, cl_lm_set_precision): the rounding itself, and a whole
+ * stack's outputs, loss and every gradient in bf16 against fp32 (both
+ * through oneDNN) within what bf16 inputs with fp32 accumulation allow: the
+ * language model's cl_rnn, the tagger's and classifier's cl_seqrnn over
+ * sentences of different lengths, the output layer, the whole LM.
  * On a CPU without AVX512-BF16 or AMX, bf16 must be refused (CL_EINVAL) and
  * `auto` must mean fp32. */
 #include <math.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "cl_error.h"
+#include "cl_lm.h"
 #include "cl_mm.h"
 #include "cl_nn.h"
 #include "cl_seqrnn.h"
@@ -279,6 +281,140 @@ static void check_seq(cl_cell cell)
     ck_assert_msg(dy > 1e-5 && dg > 1e-5, "bf16 equals fp32 (%g, %g)", dy, dg);
 }
 
+/* ---- a linear layer (cl_linear_mm): the language model's output layer --- */
+
+typedef struct {
+    float *Y, *dW, *db, *dX;
+    double loss, loss_abs;
+} lin_out;
+
+/* Forward and backward of a linear layer with the products of precision p
+ * (OpenBLAS for p < 0) on the same random X, W, b and loss weights RY (dL/dY
+ * = RY); dW and db start from ones, so accumulation is checked too. */
+static int run_linear(int p, int N, int I, int O, lin_out *o)
+{
+    cl_rng rng;
+    cl_rng_seed(&rng, 13);
+    size_t nx = (size_t)N * I, nw = (size_t)O * I, ny = (size_t)N * O;
+    float *X = malloc(nx * sizeof *X), *W = malloc(nw * sizeof *W), *b = malloc(O * sizeof *b);
+    float *RY = malloc(ny * sizeof *RY);
+    o->Y = malloc(ny * sizeof(float)), o->dX = malloc(nx * sizeof(float));
+    o->dW = malloc(nw * sizeof(float)), o->db = malloc(O * sizeof(float));
+    uniform(X, nx, &rng), uniform(W, nw, &rng), uniform(b, O, &rng), uniform(RY, ny, &rng);
+    for (size_t i = 0; i < nw; i++)
+        o->dW[i] = 1;
+    for (int i = 0; i < O; i++)
+        o->db[i] = 1;
+    cl_linear_mm *l = NULL;
+    int err = p < 0 ? 0 : cl_linear_mm_create(&l, (cl_precision)p, N, I, O);
+    err = err ? err : cl_linear_forward_mm(l, o->Y, X, W, b, N, I, O);
+    err = err ? err : cl_linear_backward_mm(l, o->dX, o->dW, o->db, RY, X, W, N, I, O);
+    o->loss = o->loss_abs = 0;
+    for (size_t i = 0; !err && i < ny; i++)
+        o->loss += (double)o->Y[i] * RY[i], o->loss_abs += fabs((double)o->Y[i] * RY[i]);
+    if (!err && l) /* more rows than it was made for: refused, not overrun */
+        err = cl_linear_forward_mm(l, o->Y, X, W, b, N + 1, I, O) == CL_EINVAL ? 0 : -1;
+    cl_linear_mm_free(l);
+    free(X), free(W), free(b), free(RY);
+    return err;
+}
+
+static void lin_free(lin_out *o) { free(o->Y), free(o->dW), free(o->db), free(o->dX); }
+
+/* oneDNN fp32 gives OpenBLAS's results up to the order of additions; bf16
+ * is within the stacks' bounds (inputs rounded to 8 bits, sums over up to
+ * N = 300 terms in fp32) and not equal to fp32. */
+START_TEST(test_linear_bf16_vs_fp32)
+{
+    enum { N = 300, I = 96, O = 67 }; /* the LM head's shape: [T*B, H] x [V, H]^T */
+    lin_out r = {0}, f = {0}, h = {0};
+    ck_assert_int_eq(run_linear(-1, N, I, O, &r), 0);
+    ck_assert_int_eq(run_linear(CL_PREC_FP32, N, I, O, &f), 0);
+    double fy = rel_diff(f.Y, r.Y, (size_t)N * O), fw = rel_diff(f.dW, r.dW, (size_t)O * I);
+    double fx = rel_diff(f.dX, r.dX, (size_t)N * I), fb = rel_diff(f.db, r.db, O);
+    ck_assert_msg(fy < 1e-6 && fw < 1e-6 && fx < 1e-6 && fb == 0,
+                  "oneDNN fp32 vs OpenBLAS: Y %g, dW %g, dX %g, db %g", fy, fw, fx, fb);
+    int eh = run_linear(CL_PREC_BF16, N, I, O, &h);
+    if (cl_precision_resolve(CL_PREC_AUTO) != CL_PREC_BF16) {
+        ck_assert_int_eq(eh, CL_EINVAL);
+        lin_free(&r), lin_free(&f), lin_free(&h);
+        return;
+    }
+    ck_assert_int_eq(eh, 0);
+    double dy = rel_diff(h.Y, f.Y, (size_t)N * O), dw = rel_diff(h.dW, f.dW, (size_t)O * I);
+    double dx = rel_diff(h.dX, f.dX, (size_t)N * I), db = rel_diff(h.db, f.db, O);
+    double dl = fabs(h.loss - f.loss) / f.loss_abs;
+    printf("linear bf16 vs fp32: Y %.2e, loss %.2e, dW %.2e, dX %.2e, db %.1e\n", dy, dl, dw, dx,
+           db);
+    lin_free(&r), lin_free(&f), lin_free(&h);
+    ck_assert_msg(dy < BF16_TOL_Y && dl < BF16_TOL_Y, "outputs: %g, loss %g", dy, dl);
+    ck_assert_msg(dw < BF16_TOL_GRAD && dx < BF16_TOL_GRAD, "gradients: dW %g, dX %g", dw, dx);
+    ck_assert_msg(db < 1e-6, "db is summed in fp32 from the same dY: %g", db); /* same bias */
+    ck_assert_msg(dy > 1e-5 && dw > 1e-5 && dx > 1e-5, "bf16 equals fp32 (%g, %g, %g)", dy, dw,
+                  dx);
+}
+END_TEST
+
+/* ---- the whole language model: encoder and output layer ------------------ */
+
+/* Loss and every gradient of one training step of a small LM (fold on, so
+ * W_ih0 and the embedding get theirs from the fold's products) with its
+ * products in precision p (OpenBLAS for p < 0). */
+static int run_lm(int p, double *loss, float **grads, size_t *n)
+{
+    enum { T = 20, B = 6, V = 23 };
+    cl_encoder_config ec = {V, 16, {CL_CELL_LSTM, 16, 40, 2, 0, 0}};
+    cl_params P;
+    cl_lm lm;
+    cl_rng rng;
+    int ids[T * B], tg[T * B];
+    cl_params_init(&P);
+    int err = cl_encoder_add_params(&ec, &P);
+    err = err ? err : cl_lm_add_params(&ec, &P);
+    err = err ? err : cl_params_alloc(&P);
+    cl_rng_seed(&rng, 17);
+    err = err ? err : cl_encoder_init_params(&ec, &P, &rng);
+    err = err ? err : cl_lm_init_params(&P, &rng);
+    err = err ? err : cl_lm_create(&lm, &ec, &P, 0, T, B);
+    if (err)
+        return err;
+    err = p < 0 ? 0 : cl_lm_set_precision(&lm, (cl_precision)p);
+    for (int i = 0; i < T * B; i++)
+        ids[i] = (int)cl_rng_below(&rng, V), tg[i] = i % 11 ? (int)cl_rng_below(&rng, V) : -1;
+    *loss = err ? NAN : cl_lm_forward(&lm, &P, ids, tg, T, B, NULL, NULL, 1, NULL) / lm.count;
+    err = err ? err : isfinite(*loss) ? cl_lm_backward(&lm, &P) : CL_EINVAL;
+    *n = P.n, *grads = malloc(P.n * sizeof(float));
+    if (!err && *grads)
+        memcpy(*grads, P.g, P.n * sizeof(float));
+    cl_lm_free(&lm);
+    cl_params_free(&P);
+    return err;
+}
+
+START_TEST(test_lm_bf16_vs_fp32)
+{
+    double lr, lf, lh;
+    float *gr = NULL, *gf = NULL, *gh = NULL;
+    size_t n;
+    ck_assert_int_eq(run_lm(-1, &lr, &gr, &n), 0);
+    ck_assert_int_eq(run_lm(CL_PREC_FP32, &lf, &gf, &n), 0);
+    ck_assert_msg(fabs(lf - lr) < 1e-6 && rel_diff(gf, gr, n) < 1e-5, "fp32: loss %g vs %g", lf,
+                  lr);
+    int eh = run_lm(CL_PREC_BF16, &lh, &gh, &n);
+    if (cl_precision_resolve(CL_PREC_AUTO) != CL_PREC_BF16) {
+        ck_assert_int_eq(eh, CL_EINVAL);
+    } else {
+        ck_assert_int_eq(eh, 0);
+        double dg = rel_diff(gh, gf, n);
+        printf("LM bf16 vs fp32: loss %.6f vs %.6f, gradients %.2e\n", lh, lf, dg);
+        /* the loss is a mean of ~3.1 nats here: 0.01 relative is 0.03 nats */
+        ck_assert_msg(fabs(lh - lf) < BF16_TOL_Y * lf, "loss %g vs %g", lh, lf);
+        ck_assert_msg(dg < BF16_TOL_GRAD && dg > 1e-5, "gradients %g", dg);
+    }
+    free(gr), free(gf), free(gh);
+}
+END_TEST
+
 START_TEST(test_seqrnn_lstm_bf16_vs_fp32) { check_seq(CL_CELL_LSTM); }
 END_TEST
 START_TEST(test_seqrnn_gru_bf16_vs_fp32) { check_seq(CL_CELL_GRU); }
@@ -300,6 +436,8 @@ Suite *suite_bf16(void)
     tcase_add_test(tc, test_gru_bf16_vs_fp32);
     tcase_add_test(tc, test_seqrnn_lstm_bf16_vs_fp32);
     tcase_add_test(tc, test_seqrnn_gru_bf16_vs_fp32);
+    tcase_add_test(tc, test_linear_bf16_vs_fp32);
+    tcase_add_test(tc, test_lm_bf16_vs_fp32);
     suite_add_tcase(s, tc);
     return s;
 }

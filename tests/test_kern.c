@@ -32,6 +32,8 @@ START_TEST(test_isa_choose)
     ck_assert_str_eq(cl_isa_name(CL_ISA_COUNT), "unknown");
     /* unforced: the widest the CPU runs */
     ck_assert_int_eq(cl_isa_choose(NULL, ALL_ISAS, &isa), CL_OK);
+    ck_assert_int_eq(isa, CL_ISA_AVX512BF16);
+    ck_assert_int_eq(cl_isa_choose(NULL, ALL_ISAS & ~(1u << CL_ISA_AVX512BF16), &isa), CL_OK);
     ck_assert_int_eq(isa, CL_ISA_AVX512);
     ck_assert_int_eq(cl_isa_choose("", 1u << CL_ISA_BASELINE | 1u << CL_ISA_AVX2, &isa), CL_OK);
     ck_assert_int_eq(isa, CL_ISA_AVX2);
@@ -238,6 +240,98 @@ START_TEST(test_wmat_agree)
 }
 END_TEST
 
+/* ---- fp32 -> bfloat16 ------------------------------------------------------ */
+
+static float from_bits(uint32_t u)
+{
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* Inputs at every rule of cl_kern_bf16_round, with the bits it must give. */
+static const struct {
+    uint32_t in;
+    uint16_t out;
+} bf16_cases[] = {
+    {0x3f800000u, 0x3f80}, /* 1 */
+    {0x80000000u, 0x8000}, /* -0 */
+    {0x3f808000u, 0x3f80}, /* halfway, kept bit even: down */
+    {0x3f818000u, 0x3f82}, /* halfway, kept bit odd: up to even */
+    {0x3f807fffu, 0x3f80}, /* just below halfway */
+    {0x3f808001u, 0x3f81}, /* just above */
+    {0xbf818000u, 0xbf82}, /* the same for a negative value */
+    {0x7f7fffffu, 0x7f80}, /* FLT_MAX rounds to infinity */
+    {0x7f800000u, 0x7f80}, /* +inf */
+    {0xff800000u, 0xff80}, /* -inf */
+    {0x7fc00000u, 0x7fc0}, /* quiet NaN */
+    {0x7f800001u, 0x7fc0}, /* signalling NaN: made quiet, not infinity */
+    {0x7fffffffu, 0x7fff}, /* NaN whose rounding would carry into the sign */
+    {0xffffffffu, 0xffff}, /* negative NaN */
+    {0x00000001u, 0x0000}, /* the smallest subnormal */
+    {0x00018000u, 0x0002}, /* a subnormal halfway, odd: up */
+    {0x807fffffu, 0x8080}, /* the largest subnormal rounds to the smallest normal */
+};
+
+/* n values: random bit patterns (every exponent, NaNs and subnormals among
+ * them) with the cases above scattered over the blocks of 16 and 32. */
+static void bf16_inputs(float *x, size_t n)
+{
+    size_t nc = sizeof bf16_cases / sizeof *bf16_cases;
+    cl_rng rng;
+    cl_rng_seed(&rng, 31);
+    for (size_t i = 0; i < n; i++)
+        x[i] = from_bits((uint32_t)(cl_rng_u64(&rng) >> 32));
+    for (size_t c = 0; c < nc; c++)
+        x[(c * 37 + 3) % n] = from_bits(bf16_cases[c].in);
+}
+
+/* The baseline gives the cases' bits; every variant the CPU runs gives the
+ * baseline's bits for every value, at every alignment and in the tails
+ * (a block without subnormals, where the AVX512-BF16 instruction runs). */
+START_TEST(test_bf16_agree)
+{
+    enum { N = 1000 + 37 };
+    static float x[N];
+    static uint16_t ref[N], got[N + 1];
+    const cl_kern *base;
+    ck_assert_int_eq(cl_kern_for(CL_ISA_BASELINE, &base), CL_OK);
+    for (size_t c = 0; c < sizeof bf16_cases / sizeof *bf16_cases; c++) {
+        float in = from_bits(bf16_cases[c].in);
+        base->bf16_from_f32(ref, &in, 1);
+        ck_assert_msg(ref[0] == bf16_cases[c].out, "baseline: %08x -> %04x, not %04x",
+                      bf16_cases[c].in, ref[0], bf16_cases[c].out);
+    }
+    bf16_inputs(x, N);
+    for (size_t i = 640; i < 704; i++) /* two blocks of 32 with no subnormal */
+        x[i] = from_bits(0x3f808000u + (uint32_t)(i % 3) * 0x10000u - (uint32_t)(i & 1));
+    base->bf16_from_f32(ref, x, N);
+    uint16_t one;
+    cl_bf16_from_f32(&one, &x[100], 1); /* the public scalar function, the same bits */
+    ck_assert_uint_eq(one, ref[100]);
+    int ran = 0;
+    for (int i = CL_ISA_BASELINE + 1; i < CL_ISA_COUNT; i++) {
+        const cl_kern *k;
+        if (cl_kern_for((cl_isa)i, &k) != CL_OK)
+            continue;
+        for (size_t off = 0; off < 3; off++) {
+            memset(got, 0xab, sizeof got);
+            k->bf16_from_f32(got + off % 2, x + off, N - off);
+            for (size_t j = 0; j < N - off; j++)
+                ck_assert_msg(got[j + off % 2] == ref[j + off],
+                              "%s, offset %zu: value %zu (%08x) -> %04x, baseline %04x",
+                              cl_isa_name((cl_isa)i), off, j + off,
+                              ((const uint32_t *)(const void *)x)[j + off], got[j + off % 2],
+                              ref[j + off]);
+            ck_assert_uint_eq(got[N - off + off % 2], 0xabab); /* nothing written past n */
+        }
+        ran++;
+    }
+    if (!ran)
+        cl_test_skip("test_bf16_agree", "this CPU runs only the baseline kernels");
+}
+END_TEST
+
 /* ---- the tool ------------------------------------------------------------ */
 
 /* `charlstm ARGS` under CHARLSTM_ISA=isa, stderr with stdout; its exit status. */
@@ -358,6 +452,7 @@ Suite *suite_kern(void)
     tcase_add_test(tc, test_isa_env);
     tcase_add_test(tc, test_gates_agree);
     tcase_add_test(tc, test_wmat_agree);
+    tcase_add_test(tc, test_bf16_agree);
     tcase_add_test(tc, test_paths_agree);
     tcase_add_test(tc, test_tool_isa);
     suite_add_tcase(s, tc);
