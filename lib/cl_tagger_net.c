@@ -6,6 +6,7 @@
  * of the word-level buffers (time major, as cl_seqrnn wants).  The char
  * BiLSTM runs over all N words at once, [Tc, N] time major. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,6 +81,9 @@ static int ws_alloc(cl_tagger *t, cl_tagger_ws *ws)
     if (!err && t->lm_dim) {
         err = cl_encoder_create(&ws->enc, &t->m->enc, &t->m->params, ws->Tl, ws->S);
         ws->have_enc = !err;
+        /* Sentences are rows: the threads the tools set, as the stacks take (cl_seqrnn). */
+        if (!err)
+            cl_encoder_set_threads(&ws->enc, omp_get_max_threads());
     }
     err = err ? err : ws_precision(t, ws);
     return err ? err : ws_alloc_bufs(t, ws);
@@ -87,9 +91,7 @@ static int ws_alloc(cl_tagger *t, cl_tagger_ws *ws)
 
 int cl_tagger_set_precision(cl_tagger *t, cl_precision p)
 {
-    cl_mm *probe = NULL;
-    int err = cl_mm_create(&probe, p); /* refuses bf16 here and now, not at the first batch */
-    cl_mm_free(probe);
+    int err = cl_precision_check(p); /* bf16 refused here and now, not at the first batch */
     if (err)
         return err;
     t->mm = 1, t->prec = cl_precision_resolve(p);
@@ -108,8 +110,12 @@ static int grow(int need, int have)
  * proportional to these products, and the longest sentence of one batch
  * times the most sentences of another made gigabytes (issue 12: 5.5 GB for
  * one 2,500-word sentence): beyond the budget a workspace is sized for the
- * batch at hand, so memory follows the batch, linear in its words. */
-#define WS_WORD_POSITIONS 4096
+ * batch at hand, so memory follows the batch, linear in its words.  8,192
+ * holds tagging's 32 sentences with a 256-word one among them: at 4,096 a
+ * batch of one long sentence and the next of 32 short ones each resized the
+ * workspace, zeroing ~200 MB twice per 256 sentences (a third of tagging's
+ * time, more than the network's products). */
+#define WS_WORD_POSITIONS 8192
 #define WS_TEXT_PER_WORD 8
 /* Words of a batch (the char BiLSTM's work, Tc x N) reserved in advance. */
 #define WS_WORDS 1024
