@@ -184,6 +184,8 @@ static int eval_window(const cl_ids *ids, int64_t L, int64_t j0, int T, int S, i
 int cl_lm_evaluate_with(cl_lm *lm, const cl_params *p, const cl_ids *ids, double *loss,
                          long *count, cl_diag *d)
 {
+    if (ids->n < 2)
+        return cl_diag_set(d, CL_EEMPTY, "need at least two characters to evaluate");
     int S = lm->max_B, chunk = lm->max_T;
     int64_t L = (ids->n - 1 + S - 1) / S;
     size_t sn = cl_encoder_state_size(&lm->enc.c) * (size_t)S;
@@ -213,8 +215,6 @@ int cl_lm_evaluate(const cl_model *m, const cl_ids *ids, int streams, int chunk,
     cl_lm lm;
     if (!cl_model_head(m, "head.lm"))
         return cl_diag_set(d, CL_EINVAL, "the model has no language-model head");
-    if (ids->n < 2)
-        return cl_diag_set(d, CL_EEMPTY, "need at least two characters to evaluate");
     int err = cl_lm_create(&lm, &m->enc, &m->params, 0, chunk, streams);
     if (err)
         return err;

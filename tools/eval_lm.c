@@ -1,5 +1,6 @@
 /* eval_lm: "charlstm eval" of a language model on text files. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 
 #include "cl_lmtrain.h"
@@ -11,7 +12,24 @@
  * on the window, only speed and memory do. */
 enum { EVAL_CHUNK = 256 };
 
-int eval_lm(const cl_model *m, const char *const *files, int nfiles, int streams, cJSON *json)
+/* The reference's evaluation (cl_lm_evaluate_with) with the encoder's
+ * products in `precision` and the recurrence on the threads the command set. */
+static int evaluate(const cl_model *m, const cl_ids *ids, int streams, int precision,
+                    double *loss, long *count, cl_diag *d)
+{
+    cl_lm lm;
+    int err = cl_lm_create(&lm, cl_model_encoder(m), cl_model_params(m), 0, EVAL_CHUNK, streams);
+    if (err)
+        return err;
+    cl_encoder_set_threads(&lm.enc, omp_get_max_threads());
+    err = cl_encoder_set_precision(&lm.enc, (cl_precision)precision);
+    err = err ? err : cl_lm_evaluate_with(&lm, cl_model_params(m), ids, loss, count, d);
+    cl_lm_free(&lm);
+    return err;
+}
+
+int eval_lm(const cl_model *m, const char *const *files, int nfiles, int streams, int precision,
+            cJSON *json)
 {
     cl_corpus *c;
     cl_ids ids;
@@ -19,13 +37,16 @@ int eval_lm(const cl_model *m, const char *const *files, int nfiles, int streams
     int64_t unk = 0;
     double loss = NAN;
     long count = 0;
-    int err = cl_corpus_open(&c, files, nfiles, cl_model_text(m), &d);
+    int err = cl_precision_check((cl_precision)precision);
+    if (err)
+        return cli_precision_fail("eval", precision, err);
+    err = cl_corpus_open(&c, files, nfiles, cl_model_text(m), &d);
     if (err)
         return cli_fail("eval", err, &d, "cannot read the text");
     err = cl_ids_from_corpus(&ids, c, cl_model_vocab(m), NULL, &unk, &d);
     cl_corpus_close(c);
     if (!err)
-        err = cl_lm_evaluate(m, &ids, streams, EVAL_CHUNK, &loss, &count, &d);
+        err = evaluate(m, &ids, streams, precision, &loss, &count, &d);
     cl_ids_release(&ids);
     if (err)
         return cli_fail("eval", err, &d, "evaluation failed");
