@@ -110,12 +110,8 @@ static int grow(int need, int have)
  * proportional to these products, and the longest sentence of one batch
  * times the most sentences of another made gigabytes (issue 12: 5.5 GB for
  * one 2,500-word sentence): beyond the budget a workspace is sized for the
- * batch at hand, so memory follows the batch, linear in its words.  8,192
- * holds tagging's 32 sentences with a 256-word one among them: at 4,096 a
- * batch of one long sentence and the next of 32 short ones each resized the
- * workspace, zeroing ~200 MB twice per 256 sentences (a third of tagging's
- * time, more than the network's products). */
-#define WS_WORD_POSITIONS 8192
+ * batch at hand, so memory follows the batch, linear in its words. */
+#define WS_WORD_POSITIONS 4096
 #define WS_TEXT_PER_WORD 8
 /* Words of a batch (the char BiLSTM's work, Tc x N) reserved in advance. */
 #define WS_WORDS 1024
@@ -139,6 +135,10 @@ static int ws_fits(const cl_tagger_ws *ws, int N, int S, int Tc, int Tw, int Tl)
 static int ws_reserve_batch(cl_tagger *t, int N, int S, int Tc, int Tw, int Tl)
 {
     cl_tagger_ws *ws = &t->ws;
+    /* Without LM features the text is never read: its length must not grow
+     * the workspace (it did, 1 -> 29 -> ... -> 414 characters, each step
+     * freeing and zeroing all ~200 MB: a third of tagging's CPU time). */
+    Tl = t->lm_dim ? Tl : 1;
     if (ws_fits(ws, N, S, Tc, Tw, Tl))
         return CL_OK;
     /* Grow by half again at least, so a stream of ever larger batches
