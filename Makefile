@@ -15,7 +15,8 @@
 #                        (and the data-parallel scaling table when MPI is built),
 #                        and charlstm serve under wrk (make bench-serve: that alone),
 #                        tag and classify throughput and co-process latency
-#                        (make bench-stream: that alone)
+#                        (make bench-stream: that alone), and tagging's words/s from
+#                        raw text with and without LM features (make bench-tag)
 #   make fuzz FUZZ_SECONDS=N  run each libFuzzer harness of tests/fuzz for N seconds (clang)
 #   make quality         long quality checks on ../shared/data (not run by CI)
 #   make mutation        plant each bug of tests/mutation/mutations.txt, run the
@@ -129,7 +130,7 @@ TOOL     := $(BUILD)/charlstm
 TESTBIN  := $(BUILD)/check_charlstm
 PYTHON   ?= /usr/bin/python3
 
-.PHONY: all deps check check-python python bench bench-serve bench-stream quality install uninstall clean corpora demo mutation fuzz
+.PHONY: all deps check check-python python bench bench-serve bench-stream bench-tag quality install uninstall clean corpora demo mutation fuzz
 all: $(STATIC) $(SHARED) $(TOOL)
 
 deps:
@@ -298,6 +299,8 @@ bench-serve: all
 bench-stream: all
 	CHARLSTM=$(TOOL) ./bench/stream_bench.sh tag
 	CHARLSTM=$(TOOL) ./bench/stream_bench.sh classify
+bench-tag: all
+	CHARLSTM=$(TOOL) ./bench/tag_speed.sh 2 4 "auto fp32"
 
 quality: all
 	./scripts/quality.sh

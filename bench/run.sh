@@ -205,6 +205,12 @@ echo
 CHARLSTM=$TOOL ./bench/stream_bench.sh tag - "$THREADS"
 CHARLSTM=$TOOL ./bench/stream_bench.sh classify - "$THREADS"
 
+# ---- the two tagging speeds of issue 16 item 5 (targets: >= 40,000 words/s
+# without LM features, >= 10,000 with them), raw text in, 2 threads, the
+# default precision (auto) and fp32 side by side.
+echo
+CHARLSTM=$TOOL ./bench/tag_speed.sh 2 4 "auto fp32"
+
 # ---- loading a file of many names (duplicate checks must stay linear).
 echo
 "$BUILD/load_bench" 80000

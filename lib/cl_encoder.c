@@ -31,6 +31,8 @@ int cl_encoder_set_precision(cl_encoder *e, cl_precision p)
     return CL_OK;
 }
 
+void cl_encoder_set_threads(cl_encoder *e, int threads) { cl_rnn_set_threads(e->rnn, threads); }
+
 size_t cl_encoder_state_size(const cl_encoder_config *c)
 {
     return (size_t)c->rnn.layers * cl_rnn_dirs(&c->rnn) * c->rnn.hidden;

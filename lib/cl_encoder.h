@@ -63,6 +63,9 @@ void cl_encoder_free(cl_encoder *e);
  * products use OpenBLAS in fp32.  0, CL_EINVAL (bf16 on a CPU without it),
  * CL_EISA or CL_ENOMEM. */
 int cl_encoder_set_precision(cl_encoder *e, cl_precision p);
+/* Threads (OpenMP) of the stack's recurrence and products (cl_rnn_set_threads):
+ * rows of the batch are split between them; 1 after cl_encoder_create. */
+void cl_encoder_set_threads(cl_encoder *e, int threads);
 /* Regularisation of later training forwards; they need rng when any rate is
  * non-zero.  0, CL_EINVAL (a rate out of range) or CL_ENOMEM. */
 int cl_encoder_set_regularization(cl_encoder *e, const cl_encoder_reg *g);

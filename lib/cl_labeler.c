@@ -10,6 +10,8 @@ struct cl_labeler {
     int B, n;          /* capacity and texts held */
     int **ids, *len;   /* [B] ids of each text (grown as needed), lengths */
     size_t *cap;       /* [B] capacity of ids[b] */
+    int mm;            /* products through oneDNN in precision prec; 0: OpenBLAS */
+    cl_precision prec;
 };
 
 void cl_labeler_free(cl_labeler *l)
@@ -66,7 +68,22 @@ static int workspace(cl_labeler *l, int T, int n)
         want = T;
     cl_classifier_free(l->clf);
     l->clf = NULL;
-    return cl_classifier_create(&l->clf, l->m, want, cl_classifier_rows_for(want, l->B));
+    int err = cl_classifier_create(&l->clf, l->m, want, cl_classifier_rows_for(want, l->B));
+    err = err || !l->mm ? err : cl_classifier_set_precision(l->clf, l->prec);
+    if (err) {
+        cl_classifier_free(l->clf);
+        l->clf = NULL;
+    }
+    return err;
+}
+
+int cl_labeler_set_precision(cl_labeler *l, cl_precision p)
+{
+    int err = cl_precision_check(p); /* bf16 refused here and now, not at the first batch */
+    if (err)
+        return err;
+    l->mm = 1, l->prec = cl_precision_resolve(p);
+    return l->clf ? cl_classifier_set_precision(l->clf, l->prec) : CL_OK;
 }
 
 /* The texts from first on that run together: as many as keep (longest x

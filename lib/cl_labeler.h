@@ -24,6 +24,11 @@ typedef struct cl_labeler cl_labeler;
  * message in d) when m has no classifier head.  Free with cl_labeler_free. */
 int cl_labeler_create(cl_labeler **l, const cl_model *m, int max_batch, cl_diag *d);
 void cl_labeler_free(cl_labeler *l);
+/* Run the classifier's products through oneDNN in precision p (cl_mm.h;
+ * auto resolved here), now and in every workspace it makes later; without
+ * this call they use OpenBLAS in fp32.  0, CL_EINVAL (bf16 on a CPU without
+ * it) or CL_ENOMEM. */
+int cl_labeler_set_precision(cl_labeler *l, cl_precision p);
 const cl_classifier_config *cl_labeler_config(const cl_labeler *l);
 /* Texts held, and the capacity. */
 int cl_labeler_count(const cl_labeler *l);

@@ -203,6 +203,8 @@ static int eval_window(const cl_ids *ids, int64_t L, int64_t j0, int T, int S, i
 int cl_lm_evaluate_with(cl_lm *lm, const cl_params *p, const cl_ids *ids, double *loss,
                          long *count, cl_diag *d)
 {
+    if (ids->n < 2)
+        return cl_diag_set(d, CL_EEMPTY, "need at least two characters to evaluate");
     int S = lm->max_B, chunk = lm->max_T;
     int64_t L = (ids->n - 1 + S - 1) / S;
     size_t sn = cl_encoder_state_size(&lm->enc.c) * (size_t)S;
@@ -241,40 +243,49 @@ static int random_windows(const cl_ids *ids, int T, int nw, cl_rng *rng, int *x,
     return CL_OK;
 }
 
-int cl_lm_evaluate_windows(const cl_model *m, const cl_ids *ids, int window, long windows,
-                           int batch, uint64_t seed, double *loss, long *count, cl_diag *d)
+int cl_lm_evaluate_windows_with(cl_lm *lm, const cl_params *p, const cl_ids *ids, long windows,
+                                uint64_t seed, double *loss, long *count, cl_diag *d)
 {
-    cl_lm lm;
+    int T = lm->max_T, B = lm->max_B;
     cl_rng rng;
-    if (!cl_model_head(m, "head.lm"))
-        return cl_diag_set(d, CL_EINVAL, "the model has no language-model head");
-    if (window < 1 || windows < 1 || batch < 1)
-        return cl_diag_set(d, CL_EINVAL, "window, windows and batch must be positive");
-    if (ids->n < (int64_t)window + 1)
+    if (windows < 1)
+        return cl_diag_set(d, CL_EINVAL, "the number of windows must be positive");
+    if (ids->n < (int64_t)T + 1)
         return cl_diag_set(d, CL_EEMPTY, "the text (%lld characters) is shorter than one window "
-                           "of %d plus its next character", (long long)ids->n, window);
-    int B = windows < batch ? (int)windows : batch;
-    int err = cl_lm_create(&lm, &m->enc, &m->params, 0, window, B);
-    if (err)
-        return err;
-    int *x = malloc(sizeof(int) * (size_t)window * B), *y = malloc(sizeof(int) * (size_t)window * B);
-    int *win = malloc(sizeof(int) * ((size_t)window + 1));
-    err = x && y && win ? CL_OK : CL_ENOMEM;
+                           "of %d plus its next character", (long long)ids->n, T);
+    int *x = malloc(sizeof(int) * (size_t)T * B), *y = malloc(sizeof(int) * (size_t)T * B);
+    int *win = malloc(sizeof(int) * ((size_t)T + 1));
+    int err = x && y && win ? CL_OK : CL_ENOMEM;
     cl_rng_seed(&rng, seed);
     double total = 0;
     long n = 0;
     for (long done = 0; done < windows && !err; done += B) {
         int nw = windows - done < B ? (int)(windows - done) : B;
-        err = random_windows(ids, window, nw, &rng, x, y, win, d);
+        err = random_windows(ids, T, nw, &rng, x, y, win, d);
         if (!err) /* NULL states: every window starts from zero, as a transformer's context */
-            total += cl_lm_forward(&lm, &m->params, x, y, window, nw, NULL, NULL, 0, NULL);
-        n += err ? 0 : lm.count;
+            total += cl_lm_forward(lm, p, x, y, T, nw, NULL, NULL, 0, NULL);
+        n += err ? 0 : lm->count;
     }
     free(x), free(y), free(win);
-    cl_lm_free(&lm);
     *loss = n ? total / (double)n : NAN;
     if (count)
         *count = n;
+    return err;
+}
+
+int cl_lm_evaluate_windows(const cl_model *m, const cl_ids *ids, int window, long windows,
+                           int batch, uint64_t seed, double *loss, long *count, cl_diag *d)
+{
+    cl_lm lm;
+    if (!cl_model_head(m, "head.lm"))
+        return cl_diag_set(d, CL_EINVAL, "the model has no language-model head");
+    if (window < 1 || windows < 1 || batch < 1)
+        return cl_diag_set(d, CL_EINVAL, "window, windows and batch must be positive");
+    int err = cl_lm_create(&lm, &m->enc, &m->params, 0, window, windows < batch ? (int)windows : batch);
+    if (err)
+        return err;
+    err = cl_lm_evaluate_windows_with(&lm, &m->params, ids, windows, seed, loss, count, d);
+    cl_lm_free(&lm);
     return err;
 }
 
@@ -284,8 +295,6 @@ int cl_lm_evaluate(const cl_model *m, const cl_ids *ids, int streams, int chunk,
     cl_lm lm;
     if (!cl_model_head(m, "head.lm"))
         return cl_diag_set(d, CL_EINVAL, "the model has no language-model head");
-    if (ids->n < 2)
-        return cl_diag_set(d, CL_EEMPTY, "need at least two characters to evaluate");
     int err = cl_lm_create(&lm, &m->enc, &m->params, 0, chunk, streams);
     if (err)
         return err;

@@ -79,6 +79,10 @@ int cl_lm_evaluate(const cl_model *m, const cl_ids *ids, int streams, int chunk,
  * shorter than window + 1 characters. */
 int cl_lm_evaluate_windows(const cl_model *m, const cl_ids *ids, int window, long windows,
                            int batch, uint64_t seed, double *loss, long *count, cl_diag *d);
+/* The same with a caller's workspace lm (dropout 0): windows of lm->max_T
+ * characters, lm->max_B at a time. */
+int cl_lm_evaluate_windows_with(cl_lm *lm, const cl_params *p, const cl_ids *ids, long windows,
+                                uint64_t seed, double *loss, long *count, cl_diag *d);
 /* The same with a caller's evaluation workspace lm (created with dropout 0;
  * its max_B streams and max_T window) on parameters p. */
 int cl_lm_evaluate_with(cl_lm *lm, const cl_params *p, const cl_ids *ids, double *loss,

@@ -119,11 +119,16 @@ struct cl_mm_s {
     int nscr;
 };
 
+int cl_precision_check(cl_precision p)
+{
+    return cl_precision_resolve(p) == CL_PREC_BF16 && !cpu_has_bf16() ? CL_EINVAL : CL_OK;
+}
+
 int cl_mm_create(cl_mm **out, cl_precision p)
 {
     *out = NULL;
     p = cl_precision_resolve(p);
-    if (p == CL_PREC_BF16 && !cpu_has_bf16())
+    if (cl_precision_check(p))
         return CL_EINVAL;
     cl_mm *m = calloc(1, sizeof *m);
     if (!m)

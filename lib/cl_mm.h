@@ -41,6 +41,9 @@ int cl_precision_parse(const char *s, cl_precision *out);
 const char *cl_precision_name(cl_precision p);
 /* What `auto` means on this CPU: CL_PREC_BF16 or CL_PREC_FP32. */
 cl_precision cl_precision_resolve(cl_precision p);
+/* 0 when this CPU runs products in p, CL_EINVAL for bf16 on a CPU without
+ * AMX or AVX512-BF16 (what cl_mm_create would refuse). */
+int cl_precision_check(cl_precision p);
 /* The instruction set oneDNN uses here, e.g. "avx512_core_bf16"; static text. */
 const char *cl_mm_isa(void);
 

@@ -6,6 +6,7 @@
  * of the word-level buffers (time major, as cl_seqrnn wants).  The char
  * BiLSTM runs over all N words at once, [Tc, N] time major. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,6 +81,9 @@ static int ws_alloc(cl_tagger *t, cl_tagger_ws *ws)
     if (!err && t->lm_dim) {
         err = cl_encoder_create(&ws->enc, &t->m->enc, &t->m->params, ws->Tl, ws->S);
         ws->have_enc = !err;
+        /* Sentences are rows: the threads the tools set, as the stacks take (cl_seqrnn). */
+        if (!err)
+            cl_encoder_set_threads(&ws->enc, omp_get_max_threads());
     }
     err = err ? err : ws_precision(t, ws);
     return err ? err : ws_alloc_bufs(t, ws);
@@ -87,9 +91,7 @@ static int ws_alloc(cl_tagger *t, cl_tagger_ws *ws)
 
 int cl_tagger_set_precision(cl_tagger *t, cl_precision p)
 {
-    cl_mm *probe = NULL;
-    int err = cl_mm_create(&probe, p); /* refuses bf16 here and now, not at the first batch */
-    cl_mm_free(probe);
+    int err = cl_precision_check(p); /* bf16 refused here and now, not at the first batch */
     if (err)
         return err;
     t->mm = 1, t->prec = cl_precision_resolve(p);
@@ -133,6 +135,10 @@ static int ws_fits(const cl_tagger_ws *ws, int N, int S, int Tc, int Tw, int Tl)
 static int ws_reserve_batch(cl_tagger *t, int N, int S, int Tc, int Tw, int Tl)
 {
     cl_tagger_ws *ws = &t->ws;
+    /* Without LM features the text is never read: its length must not grow
+     * the workspace (it did, 1 -> 29 -> ... -> 414 characters, each step
+     * freeing and zeroing all ~200 MB: a third of tagging's CPU time). */
+    Tl = t->lm_dim ? Tl : 1;
     if (ws_fits(ws, N, S, Tc, Tw, Tl))
         return CL_OK;
     /* Grow by half again at least, so a stream of ever larger batches

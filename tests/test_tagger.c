@@ -274,6 +274,65 @@ static int *predict_sample(cl_model *m, const cl_tagger_corpus *c)
     return tags;
 }
 
+/* Tag probabilities of every word of the sample with t's products in
+ * precision p; NULL (and *err) when the CPU refuses p.  Caller frees. */
+static float *sample_probs(cl_model *m, const cl_tagger_corpus *c, cl_precision p, int *err)
+{
+    cl_tagger *t;
+    cl_tagger_data *x;
+    ck_assert_int_eq(cl_tagger_create(&t, m, NULL), 0);
+    float *probs = NULL;
+    if (!(*err = cl_tagger_set_precision(t, p))) {
+        ck_assert_int_eq(cl_tagger_data_prepare(&x, t, c, NULL), 0);
+        int ntags = cl_tagger_config_of(t)->ntags, sents[NSENT];
+        int *tags = malloc(sizeof *tags * (size_t)c->nwords);
+        probs = malloc(sizeof *probs * (size_t)c->nwords * ntags);
+        for (int s = 0; s < NSENT; s++)
+            sents[s] = s;
+        ck_assert_int_eq(cl_tagger_predict_probs(t, x, sents, NSENT, tags, probs), 0);
+        free(tags);
+        cl_tagger_data_free(x);
+    }
+    cl_tagger_free(t);
+    return probs;
+}
+
+/* Inference in bf16 (tag, eval, serve default to it where the CPU has it)
+ * stays within 0.01 of fp32's tag probabilities, with the LM features'
+ * encoder, the char and the word BiLSTMs all in bf16. */
+#define BF16_PROB_TOL 0.01
+START_TEST(bf16_tagging_stays_near_fp32)
+{
+    cl_tagger_corpus c;
+    cl_rng rng;
+    cl_rng_seed(&rng, 11);
+    read_sample(&c);
+    cl_model *m = sample_model(&c, 1, &rng);
+    train_sample(m, &c, 10);
+    int e32, e16;
+    float *p32 = sample_probs(m, &c, CL_PREC_FP32, &e32), *p16 = sample_probs(m, &c, CL_PREC_BF16, &e16);
+    ck_assert_int_eq(e32, 0);
+    if (cl_precision_resolve(CL_PREC_AUTO) != CL_PREC_BF16) {
+        printf("bf16 tagging: no AVX512-BF16/AMX here (%s); checked that bf16 is refused\n",
+               cl_mm_isa());
+        ck_assert_int_eq(e16, CL_EINVAL);
+    } else {
+        ck_assert_int_eq(e16, 0);
+        size_t n = (size_t)c.nwords * ((const cl_tagger_config *)cl_model_head(m, "head.tagger"))->ntags;
+        double worst = 0;
+        for (size_t i = 0; i < n; i++)
+            worst = fmax(worst, fabs((double)p16[i] - p32[i]));
+        printf("bf16 tagging: largest tag probability difference to fp32 %.2e (bound %g)\n",
+               worst, BF16_PROB_TOL);
+        ck_assert_msg(worst < BF16_PROB_TOL, "bf16 moved a probability by %g", worst);
+        ck_assert_msg(worst > 0, "bf16 gave fp32's probabilities bit for bit: did it run?");
+    }
+    free(p32), free(p16);
+    cl_model_free(m);
+    cl_tagger_corpus_free(&c);
+}
+END_TEST
+
 START_TEST(model_with_lm_and_tagger_round_trips)
 {
     cl_tagger_corpus c;
@@ -555,6 +614,33 @@ START_TEST(tag_paragraphs_split_sentences)
 END_TEST
 
 /* --output json: one object per input line, parsed with cJSON. */
+/* --precision: fp32 and auto tag (bf16 where the CPU has it, else refused
+ * by name), a word that is not a precision is a usage error. */
+START_TEST(tag_precision_option)
+{
+    char model[512], cmd[2048], fp32[4096], out[4096];
+    sample_model_file(model, sizeof model);
+    const char *text = "The famous nation walked quickly.\\n";
+    tag_piped(model, text, "--precision fp32", fp32, sizeof fp32);
+    ck_assert_msg(!strncmp(fp32, "The/", 4), "%s", fp32);
+    tag_piped(model, text, "--precision auto", out, sizeof out);
+    int words_fp32 = 0, words = 0; /* one tag a word, in either */
+    for (const char *c = fp32; *c; c++)
+        words_fp32 += *c == '/';
+    for (const char *c = out; *c; c++)
+        words += *c == '/';
+    ck_assert_msg(words == words_fp32 && words == 6, "%s\n%s", fp32, out);
+    snprintf(cmd, sizeof cmd, "echo x | '%s' tag -m '%s' --precision bf16 2>&1", CL_TOOL, model);
+    int rc = cl_test_shell(cmd, out, sizeof out);
+    if (cl_precision_resolve(CL_PREC_AUTO) == CL_PREC_BF16)
+        ck_assert_msg(rc == 0, "%s", out);
+    else
+        ck_assert_msg(rc == 1 && strstr(out, "neither AMX nor AVX512-BF16"), "%d: %s", rc, out);
+    snprintf(cmd, sizeof cmd, "echo x | '%s' tag -m '%s' --precision fp16 2>&1", CL_TOOL, model);
+    ck_assert_int_eq(cl_test_shell(cmd, out, sizeof out), 2);
+}
+END_TEST
+
 START_TEST(tag_json_parses)
 {
     char model[512], out[16384];
@@ -676,6 +762,7 @@ Suite *suite_tagger(void)
     TCase *file = tcase_create("file");
     tcase_add_test(file, model_with_lm_and_tagger_round_trips);
     tcase_add_test(file, cached_lm_states_match_the_batch);
+    tcase_add_test(file, bf16_tagging_stays_near_fp32);
     suite_add_tcase(s, file);
     TCase *cli = tcase_create("cli");
     tcase_add_test(cli, tag_reads_stdin);
@@ -687,6 +774,7 @@ Suite *suite_tagger(void)
     tcase_add_test(cli, tag_raw_text_to_ud_round_trips);
     tcase_add_test(cli, tag_paragraphs_split_sentences);
     tcase_add_test(cli, tag_json_parses);
+    tcase_add_test(cli, tag_precision_option);
     tcase_add_test(cli, eval_raw_scores_end_to_end);
     tcase_add_test(cli, tag_bad_byte_keeps_the_lines_before);
     suite_add_tcase(s, cli);

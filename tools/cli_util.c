@@ -1,6 +1,8 @@
 /* cli_util: error reporting and file opening for the charlstm tools. */
 #include "cli_util.h"
 
+#include "cl_mm.h"
+
 #include <cblas.h>
 #include <omp.h>
 
@@ -196,6 +198,23 @@ void cli_threads(int n)
 {
     openblas_set_num_threads(1);
     omp_set_num_threads(n > 0 ? n : 1);
+}
+
+cli_opt cli_precision_opt(int *dest)
+{
+    return (cli_opt){"precision", 0, CLI_CHOICE, dest, NULL,
+                     .help = "matrix products of the recurrent stacks through oneDNN in bf16 "
+                     "(fp32 accumulation) or in fp32; auto: bf16 where the CPU has AMX or "
+                     "AVX512-BF16, fp32 elsewhere (bf16 changes a few answers: docs/performance.md)",
+                     .choices = "auto|fp32|bf16"};
+}
+
+int cli_precision_fail(const char *cmd, int p, int err)
+{
+    if (err == CL_EINVAL && p == CL_PREC_BF16)
+        return cli_error(cmd, "--precision bf16: this CPU has neither AMX nor AVX512-BF16 "
+                         "(use auto or fp32)");
+    return cli_fail(cmd, err, NULL, "--precision %s", cl_precision_name((cl_precision)p));
 }
 
 int cli_no_dash(const char *cmd, const char *opt, const char *path, const char *why)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "cl_error.h"
+#include "cli_opts.h"
 
 /* Exit status of a runtime error (unreadable file, corrupt model, ...). */
 #define CLI_EXIT_FAIL 1
@@ -75,5 +76,14 @@ uint64_t cli_entropy_seed(void);
  * library splits large products by rows over OpenMP's threads; two pools
  * (OpenBLAS's spinning next to OpenMP's) starved each other on two cores. */
 void cli_threads(int n);
+
+/* --precision of the commands that run a model (tag, classify, eval,
+ * serve): dest int* holds a cl_precision, the choices in its order.  One
+ * definition, so the four commands say and accept the same thing. */
+#define CLI_PRECISION_DEFAULT 0 /* CL_PREC_AUTO: bf16 where the CPU has it (docs/performance.md) */
+cli_opt cli_precision_opt(int *dest);
+/* Report that --precision p could not be set (err: CL_EINVAL when bf16 is
+ * asked on a CPU without AMX or AVX512-BF16).  Returns CLI_EXIT_FAIL. */
+int cli_precision_fail(const char *cmd, int p, int err);
 
 #endif

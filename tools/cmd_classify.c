@@ -22,6 +22,7 @@ typedef struct {
     int all;            /* every label's probability, not only the best */
     int output;         /* classify_output */
     int batch, threads;
+    int precision;      /* cl_precision */
     int replace_invalid;
     cli_strs files;     /* positional; "-" (stdin) when none */
 } classify_opts;
@@ -30,7 +31,8 @@ typedef struct {
 
 static void classify_defaults(classify_opts *o)
 {
-    *o = (classify_opts){.output = CLASSIFY_OUT_TSV, .batch = 32, .threads = 1};
+    *o = (classify_opts){.output = CLASSIFY_OUT_TSV, .batch = 32, .threads = 1,
+                          .precision = CLI_PRECISION_DEFAULT};
 }
 
 static const char classify_description[] =
@@ -54,8 +56,9 @@ static int classify_parse(classify_opts *o, int argc, char **argv)
         {"all", 'a', CLI_FLAG, &o->all, NULL, .help = "print the probability of every label"},
         {"output", 0, CLI_CHOICE, &o->output, NULL, .help = "output format", .choices = "tsv|json"},
         {"batch", 0, CLI_INT, &o->batch, "N", .help = "most sentences per batch", .min = 1, .max = 65536},
-        {"threads", 0, CLI_INT, &o->threads, "N", .help = "threads for matrix products (OpenBLAS)",
+        {"threads", 0, CLI_INT, &o->threads, "N", .help = "threads for the recurrences and matrix products",
          .min = 1, .max = 1024},
+        cli_precision_opt(&o->precision),
         {"replace-invalid", 0, CLI_FLAG, &o->replace_invalid, NULL,
          .help = "read invalid UTF-8 bytes as U+FFFD instead of stopping with an error"},
     };
@@ -144,6 +147,8 @@ static int classify_run(const classify_opts *o)
                        "holds)", o->model, o->model);
     else if ((err = cl_labeler_create(&io.l, m, o->batch, &d)) != CL_OK)
         rc = cli_fail("classify", err, &d, "cannot set up");
+    else if ((err = cl_labeler_set_precision(io.l, o->precision)) != CL_OK)
+        rc = cli_precision_fail("classify", o->precision, err);
     if (io.l) {
         io.cfg = cl_labeler_config(io.l);
         io.probs = malloc(sizeof *io.probs * (size_t)o->batch * io.cfg->nlabels);

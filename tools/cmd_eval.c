@@ -19,6 +19,7 @@ typedef struct {
     const char *model;
     int task;          /* cmd_task, or -1: from the model's heads and the file names */
     int batch, threads;
+    int precision;     /* cl_precision */
     int raw;           /* tagger: end to end from the raw text */
     int output;        /* 0 text, 1 json */
     eval_lm_windows win; /* lm: nanoGPT's random windows instead of the whole text */
@@ -31,7 +32,8 @@ static void eval_defaults(eval_opts *o)
 {
     /* 64 streams: what torch_charlm.py evaluates with, so losses compare. */
     /* Windows of 256 from seed 1337: nanoGPT's block size and seed. */
-    *o = (eval_opts){.task = -1, .batch = 64, .threads = 1, .win = {.window = 256, .seed = 1337}};
+    *o = (eval_opts){.task = -1, .batch = 64, .threads = 1, .precision = CLI_PRECISION_DEFAULT,
+                     .win = {.window = 256, .seed = 1337}};
 }
 
 static const char eval_description[] =
@@ -62,8 +64,9 @@ static int eval_parse(eval_opts *o, int argc, char **argv)
          .default_text = "from the model's heads and the file extension"},
         {"batch", 0, CLI_INT, &o->batch, "N", .help = "parallel streams (lm) or sentences per batch",
          .min = 1, .max = 65536},
-        {"threads", 0, CLI_INT, &o->threads, "N", .help = "threads for matrix products (OpenBLAS)",
+        {"threads", 0, CLI_INT, &o->threads, "N", .help = "threads for the recurrences and matrix products",
          .min = 1, .max = 1024},
+        cli_precision_opt(&o->precision),
         {"raw", 0, CLI_FLAG, &o->raw, NULL,
          .help = "tagger: score end to end from the gold file's raw text (sentences, tokens, "
                  "words, tags)"},
@@ -128,13 +131,13 @@ static int eval_run(const eval_opts *o)
         rc = cli_error("eval", "%s has no %s head (charlstm info %s lists what it holds)",
                        o->model, task_heads[task] + 5, o->model);
     else if (task == CMD_TASK_TAGGER && o->raw)
-        rc = eval_tagger_raw(m, f, o->files.n, o->batch, json);
+        rc = eval_tagger_raw(m, f, o->files.n, o->batch, o->precision, json);
     else if (task == CMD_TASK_TAGGER)
-        rc = eval_tagger(m, f, o->files.n, o->batch, json);
+        rc = eval_tagger(m, f, o->files.n, o->batch, o->precision, json);
     else if (task == CMD_TASK_CLASSIFIER)
-        rc = eval_classifier(m, f, o->files.n, o->batch, json);
+        rc = eval_classifier(m, f, o->files.n, o->batch, o->precision, json);
     else
-        rc = eval_lm(m, f, o->files.n, o->batch, &o->win, json);
+        rc = eval_lm(m, f, o->files.n, o->batch, o->precision, &o->win, json);
     if (json && !rc) {
         static const char *const names[] = {"lm", "tagger", "classifier"};
         cJSON_AddItemToObjectCS(json, "task", cJSON_CreateString(o->raw ? "tagger-raw" : names[task]));

@@ -24,6 +24,7 @@ const char cmd_serve_summary[] = "answer generate/tag/classify/score requests ov
 typedef struct {
     const char *model, *bind;
     int port, threads, http_threads, batch, max_queue;
+    int precision; /* cl_precision */
     long max_request_bytes, max_length, timeout;
 } serve_opts;
 
@@ -39,7 +40,7 @@ static void serve_defaults(serve_opts *o)
      * bound the memory that queued bodies hold (1 MB each at most). */
     *o = (serve_opts){.bind = "127.0.0.1", .port = 8080, .threads = 2, .http_threads = 2,
                       .batch = 16, .max_queue = 256, .max_request_bytes = 1 << 20,
-                      .max_length = 10000, .timeout = 30};
+                      .max_length = 10000, .timeout = 30, .precision = CLI_PRECISION_DEFAULT};
 }
 
 static const char serve_description[] =
@@ -68,6 +69,7 @@ static int serve_parse(serve_opts *o, int argc, char **argv)
         {"bind", 0, CLI_STR, &o->bind, "ADDR", .help = "address to listen on (IPv4 or IPv6)"},
         {"threads", 0, CLI_INT, &o->threads, "N",
          .help = "threads computing each head's batches (OpenMP)", .min = 1, .max = 256},
+        cli_precision_opt(&o->precision),
         {"http-threads", 0, CLI_INT, &o->http_threads, "N",
          .help = "threads reading and answering connections (they never compute)", .min = 1,
          .max = 256},
@@ -119,7 +121,7 @@ static int serve_run(const serve_opts *o)
         return cli_fail(CMD, err, &d, "cannot load the model");
     cli_threads(1);
     serve_limits lim = {o->model, o->max_request_bytes, o->max_length, o->timeout, o->batch,
-                        o->threads, o->http_threads, o->max_queue};
+                        o->threads, o->http_threads, o->max_queue, o->precision};
     serve_ctx s;
     char msg[600];
     int rc = 0, port = 0, sig;

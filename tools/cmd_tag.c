@@ -28,6 +28,7 @@ typedef struct {
     const char *model;
     int input, output;  /* tag_input, tag_output */
     int batch, threads, top;
+    int precision;      /* cl_precision */
     int replace_invalid;
     cli_strs files;     /* positional; "-" (stdin) when none */
 } tag_opts;
@@ -36,7 +37,8 @@ typedef struct {
 
 static void tag_defaults(tag_opts *o)
 {
-    *o = (tag_opts){.input = TAG_IN_TEXT, .output = -1, .batch = 32, .threads = 1};
+    *o = (tag_opts){.input = TAG_IN_TEXT, .output = -1, .batch = 32, .threads = 1,
+                     .precision = CLI_PRECISION_DEFAULT};
 }
 
 static const char tag_description[] =
@@ -68,8 +70,9 @@ static int tag_parse(tag_opts *o, int argc, char **argv)
         {"top", 0, CLI_INT, &o->top, "K", .help = "--output json: the K most likely tags of each "
          "word with their probabilities (0 = only the chosen tag's)", .min = 0, .max = 1000},
         {"batch", 0, CLI_INT, &o->batch, "N", .help = "most sentences per batch", .min = 1, .max = 65536},
-        {"threads", 0, CLI_INT, &o->threads, "N", .help = "threads for matrix products (OpenBLAS)",
+        {"threads", 0, CLI_INT, &o->threads, "N", .help = "threads for the recurrences and matrix products",
          .min = 1, .max = 1024},
+        cli_precision_opt(&o->precision),
         {"replace-invalid", 0, CLI_FLAG, &o->replace_invalid, NULL,
          .help = "read invalid UTF-8 bytes as U+FFFD instead of stopping with an error"},
     };
@@ -322,6 +325,8 @@ static int io_setup(tagger_io *io)
     if ((err = cl_annotator_create(&io->a, io->m, &d)))
         return cli_fail(CMD, err, &d, "%s", io->o->model);
     io->t = cl_annotator_tagger(io->a);
+    if ((err = cl_tagger_set_precision(cl_annotator_tagger(io->a), io->o->precision)))
+        return cli_precision_fail(CMD, io->o->precision, err);
     io->col = cl_tagger_config_of(io->t)->column;
     if (io->o->input != TAG_IN_CONLLU)
         return 0;

@@ -70,7 +70,8 @@ static void json_metrics(cJSON *j, const cl_clfeval_metrics *mt, const cl_classi
     }
 }
 
-static int eval_file(const cl_model *m, const char *path, int batch, cl_clfeval_metrics *mt,
+static int eval_file(const cl_model *m, const char *path, int batch, int precision,
+                     cl_clfeval_metrics *mt,
                      size_t *unknown)
 {
     cl_clfdata ds;
@@ -82,6 +83,10 @@ static int eval_file(const cl_model *m, const char *path, int batch, cl_clfeval_
     /* fewer rows for long texts: memory follows the batch's characters */
     err = err ? err : cl_classifier_create(&clf, m, ds.max_len,
                                            cl_classifier_rows_for(ds.max_len, batch));
+    if (!err && (err = cl_classifier_set_precision(clf, precision))) {
+        cl_classifier_free(clf), cl_clfdata_free(&ds);
+        return cli_precision_fail(CMD, precision, err);
+    }
     if (!err && !(order = cl_clfeval_length_order(&ds)))
         err = CL_ENOMEM;
     err = err ? err : cl_clfeval_run(clf, &ds, order, mt, &d);
@@ -93,7 +98,7 @@ static int eval_file(const cl_model *m, const char *path, int batch, cl_clfeval_
 }
 
 int eval_classifier(const cl_model *m, const char *const *files, int nfiles, int batch,
-                    cJSON *json)
+                    int precision, cJSON *json)
 {
     const cl_classifier_config *c = cl_model_head(m, "head.classifier");
     cl_clfeval_metrics mt;
@@ -102,7 +107,7 @@ int eval_classifier(const cl_model *m, const char *const *files, int nfiles, int
         return cli_error(CMD, "out of memory");
     int rc = 0;
     for (int i = 0; i < nfiles && !rc; i++)
-        rc = eval_file(m, files[i], batch, &mt, &unknown);
+        rc = eval_file(m, files[i], batch, precision, &mt, &unknown);
     if (!rc && json)
         json_metrics(json, &mt, c, unknown);
     else if (!rc)

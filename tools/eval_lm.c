@@ -1,5 +1,6 @@
 /* eval_lm: "charlstm eval" of a language model on text files. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 
 #include "cl_lmtrain.h"
@@ -11,7 +12,31 @@
  * on the window, only speed and memory do. */
 enum { EVAL_CHUNK = 256 };
 
-int eval_lm(const cl_model *m, const char *const *files, int nfiles, int streams,
+/* The reference's evaluation (cl_lm_evaluate_with), or nanoGPT's random
+ * windows, with the encoder's products in `precision` and the recurrence on
+ * the threads the command set. */
+static int evaluate(const cl_model *m, const cl_ids *ids, int streams, int precision,
+                    const eval_lm_windows *win, double *loss, long *count, cl_diag *d)
+{
+    cl_lm lm;
+    int windows = win->windows > 0;
+    int T = windows ? win->window : EVAL_CHUNK;
+    int B = windows && win->windows < streams ? (int)win->windows : streams;
+    int err = cl_lm_create(&lm, cl_model_encoder(m), cl_model_params(m), 0, T, B);
+    if (err)
+        return err;
+    cl_encoder_set_threads(&lm.enc, omp_get_max_threads());
+    err = cl_encoder_set_precision(&lm.enc, (cl_precision)precision);
+    if (!err && windows)
+        err = cl_lm_evaluate_windows_with(&lm, cl_model_params(m), ids, win->windows,
+                                          (uint64_t)win->seed, loss, count, d);
+    else if (!err)
+        err = cl_lm_evaluate_with(&lm, cl_model_params(m), ids, loss, count, d);
+    cl_lm_free(&lm);
+    return err;
+}
+
+int eval_lm(const cl_model *m, const char *const *files, int nfiles, int streams, int precision,
             const eval_lm_windows *win, cJSON *json)
 {
     cl_corpus *c;
@@ -20,16 +45,16 @@ int eval_lm(const cl_model *m, const char *const *files, int nfiles, int streams
     int64_t unk = 0;
     double loss = NAN;
     long count = 0;
-    int err = cl_corpus_open(&c, files, nfiles, cl_model_text(m), &d);
+    int err = cl_precision_check((cl_precision)precision);
+    if (err)
+        return cli_precision_fail("eval", precision, err);
+    err = cl_corpus_open(&c, files, nfiles, cl_model_text(m), &d);
     if (err)
         return cli_fail("eval", err, &d, "cannot read the text");
     err = cl_ids_from_corpus(&ids, c, cl_model_vocab(m), NULL, &unk, &d);
     cl_corpus_close(c);
-    if (!err && win->windows > 0)
-        err = cl_lm_evaluate_windows(m, &ids, win->window, win->windows, streams,
-                                     (uint64_t)win->seed, &loss, &count, &d);
-    else if (!err)
-        err = cl_lm_evaluate(m, &ids, streams, EVAL_CHUNK, &loss, &count, &d);
+    if (!err)
+        err = evaluate(m, &ids, streams, precision, win, &loss, &count, &d);
     cl_ids_release(&ids);
     if (err)
         return cli_fail("eval", err, &d, "evaluation failed");

@@ -133,7 +133,7 @@ static void json_score(cJSON *j, const cl_ud_score *sc, const cl_tagger *t, int 
 }
 
 int eval_tagger_raw(const cl_model *m, const char *const *files, int nfiles, int batch,
-                    cJSON *json)
+                    int precision, cJSON *json)
 {
     raw_eval r = {0};
     cl_diag d = {{0}};
@@ -144,6 +144,8 @@ int eval_tagger_raw(const cl_model *m, const char *const *files, int nfiles, int
     int err = cl_annotator_create(&r.a, (cl_model *)m, &d), rc = 0;
     if (err)
         return cli_fail(CMD, err, &d, "cannot use the tagger");
+    if ((err = cl_tagger_set_precision(cl_annotator_tagger(r.a), precision)))
+        rc = cli_precision_fail(CMD, precision, err);
     for (int i = 0; i < nfiles && !rc; i++)
         rc = read_file(&r, files[i]);
     if (!rc && r.gold.n == 0)

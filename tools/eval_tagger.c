@@ -113,7 +113,8 @@ static int read_all(const cl_tagger *t, const char *const *files, int nfiles,
     return c->nsent ? 0 : cli_error(CMD, "no sentences to score");
 }
 
-int eval_tagger(const cl_model *m, const char *const *files, int nfiles, int batch, cJSON *json)
+int eval_tagger(const cl_model *m, const char *const *files, int nfiles, int batch, int precision,
+                cJSON *json)
 {
     cl_tagger *t;
     cl_tagger_corpus c;
@@ -125,6 +126,10 @@ int eval_tagger(const cl_model *m, const char *const *files, int nfiles, int bat
     int err = cl_tagger_create(&t, (cl_model *)m, &d);
     if (err)
         return cli_fail(CMD, err, &d, "cannot use the tagger");
+    if ((err = cl_tagger_set_precision(t, precision))) {
+        cl_tagger_free(t);
+        return cli_precision_fail(CMD, precision, err);
+    }
     int rc = read_all(t, files, nfiles, &c);
     if (!rc && (err = cl_tagger_data_prepare(&x, t, &c, &d)))
         rc = cli_fail(CMD, err, &d, "cannot prepare the sentences");

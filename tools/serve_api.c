@@ -959,6 +959,13 @@ unsigned serve_info(serve_ctx *s, serve_reply *r)
     return serve_ok(r, o);
 }
 
+static int precision_error(int p, int e, char *err, size_t errsz)
+{
+    snprintf(err, errsz, "--precision %s: %s", cl_precision_name((cl_precision)p),
+             e == CL_EINVAL ? "this CPU has neither AMX nor AVX512-BF16" : cl_strerror(e));
+    return e;
+}
+
 int serve_ctx_init(serve_ctx *s, cl_model *m, const serve_limits *lim, char *err, size_t errsz)
 {
     memset(s, 0, sizeof *s);
@@ -977,9 +984,13 @@ int serve_ctx_init(serve_ctx *s, cl_model *m, const serve_limits *lim, char *err
         (e = cl_annotator_create(&s->ann, m, &d)))
         return snprintf(err, errsz, "tagger: %s", d.msg[0] ? d.msg : cl_strerror(e)), e;
     s->tagger = s->ann ? cl_annotator_tagger(s->ann) : NULL;
+    if (s->tagger && (e = cl_tagger_set_precision(s->tagger, (cl_precision)lim->precision)))
+        return precision_error(lim->precision, e, err, errsz);
     if (cl_model_head(m, "head.classifier") &&
         (e = cl_labeler_create(&s->labeler, m, lim->max_batch, &d)))
         return snprintf(err, errsz, "classifier: %s", d.msg[0] ? d.msg : cl_strerror(e)), e;
+    if (s->labeler && (e = cl_labeler_set_precision(s->labeler, (cl_precision)lim->precision)))
+        return precision_error(lim->precision, e, err, errsz);
     return CL_OK;
 }
 

@@ -92,11 +92,14 @@ tokens: [(form, start, end)] the words of text (code-point offsets)."""
 class Model:
     """A charlstm model file: an encoder and its heads ("lm", "tagger",
     "classifier").  threads: OpenMP threads for this model's work.
+    precision: "auto", "fp32" or "bf16", the products of tag() and
+    classify(), as the commands' --precision (auto: bf16 where the CPU has
+    AMX or AVX512-BF16).
 
     A Model may be used from several Python threads: calls on one model
     take turns (a lock), calls on different models run in parallel."""
 
-    def __init__(self, path, threads=1):
+    def __init__(self, path, threads=1, precision="auto"):
         out = ffi.new("clpy_model **")
         msg = ffi.new("char[]", lib.CLPY_MSG)
         _check(lib.clpy_load(os.fsencode(path), out, msg), msg)
@@ -104,6 +107,7 @@ class Model:
         self.path = os.fspath(path)
         self._lock = threading.Lock()
         self.threads = threads
+        self.precision = precision
         self._info()
 
     @classmethod
@@ -113,6 +117,7 @@ class Model:
         self.path = path
         self._lock = threading.Lock()
         self.threads = 1
+        self.precision = "auto"
         self._info()
         return self
 
@@ -144,6 +149,16 @@ class Model:
     def threads(self, n):
         self._threads = int(n)
         lib.clpy_set_threads(self._m, self._threads)
+
+    @property
+    def precision(self):
+        return self._precision
+
+    @precision.setter
+    def precision(self, p):
+        msg = ffi.new("char[]", lib.CLPY_MSG)
+        _check(lib.clpy_set_precision(self._m, str(p).encode(), msg), msg)
+        self._precision = str(p)
 
     def __repr__(self):
         i = self.info

@@ -16,6 +16,7 @@ struct clpy_model {
     cl_annotator *ann; /* made on first use */
     cl_tok *tok;       /* made on first use */
     int threads;
+    cl_precision prec; /* tag's and classify's products (charlstm tag --precision) */
 };
 
 /* ==== errors =============================================================== */
@@ -79,6 +80,19 @@ void clpy_free(clpy_model *cm)
 }
 
 void clpy_set_threads(clpy_model *cm, int threads) { cm->threads = threads > 0 ? threads : 1; }
+
+int clpy_set_precision(clpy_model *cm, const char *precision, char *msg)
+{
+    cl_precision p;
+    if (cl_precision_parse(precision, &p))
+        return failf(msg, CL_EPARSE, "precision must be auto, fp32 or bf16, not '%s'", precision);
+    int err = cl_precision_check(p);
+    if (err)
+        return failf(msg, err, "precision bf16: this CPU has neither AMX nor AVX512-BF16");
+    cm->prec = p;
+    err = cm->ann ? cl_tagger_set_precision(cl_annotator_tagger(cm->ann), p) : CL_OK;
+    return err ? fail(msg, err, NULL) : CL_OK;
+}
 
 void clpy_get_info(const clpy_model *cm, clpy_info *info)
 {
@@ -531,7 +545,10 @@ void clpy_states_free(clpy_states *s)
 static int make_annotator(clpy_model *cm, char *msg)
 {
     cl_diag d = {{0}};
-    int err = cm->ann ? CL_OK : cl_annotator_create(&cm->ann, cm->m, &d);
+    if (cm->ann)
+        return CL_OK;
+    int err = cl_annotator_create(&cm->ann, cm->m, &d);
+    err = err ? err : cl_tagger_set_precision(cl_annotator_tagger(cm->ann), cm->prec);
     return err ? fail(msg, err, &d) : CL_OK;
 }
 
@@ -768,6 +785,8 @@ int clpy_classify(clpy_model *cm, const char *const *texts, const size_t *lens, 
     if (!err && B * T > CLASSIFY_POSITIONS)
         B = CLASSIFY_POSITIONS / T > 1 ? CLASSIFY_POSITIONS / T : 1;
     if (!err && (err = cl_classifier_create(&c, cm->m, T, B)) != 0)
+        fail(msg, err, NULL);
+    if (!err && (err = cl_classifier_set_precision(c, cm->prec)) != 0)
         fail(msg, err, NULL);
     for (int b = 0; b < n && !err; b += B) {
         int k = n - b < B ? n - b : B;

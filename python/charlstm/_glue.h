@@ -39,6 +39,10 @@ int clpy_load(const char *path, clpy_model **out, char *msg);
 void clpy_free(clpy_model *m);
 /* OpenMP threads for this model's calls (OpenBLAS stays single-threaded). */
 void clpy_set_threads(clpy_model *m, int threads);
+/* Precision of tagging's and classification's products, as charlstm tag
+ * --precision: "auto" (the default), "fp32" or "bf16".  0, CL_EPARSE, or
+ * CL_EINVAL for bf16 on a CPU without it (msg says so). */
+int clpy_set_precision(clpy_model *m, const char *precision, char *msg);
 void clpy_get_info(const clpy_model *m, clpy_info *info);
 /* Section name of head i ("head.lm", ...); NULL past the last. */
 const char *clpy_head(const clpy_model *m, int i);
