@@ -13,6 +13,7 @@
 #include "cl_tagger.h"
 #include "cl_tagger_impl.h" /* white box: the states the tagger reads */
 #include "cl_test.h"
+#include "lm_test.h"
 
 static const char lm_text[] =
     "It was the best of times, it was the worst of times, it was the age of wisdom,\n"
@@ -98,30 +99,6 @@ static void twin_values(const cl_model *f, cl_model *b, int to_back)
     }
 }
 
-/* Train m's LMs of dirs for `steps` steps in total on ids (a resumed run
- * continues to it), writing the training state to save_path when given. */
-static void train_steps(cl_model *m, unsigned dirs, const cl_ids *ids, long steps,
-                        const cl_ckpt *resume, const char *save_path)
-{
-    cl_lmtrain_config c = cl_lmtrain_defaults();
-    c.batch = 3, c.seq = 7, c.dirs = dirs;
-    cl_train_config tc = cl_train_defaults();
-    tc.max_steps = steps, tc.eval_every = 0, tc.seed = 9, tc.lr = 1e-2f;
-    cl_lmtrain *t;
-    cl_trainer *tr;
-    cl_train_group g[3];
-    cl_diag d = {{0}};
-    ck_assert_msg(cl_lmtrain_create(&t, m, &c, ids, NULL, &d) == 0, "%s", d.msg);
-    cl_train_task task = cl_lmtrain_task(t);
-    cl_train_files f = {NULL, save_path, NULL, NULL};
-    ck_assert_msg(cl_trainer_create(&tr, m, &tc, g, cl_lmtrain_groups(t, tc.lr, g), &task, &f,
-                                    &d) == 0, "%s", d.msg);
-    if (resume)
-        ck_assert_msg(cl_trainer_resume(tr, resume, &d) == 0, "%s", d.msg);
-    ck_assert_msg(cl_trainer_run(tr, NULL, &d) == 0, "%s", d.msg);
-    cl_trainer_free(tr);
-    cl_lmtrain_free(t);
-}
 
 static void ids_of(const cl_model *m, int reversed, cl_ids *ids)
 {
@@ -147,8 +124,8 @@ START_TEST(backward_is_forward_on_reversed_text)
     ck_assert_int_eq(nf, nb);
     ck_assert_msg(lf == lb, "nats/char %.17g vs %.17g", lf, lb);
     /* 30 steps with dropout cross an epoch (the text gives 11 a epoch). */
-    train_steps(f, CL_LMTRAIN_FORWARD, &reversed_ids, 30, NULL, NULL);
-    train_steps(b, CL_LMTRAIN_BACKWARD, &text_ids, 30, NULL, NULL);
+    lm_test_train(f, CL_LMTRAIN_FORWARD, &reversed_ids, 30, NULL, NULL);
+    lm_test_train(b, CL_LMTRAIN_BACKWARD, &text_ids, 30, NULL, NULL);
     twin_values(f, b, 0);
     ck_assert_int_eq(cl_lm_evaluate_dir(f, CL_LM_FORWARD, &reversed_ids, 4, 16, &lf, &nf, NULL), 0);
     ck_assert_int_eq(cl_lm_evaluate_dir(b, CL_LM_BACKWARD, &text_ids, 4, 16, &lb, &nb, NULL), 0);
@@ -272,13 +249,13 @@ START_TEST(backward_and_both_resume_exactly)
         ids_of(full, 0, &ids);
         char path[512];
         tmp_path(path, sizeof path, "resume-back.model");
-        train_steps(full, runs[r], &ids, 25, NULL, NULL);
-        train_steps(half, runs[r], &ids, 8, NULL, path);
+        lm_test_train(full, runs[r], &ids, 25, NULL, NULL);
+        lm_test_train(half, runs[r], &ids, 8, NULL, path);
         cl_model_free(half);
         cl_ckpt *ck;
         cl_diag d = {{0}};
         ck_assert_msg(cl_model_load(&half, path, &ck, &d) == 0, "%s", d.msg);
-        train_steps(half, runs[r], &ids, 25, ck, NULL);
+        lm_test_train(half, runs[r], &ids, 25, ck, NULL);
         ck_assert_mem_eq(half->params.w, full->params.w, full->params.n * sizeof(float));
         cl_ckpt_free(ck);
         cl_ids_release(&ids);
@@ -295,7 +272,7 @@ START_TEST(one_direction_leaves_the_other)
     cl_model *before = lm_model(CL_LMTRAIN_FORWARD | CL_LMTRAIN_BACKWARD, 4);
     cl_ids ids;
     ids_of(m, 0, &ids);
-    train_steps(m, CL_LMTRAIN_BACKWARD, &ids, 5, NULL, NULL);
+    lm_test_train(m, CL_LMTRAIN_BACKWARD, &ids, 5, NULL, NULL);
     size_t b, e;
     cl_model_param_range(m, CL_LM_BACKWARD_SECTION, &b, &e);
     ck_assert_mem_eq(m->params.w, before->params.w, b * sizeof(float)); /* encoder, head.lm */
