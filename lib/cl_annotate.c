@@ -358,7 +358,8 @@ static int reserve_typical(cl_tagger *t, int batch)
 {
     const cl_tagger_config *c = cl_tagger_config_of(t);
     int Tw = 80;
-    return cl_tagger_ws_reserve(t, BATCH_WORDS, batch, c->max_word_chars, Tw, c->use_lm ? 8 * Tw : 1);
+    return cl_tagger_ws_reserve(t, BATCH_WORDS, batch, c->max_word_chars, Tw,
+                                cl_tagger_reads_lm(c) ? 8 * Tw : 1);
 }
 
 /* How many of the n sentences order[0..n) go in the next batch. */

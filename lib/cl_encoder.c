@@ -1,6 +1,7 @@
 /* cl_encoder: embedding + recurrent stack over the model's flat parameters. */
 #include "cl_encoder.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,23 +39,54 @@ size_t cl_encoder_state_size(const cl_encoder_config *c)
     return (size_t)c->rnn.layers * cl_rnn_dirs(&c->rnn) * c->rnn.hidden;
 }
 
-int cl_encoder_add_params(const cl_encoder_config *c, cl_params *p)
+/* "<prefix>.<name>" into buf (CL_NAME_MAX bytes); CL_EINVAL when too long. */
+static int tensor_name(char *buf, const char *prefix, const char *name)
 {
+    int n = snprintf(buf, CL_NAME_MAX, "%s.%s", prefix, name);
+    return n > 0 && n < CL_NAME_MAX ? CL_OK : CL_EINVAL;
+}
+
+/* The indices of "<prefix>.embed" and "<prefix>.rnn.weight_ih_l0" in p. */
+static int find_tensors(const cl_params *p, const char *prefix, int *ie, int *ir)
+{
+    char embed[CL_NAME_MAX], rnn[CL_NAME_MAX];
+    if (tensor_name(embed, prefix, "embed") || tensor_name(rnn, prefix, "rnn.weight_ih_l0"))
+        return CL_EINVAL;
+    *ie = cl_params_find(p, embed), *ir = cl_params_find(p, rnn);
+    return *ie < 0 || *ir < 0 ? CL_ENOTFOUND : CL_OK;
+}
+
+int cl_encoder_add_params_at(const cl_encoder_config *c, const char *prefix, cl_params *p)
+{
+    char embed[CL_NAME_MAX], rnn[CL_NAME_MAX];
     int err = cl_encoder_validate(c);
+    err = err ? err : tensor_name(embed, prefix, "embed");
+    err = err ? err : tensor_name(rnn, prefix, "rnn");
     if (err)
         return err;
     int se[2] = {c->vocab, c->emb};
-    err = cl_params_add(p, "encoder.embed", 2, se);
+    err = cl_params_add(p, embed, 2, se);
     if (err >= 0)
-        err = cl_rnn_add_params(&c->rnn, p, "encoder.rnn");
+        err = cl_rnn_add_params(&c->rnn, p, rnn);
     return err < 0 ? err : CL_OK;
+}
+
+int cl_encoder_add_params(const cl_encoder_config *c, cl_params *p)
+{
+    return cl_encoder_add_params_at(c, CL_ENCODER_PREFIX, p);
 }
 
 int cl_encoder_init_params(const cl_encoder_config *c, cl_params *p, cl_rng *rng)
 {
-    int ie = cl_params_find(p, "encoder.embed"), ir = cl_params_find(p, "encoder.rnn.weight_ih_l0");
-    if (ie < 0 || ir < 0)
-        return CL_ENOTFOUND;
+    return cl_encoder_init_params_at(c, CL_ENCODER_PREFIX, p, rng);
+}
+
+int cl_encoder_init_params_at(const cl_encoder_config *c, const char *prefix, cl_params *p,
+                              cl_rng *rng)
+{
+    int ie, ir, err = find_tensors(p, prefix, &ie, &ir);
+    if (err)
+        return err;
     float *e = cl_params_w(p, ie);
     for (size_t i = 0; i < p->t[ie].size; i++)
         e[i] = (float)cl_rng_normal(rng); /* as torch.nn.Embedding */
@@ -73,11 +105,15 @@ void cl_encoder_free(cl_encoder *e)
 int cl_encoder_create(cl_encoder *e, const cl_encoder_config *c, const cl_params *p, int max_T,
                       int max_B)
 {
+    return cl_encoder_create_at(e, c, p, CL_ENCODER_PREFIX, max_T, max_B);
+}
+
+int cl_encoder_create_at(cl_encoder *e, const cl_encoder_config *c, const cl_params *p,
+                         const char *prefix, int max_T, int max_B)
+{
     memset(e, 0, sizeof *e);
     e->c = *c;
-    e->i_embed = cl_params_find(p, "encoder.embed");
-    e->i_rnn = cl_params_find(p, "encoder.rnn.weight_ih_l0");
-    if (e->i_embed < 0 || e->i_rnn < 0)
+    if (find_tensors(p, prefix, &e->i_embed, &e->i_rnn))
         return CL_ENOTFOUND;
     e->max_T = max_T, e->max_B = max_B;
     size_t n = (size_t)max_T * max_B;

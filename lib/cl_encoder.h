@@ -49,14 +49,26 @@ typedef struct {
     float embed_drop; /* rate at which characters are dropped from a pass; [0, 1) */
 } cl_encoder_reg;
 
+/* The model's encoder's tensor-name prefix.  A model can hold a second
+ * encoder under another prefix (the backward language model's, cl_lm.h):
+ * the *_at functions take the prefix, the others use this one. */
+#define CL_ENCODER_PREFIX "encoder"
+
 int cl_encoder_validate(const cl_encoder_config *c);
 /* Register the encoder's tensors; returns 0 or an error. */
 int cl_encoder_add_params(const cl_encoder_config *c, cl_params *p);
 /* Random initial values: N(0,1) embeddings, see cl_rnn_init for the stack. */
 int cl_encoder_init_params(const cl_encoder_config *c, cl_params *p, cl_rng *rng);
+/* The same for "<prefix>.embed", "<prefix>.rnn.*" (CL_EINVAL: prefix too long). */
+int cl_encoder_add_params_at(const cl_encoder_config *c, const char *prefix, cl_params *p);
+int cl_encoder_init_params_at(const cl_encoder_config *c, const char *prefix, cl_params *p,
+                              cl_rng *rng);
 /* Workspace; tensor indices are looked up by name in p.  Free with cl_encoder_free. */
 int cl_encoder_create(cl_encoder *e, const cl_encoder_config *c, const cl_params *p, int max_T,
                       int max_B);
+/* The same over the encoder whose tensors start with prefix. */
+int cl_encoder_create_at(cl_encoder *e, const cl_encoder_config *c, const cl_params *p,
+                         const char *prefix, int max_T, int max_B);
 void cl_encoder_free(cl_encoder *e);
 /* Precision of the matrix products, the stack's (cl_rnn_set_precision) and
  * the fold's (cl_linear_mm): call once after cl_encoder_create; without it

@@ -45,9 +45,11 @@ int cl_gen_create(cl_gen **out, const cl_model *m, const cl_sample_config *sc, u
                   cl_diag *d)
 {
     *out = NULL;
+    /* Generation continues a prompt: the forward model, never the backward. */
     if (!cl_model_head(m, "head.lm"))
-        return cl_diag_set(d, CL_EINVAL, "the model has no language-model head (train one with "
-                                         "charlstm train --task lm)");
+        return cl_diag_set(d, CL_EINVAL, "the model has no %slanguage-model head (train one with "
+                           "charlstm train --task lm)", cl_model_head(m, "head.lm_backward")
+                           ? "forward " : "");
     if (cl_sample_validate(sc))
         return cl_diag_set(d, CL_EINVAL, "invalid sampling settings");
     cl_gen *g = calloc(1, sizeof *g);

@@ -2,6 +2,7 @@
 #include "cl_lm.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,12 +33,33 @@ void cl_lm_free(cl_lm *lm)
 int cl_lm_create(cl_lm *lm, const cl_encoder_config *ec, const cl_params *p, float dropout,
                  int max_T, int max_B)
 {
+    return cl_lm_create_dir(lm, CL_LM_FORWARD, ec, p, dropout, max_T, max_B);
+}
+
+/* The prefix of the encoder's tensors and the output layer's section. */
+static const char *encoder_prefix(cl_lm_dir dir)
+{
+    return dir == CL_LM_BACKWARD ? CL_LM_BACKWARD_SECTION : CL_ENCODER_PREFIX;
+}
+
+static const char *head_section(cl_lm_dir dir)
+{
+    return dir == CL_LM_BACKWARD ? CL_LM_BACKWARD_SECTION : CL_LM_SECTION;
+}
+
+int cl_lm_create_dir(cl_lm *lm, cl_lm_dir dir, const cl_encoder_config *ec, const cl_params *p,
+                     float dropout, int max_T, int max_B)
+{
+    char w[CL_NAME_MAX], b[CL_NAME_MAX];
     memset(lm, 0, sizeof *lm);
-    lm->i_w = cl_params_find(p, "head.lm.weight");
-    lm->i_b = cl_params_find(p, "head.lm.bias");
+    snprintf(w, sizeof w, "%s.weight", head_section(dir));
+    snprintf(b, sizeof b, "%s.bias", head_section(dir));
+    lm->dir = dir;
+    lm->i_w = cl_params_find(p, w);
+    lm->i_b = cl_params_find(p, b);
     if (lm->i_w < 0 || lm->i_b < 0 || !(dropout >= 0 && dropout < 1))
         return lm->i_w < 0 || lm->i_b < 0 ? CL_ENOTFOUND : CL_EINVAL;
-    int err = cl_encoder_create(&lm->enc, ec, p, max_T, max_B);
+    int err = cl_encoder_create_at(&lm->enc, ec, p, encoder_prefix(dir), max_T, max_B);
     if (err)
         return err;
     lm->V = ec->vocab, lm->H = cl_encoder_out_dim(ec), lm->dropout = dropout;
@@ -176,19 +198,151 @@ static int head_load_meta(const cl_model *m, const cl_ckpt_section *s, void **cf
     return *cfg ? CL_OK : CL_ENOMEM;
 }
 
-const cl_head_ops cl_lm_head_ops = {"head.lm", head_add_params, head_init_params,
+const cl_head_ops cl_lm_head_ops = {CL_LM_SECTION, head_add_params, head_init_params,
                                     head_save_meta, head_load_meta, free};
+
+/* ==== head.lm_backward: a language model of its own, read right to left === */
+
+cl_lm_backward_config *cl_lm_backward_new(const cl_encoder_config *ec, float dropout)
+{
+    cl_lm_backward_config *c = malloc(sizeof *c);
+    if (c)
+        c->enc = *ec, c->dropout = dropout;
+    return c;
+}
+
+/* Its encoder's tensors, then its output layer's: one contiguous range, so
+ * training or freezing it is one parameter group. */
+static int back_add_params(const cl_model *m, const void *cfg, cl_params *p)
+{
+    const cl_encoder_config *ec = &((const cl_lm_backward_config *)cfg)->enc;
+    int sw[2] = {ec->vocab, cl_encoder_out_dim(ec)}, sb[1] = {ec->vocab};
+    (void)m;
+    int err = cl_encoder_add_params_at(ec, CL_LM_BACKWARD_SECTION, p);
+    if (!err && (err = cl_params_add(p, CL_LM_BACKWARD_SECTION ".weight", 2, sw)) >= 0)
+        err = cl_params_add(p, CL_LM_BACKWARD_SECTION ".bias", 1, sb);
+    return err < 0 ? err : CL_OK;
+}
+
+static int back_init_params(const cl_model *m, const void *cfg, cl_params *p, cl_rng *rng)
+{
+    const cl_encoder_config *ec = &((const cl_lm_backward_config *)cfg)->enc;
+    (void)m;
+    int err = cl_encoder_init_params_at(ec, CL_LM_BACKWARD_SECTION, p, rng);
+    return err ? err : cl_params_init_linear(p, CL_LM_BACKWARD_SECTION ".weight",
+                                             CL_LM_BACKWARD_SECTION ".bias", rng);
+}
+
+static int back_save_meta(const void *cfg, cl_ckpt_writer *w)
+{
+    const cl_lm_backward_config *c = cfg;
+    int err = cl_ckpt_put_i64(w, "emb", c->enc.emb);
+    err = err ? err : cl_ckpt_put_str(w, "cell", c->enc.rnn.cell == CL_CELL_GRU ? "gru" : "lstm");
+    err = err ? err : cl_ckpt_put_i64(w, "hidden", c->enc.rnn.hidden);
+    err = err ? err : cl_ckpt_put_i64(w, "layers", c->enc.rnn.layers);
+    err = err ? err : cl_ckpt_put_f64(w, "rnn_dropout", c->enc.rnn.dropout);
+    return err ? err : cl_ckpt_put_f64(w, "dropout", c->dropout);
+}
+
+static int back_get_int(const cl_ckpt_section *s, const char *key, int hi, int *v, cl_diag *d)
+{
+    int64_t x;
+    int err = cl_ckpt_get_i64(s, key, &x, d);
+    if (!err && (x < 1 || x > hi))
+        return cl_diag_set(d, CL_EFORMAT, CL_LM_BACKWARD_SECTION ": %s = %lld is out of range "
+                           "[1, %d]", key, (long long)x, hi);
+    *v = err ? 0 : (int)x;
+    return err;
+}
+
+/* Keys into c (the vocabulary is the model's); every value range-checked. */
+static int back_read(const cl_model *m, const cl_ckpt_section *s, cl_lm_backward_config *c,
+                     cl_diag *d)
+{
+    const char *cell;
+    double rdrop, drop;
+    int err = back_get_int(s, "emb", 1 << 16, &c->enc.emb, d);
+    err = err ? err : back_get_int(s, "hidden", 1 << 16, &c->enc.rnn.hidden, d);
+    err = err ? err : back_get_int(s, "layers", 16, &c->enc.rnn.layers, d);
+    err = err ? err : cl_ckpt_get_str(s, "cell", &cell, d);
+    err = err ? err : cl_ckpt_get_f64(s, "rnn_dropout", &rdrop, d);
+    err = err ? err : cl_ckpt_get_f64(s, "dropout", &drop, d);
+    if (err)
+        return err;
+    c->enc.vocab = cl_vocab_size(&m->vocab);
+    c->enc.rnn.cell = strcmp(cell, "gru") == 0 ? CL_CELL_GRU : CL_CELL_LSTM;
+    c->enc.rnn.input = c->enc.emb, c->enc.rnn.bidir = 0;
+    c->enc.rnn.dropout = (float)rdrop, c->dropout = (float)drop;
+    if ((strcmp(cell, "lstm") != 0 && strcmp(cell, "gru") != 0) || !(drop >= 0 && drop < 1) ||
+        cl_encoder_validate(&c->enc))
+        return cl_diag_set(d, CL_EFORMAT, CL_LM_BACKWARD_SECTION ": inconsistent configuration");
+    return CL_OK;
+}
+
+static int back_load_meta(const cl_model *m, const cl_ckpt_section *s, void **cfg, cl_diag *d)
+{
+    cl_lm_backward_config *c = calloc(1, sizeof *c);
+    if (!c)
+        return CL_ENOMEM;
+    int err = back_read(m, s, c, d);
+    if (err)
+        free(c);
+    else
+        *cfg = c;
+    return err;
+}
+
+const cl_head_ops cl_lm_backward_head_ops = {CL_LM_BACKWARD_SECTION, back_add_params,
+                                             back_init_params, back_save_meta, back_load_meta,
+                                             free};
+
+const cl_encoder_config *cl_lm_encoder_of(const cl_model *m, cl_lm_dir dir)
+{
+    if (dir == CL_LM_FORWARD)
+        return cl_model_head(m, CL_LM_SECTION) ? &m->enc : NULL;
+    const cl_lm_backward_config *c = cl_model_head(m, CL_LM_BACKWARD_SECTION);
+    return c ? &c->enc : NULL;
+}
+
+float cl_lm_dropout_of(const cl_model *m, cl_lm_dir dir)
+{
+    if (dir == CL_LM_FORWARD) {
+        const cl_lm_head_config *c = cl_model_head(m, CL_LM_SECTION);
+        return c ? c->dropout : 0;
+    }
+    const cl_lm_backward_config *c = cl_model_head(m, CL_LM_BACKWARD_SECTION);
+    return c ? c->dropout : 0;
+}
+
+const char *cl_lm_dir_name(cl_lm_dir dir) { return dir == CL_LM_BACKWARD ? "backward" : "forward"; }
 
 /* ==== evaluation =========================================================== */
 
+int cl_lm_read(const cl_ids *ids, cl_lm_dir dir, int64_t pos, int64_t n, int *out, cl_diag *d)
+{
+    if (dir == CL_LM_FORWARD)
+        return cl_ids_read(ids, pos, n, out, d);
+    /* Reversed positions [pos, pos + m) are ids [N - pos - m, N - pos). */
+    int64_t m = pos < ids->n ? ids->n - pos : 0;
+    m = m < n ? m : n;
+    int err = m ? cl_ids_read(ids, ids->n - pos - m, m, out, d) : CL_OK;
+    for (int64_t i = 0, j = m - 1; i < j; i++, j--) {
+        int x = out[i];
+        out[i] = out[j], out[j] = x;
+    }
+    for (int64_t i = m; i < n; i++)
+        out[i] = -1;
+    return err;
+}
+
 /* Inputs and targets of `streams` streams of length L at column j0. */
-static int eval_window(const cl_ids *ids, int64_t L, int64_t j0, int T, int S, int *x, int *y,
-                       int *win, cl_diag *d)
+static int eval_window(const cl_ids *ids, cl_lm_dir dir, int64_t L, int64_t j0, int T, int S,
+                       int *x, int *y, int *win, cl_diag *d)
 {
     int64_t last = ids->n - 1; /* positions >= last have no next character */
     for (int s = 0; s < S; s++) {
         int64_t p0 = (int64_t)s * L + j0;
-        int err = cl_ids_read(ids, p0, T + 1, win, d);
+        int err = cl_lm_read(ids, dir, p0, T + 1, win, d);
         if (err)
             return err;
         for (int t = 0; t < T; t++) {
@@ -216,7 +370,7 @@ int cl_lm_evaluate_with(cl_lm *lm, const cl_params *p, const cl_ids *ids, double
     long n = 0;
     for (int64_t j = 0; j < L && !err; j += chunk) {
         int T = (int)(L - j < chunk ? L - j : chunk);
-        err = eval_window(ids, L, j, T, S, x, y, win, d);
+        err = eval_window(ids, lm->dir, L, j, T, S, x, y, win, d);
         if (!err)
             total += cl_lm_forward(lm, p, x, y, T, S, h, c, 0, NULL);
         n += lm->count;
@@ -229,12 +383,12 @@ int cl_lm_evaluate_with(cl_lm *lm, const cl_params *p, const cl_ids *ids, double
 }
 
 /* Windows [start, start + T] of the text at `nw` random starts, time major. */
-static int random_windows(const cl_ids *ids, int T, int nw, cl_rng *rng, int *x, int *y, int *win,
-                          cl_diag *d)
+static int random_windows(const cl_ids *ids, cl_lm_dir dir, int T, int nw, cl_rng *rng, int *x,
+                          int *y, int *win, cl_diag *d)
 {
     for (int s = 0; s < nw; s++) {
         int64_t p0 = (int64_t)cl_rng_below(rng, (uint64_t)(ids->n - T));
-        int err = cl_ids_read(ids, p0, T + 1, win, d);
+        int err = cl_lm_read(ids, dir, p0, T + 1, win, d);
         if (err)
             return err;
         for (int t = 0; t < T; t++)
@@ -261,7 +415,7 @@ int cl_lm_evaluate_windows_with(cl_lm *lm, const cl_params *p, const cl_ids *ids
     long n = 0;
     for (long done = 0; done < windows && !err; done += B) {
         int nw = windows - done < B ? (int)(windows - done) : B;
-        err = random_windows(ids, T, nw, &rng, x, y, win, d);
+        err = random_windows(ids, lm->dir, T, nw, &rng, x, y, win, d);
         if (!err) /* NULL states: every window starts from zero, as a transformer's context */
             total += cl_lm_forward(lm, p, x, y, T, nw, NULL, NULL, 0, NULL);
         n += err ? 0 : lm->count;
@@ -292,10 +446,19 @@ int cl_lm_evaluate_windows(const cl_model *m, const cl_ids *ids, int window, lon
 int cl_lm_evaluate(const cl_model *m, const cl_ids *ids, int streams, int chunk, double *loss,
                    long *count, cl_diag *d)
 {
+    return cl_lm_evaluate_dir(m, CL_LM_FORWARD, ids, streams, chunk, loss, count, d);
+}
+
+int cl_lm_evaluate_dir(const cl_model *m, cl_lm_dir dir, const cl_ids *ids, int streams,
+                       int chunk, double *loss, long *count, cl_diag *d)
+{
     cl_lm lm;
-    if (!cl_model_head(m, "head.lm"))
-        return cl_diag_set(d, CL_EINVAL, "the model has no language-model head");
-    int err = cl_lm_create(&lm, &m->enc, &m->params, 0, chunk, streams);
+    const cl_encoder_config *ec = cl_lm_encoder_of(m, dir);
+    if (!ec)
+        return cl_diag_set(d, CL_EINVAL, "the model has no %s language model", cl_lm_dir_name(dir));
+    if (ids->n < 2)
+        return cl_diag_set(d, CL_EEMPTY, "need at least two characters to evaluate");
+    int err = cl_lm_create_dir(&lm, dir, ec, &m->params, 0, chunk, streams);
     if (err)
         return err;
     err = cl_lm_evaluate_with(&lm, &m->params, ids, loss, count, d);

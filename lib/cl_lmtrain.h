@@ -6,7 +6,13 @@
  * the recurrent state over from step k-1 and resetting it at each epoch.
  * This is a task of the training core (cl_train), which runs the loop and
  * keeps what --resume needs; the carried recurrent state is this task's own
- * resumable state. */
+ * resumable state.
+ *
+ * One run trains the model's forward language model, its backward one
+ * (cl_lm.h: the same streams and windows over the text read right to left),
+ * or both side by side: each step then runs both on the same positions of
+ * the text, each with its own carried state, and an evaluation scores their
+ * mean nats/char. */
 #ifndef CL_LMTRAIN_H
 #define CL_LMTRAIN_H
 
@@ -23,7 +29,11 @@ typedef struct {
     int threads;         /* recurrence threads (cl_rnn_set_threads) */
     cl_train_shares shares; /* this process's streams: batch / parts of them per share */
     cl_encoder_reg reg;     /* regularisation of the training passes (cl_lm_set_regularization) */
+    unsigned dirs;          /* bits 1 << CL_LM_FORWARD, 1 << CL_LM_BACKWARD; 0 = forward */
 } cl_lmtrain_config;
+
+#define CL_LMTRAIN_FORWARD (1u << CL_LM_FORWARD)
+#define CL_LMTRAIN_BACKWARD (1u << CL_LM_BACKWARD)
 
 /* batch 32, seq 100, eval_streams 64, threads 1, all shares, no regularisation
  * beyond the head's dropout.  The precision of the products is the training
@@ -32,7 +42,8 @@ cl_lmtrain_config cl_lmtrain_defaults(void);
 
 typedef struct cl_lmtrain cl_lmtrain;
 
-/* The language-model task for model m (which must have an lm head) on
+/* The language-model task for model m (which must have the language models
+ * of c->dirs: head.lm, head.lm_backward) on
  * `train` ids, evaluated on `dev` (NULL or under two characters: no
  * evaluation).  m, train and dev stay the caller's and must outlive it. */
 int cl_lmtrain_create(cl_lmtrain **t, cl_model *m, const cl_lmtrain_config *c,
@@ -40,8 +51,9 @@ int cl_lmtrain_create(cl_lmtrain **t, cl_model *m, const cl_lmtrain_config *c,
 void cl_lmtrain_free(cl_lmtrain *t);
 /* The task for cl_trainer_create (it borrows t). */
 cl_train_task cl_lmtrain_task(cl_lmtrain *t);
-/* The groups it trains, the encoder and head.lm at lr, into g[0..2);
- * returns 2.  Other heads of the model stay as they are. */
+/* The groups it trains at lr into g[0..3): the encoder and head.lm (forward),
+ * head.lm_backward (backward); returns their number.  Other heads of the
+ * model stay as they are. */
 int cl_lmtrain_groups(const cl_lmtrain *t, float lr, cl_train_group *g);
 long cl_lmtrain_steps_per_epoch(const cl_lmtrain *t);
 

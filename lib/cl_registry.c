@@ -7,8 +7,8 @@
 #include "cl_lm.h"
 #include "cl_tagger.h"
 
-static const cl_head_ops *const known_heads[] = {&cl_lm_head_ops, &cl_tagger_head_ops,
-                                                  &cl_classifier_head_ops};
+static const cl_head_ops *const known_heads[] = {&cl_lm_head_ops, &cl_lm_backward_head_ops,
+                                                  &cl_tagger_head_ops, &cl_classifier_head_ops};
 
 const cl_head_ops *cl_registry_find(const char *section)
 {

@@ -9,6 +9,7 @@
 #include <utf8proc.h>
 
 #include "cl_conllu.h"
+#include "cl_lm.h"
 #include "cl_tagger_impl.h"
 
 #define SECTION "head.tagger"
@@ -311,10 +312,24 @@ void cl_tagger_config_free(void *cfg)
 
 /* ==== head ops ============================================================= */
 
+int cl_tagger_reads_lm(const cl_tagger_config *c) { return c->use_lm || c->use_lm_backward; }
+
+/* Width of the word's LM features: the forward state, then the backward
+ * one (Flair's concatenation); -1 when the model lacks the backward LM the
+ * configuration reads. */
+static int lm_width(const cl_model *m, const cl_tagger_config *c)
+{
+    const cl_encoder_config *b = cl_lm_encoder_of(m, CL_LM_BACKWARD);
+    if (c->use_lm_backward && (!b || b->rnn.cell != CL_CELL_LSTM))
+        return -1;
+    return (c->use_lm ? cl_encoder_out_dim(&m->enc) : 0) +
+           (c->use_lm_backward ? cl_encoder_out_dim(b) : 0);
+}
+
 static void rnn_configs(const cl_model *m, const cl_tagger_config *c, cl_rnn_config *cr,
                         cl_rnn_config *wr)
 {
-    int lm = c->use_lm ? cl_encoder_out_dim(&m->enc) : 0;
+    int lm = lm_width(m, c);
     *cr = (cl_rnn_config){CL_CELL_LSTM, c->char_emb, c->char_hidden, 1, 1, 0};
     *wr = (cl_rnn_config){CL_CELL_LSTM,
                           2 * c->char_hidden + CL_FEAT_SLOTS * c->feat_emb + c->word_emb + lm,
@@ -331,6 +346,8 @@ static int head_add_params(const cl_model *m, const void *cfg, cl_params *p)
 {
     const cl_tagger_config *c = cfg;
     cl_rnn_config cr, wr;
+    if (lm_width(m, c) < 0) /* a tagger that reads a backward LSTM the file lacks */
+        return CL_EFORMAT;
     rnn_configs(m, c, &cr, &wr);
     int err = add_2d(p, SECTION ".char_embed", cl_vocab_size(&m->vocab), c->char_emb);
     err = err < 0 ? err : cl_rnn_add_params(&cr, p, SECTION ".char_rnn");
@@ -397,7 +414,8 @@ static int head_save_meta(const void *cfg, cl_ckpt_writer *w)
     err = err ? err : cl_ckpt_put_f64(w, "word_dropout", c->word_dropout);
     err = err ? err : cl_ckpt_put_f64(w, "char_dropout", c->char_dropout);
     err = err ? err : cl_seg_rules_save(&c->seg, w);
-    return err ? err : cl_ckpt_put_i64(w, "use_lm", c->use_lm);
+    err = err ? err : cl_ckpt_put_i64(w, "use_lm", c->use_lm);
+    return err ? err : cl_ckpt_put_i64(w, "use_lm_backward", c->use_lm_backward);
 }
 
 static int get_int(const cl_ckpt_section *s, const char *key, int lo, int hi, int *v, cl_diag *d)
@@ -449,7 +467,12 @@ static int load_dims(const cl_ckpt_section *s, cl_tagger_config *c, cl_diag *d)
     err = err ? err : get_prob(s, "dropout", &c->dropout, d);
     err = err ? err : get_prob(s, "word_dropout", &c->word_dropout, d);
     err = err ? err : get_prob(s, "char_dropout", &c->char_dropout, d);
-    return err ? err : get_int(s, "use_lm", 0, 1, &c->use_lm, d);
+    err = err ? err : get_int(s, "use_lm", 0, 1, &c->use_lm, d);
+    /* Absent in files from before backward language models: forward only. */
+    int e = err ? err : get_int(s, "use_lm_backward", 0, 1, &c->use_lm_backward, NULL);
+    if (e == CL_ENOTFOUND)
+        c->use_lm_backward = 0, e = CL_OK;
+    return e && !err ? cl_diag_set(d, e, SECTION ": use_lm_backward is not 0 or 1") : err;
 }
 
 static int head_load_meta(const cl_model *m, const cl_ckpt_section *s, void **out, cl_diag *d)
@@ -578,7 +601,8 @@ int cl_tagger_create(cl_tagger **out, cl_model *m, cl_diag *d)
     t->m = m, t->cfg = cfg;
     rnn_configs(m, cfg, &t->crnn, &t->wrnn);
     t->din = t->wrnn.input;
-    t->lm_dim = cfg->use_lm ? cl_encoder_out_dim(&m->enc) : 0;
+    t->lm_fdim = cfg->use_lm ? cl_encoder_out_dim(&m->enc) : 0;
+    t->lm_dim = lm_width(m, cfg);
     int err = find_tensors(t);
     err = err ? err : map_build(&t->words, cfg->words, cfg->nwords);
     err = err ? err : map_build(&t->forms, cfg->forms, cfg->nforms);

@@ -8,6 +8,9 @@
  *   ⊕ (use_lm) the model encoder's forward state at the word's last character,
  *     reading "\n" + the words joined by single spaces (Flair's contextual
  *     string embeddings); the encoder is frozen: no gradient flows into it.
+ *   ⊕ (use_lm_backward) the backward LM's state after it read the word's
+ *     first character (head.lm_backward, reading "\n" and then the words
+ *     right to left), also frozen; both: Flair's concatenation.
  * then a word-level BiLSTM (word_layers) and a softmax over the tag set.
  * Training uses word dropout (a word id becomes unknown), character dropout
  * (a character id becomes unknown) and dropout on the BiLSTM input and output.
@@ -86,7 +89,12 @@ typedef struct {
     int use_lm;                   /* 1: the model encoder's states are an input */
     cl_seg_rules seg;             /* raw text: abbreviations and multiword tokens learned
                                    * from the training treebank (cl_seg_learn) */
+    int use_lm_backward;          /* 1: the backward LM's states too (head.lm_backward;
+                                   * key absent in older files = 0) */
 } cl_tagger_config;
+
+/* Whether the tagger reads language-model states (either direction). */
+int cl_tagger_reads_lm(const cl_tagger_config *c);
 
 /* Dimensions and dropouts of the default recipe; no tag or word lists. */
 cl_tagger_config cl_tagger_config_defaults(void);

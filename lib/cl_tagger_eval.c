@@ -94,7 +94,7 @@ int cl_tagger_reserve_batches(cl_tagger *t, const cl_tagger_data *x, const int *
 static int reserve_typical(cl_tagger *t, int batch)
 {
     const cl_tagger_config *c = t->cfg;
-    int Tw = 80, Tl = c->use_lm ? 8 * Tw : 1;
+    int Tw = 80, Tl = cl_tagger_reads_lm(c) ? 8 * Tw : 1;
     return cl_tagger_ws_reserve(t, TAG_BATCH_WORDS, batch, c->max_word_chars, Tw, Tl);
 }
 

@@ -40,8 +40,9 @@ typedef struct {
     int *cord;              /* [N] batch word at each length-sorted position */
     int gstart[CL_TAGGER_CHAR_GROUPS + 1], gT[CL_TAGGER_CHAR_GROUPS]; /* groups of the last forward */
     float *slast, *dslast;  /* [N, 2 * char_hidden] final states in sorted order */
-    cl_encoder enc;         /* use_lm only */
-    int have_enc;
+    cl_encoder enc;         /* the LM features' encoders: the model's (forward) and */
+    cl_encoder benc;        /* head.lm_backward's (backward) */
+    int have_enc, have_benc;
     int *cids, *clen;       /* per group [T_g, B_g] char ids time major; [N] sorted lengths */
     float *cx, *dcx;        /* [Tc, N, char_emb] */
     float *cy;              /* [Tc, N, 2 * char_hidden] (outputs, unused) */
@@ -51,7 +52,8 @@ typedef struct {
     int *wids;              /* [N] */
     float *wex, *dwex;      /* [N, word_emb] */
     int *tids;              /* [Tl * S] text ids time major */
-    float *ly;              /* [Tl, S, lm_dim] encoder states */
+    float *ly;              /* [Tl, S, lm_fdim] forward states, then the backward ones */
+    float *lyb;             /* inside ly: [Tl, S, lm_dim - lm_fdim] of the last lm_forward */
     float *wx, *dwx, *xmask;/* [Tw, S, din] word BiLSTM input, its gradient, dropout mask */
     int *slen, *row;        /* [S] sentence lengths; [N] row (t * S + s) of each word */
     float *wy, *dwy, *ymask;/* [Tw, S, 2 * word_hidden] */
@@ -65,7 +67,8 @@ struct cl_tagger {
     cl_tagger_map words, forms, tags;
     int i_cemb, i_crnn, i_femb, i_wemb, i_wrnn, i_ow, i_ob; /* tensor indices */
     cl_rnn_config crnn, wrnn;
-    int din, lm_dim;        /* word BiLSTM input width; encoder width (0 without LM) */
+    int din, lm_dim;        /* word BiLSTM input width; LM features' width (0 without LM) */
+    int lm_fdim;            /* the forward LM's part of them (use_lm) */
     int mm;                 /* products through oneDNN in precision prec; 0: OpenBLAS */
     cl_precision prec;
     cl_tagger_ws ws;
@@ -95,9 +98,10 @@ double cl_tagger_forward(cl_tagger *t, const cl_tagger_data *data, const int *se
 /* Gradients of the mean loss of the last training forward, added to the
  * head's gradients. */
 int cl_tagger_backward(cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns);
-/* Encoder states at the last character of every word of sentences
- * sents[0..ns) into out[w * lm_dim] (word w of data); the workspace must fit
- * the batch.  Needs lm_dim > 0. */
+/* LM features of every word of sentences sents[0..ns) into out[w * lm_dim]
+ * (word w of data): the forward encoder's state at its last character, then
+ * the backward one's at its first; the workspace must fit the batch.  Needs
+ * lm_dim > 0. */
 int cl_tagger_lm_states(cl_tagger *t, const cl_tagger_data *data, const int *sents, int ns,
                         float *out);
 /* Arg-max tags of the last forward into tags[w]. */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl_lm.h"
 #include "cl_sample.h"
 #include "cl_tagger_impl.h"
 
@@ -26,6 +27,8 @@ void cl_tagger_ws_free(cl_tagger_ws *ws)
     free(ws->cord), free(ws->slast), free(ws->dslast);
     if (ws->have_enc)
         cl_encoder_free(&ws->enc);
+    if (ws->have_benc)
+        cl_encoder_free(&ws->benc);
     void *bufs[] = {ws->cids, ws->clen, ws->cx, ws->dcx, ws->cy, ws->clast, ws->dclast,
                     ws->fids, ws->fx, ws->dfx, ws->wids, ws->wex, ws->dwex, ws->tids, ws->ly,
                     ws->wx, ws->dwx, ws->xmask, ws->slen, ws->row, ws->wy, ws->dwy, ws->ymask,
@@ -69,6 +72,8 @@ static int ws_precision(const cl_tagger *t, cl_tagger_ws *ws)
     err = err || !t->mm ? err : cl_seqrnn_set_precision(ws->wrnn, t->prec);
     if (!err && t->mm && ws->have_enc)
         err = cl_encoder_set_precision(&ws->enc, t->prec);
+    if (!err && t->mm && ws->have_benc)
+        err = cl_encoder_set_precision(&ws->benc, t->prec);
     return err;
 }
 
@@ -78,12 +83,17 @@ static int ws_alloc(cl_tagger *t, cl_tagger_ws *ws)
     for (int g = 0; g < CL_TAGGER_CHAR_GROUPS && !err; g++)
         err = cl_seqrnn_create(&ws->crnn[g], &t->crnn, ws->Tc, per);
     err = err ? err : cl_seqrnn_create(&ws->wrnn, &t->wrnn, ws->Tw, ws->S);
-    if (!err && t->lm_dim) {
+    if (!err && t->lm_fdim) {
         err = cl_encoder_create(&ws->enc, &t->m->enc, &t->m->params, ws->Tl, ws->S);
         ws->have_enc = !err;
         /* Sentences are rows: the threads the tools set, as the stacks take (cl_seqrnn). */
         if (!err)
             cl_encoder_set_threads(&ws->enc, omp_get_max_threads());
+    }
+    if (!err && t->lm_dim > t->lm_fdim) {
+        err = cl_encoder_create_at(&ws->benc, cl_lm_encoder_of(t->m, CL_LM_BACKWARD),
+                                   &t->m->params, CL_LM_BACKWARD_SECTION, ws->Tl, ws->S);
+        ws->have_benc = !err;
     }
     err = err ? err : ws_precision(t, ws);
     return err ? err : ws_alloc_bufs(t, ws);
@@ -306,17 +316,67 @@ static void embed_forward(cl_tagger *t, const cl_tagger_data *x, const int *word
     cl_embed_forward(ws->wex, ws->wids, N, W(t, t->i_wemb), c->word_emb);
 }
 
-/* The frozen encoder over each sentence's text: states in ly [Tl, S, lm_dim]. */
-static int lm_forward(cl_tagger *t, const cl_tagger_data *x, const int *sents, int S, int Tl)
+/* ---- LM features: Flair's contextual string embeddings ------------------- *
+ * A sentence's text is "\n w1 w2 ...".  The forward LM reads it as it is; the
+ * backward LM reads "\n" and then the words right to left, as it was trained
+ * (the text reversed, with the same newline before the sentence), so that
+ * step k > 0 reads text[len - k].  A word's features are the forward state
+ * after its last character and the backward state after its first (which
+ * has seen the word and everything right of it). */
+
+/* Step of the backward reading at which the first character of word w of
+ * sentence sent was read. */
+static int backward_step(const cl_tagger_data *x, int sent, int w)
 {
-    cl_tagger_ws *ws = &t->ws;
+    int len = x->tstart[sent + 1] - x->tstart[sent];
+    int first = w == x->start[sent] ? 1 : x->tend[w - 1] + 2; /* after "\n" or the space */
+    int k = len - first;
+    return k < 0 ? 0 : k > len - 1 ? len - 1 : k;
+}
+
+/* Sentence texts into tids [Tl, S] (zero-padded), backward as above. */
+static void lm_input(cl_tagger_ws *ws, const cl_tagger_data *x, const int *sents, int S, int Tl,
+                     int backward)
+{
     for (int s = 0; s < S; s++) {
         int b = x->tstart[sents[s]], len = x->tstart[sents[s] + 1] - b;
         for (int k = 0; k < Tl; k++)
-            ws->tids[(size_t)k * S + s] = k < len ? x->text[b + k] : 0;
+            ws->tids[(size_t)k * S + s] = k >= len ? 0 : !backward || k == 0 ? x->text[b + k]
+                                                                             : x->text[b + len - k];
     }
-    return cl_encoder_forward(&ws->enc, &t->m->params, ws->tids, Tl, S, NULL, NULL, ws->ly, NULL,
-                              NULL, 0, NULL);
+}
+
+/* The frozen LMs over each sentence's text: the forward states in ly
+ * [Tl, S, lm_fdim], the backward ones in lyb [Tl, S, lm_dim - lm_fdim]. */
+static int lm_forward(cl_tagger *t, const cl_tagger_data *x, const int *sents, int S, int Tl)
+{
+    cl_tagger_ws *ws = &t->ws;
+    int err = CL_OK;
+    ws->lyb = ws->ly + (size_t)Tl * S * t->lm_fdim;
+    if (t->lm_fdim) {
+        lm_input(ws, x, sents, S, Tl, 0);
+        err = cl_encoder_forward(&ws->enc, &t->m->params, ws->tids, Tl, S, NULL, NULL, ws->ly,
+                                 NULL, NULL, 0, NULL);
+    }
+    if (!err && t->lm_dim > t->lm_fdim) {
+        lm_input(ws, x, sents, S, Tl, 1);
+        err = cl_encoder_forward(&ws->benc, &t->m->params, ws->tids, Tl, S, NULL, NULL, ws->lyb,
+                                 NULL, NULL, 0, NULL);
+    }
+    return err;
+}
+
+/* Word w's features (sentence sent of the data, s of the batch's S) from the
+ * last lm_forward into out[0..lm_dim). */
+static void lm_row(const cl_tagger *t, const cl_tagger_data *x, int sent, int w, int s, int S,
+                   float *out)
+{
+    size_t F = (size_t)t->lm_fdim, Bd = (size_t)(t->lm_dim - t->lm_fdim);
+    if (F)
+        memcpy(out, t->ws.ly + ((size_t)x->tend[w] * S + s) * F, F * sizeof(float));
+    if (Bd)
+        memcpy(out + F, t->ws.lyb + ((size_t)backward_step(x, sent, w) * S + s) * Bd,
+               Bd * sizeof(float));
 }
 
 /* The trainer's cache of x's encoder states, or NULL. */
@@ -338,12 +398,13 @@ int cl_tagger_lm_states(cl_tagger *t, const cl_tagger_data *x, const int *sents,
     size_t D = (size_t)t->lm_dim;
     for (int s = 0; s < S && !err; s++)
         for (int w = x->start[sents[s]]; w < x->start[sents[s] + 1]; w++)
-            memcpy(out + w * D, t->ws.ly + ((size_t)x->tend[w] * S + s) * D, D * sizeof(float));
+            lm_row(t, x, sents[s], w, s, S, out + w * D);
     return err;
 }
 
-/* One word's input row: [char states | features | word | encoder state]. */
-static void assemble_row(cl_tagger *t, const cl_tagger_data *x, int n, int w, int s, int S)
+/* One word's input row: [char states | features | word | LM features]. */
+static void assemble_row(cl_tagger *t, const cl_tagger_data *x, int n, int sent, int w, int s,
+                         int S)
 {
     cl_tagger_ws *ws = &t->ws;
     const cl_tagger_config *c = t->cfg;
@@ -352,12 +413,12 @@ static void assemble_row(cl_tagger *t, const cl_tagger_data *x, int n, int w, in
     memcpy(o, ws->clast + n * C2, C2 * sizeof(float));
     memcpy(o + C2, ws->fx + n * F, F * sizeof(float));
     memcpy(o + C2 + F, ws->wex + (size_t)n * c->word_emb, (size_t)c->word_emb * sizeof(float));
-    if (t->lm_dim) {
-        const float *cache = lm_cached(t, x);
-        size_t r = cache ? (size_t)w : (size_t)x->tend[w] * S + s;
-        const float *src = cache ? cache : ws->ly;
-        memcpy(o + C2 + F + c->word_emb, src + r * t->lm_dim, (size_t)t->lm_dim * sizeof(float));
-    }
+    const float *cache = lm_cached(t, x);
+    if (t->lm_dim && cache)
+        memcpy(o + C2 + F + c->word_emb, cache + (size_t)w * t->lm_dim,
+               (size_t)t->lm_dim * sizeof(float));
+    else if (t->lm_dim)
+        lm_row(t, x, sent, w, s, S, o + C2 + F + c->word_emb);
 }
 
 /* Rows, lengths, targets and the word BiLSTM input of the batch. */
@@ -373,7 +434,7 @@ static long assemble(cl_tagger *t, const cl_tagger_data *x, const int *sents, in
         ws->slen[s] = len;
         for (int k = 0; k < len; k++, n++) {
             ws->row[n] = k * S + s;
-            assemble_row(t, x, n, b + k, s, S);
+            assemble_row(t, x, n, sents[s], b + k, s, S);
             ws->targets[ws->row[n]] = x->gold[b + k];
             count += x->gold[b + k] >= 0;
         }

@@ -266,6 +266,7 @@ static void tag_corpus(cl_tagger_corpus *c)
         ck_assert_int_eq(cl_tagger_corpus_add(c, f[s], g[s], s == 0 ? 4 : 4 - (s == 1)), 0);
 }
 
+/* use_lm: bit 1 the forward LM's states, bit 2 the backward LM's. */
 static void check_tagger(int use_lm, int layers)
 {
     static tag_case k;
@@ -281,10 +282,17 @@ static void check_tagger(int use_lm, int layers)
     if (use_lm) /* a language model whose states are an input */
         ec.emb = ec.rnn.input = 3, ec.rnn.hidden = 4;
     ck_assert_int_eq(cl_model_create(&k.m, &text, &v, &ec, &rng), 0);
+    if (use_lm & 2) { /* a backward language model of another width */
+        cl_encoder_config bc = ec;
+        bc.rnn.hidden = 5;
+        ck_assert_int_eq(cl_model_add_head(k.m, &cl_lm_backward_head_ops,
+                                           cl_lm_backward_new(&bc, 0), &rng), 0);
+    }
     cl_tagger_config cfg = cl_tagger_config_defaults();
     cfg.feat.buckets = 1 << 5;
     cfg.char_emb = 3, cfg.char_hidden = 3, cfg.feat_emb = 2, cfg.word_emb = 3;
-    cfg.word_hidden = 4, cfg.word_layers = layers, cfg.use_lm = use_lm;
+    cfg.word_hidden = 4, cfg.word_layers = layers;
+    cfg.use_lm = use_lm & 1, cfg.use_lm_backward = (use_lm & 2) != 0;
     cfg.dropout = 0.3f, cfg.word_dropout = 0.3f, cfg.char_dropout = 0.2f;
     ck_assert_int_eq(cl_tagger_config_build(&cfg, &c, 1), 0);
     ck_assert_int_eq(cl_model_add_head(k.m, &cl_tagger_head_ops, cl_tagger_config_dup(&cfg), &rng),
@@ -298,7 +306,7 @@ static void check_tagger(int use_lm, int layers)
     cl_tagger_batch_shape(k.x, k.sents, 3, &N, &Tc, &Tw, &Tl);
     ck_assert_int_eq(cl_tagger_ws_reserve(k.t, N, 3, Tc, Tw, Tl), 0);
     /* The encoder is never trained by the tagger: it gets no gradient. */
-    static const char *const constants[] = {"encoder.", NULL};
+    static const char *const constants[] = {"encoder.", "head.lm_backward.", NULL};
     char what[64];
     snprintf(what, sizeof what, "tagger use_lm %d layers %d", use_lm, layers);
     hg_check(tag_loss, &k, &k.m->params, constants, what);
@@ -311,6 +319,8 @@ static void check_tagger(int use_lm, int layers)
 START_TEST(tagger_network) { check_tagger(0, 2); }
 END_TEST
 START_TEST(tagger_network_on_lm_states) { check_tagger(1, 1); }
+END_TEST
+START_TEST(tagger_network_on_both_lm_states) { check_tagger(3, 1); }
 END_TEST
 
 Suite *suite_head_gradcheck(void)
@@ -326,6 +336,7 @@ Suite *suite_head_gradcheck(void)
     tcase_add_test(tc, classifier_head_uni_gru_ngram);
     tcase_add_test(tc, tagger_network);
     tcase_add_test(tc, tagger_network_on_lm_states);
+    tcase_add_test(tc, tagger_network_on_both_lm_states);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,6 +7,7 @@
 #include "cl_generate.h"
 #include "cl_infer.h"
 #include "cl_lmtrain.h"
+#include "lm_test.h"
 #include "cl_test.h"
 
 static const char sample_text[] =
@@ -148,29 +149,10 @@ END_TEST
 
 /* ---- exact resume ------------------------------------------------------- */
 
-/* Train m for `steps` steps in total (a resumed run continues to it),
- * writing the training state to save_path when given. */
 static void train_steps(cl_model *m, const cl_ids *ids, long steps, const cl_ckpt *resume,
                         const char *save_path)
 {
-    cl_lmtrain_config c = cl_lmtrain_defaults();
-    c.batch = 3, c.seq = 7;
-    cl_train_config tc = cl_train_defaults();
-    tc.max_steps = steps, tc.eval_every = 0, tc.seed = 9, tc.lr = 1e-2f;
-    cl_lmtrain *t;
-    cl_trainer *tr;
-    cl_train_group g[2];
-    cl_diag d = {{0}};
-    ck_assert_msg(cl_lmtrain_create(&t, m, &c, ids, NULL, &d) == 0, "%s", d.msg);
-    cl_train_task task = cl_lmtrain_task(t);
-    cl_train_files f = {NULL, save_path, NULL, NULL};
-    ck_assert_msg(cl_trainer_create(&tr, m, &tc, g, cl_lmtrain_groups(t, tc.lr, g), &task, &f,
-                                    &d) == 0, "%s", d.msg);
-    if (resume)
-        ck_assert_msg(cl_trainer_resume(tr, resume, &d) == 0, "%s", d.msg);
-    ck_assert_msg(cl_trainer_run(tr, NULL, &d) == 0, "%s", d.msg);
-    cl_trainer_free(tr);
-    cl_lmtrain_free(t);
+    lm_test_train(m, CL_LMTRAIN_FORWARD, ids, steps, resume, save_path);
 }
 
 START_TEST(interrupted_training_resumes_exactly)

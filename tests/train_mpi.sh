@@ -9,7 +9,7 @@
 #      give the same file as one sum after it;
 #   1b. --deterministic: two ranks write the same model file, byte for byte,
 #      as one process (dropout on; default precision: bf16 where the CPU has
-#      it), for the LM, the classifier (4 shares:
+#      it), for the LM (one direction and both), the classifier (4 shares:
 #      two per rank) and the tagger; a run resumed under mpirun too;
 #   2. a run stopped at a step limit and resumed under mpirun leaves the same
 #      files, byte for byte, as an uninterrupted one; one process refuses to
@@ -55,10 +55,13 @@ close_enough "classifier, 2 epochs" "$(last_valid c1.tsv)" "$(last_valid c2.tsv)
 "${MPIRUN[@]}" "$B" train "${LM[@]}" --steps 60 --bucket-mb 0.0001 -q -o bucket.model
 "${MPIRUN[@]}" "$B" train "${LM[@]}" --steps 60 --bucket-mb 0 -q -o after.model
 cmp bucket.model after.model
+"${MPIRUN[@]}" "$B" train "${LM[@]}" --direction both --steps 30 --bucket-mb 0.0001 -q -o bboth.model
+"${MPIRUN[@]}" "$B" train "${LM[@]}" --direction both --steps 30 --bucket-mb 0 -q -o aboth.model
+cmp bboth.model aboth.model
 "${MPIRUN[@]}" "$B" train "${CLF[@]}" --bucket-mb 0.0001 -q -o cbucket.model
 "${MPIRUN[@]}" "$B" train "${CLF[@]}" --bucket-mb 0 -q -o cafter.model
 cmp cbucket.model cafter.model
-echo "sums in buckets during backward = one sum after it: files identical (lm, classifier)"
+echo "sums in buckets during backward = one sum after it: files identical (lm, both LMs, classifier)"
 
 # 1b. --deterministic: bit for bit (dropout on: every share has its own)
 same_bits() { # name shares options...
@@ -70,6 +73,7 @@ same_bits() { # name shares options...
     echo "--deterministic $n, $name: 1 process and 2 ranks wrote identical files"
 }
 same_bits lm 2 "${LM[@]}" --dropout 0.2 --steps 100
+same_bits lm-both 2 "${LM[@]}" --direction both --dropout 0.2 --steps 40
 same_bits classifier 4 "${CLF[@]}" --dropout 0.2
 same_bits tagger 2 --task tagger --train text.conllu --hidden 16 --emb 8 \
     --batch 8 --epochs 2 --threads 1

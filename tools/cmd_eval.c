@@ -105,7 +105,7 @@ static int pick_task(const eval_opts *o, const cl_model *m)
         return CMD_TASK_TAGGER;
     if (ends_with(f, ".tsv"))
         return CMD_TASK_CLASSIFIER;
-    if (cl_model_head(m, "head.lm"))
+    if (cl_model_head(m, "head.lm") || cl_model_head(m, "head.lm_backward"))
         return CMD_TASK_LM;
     return cl_model_head(m, "head.tagger") ? CMD_TASK_TAGGER : CMD_TASK_CLASSIFIER;
 }
@@ -127,7 +127,8 @@ static int eval_run(const eval_opts *o)
     const char *const *f = (const char *const *)o->files.v;
     if (o->output && !json)
         rc = cli_error("eval", "out of memory");
-    else if (!cl_model_head(m, task_heads[task]))
+    else if (!cl_model_head(m, task_heads[task]) &&
+             !(task == CMD_TASK_LM && cl_model_head(m, "head.lm_backward")))
         rc = cli_error("eval", "%s has no %s head (charlstm info %s lists what it holds)",
                        o->model, task_heads[task] + 5, o->model);
     else if (task == CMD_TASK_TAGGER && o->raw)

@@ -8,6 +8,7 @@
 #include "cli_util.h"
 #include "commands.h"
 
+#include "cl_lm.h"
 #include "cl_model.h"
 
 const char cmd_info_summary[] = "describe model files (hyperparameters, vocabulary, heads)";
@@ -82,6 +83,40 @@ static void print_vocab(const cl_model *m)
     printf("%s\n", shown < n ? " ..." : "");
 }
 
+/* Which language models the file holds; generate uses the forward one. */
+static void print_lms(const cl_model *m)
+{
+    const char *sep = "language models:";
+    for (int k = CL_LM_FORWARD; k <= CL_LM_BACKWARD; k++) {
+        const cl_encoder_config *e = cl_lm_encoder_of(m, (cl_lm_dir)k);
+        if (!e)
+            continue;
+        printf("%s %s %d x %d %s, embedding %d", sep, cl_lm_dir_name((cl_lm_dir)k),
+               e->rnn.layers, e->rnn.hidden, e->rnn.cell == CL_CELL_GRU ? "GRU" : "LSTM", e->emb);
+        sep = ";";
+    }
+    if (cl_lm_encoder_of(m, CL_LM_BACKWARD))
+        printf("%s\n", cl_lm_encoder_of(m, CL_LM_FORWARD) ? "" : " (no forward one: the "
+               "encoder above is a placeholder)");
+    else if (*sep == ';')
+        putchar('\n');
+}
+
+static void json_lms(cJSON *j, const cl_model *m)
+{
+    cJSON *lms = cJSON_AddObjectToObject(j, "language_models");
+    for (int k = CL_LM_FORWARD; k <= CL_LM_BACKWARD; k++) {
+        const cl_encoder_config *e = cl_lm_encoder_of(m, (cl_lm_dir)k);
+        if (!e)
+            continue;
+        cJSON *o = cJSON_AddObjectToObject(lms, cl_lm_dir_name((cl_lm_dir)k));
+        cJSON_AddNumberToObject(o, "layers", e->rnn.layers);
+        cJSON_AddNumberToObject(o, "hidden", e->rnn.hidden);
+        cJSON_AddStringToObject(o, "cell", e->rnn.cell == CL_CELL_GRU ? "gru" : "lstm");
+        cJSON_AddNumberToObject(o, "embedding", e->emb);
+    }
+}
+
 /* The same facts as info_one prints, as one JSON object. */
 static cJSON *info_json(const char *path, const cl_model *m, const cl_ckpt *ck)
 {
@@ -100,6 +135,7 @@ static cJSON *info_json(const char *path, const cl_model *m, const cl_ckpt *ck)
     cJSON_AddBoolToObject(text, "nfc", m->text.nfc);
     cJSON_AddBoolToObject(text, "casefold", m->text.casefold);
     cJSON_AddNumberToObject(j, "vocabulary", cl_vocab_size(&m->vocab) - 1);
+    json_lms(j, m);
     cJSON *heads = cJSON_AddArrayToObject(j, "heads"), *secs = cJSON_AddArrayToObject(j, "sections");
     for (int i = 0; i < m->nheads; i++)
         cJSON_AddItemToArray(heads, cJSON_CreateString(m->heads[i].ops->section + 5));
@@ -143,6 +179,7 @@ static int info_one(const char *path, int json)
            e->rnn.bidir ? " (bidirectional)" : "", e->emb, e->rnn.dropout,
            cl_model_text(m)->nfc ? "NFC" : "as is", cl_model_text(m)->casefold ? ", case-folded" : "");
     print_vocab(m);
+    print_lms(m);
     printf("heads:");
     for (int i = 0; i < cl_model_nheads(m); i++)
         printf(" %s", cl_model_head_name(m, i) + 5);

@@ -133,6 +133,9 @@ static int train_resolve(const cli_command *cmd, train_opts *o)
         o->nbsvm_lr = o->lr / 10;
     if (o->encoder_lr < 0)
         o->encoder_lr = o->freeze ? 0 : o->init ? o->lr / 10 : o->lr;
+    if (o->task != CMD_TASK_LM && o->direction != DIRECTION_FORWARD)
+        return cli_usage_error(cmd, "--direction applies to --task lm only (a tagger trained "
+                                    "with --init reads every language model of the file)");
     if (o->task != CMD_TASK_LM && (o->locked_dropout || o->weight_drop > 0 || o->embed_dropout > 0))
         return cli_usage_error(cmd, "--locked-dropout, --weight-drop and --embed-dropout apply "
                                     "to --task lm only");
@@ -154,7 +157,8 @@ static const char *const kept_opts[] = {
     "task", "dev", "dev-fraction", "max-vocab", "min-count", "casefold", "no-casefold", "no-nfc",
     "replace-invalid", "layers", "hidden", "emb", "cell", "bidir", "no-bidir", "dropout", "batch",
     "seq", "seed", "column", "no-affixes", "ema", "freeze", "class-weights", "ngram", "deterministic",
-    "ngram-bits", "ngram-dropout", "locked-dropout", "weight-drop", "embed-dropout", NULL};
+    "ngram-bits", "ngram-dropout", "locked-dropout", "weight-drop", "embed-dropout", "direction",
+    NULL};
 /* Not part of a run: where it is read from and written to. */
 static const char *const unstored_opts[] = {"output", "init", "resume", "log", "quiet",
                                             "progress", "valid", "train", NULL};
@@ -367,6 +371,9 @@ static int train_parse(train_opts *o, int argc, char **argv, cl_ckpt **ck)
         {"bidir", 0, CLI_FLAG, &o->bidir, NULL,
          .help = "bidirectional encoder (default for a classifier trained from scratch)"},
         {"no-bidir", 0, CLI_FLAG, &o->unidir, NULL, .help = "unidirectional encoder (classifier)"},
+        {"direction", 0, CLI_CHOICE, &o->direction, NULL,
+         .help = "lm: the forward language model, the backward one (the text read right to "
+         "left, in a section of its own), or both in one run", .choices = "forward|backward|both"},
         {"dropout", 0, CLI_FLOAT, &o->dropout, "F",
          .help = "dropout between layers and before the output (0 = none)", .min = 0, .max = 0.95,
          .default_text = "0.1 lm, 0.33 tagger, 0.3 classifier"},

@@ -4,7 +4,12 @@
  * Files written: -o MODEL gets the best model on the validation text (the
  * latest one when there is none), MODEL.last the latest one together with
  * the optimizer and training state that --resume needs.  Both are saved
- * atomically, so a crash or Ctrl-C never leaves a broken model behind. */
+ * atomically, so a crash or Ctrl-C never leaves a broken model behind.
+ *
+ * --direction backward trains the backward language model (the text read
+ * right to left, section head.lm_backward); both trains the two side by
+ * side in one run (one budget, one resume file).  A file with a backward
+ * model only keeps a placeholder encoder in the forward one's place. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -13,6 +18,7 @@
 #include <string.h>
 
 #include "cl_lmtrain.h"
+#include "cl_tagger.h" /* cl_tagger_tiny_encoder: the placeholder encoder */
 #include "cli_util.h"
 #include "train_job.h"
 
@@ -78,25 +84,73 @@ static int load_ids(lm_run *r, cl_corpus *c, cl_ids *train, cl_ids *dev)
 
 /* ==== model ================================================================ */
 
+static int wants(const train_opts *o, cl_lm_dir dir)
+{
+    return o->direction == DIRECTION_BOTH ||
+           o->direction == (dir == CL_LM_BACKWARD ? DIRECTION_BACKWARD : DIRECTION_FORWARD);
+}
+
+/* The encoder the options describe, over vocabulary size V. */
+static cl_encoder_config options_encoder(const train_opts *o, int V)
+{
+    cl_encoder_config ec = {V, o->emb, {o->cell == CELL_GRU ? CL_CELL_GRU : CL_CELL_LSTM, o->emb,
+                                        o->hidden, o->layers, 0, (float)o->dropout}};
+    return ec;
+}
+
+/* head.lm_backward with encoder ec, initialised from rng. */
+static int add_backward(lm_run *r, const cl_encoder_config *ec, cl_rng *rng)
+{
+    return cl_model_add_head(r->m, &cl_lm_backward_head_ops,
+                             cl_lm_backward_new(ec, (float)r->o->dropout), rng);
+}
+
 static int new_model(lm_run *r, cl_corpus *c)
 {
     const train_opts *o = r->o;
     cl_vocab v;
     if (o->bidir > 0) /* before the vocabulary, which would leak */
         return cli_error(CMD, "a language model predicts the next character: --bidir does not "
-                              "apply to --task lm");
+                              "apply to --task lm (--direction backward or both trains a "
+                              "backward one)");
     if (build_vocab(r, c, &v))
         return 1;
-    cl_encoder_config ec = {cl_vocab_size(&v), o->emb,
-                            {o->cell == CELL_GRU ? CL_CELL_GRU : CL_CELL_LSTM, o->emb, o->hidden,
-                             o->layers, 0, (float)o->dropout}};
+    cl_encoder_config ec = options_encoder(o, cl_vocab_size(&v));
+    /* A file always has an encoder: without a forward LM, the smallest. */
+    cl_encoder_config main = wants(o, CL_LM_FORWARD) ? ec : cl_tagger_tiny_encoder(ec.vocab);
     cl_rng rng;
     cl_rng_seed(&rng, (uint64_t)o->seed);
-    int err = cl_model_create(&r->m, &r->text, &v, &ec, &rng);
-    err = err ? err : cl_model_add_head(r->m, &cl_lm_head_ops, cl_lm_head_new((float)o->dropout),
-                                        &rng);
+    int err = cl_model_create(&r->m, &r->text, &v, &main, &rng);
+    if (!err && wants(o, CL_LM_FORWARD))
+        err = cl_model_add_head(r->m, &cl_lm_head_ops, cl_lm_head_new((float)o->dropout), &rng);
+    if (!err && wants(o, CL_LM_BACKWARD))
+        err = add_backward(r, &ec, &rng);
     cl_vocab_free(&v);
     return err ? cli_fail(CMD, err, NULL, "cannot create the model") : 0;
+}
+
+/* --init: the language models the run trains that path lacks.  A new
+ * backward one mirrors the file's forward one (size and cell), so that the
+ * two read the text alike; without one, the options say. */
+static int add_missing(lm_run *r, const char *path)
+{
+    int err = CL_OK;
+    cl_rng rng;
+    cl_rng_seed(&rng, (uint64_t)r->o->seed);
+    int fwd = cl_lm_encoder_of(r->m, CL_LM_FORWARD) != NULL;
+    if (wants(r->o, CL_LM_FORWARD) && !fwd) {
+        if (cl_lm_encoder_of(r->m, CL_LM_BACKWARD))
+            return cli_error(CMD, "%s holds a backward language model only (its encoder is a "
+                             "placeholder): train the forward one first and add the backward "
+                             "one with --direction backward --init FORWARD.model", path);
+        err = cl_model_add_head(r->m, &cl_lm_head_ops, cl_lm_head_new((float)r->o->dropout), &rng);
+    }
+    if (!err && wants(r->o, CL_LM_BACKWARD) && !cl_lm_encoder_of(r->m, CL_LM_BACKWARD)) {
+        cl_encoder_config ec = fwd ? *cl_model_encoder(r->m)
+                                   : options_encoder(r->o, cl_model_encoder(r->m)->vocab);
+        err = add_backward(r, &ec, &rng);
+    }
+    return err ? cli_fail(CMD, err, NULL, "cannot add a language-model head") : 0;
 }
 
 /* --init or --resume: the model (and its text settings) come from a file. */
@@ -108,12 +162,7 @@ static int load_model(lm_run *r, const char *path, cl_ckpt **ck)
         return cli_fail(CMD, err, &d, "cannot load %s", path);
     r->text = *cl_model_text(r->m);
     r->text.replace_invalid = r->o->replace_invalid;
-    if (!cl_model_head(r->m, "head.lm")) {
-        cl_rng rng;
-        cl_rng_seed(&rng, (uint64_t)r->o->seed);
-        err = cl_model_add_head(r->m, &cl_lm_head_ops, cl_lm_head_new((float)r->o->dropout), &rng);
-    }
-    return err ? cli_fail(CMD, err, NULL, "cannot add a language-model head") : 0;
+    return add_missing(r, path);
 }
 
 /* ==== the run ============================================================== */
@@ -125,6 +174,8 @@ static int run_task(lm_run *r, const cl_ids *train, const cl_ids *dev, const cl_
     c.batch = o->batch, c.seq = o->seq, c.threads = o->threads;
     c.shares = train_job_shares(o);
     c.reg = (cl_encoder_reg){{o->locked_dropout, (float)o->weight_drop}, (float)o->embed_dropout};
+    c.dirs = (wants(o, CL_LM_FORWARD) ? CL_LMTRAIN_FORWARD : 0) |
+             (wants(o, CL_LM_BACKWARD) ? CL_LMTRAIN_BACKWARD : 0);
     cl_diag d = {{0}};
     int err = cl_lmtrain_create(&r->t, r->m, &c, train, dev, &d);
     if (err)
@@ -137,11 +188,15 @@ static int run_task(lm_run *r, const cl_ids *train, const cl_ids *dev, const cl_
 
 static void describe(const lm_run *r, const cl_ids *train, const cl_ids *dev)
 {
-    const cl_encoder_config *e = cl_model_encoder(r->m);
-    train_job_describe(r->o, "%d x %d %s, embedding %d, vocabulary %d, %zu parameters; %lld "
-                       "training and %lld validation characters", e->rnn.layers, e->rnn.hidden,
-                       e->rnn.cell == CL_CELL_GRU ? "GRU" : "LSTM", e->emb, e->vocab,
-                       cl_model_nparams(r->m), (long long)train->n, (long long)dev->n);
+    cl_lm_dir dir = wants(r->o, CL_LM_FORWARD) ? CL_LM_FORWARD : CL_LM_BACKWARD;
+    const cl_encoder_config *e = cl_lm_encoder_of(r->m, dir);
+    train_job_describe(r->o, "%s%d x %d %s, embedding %d, vocabulary %d, %zu parameters; %lld "
+                       "training and %lld validation characters",
+                       r->o->direction == DIRECTION_BOTH ? "forward and backward LMs, each "
+                       : dir == CL_LM_BACKWARD ? "backward LM, " : "", e->rnn.layers,
+                       e->rnn.hidden, e->rnn.cell == CL_CELL_GRU ? "GRU" : "LSTM", e->emb,
+                       e->vocab, cl_model_nparams(r->m), (long long)train->n,
+                       (long long)dev->n);
 }
 
 static int train_with(lm_run *r)

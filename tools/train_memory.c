@@ -15,7 +15,8 @@ double train_memory_lm_bytes(const train_opts *o)
      * states (h, c) kept for backward and their gradients, the dropout mask */
     double layer = dirs * (2 * gates * H + 5 * H);
     double per_pos = 2.0 * o->emb + o->layers * layer + 2.0 * MIN_VOCAB;
-    return 4.0 * per_pos * (double)o->batch * (double)o->seq;
+    double lms = o->direction == DIRECTION_BOTH ? 2 : 1; /* each keeps its own */
+    return 4.0 * lms * per_pos * (double)o->batch * (double)o->seq;
 }
 
 static double machine_bytes(void)

@@ -13,6 +13,7 @@ typedef enum { COLUMN_UPOS, COLUMN_XPOS } train_column;
 typedef enum { SCHEDULE_STEP, SCHEDULE_COSINE } train_schedule;
 typedef enum { PROGRESS_LINE, PROGRESS_JSON } train_progress;
 typedef enum { CV_OUTPUT_TEXT, CV_OUTPUT_JSON } train_cv_output;
+typedef enum { DIRECTION_FORWARD, DIRECTION_BACKWARD, DIRECTION_BOTH } train_direction;
 
 typedef struct {
     /* data */
@@ -25,6 +26,7 @@ typedef struct {
     /* model */
     const char *output, *init, *resume;
     int layers, hidden, emb, cell, bidir;
+    int direction;          /* lm: train_direction, which language models a run trains */
     double dropout;
     /* lm regularisation (AWD-LSTM): locked dropout masks, DropConnect on W_hh,
      * whole characters dropped from a pass */

@@ -5,7 +5,8 @@
  * words and a tiny unused encoder (head.tagger's use_lm = 0).  With --init
  * LM the language model's file is loaded and head.tagger is added next to
  * its encoder and head.lm, which stay as they are: the tagger reads the
- * frozen encoder's states.  The training loop, the files and --resume are
+ * frozen encoder's states (and those of head.lm_backward when the file has
+ * a backward language model).  The training loop, the files and --resume are
  * the training core's (train_job.c, lib/cl_train.c). */
 #include <cblas.h>
 #include <math.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "cl_conllu.h"
+#include "cl_lm.h"
 #include "cl_tagger.h"
 #include "cli_util.h"
 #include "train_job.h"
@@ -84,7 +86,12 @@ static int head_config(tagger_run *r, cl_tagger_config **out)
     c.word_hidden = o->hidden, c.word_layers = o->layers, c.char_emb = o->emb;
     c.dropout = (float)o->dropout;
     c.feat.affixes = !o->no_affixes;
-    c.use_lm = o->init != NULL;
+    /* --init: every language model of the file (Flair: forward state after
+     * the word, backward state before it); a file with a backward one only
+     * has a placeholder encoder, whose states are not read. */
+    const cl_lm_backward_config *back = o->init ? cl_model_head(r->m, CL_LM_BACKWARD_SECTION) : NULL;
+    c.use_lm_backward = back != NULL;
+    c.use_lm = o->init && (!back || cl_model_head(r->m, CL_LM_SECTION));
     int err = cl_tagger_config_build(&c, &r->train, 2);
     err = err ? err : cl_seg_learn(&c.seg, (const char *const *)o->train.v, o->train.n, NULL);
     *out = err ? NULL : cl_tagger_config_dup(&c);
@@ -102,8 +109,11 @@ static int base_model(tagger_run *r, cl_rng *rng)
         int err = cl_model_load(&r->m, o->init, NULL, &d);
         if (err)
             return cli_fail(CMD, err, &d, "cannot load %s", o->init);
-        if (cl_model_encoder(r->m)->rnn.bidir || cl_model_encoder(r->m)->rnn.cell != CL_CELL_LSTM)
-            return cli_error(CMD, "%s: --init needs a forward LSTM language model", o->init);
+        const cl_encoder_config *b = cl_lm_encoder_of(r->m, CL_LM_BACKWARD);
+        if (cl_model_encoder(r->m)->rnn.bidir || cl_model_encoder(r->m)->rnn.cell != CL_CELL_LSTM ||
+            (b && b->rnn.cell != CL_CELL_LSTM))
+            return cli_error(CMD, "%s: --init needs LSTM language models (forward, backward or "
+                             "both)", o->init);
         return 0;
     }
     cl_text_opts text = train_job_text(o);
@@ -157,7 +167,8 @@ static void describe(const tagger_run *r)
     const cl_tagger_config *c = cl_tagger_config_of(r->t);
     train_job_describe(r->o, "tagger with %d tags, %d frequent words, %d characters%s%s; %zu "
                        "parameters; %d training and %d dev sentences", c->ntags, c->nwords,
-                       cl_vocab_size(cl_model_vocab(r->m)), c->use_lm ? ", LM states" : "",
+                       cl_vocab_size(cl_model_vocab(r->m)), !c->use_lm_backward ? c->use_lm ? ", LM states" : ""
+                       : c->use_lm ? ", forward and backward LM states" : ", backward LM states",
                        c->feat.affixes ? "" : ", no affixes", cl_model_nparams(r->m), r->train.nsent,
                        r->dev.nsent);
 }

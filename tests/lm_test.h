@@ -1,0 +1,36 @@
+/* Language-model training for the tests (test_lm.c, test_bidir.c): one way
+ * to run a few steps of the training core, so the suites do not each grow
+ * their own. */
+#ifndef CL_LM_TEST_H
+#define CL_LM_TEST_H
+
+#include "cl_lmtrain.h"
+#include "cl_test.h"
+
+/* Train m's language models of dirs (CL_LMTRAIN_* bits) on ids for `steps`
+ * steps in total (a resumed run continues to it), batch 3 x 7, writing the
+ * training state to save_path when given. */
+static inline void lm_test_train(cl_model *m, unsigned dirs, const cl_ids *ids, long steps,
+                                 const cl_ckpt *resume, const char *save_path)
+{
+    cl_lmtrain_config c = cl_lmtrain_defaults();
+    c.batch = 3, c.seq = 7, c.dirs = dirs;
+    cl_train_config tc = cl_train_defaults();
+    tc.max_steps = steps, tc.eval_every = 0, tc.seed = 9, tc.lr = 1e-2f;
+    cl_lmtrain *t;
+    cl_trainer *tr;
+    cl_train_group g[3];
+    cl_diag d = {{0}};
+    ck_assert_msg(cl_lmtrain_create(&t, m, &c, ids, NULL, &d) == 0, "%s", d.msg);
+    cl_train_task task = cl_lmtrain_task(t);
+    cl_train_files f = {NULL, save_path, NULL, NULL};
+    ck_assert_msg(cl_trainer_create(&tr, m, &tc, g, cl_lmtrain_groups(t, tc.lr, g), &task, &f,
+                                    &d) == 0, "%s", d.msg);
+    if (resume)
+        ck_assert_msg(cl_trainer_resume(tr, resume, &d) == 0, "%s", d.msg);
+    ck_assert_msg(cl_trainer_run(tr, NULL, &d) == 0, "%s", d.msg);
+    cl_trainer_free(tr);
+    cl_lmtrain_free(t);
+}
+
+#endif
