@@ -466,6 +466,7 @@ static void pool_mean(const cl_classifier *c, int b, float *out)
     memset(out, 0, (size_t)D * sizeof(float));
     for (int t = 0; t < n; t++) {
         const float *y = c->Y + ((size_t)t * B + b) * D;
+#pragma omp simd /* out (a feature row) and Y never overlap */
         for (int j = 0; j < D; j++)
             out[j] += y[j];
     }
@@ -481,9 +482,12 @@ static void pool_max(cl_classifier *c, int b, float *out)
         out[j] = -FLT_MAX, arg[j] = 0;
     for (int t = 0; t < c->len[b]; t++) {
         const float *y = c->Y + ((size_t)t * B + b) * D;
-        for (int j = 0; j < D; j++)
-            if (y[j] > out[j])
-                out[j] = y[j], arg[j] = t;
+#pragma omp simd /* as a select, so that it vectorises; the first maximum still wins */
+        for (int j = 0; j < D; j++) {
+            int gt = y[j] > out[j];
+            out[j] = gt ? y[j] : out[j];
+            arg[j] = gt ? t : arg[j];
+        }
     }
 }
 

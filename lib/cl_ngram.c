@@ -77,12 +77,6 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* Bucket of the n-gram of the last o words in ring (newest at index i). */
 static uint32_t ngram_bucket(const cl_ngram *g, const uint64_t *ring, size_t i, int o)
 {
@@ -115,9 +109,53 @@ static void end_word(const cl_ngram *g, ngram_state *st, uint64_t h, uint32_t *o
     st->words++;
 }
 
+static void insertion_sort(uint32_t *u, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        uint32_t x = u[i];
+        size_t j = i;
+        for (; j > 0 && u[j - 1] > x; j--)
+            u[j] = u[j - 1];
+        u[j] = x;
+    }
+}
+
+/* Ascending, in place.  qsort's comparison by function pointer was a tenth
+ * of a classifier training step (a sentence has ~600 buckets with character
+ * n-grams); this is the same order without the calls.  Hoare partition
+ * around a median of three; the loop keeps the larger side, recursion takes
+ * the smaller, so the depth stays below log2(n). */
+static void sort_u32(uint32_t *u, size_t n)
+{
+    while (n > 16) {
+        uint32_t a = u[0], b = u[n / 2], c = u[n - 1];
+        uint32_t p = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+        size_t i = 0, j = n - 1;
+        for (;;) {
+            while (u[i] < p)
+                i++;
+            while (u[j] > p)
+                j--;
+            if (i >= j)
+                break;
+            uint32_t t = u[i];
+            u[i++] = u[j], u[j--] = t;
+        }
+        size_t left = j + 1; /* u[0..left) <= p <= u[left..n) */
+        if (left < n - left) {
+            sort_u32(u, left);
+            u += left, n -= left;
+        } else {
+            sort_u32(u + left, n - left);
+            n = left;
+        }
+    }
+    insertion_sort(u, n);
+}
+
 static size_t sort_unique(uint32_t *u, size_t n)
 {
-    qsort(u, n, sizeof *u, cmp_u32);
+    sort_u32(u, n);
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (m == 0 || u[i] != u[m - 1])
@@ -223,15 +261,27 @@ static double own_only(const cl_ngram *g, const float *counts, const uint32_t *u
     return k_only;
 }
 
-/* Bucket u's term of the evidence for label k: the log of its smoothed
- * share of label k's counts, the text's own count left out (own >= 0; the
- * text has n buckets, seen of them counted without it). */
-static double bucket_term(const cl_ngram *g, const float *counts, uint32_t u, size_t n, int own,
-                          double seen, int k)
+/* The log of label k's smoothed total, the text's own counts left out
+ * (own >= 0; the text has n buckets, seen of them counted without it): the
+ * denominator of every bucket's term, so computed once per text. */
+static double log_total(const cl_ngram *g, size_t n, int own, double seen, int k)
 {
     double self = k == own ? 1.0 : 0.0;
-    return log(fmax((double)counts[((size_t)k << g->bits) + u] - self, 0) + g->alpha) -
-           log(fmax(g->total[k] - self * (double)n, 0) + g->alpha * seen);
+    return log(fmax(g->total[k] - self * (double)n, 0) + g->alpha * seen);
+}
+
+/* Up to LT_CACHE labels cl_ngram_ratios keeps the denominators of a text
+ * on the stack; past that (up to 4096 labels) it computes them per term. */
+#define LT_CACHE 64
+
+/* Bucket u's term of the evidence for label k: the log of its smoothed
+ * share of label k's counts (lt_k from log_total), the text's own count
+ * left out. */
+static double bucket_term(const cl_ngram *g, const float *counts, uint32_t u, int own,
+                          double lt_k, int k)
+{
+    double self = k == own ? 1.0 : 0.0;
+    return log(fmax((double)counts[((size_t)k << g->bits) + u] - self, 0) + g->alpha) - lt_k;
 }
 
 static double seen_without(const cl_ngram *g, const float *counts, const uint32_t *u, size_t n,
@@ -243,17 +293,23 @@ static double seen_without(const cl_ngram *g, const float *counts, const uint32_
 void cl_ngram_ratios(const cl_ngram *g, const float *counts, const uint32_t *u, size_t n,
                      int own, float *r)
 {
-    double seen = seen_without(g, counts, u, n, own);
-    for (size_t i = 0; i < n; i++) {
+    double seen = seen_without(g, counts, u, n, own), lt[LT_CACHE];
+    int cached = g->K <= LT_CACHE;
+    for (int k = 0; cached && seen > 0 && k < g->K; k++)
+        lt[k] = log_total(g, n, own, seen, k);
+    for (size_t i = 0; i < n && seen > 0; i++) {
         float *ri = r + i * (size_t)g->K;
         double mean = 0;
         for (int k = 0; k < g->K; k++) {
-            double t = seen > 0 ? bucket_term(g, counts, u[i], n, own, seen, k) : 0;
+            double ltk = cached ? lt[k] : log_total(g, n, own, seen, k);
+            double t = bucket_term(g, counts, u[i], own, ltk, k);
             ri[k] = (float)t, mean += t;
         }
         for (int k = 0; k < g->K; k++)
             ri[k] -= (float)(mean / g->K);
     }
+    if (!(seen > 0)) /* an empty table: no evidence */
+        memset(r, 0, sizeof *r * n * (size_t)g->K);
 }
 
 void cl_ngram_evidence(const cl_ngram *g, const float *counts, const uint32_t *u, size_t n,
@@ -261,9 +317,9 @@ void cl_ngram_evidence(const cl_ngram *g, const float *counts, const uint32_t *u
 {
     double mean = 0, seen = seen_without(g, counts, u, n, own);
     for (int k = 0; k < g->K; k++) {
-        double s = 0;
+        double s = 0, ltk = seen > 0 ? log_total(g, n, own, seen, k) : 0;
         for (size_t i = 0; i < n && seen > 0; i++)
-            s += bucket_term(g, counts, u[i], n, own, seen, k);
+            s += bucket_term(g, counts, u[i], own, ltk, k);
         e[k] = (float)s, mean += s;
     }
     for (int k = 0; k < g->K; k++)

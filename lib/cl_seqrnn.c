@@ -167,8 +167,13 @@ static void seq_copy(const SEQ *r, VIEW dst, VIEW src, int w, int reverse, int a
             }
             int s = reverse ? r->len[b] - 1 - t : t;
             const real *i = src.p + ((size_t)s * r->B + b) * src.stride + src.off;
+            if (!add) { /* the branch inside the loop kept it from vectorising */
+                memcpy(o, i, (size_t)w * sizeof(real));
+                continue;
+            }
+#pragma omp simd
             for (int j = 0; j < w; j++)
-                o[j] = add ? o[j] + i[j] : i[j];
+                o[j] += i[j];
         }
 }
 

@@ -162,6 +162,35 @@ START_TEST(test_char_buckets)
 }
 END_TEST
 
+/* A long text in few buckets: hundreds of n-grams, most of them colliding,
+ * come out as a strictly ascending set, and as the same set whatever the
+ * order of the words that make the sentence's n-grams repeat. */
+START_TEST(test_buckets_sorted_set)
+{
+    cl_vocab v;
+    cl_ngram g;
+    uint32_t u[600], w[600];
+    ascii_vocab(&v);
+    ck_assert_int_eq(cl_ngram_init(&g, &v, 2, CL_NGRAM_MIN_BITS, 2, 1.0f), 0);
+    ck_assert_int_eq(cl_ngram_set_chars(&g, 5), 0);
+    const char *a = "the film is good , the film is bad , the plot is good and the acting is bad";
+    size_t n = buckets(&g, &v, a, u);
+    ck_assert_uint_gt(n, 16); /* past the insertion sort's size */
+    ck_assert_uint_lt(n, (size_t)1 << CL_NGRAM_MIN_BITS);
+    for (size_t i = 1; i < n; i++)
+        ck_assert_uint_lt(u[i - 1], u[i]);
+    /* every bucket of a part of the text is one of the text's */
+    size_t m = buckets(&g, &v, "the film is good", w);
+    for (size_t i = 0, j = 0; i < m; i++) {
+        while (j < n && u[j] < w[i])
+            j++;
+        ck_assert(j < n && u[j] == w[i]);
+    }
+    cl_ngram_free(&g);
+    cl_vocab_free(&v);
+}
+END_TEST
+
 /* The log-count ratios of a text's buckets sum to its evidence, with and
  * without its own counts, and are those of the counts of a tiny corpus. */
 START_TEST(test_ratios)
@@ -215,6 +244,7 @@ Suite *suite_ngram(void)
     tcase_add_test(tc, test_buckets);
     tcase_add_test(tc, test_evidence);
     tcase_add_test(tc, test_char_buckets);
+    tcase_add_test(tc, test_buckets_sorted_set);
     tcase_add_test(tc, test_ratios);
     suite_add_tcase(s, tc);
     return s;
