@@ -130,7 +130,7 @@ TOOL     := $(BUILD)/charlstm
 TESTBIN  := $(BUILD)/check_charlstm
 PYTHON   ?= /usr/bin/python3
 
-.PHONY: all deps check check-python python bench bench-serve bench-stream bench-tag quality install uninstall clean corpora demo mutation fuzz
+.PHONY: all deps check check-python python bench bench-serve bench-stream bench-tag quality pretrain install uninstall clean corpora demo mutation fuzz
 all: $(STATIC) $(SHARED) $(TOOL)
 
 deps:
@@ -304,6 +304,11 @@ bench-tag: all
 
 quality: all
 	./scripts/quality.sh
+
+# character LMs for --init on the registries' English text; hours, resumable:
+# each run adds MINUTES (default 120) per direction (docs/language-model.md)
+pretrain: all
+	./scripts/pretrain.sh
 
 corpora:
 	./corpora/get.sh

@@ -101,7 +101,7 @@ static int check_isa(void)
     cpu_variants(cpu, sizeof cpu);
     if (cl_isa_parse(forced, &isa))
         fprintf(stderr,
-                CLI_PROG ": CHARLSTM_ISA=%s: no such kernel variant (baseline, avx2, avx512)\n",
+                CLI_PROG ": CHARLSTM_ISA=%s: no such kernel variant (baseline, avx2, avx512, avx512bf16)\n",
                 forced);
     else
         fprintf(stderr,
