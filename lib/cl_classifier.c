@@ -323,6 +323,7 @@ struct cl_classifier {
     float *h, *dh;                   /* [B, Hd] tanh layer */
     float *dlogits;                  /* [B, K] */
     float *probs;                    /* [B, K] */
+    cl_linear_mm *l1, *l2;           /* the two layers' products on oneDNN, or NULL: OpenBLAS */
 };
 
 void cl_classifier_free(cl_classifier *c)
@@ -330,6 +331,7 @@ void cl_classifier_free(cl_classifier *c)
     if (!c)
         return;
     cl_seqrnn_free(c->rnn);
+    cl_linear_mm_free(c->l1), cl_linear_mm_free(c->l2);
     cl_ngram_free(&c->ng);
     free(c->buckets), free(c->nb_n), free(c->nb_r), free(c->nb_hide);
     free(c->ids), free(c->len), free(c->X), free(c->dX), free(c->Y), free(c->dY);
@@ -428,7 +430,15 @@ int cl_classifier_create(cl_classifier **out, const cl_model *m, int max_T, int 
 
 int cl_classifier_set_precision(cl_classifier *c, cl_precision p)
 {
-    return cl_seqrnn_set_precision(c->rnn, p);
+    int err = cl_seqrnn_set_precision(c->rnn, p);
+    int in2 = c->Hd ? c->Hd : c->Fp;
+    cl_linear_mm_free(c->l1), cl_linear_mm_free(c->l2);
+    c->l1 = c->l2 = NULL;
+    if (!err && c->Hd && c->Fp > 0)
+        err = cl_linear_mm_create(&c->l1, p, c->max_B, c->Fp, c->Hd);
+    if (!err && in2 > 0)
+        err = cl_linear_mm_create(&c->l2, p, c->max_B, in2, c->K);
+    return err;
 }
 
 int cl_classifier_rows_for(int T, int max_B)
@@ -675,16 +685,17 @@ double cl_classifier_head(cl_classifier *c, const float *feats, int B, const int
     const float *x2 = c->hin;
     int in2 = c->Fp;
     if (c->Hd) {
-        cl_linear_forward(c->h, c->hin, cl_params_w(p, c->i_w1), cl_params_w(p, c->i_b1), B,
-                          c->Fp, c->Hd);
+        if (cl_linear_forward_mm(c->l1, c->h, c->hin, cl_params_w(p, c->i_w1),
+                                 cl_params_w(p, c->i_b1), B, c->Fp, c->Hd))
+            return NAN;
         for (size_t i = 0; i < (size_t)B * c->Hd; i++)
             c->h[i] = tanhf(c->h[i]);
         x2 = c->h, in2 = c->Hd;
     }
-    if (in2 > 0)
-        cl_linear_forward(c->probs, x2, cl_params_w(p, c->i_w2), cl_params_w(p, c->i_b2), B,
-                          in2, c->K);
-    else
+    if (in2 > 0 && cl_linear_forward_mm(c->l2, c->probs, x2, cl_params_w(p, c->i_w2),
+                                        cl_params_w(p, c->i_b2), B, in2, c->K))
+        return NAN;
+    if (in2 <= 0)
         for (int b = 0; b < B; b++)
             memcpy(c->probs + (size_t)b * c->K, cl_params_w(p, c->i_b2), sizeof(float) * c->K);
     if (c->cfg->ngram)
@@ -775,10 +786,13 @@ int cl_classifier_backward(cl_classifier *c, cl_params *p, int into_encoder)
     const float *x2 = c->Hd ? c->h : c->hin;
     int in2 = c->Hd ? c->Hd : c->Fp;
     float *dx2 = c->Hd ? c->dh : c->dhin;
-    if (in2 > 0)
-        cl_linear_backward(dx2, cl_params_g(p, c->i_w2), cl_params_g(p, c->i_b2), c->dlogits,
-                           x2, cl_params_w(p, c->i_w2), B, in2, c->K);
-    else
+    int err = in2 > 0 ? cl_linear_backward_mm(c->l2, dx2, cl_params_g(p, c->i_w2),
+                                              cl_params_g(p, c->i_b2), c->dlogits, x2,
+                                              cl_params_w(p, c->i_w2), B, in2, c->K)
+                      : CL_OK;
+    if (err)
+        return err;
+    if (in2 <= 0)
         for (size_t i = 0; i < (size_t)B * c->K; i++)
             cl_params_g(p, c->i_b2)[i % (size_t)c->K] += c->dlogits[i];
     if (c->cfg->ngram) {
@@ -791,8 +805,11 @@ int cl_classifier_backward(cl_classifier *c, cl_params *p, int into_encoder)
     if (c->Hd) {
         for (size_t i = 0; i < (size_t)B * c->Hd; i++)
             c->dh[i] *= 1.0f - c->h[i] * c->h[i];
-        cl_linear_backward(c->dhin, cl_params_g(p, c->i_w1), cl_params_g(p, c->i_b1), c->dh,
-                           c->hin, cl_params_w(p, c->i_w1), B, c->Fp, c->Hd);
+        err = cl_linear_backward_mm(c->l1, c->dhin, cl_params_g(p, c->i_w1),
+                                    cl_params_g(p, c->i_b1), c->dh, c->hin,
+                                    cl_params_w(p, c->i_w1), B, c->Fp, c->Hd);
+        if (err)
+            return err;
     }
     report_head(c, p);
     if (!into_encoder || c->Fp == 0)

@@ -58,6 +58,7 @@ typedef struct {
     int *slen, *row;        /* [S] sentence lengths; [N] row (t * S + s) of each word */
     float *wy, *dwy, *ymask;/* [Tw, S, 2 * word_hidden] */
     float *logits;          /* [Tw * S, ntags] */
+    cl_linear_mm *out;      /* the output layer's products on oneDNN (t->mm), or NULL: OpenBLAS */
     int *targets;           /* [Tw * S] */
 } cl_tagger_ws;
 

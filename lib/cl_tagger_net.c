@@ -24,6 +24,7 @@ void cl_tagger_ws_free(cl_tagger_ws *ws)
     for (int g = 0; g < CL_TAGGER_CHAR_GROUPS; g++)
         cl_seqrnn_free(ws->crnn[g]);
     cl_seqrnn_free(ws->wrnn);
+    cl_linear_mm_free(ws->out);
     free(ws->cord), free(ws->slast), free(ws->dslast);
     if (ws->have_enc)
         cl_encoder_free(&ws->enc);
@@ -74,6 +75,12 @@ static int ws_precision(const cl_tagger *t, cl_tagger_ws *ws)
         err = cl_encoder_set_precision(&ws->enc, t->prec);
     if (!err && t->mm && ws->have_benc)
         err = cl_encoder_set_precision(&ws->benc, t->prec);
+    if (!err && t->mm) { /* sized for the workspace's Tw x S rows, remade when it grows */
+        cl_linear_mm_free(ws->out);
+        ws->out = NULL;
+        err = cl_linear_mm_create(&ws->out, t->prec, ws->Tw * ws->S, 2 * t->cfg->word_hidden,
+                                  t->cfg->ntags);
+    }
     return err;
 }
 
@@ -478,8 +485,9 @@ double cl_tagger_forward(cl_tagger *t, const cl_tagger_data *x, const int *sents
         return NAN;
     if (train && c->dropout > 0)
         dropout(ws->wy, ws->ymask, ny, c->dropout, rng);
-    cl_linear_forward(ws->logits, ws->wy, W(t, t->i_ow), W(t, t->i_ob), Tw * S,
-                      2 * c->word_hidden, c->ntags);
+    if (cl_linear_forward_mm(ws->out, ws->logits, ws->wy, W(t, t->i_ow), W(t, t->i_ob), Tw * S,
+                             2 * c->word_hidden, c->ntags))
+        return NAN;
     if (*count == 0)
         return 0;
     long cnt;
@@ -516,11 +524,13 @@ int cl_tagger_backward(cl_tagger *t, const cl_tagger_data *x, const int *sents, 
     int N, Tc, Tw, Tl, H2 = 2 * c->word_hidden;
     cl_tagger_batch_shape(x, sents, S, &N, &Tc, &Tw, &Tl);
     size_t nx = (size_t)Tw * S * t->din, ny = (size_t)Tw * S * H2;
-    cl_linear_backward(ws->dwy, G(t, t->i_ow), G(t, t->i_ob), ws->logits, ws->wy, W(t, t->i_ow),
-                       Tw * S, H2, c->ntags);
+    int err = cl_linear_backward_mm(ws->out, ws->dwy, G(t, t->i_ow), G(t, t->i_ob), ws->logits,
+                                    ws->wy, W(t, t->i_ow), Tw * S, H2, c->ntags);
+    if (err)
+        return err;
     if (c->dropout > 0)
         mul(ws->dwy, ws->ymask, ny);
-    int err = cl_seqrnn_backward(ws->wrnn, W(t, t->i_wrnn), G(t, t->i_wrnn), ws->dwy, NULL, ws->dwx);
+    err = cl_seqrnn_backward(ws->wrnn, W(t, t->i_wrnn), G(t, t->i_wrnn), ws->dwy, NULL, ws->dwx);
     if (err)
         return err;
     if (c->dropout > 0)
