@@ -70,6 +70,10 @@ static int run(cl_score *s, const cl_model *m, const cl_score_config *c, const i
     int V = m->enc.vocab, H = s->H, err = cl_lm_create(&lm, &m->enc, &m->params, 0, SCORE_CHUNK, 1);
     if (err)
         return err;
+    if ((err = cl_lm_set_precision(&lm, c->precision)) != 0) {
+        cl_lm_free(&lm);
+        return err;
+    }
     size_t sn = cl_encoder_state_size(&m->enc);
     float *h = calloc(sn, sizeof *h), *cc = calloc(sn, sizeof *cc), *p = malloc(V * sizeof *p);
     float *prev = malloc(V * sizeof *prev); /* logits after the previous chunk's last id */

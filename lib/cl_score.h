@@ -18,6 +18,8 @@
 #include "cl_model.h"
 #include "cl_api.h"
 
+#include "cl_mm.h"
+
 CL_API_BEGIN
 
 typedef struct {
@@ -25,6 +27,7 @@ typedef struct {
     const int *cells;   /* [ncells] cells whose activations are wanted */
     int ncells;
     int all_states;     /* 1: keep every cell of every position (for cl_score_best_cells) */
+    cl_precision precision; /* of the products (cl_mm.h); 0 = CL_PREC_AUTO */
 } cl_score_config;
 
 typedef struct {

@@ -102,7 +102,7 @@ typedef struct {
     int threads;                /* OpenMP threads of each head's worker */
     int http_threads;           /* libmicrohttpd's pool: they read and answer, never compute */
     int max_queue;              /* requests waiting for one head at most (503 beyond) */
-    int precision;              /* cl_precision of the tagger's and classifier's products */
+    int precision;              /* cl_precision of the heads' and /score's products */
 } serve_limits;
 
 typedef struct serve_ctx {

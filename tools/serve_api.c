@@ -909,7 +909,8 @@ unsigned serve_score(serve_ctx *s, const cJSON *req, serve_reply *r)
         score_job_free(&j->job);
         return r->status;
     }
-    j->c = (cl_score_config){(int)top_k, j->cells, j->c.ncells, correlate};
+    j->c = (cl_score_config){(int)top_k, j->cells, j->c.ncells, correlate,
+                             (cl_precision)s->lim.precision};
     r->wait = &j->job;
     return r->status = 0;
 }

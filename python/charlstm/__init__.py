@@ -92,8 +92,8 @@ tokens: [(form, start, end)] the words of text (code-point offsets)."""
 class Model:
     """A charlstm model file: an encoder and its heads ("lm", "tagger",
     "classifier").  threads: OpenMP threads for this model's work.
-    precision: "auto", "fp32" or "bf16", the products of tag() and
-    classify(), as the commands' --precision (auto: bf16 where the CPU has
+    precision: "auto", "fp32" or "bf16", the products of tag(),
+    classify() and states(), as the commands' --precision (auto: bf16 where the CPU has
     AMX or AVX512-BF16).
 
     A Model may be used from several Python threads: calls on one model

@@ -414,8 +414,8 @@ static int cmp_text_len(const void *a, const void *b, void *ctx)
 }
 
 /* Encoder outputs of "\n" + text for texts order[0..B) into s->chars. */
-static int states_batch(const cl_model *m, const states_input *in, const int *order, int B,
-                        clpy_states *s)
+static int states_batch(const cl_model *m, cl_precision prec, const states_input *in,
+                        const int *order, int B, clpy_states *s)
 {
     size_t T = 0, D = (size_t)s->dim;
     for (int b = 0; b < B; b++)
@@ -426,6 +426,8 @@ static int states_batch(const cl_model *m, const states_input *in, const int *or
     cl_encoder e;
     int err = x && Y ? cl_encoder_create(&e, cl_model_encoder(m), cl_model_params(m), (int)T, B)
                      : CL_ENOMEM;
+    if (!err && (err = cl_encoder_set_precision(&e, prec)) != 0)
+        cl_encoder_free(&e);
     for (size_t t = 0; t < T && !err; t++)
         for (int b = 0; b < B; b++)
             x[t * B + b] = t && t <= in->len[order[b]] ? in->ids[order[b]][t - 1] : start;
@@ -443,7 +445,8 @@ static int states_batch(const cl_model *m, const states_input *in, const int *or
     return err;
 }
 
-static int states_all(const cl_model *m, const states_input *in, int n, clpy_states *s)
+static int states_all(const cl_model *m, cl_precision prec, const states_input *in, int n,
+                      clpy_states *s)
 {
     int *order = malloc(sizeof *order * (size_t)(n ? n : 1)), err = CL_OK;
     if (!order)
@@ -457,7 +460,7 @@ static int states_all(const cl_model *m, const states_input *in, int n, clpy_sta
         for (e = b + 1; e < n && e - b < most; e++)
             if ((in->len[order[e]] + 1) * (size_t)(e - b + 1) > STATES_BATCH_CHARS)
                 break;
-        err = states_batch(m, in, order + b, e - b, s);
+        err = states_batch(m, prec, in, order + b, e - b, s);
     }
     free(order);
     return err;
@@ -519,7 +522,7 @@ int clpy_states_of(clpy_model *cm, const char *const *texts, const size_t *lens,
     }
     if (!err) {
         s->chars = malloc(sizeof *s->chars * (s->char_off[n] + 1) * (size_t)s->dim);
-        err = s->chars ? states_all(cm->m, &in, n, s) : CL_ENOMEM;
+        err = s->chars ? states_all(cm->m, cm->prec, &in, n, s) : CL_ENOMEM;
         err = err ? err : gather_words(s, nw);
         if (err)
             fail(msg, err, NULL);

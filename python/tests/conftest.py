@@ -125,6 +125,12 @@ def lm(lm_path):
 
 
 @pytest.fixture(scope="session")
+def lm32(lm_path):
+    """The LM with fp32 products: what PyTorch parity compares (states() follow --precision)."""
+    return charlstm.Model(lm_path, precision="fp32")
+
+
+@pytest.fixture(scope="session")
 def tagger(tagger_path):
     return charlstm.Model(tagger_path)
 

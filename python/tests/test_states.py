@@ -31,14 +31,14 @@ def test_text_as_the_model_reads_it(lm):
     assert s.text == "caf\u00e9" and s.chars.shape[0] == 4
 
 
-def test_states_match_pytorch(lm):
+def test_states_match_pytorch(lm32):
     ct = pytest.importorskip("charlstm.torch", reason="python3-torch is not installed")
     import torch
-    module = ct.export(lm)
+    module = ct.export(lm32)
     for text in TEXTS[:3]:
         with torch.no_grad():
             y, _ = module.rnn(module.embed(module.encode(text, start_of_line=True)))
-        assert np.allclose(lm.states(text).chars, y[1:, 0].numpy(), atol=1e-5)
+        assert np.allclose(lm32.states(text).chars, y[1:, 0].numpy(), atol=1e-5)
 
 
 def test_score_is_the_surprisal_of_each_character(lm):
@@ -55,11 +55,11 @@ def test_score_is_the_surprisal_of_each_character(lm):
     assert s.mean() < lm.score("zqxv jjkw yqqz vvx.").mean()
 
 
-def test_states_are_what_the_lm_head_reads(lm):
+def test_states_are_what_the_lm_head_reads(lm32):
     # the library's own logits are the lm head (head.lm.weight, .bias) applied to these states
     text = "my cat ran badly."
-    t = lm.tensors()
-    chars = lm.states(text).chars
-    want = lm.logits("\n" + text)[1:]
+    t = lm32.tensors()
+    chars = lm32.states(text).chars
+    want = lm32.logits("\n" + text)[1:]
     got = chars @ t["head.lm.weight"].T + t["head.lm.bias"]
     assert np.allclose(got, want, atol=1e-4)
