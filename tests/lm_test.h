@@ -1,4 +1,4 @@
-/* Language-model training for the tests (test_lm.c, test_bidir.c): one way
+/* Language-model training for the tests (test_lm.c, test_bidir.c, test_serve.c): one way
  * to run a few steps of the training core, so the suites do not each grow
  * their own. */
 #ifndef CL_LM_TEST_H
@@ -6,6 +6,19 @@
 
 #include "cl_lmtrain.h"
 #include "cl_test.h"
+
+/* The vocabulary of cps[0..n) (every character, no cut); frees cps. */
+static inline cl_vocab lm_test_vocab(int32_t *cps, size_t n)
+{
+    cl_vocab_builder b;
+    cl_vocab v;
+    ck_assert_int_eq(cl_vocab_builder_init(&b), 0);
+    cl_vocab_builder_add(&b, cps, n);
+    ck_assert_int_eq(cl_vocab_build(&v, &b, 0, 1), 0);
+    cl_vocab_builder_free(&b);
+    free(cps);
+    return v;
+}
 
 /* Train m's language models of dirs (CL_LMTRAIN_* bits) on ids for `steps`
  * steps in total (a resumed run continues to it), batch 3 x 7, writing the

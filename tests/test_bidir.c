@@ -35,14 +35,7 @@ static cl_vocab text_vocab(void)
 {
     size_t n;
     int32_t *cps = text_cps(&n, 0);
-    cl_vocab_builder b;
-    cl_vocab v;
-    ck_assert_int_eq(cl_vocab_builder_init(&b), 0);
-    cl_vocab_builder_add(&b, cps, n);
-    ck_assert_int_eq(cl_vocab_build(&v, &b, 0, 1), 0);
-    cl_vocab_builder_free(&b);
-    free(cps);
-    return v;
+    return lm_test_vocab(cps, n);
 }
 
 static cl_encoder_config lm_encoder(int V)

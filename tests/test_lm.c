@@ -35,13 +35,7 @@ static cl_model *tiny_model(cl_cell cell, int layers, uint64_t seed)
 {
     size_t n;
     int32_t *cps = sample_cps(&n);
-    cl_vocab_builder b;
-    cl_vocab v;
-    ck_assert_int_eq(cl_vocab_builder_init(&b), 0);
-    cl_vocab_builder_add(&b, cps, n);
-    ck_assert_int_eq(cl_vocab_build(&v, &b, 0, 1), 0);
-    cl_vocab_builder_free(&b);
-    free(cps);
+    cl_vocab v = lm_test_vocab(cps, n);
     cl_encoder_config ec = {cl_vocab_size(&v), 8, {cell, 8, 16, layers, 0, 0.1f}};
     cl_text_opts to = cl_text_defaults();
     cl_rng rng;

@@ -22,6 +22,7 @@
 #include "cl_lm.h"
 #include "cl_tagger.h"
 #include "cl_test.h"
+#include "lm_test.h"
 #include "serve.h"
 
 static char model[600], url[128], out[1 << 20];
@@ -53,13 +54,7 @@ static void write_model(const char *path)
     int32_t *cps;
     size_t n;
     ck_assert_int_eq(cl_text_decode(corpus, strlen(corpus), NULL, "corpus", &cps, &n, NULL), 0);
-    cl_vocab_builder b;
-    cl_vocab v;
-    ck_assert_int_eq(cl_vocab_builder_init(&b), 0);
-    cl_vocab_builder_add(&b, cps, n);
-    ck_assert_int_eq(cl_vocab_build(&v, &b, 0, 1), 0);
-    cl_vocab_builder_free(&b);
-    free(cps);
+    cl_vocab v = lm_test_vocab(cps, n);
     cl_encoder_config ec = {cl_vocab_size(&v), 8, {CL_CELL_LSTM, 8, 16, 1, 0, 0}};
     cl_text_opts to = cl_text_defaults();
     cl_rng rng;
