@@ -72,6 +72,8 @@ static int check_config(const cl_model *m, const cl_lmtrain_config *c, const cl_
         ((dirs & CL_LMTRAIN_FORWARD) && m->enc.rnn.bidir))
         return cl_diag_set(d, CL_EINVAL, "invalid training configuration (a language model "
                                          "needs a unidirectional encoder, batch, seq >= 1)");
+    if (!(c->state_reset >= 0 && c->state_reset < 1))
+        return cl_diag_set(d, CL_EINVAL, "the state-reset probability must be in [0, 1)");
     if (cl_train_shares_check(&c->shares, c->batch, d))
         return CL_EINVAL;
     if ((train->n - 1) / ((int64_t)c->batch * c->seq) < 1)
@@ -183,6 +185,22 @@ static long task_begin_epoch(void *ctx, long epoch, cl_rng *data_rng, cl_diag *d
     return ((cl_lmtrain *)ctx)->chunks;
 }
 
+/* Zero the carried state of each stream with probability state_reset.  The
+ * state is [layer][stream][hidden] (cl_rnn's h0/c0 layout). */
+static void reset_some_streams(const cl_lmtrain *t, lm_side *s, cl_rng *rng)
+{
+    size_t H = (size_t)s->lm.enc.c.rnn.hidden, layers = s->state_n / ((size_t)t->B * H);
+    for (int b = 0; b < t->B; b++) {
+        if (cl_rng_float(rng) >= t->c.state_reset)
+            continue;
+        for (size_t l = 0; l < layers; l++) {
+            size_t at = (l * (size_t)t->B + (size_t)b) * H;
+            memset(s->h + at, 0, H * sizeof(float));
+            memset(s->cs + at, 0, H * sizeof(float));
+        }
+    }
+}
+
 /* The forward pass of one side on step i; its summed loss into *loss. */
 static int side_forward(cl_lmtrain *t, lm_side *s, long i, cl_rng *rng, double *loss,
                         cl_diag *d)
@@ -190,6 +208,8 @@ static int side_forward(cl_lmtrain *t, lm_side *s, long i, cl_rng *rng, double *
     if (i == 0) { /* a new epoch starts every stream from a zero state */
         memset(s->h, 0, s->state_n * sizeof(float));
         memset(s->cs, 0, s->state_n * sizeof(float));
+    } else if (t->c.state_reset > 0) {
+        reset_some_streams(t, s, rng);
     }
     int err = load_batch(t, s->dir, i, d);
     if (err)

@@ -152,11 +152,12 @@ static void check_resume_exact(const char *extra)
 START_TEST(resume_continues_exactly) { check_resume_exact(""); }
 END_TEST
 
-/* The regularisers' masks come from the resumed random state too. */
+/* The regularisers' masks and the streams' restarts come from the resumed
+ * random state too. */
 START_TEST(resume_continues_exactly_regularised)
 {
     check_resume_exact("--layers 2 --dropout 0.3 --locked-dropout --weight-drop 0.3 "
-                       "--embed-dropout 0.2");
+                       "--embed-dropout 0.2 --state-reset 0.3");
 }
 END_TEST
 

@@ -460,6 +460,67 @@ START_TEST(locked_output_dropout_repeats_over_time)
 }
 END_TEST
 
+/* --state-reset: before a step (not the first, which starts every stream from
+ * zero anyway) each stream's carried state is zeroed with probability p, all
+ * its layers, h and c; the other streams keep theirs.  Checked against a task
+ * without resets whose state the test zeroes by hand for the streams the
+ * same random draws pick (they come first from the step's stream). */
+static void lmtrain_of(cl_lmtrain **t, cl_model *m, const cl_ids *ids, float p)
+{
+    cl_lmtrain_config c = cl_lmtrain_defaults();
+    c.batch = 3, c.seq = 7, c.state_reset = p;
+    cl_diag d = {{0}};
+    ck_assert_msg(cl_lmtrain_create(t, m, &c, ids, NULL, &d) == 0, "%s", d.msg);
+}
+
+START_TEST(state_reset_zeroes_whole_streams)
+{
+    size_t n;
+    int32_t *cps = sample_cps(&n);
+    cl_model *m = tiny_model(CL_CELL_LSTM, 2, 3);
+    cl_ids ids;
+    ck_assert_int_eq(cl_ids_from_cps(&ids, cps, (int64_t)n, &m->vocab, NULL), 0);
+    cl_lmtrain *a, *b;
+    float p = 0.5f;
+    lmtrain_of(&a, m, &ids, p);
+    lmtrain_of(&b, m, &ids, 0);
+    cl_train_task ta = cl_lmtrain_task(a), tb = cl_lmtrain_task(b);
+    cl_rng ra, rb;
+    cl_rng_seed(&ra, 11);
+    double la, lb, ca, cb;
+    cl_diag d = {{0}};
+    int B = 3, H = 16, layers = 2, resets = 0, kept = 0;
+    for (long i = 0; i < 6; i++) {
+        rb = ra;
+        int reset[3] = {0, 0, 0};
+        for (int s = 0; s < B && i > 0; s++)
+            reset[s] = cl_rng_float(&rb) < p;
+        size_t na, nb;
+        float *sa = ta.state(ta.ctx, &na), *sb = tb.state(tb.ctx, &nb);
+        ck_assert_uint_eq(na, nb);
+        ck_assert_uint_eq(na, 2 * (size_t)layers * B * H);
+        for (int s = 0; s < B; s++) {
+            resets += reset[s], kept += i > 0 && !reset[s];
+            for (int l = 0; reset[s] && l < 2 * layers; l++) /* h then c, layer by layer */
+                memset(sb + ((size_t)l * B + s) * H, 0, H * sizeof(float));
+        }
+        ck_assert_msg(ta.step(ta.ctx, i, &ra, &la, &ca, &d) == 0, "%s", d.msg);
+        ck_assert_msg(tb.step(tb.ctx, i, &rb, &lb, &cb, &d) == 0, "%s", d.msg);
+        ck_assert_msg(la == lb && ca == cb, "step %ld: loss %.9g vs %.9g", i, la, lb);
+        ck_assert_mem_eq(sa, sb, na * sizeof(float));
+    }
+    ck_assert_msg(resets > 0 && kept > 0, "the draws must both reset and keep (%d, %d)", resets,
+                  kept);
+    cl_lmtrain_free(a), cl_lmtrain_free(b);
+    cl_lmtrain_config c = cl_lmtrain_defaults();
+    c.state_reset = 1;
+    ck_assert_int_eq(cl_lmtrain_create(&a, m, &c, &ids, NULL, &d), CL_EINVAL);
+    cl_ids_release(&ids);
+    cl_model_free(m);
+    free(cps);
+}
+END_TEST
+
 Suite *suite_lm(void)
 {
     Suite *s = suite_create("lm");
@@ -483,6 +544,7 @@ Suite *suite_lm(void)
     tcase_add_test(sample, engine_follows_float32_1layer);
     tcase_add_test(sample, engine_follows_float32_3layers);
     tcase_add_test(sample, engine_declines_gru);
+    tcase_add_test(train, state_reset_zeroes_whole_streams);
     suite_add_tcase(s, sample);
     return s;
 }

@@ -136,9 +136,10 @@ static int train_resolve(const cli_command *cmd, train_opts *o)
     if (o->task != CMD_TASK_LM && o->direction != DIRECTION_FORWARD)
         return cli_usage_error(cmd, "--direction applies to --task lm only (a tagger trained "
                                     "with --init reads every language model of the file)");
-    if (o->task != CMD_TASK_LM && (o->locked_dropout || o->weight_drop > 0 || o->embed_dropout > 0))
-        return cli_usage_error(cmd, "--locked-dropout, --weight-drop and --embed-dropout apply "
-                                    "to --task lm only");
+    if (o->task != CMD_TASK_LM && (o->locked_dropout || o->weight_drop > 0 ||
+                                   o->embed_dropout > 0 || o->state_reset > 0))
+        return cli_usage_error(cmd, "--locked-dropout, --weight-drop, --embed-dropout and "
+                                    "--state-reset apply to --task lm only");
     resolve_task_defaults(o);
     if (o->seed == 0 && getrandom(&o->seed, sizeof o->seed, 0) == (ssize_t)sizeof o->seed) {
         o->seed &= 0x7fffffffffffL; /* printable, and positive as the option requires */
@@ -158,7 +159,7 @@ static const char *const kept_opts[] = {
     "replace-invalid", "layers", "hidden", "emb", "cell", "bidir", "no-bidir", "dropout", "batch",
     "seq", "seed", "column", "no-affixes", "ema", "freeze", "class-weights", "ngram", "deterministic",
     "ngram-bits", "ngram-dropout", "locked-dropout", "weight-drop", "embed-dropout", "direction",
-    NULL};
+    "state-reset", NULL};
 /* Not part of a run: where it is read from and written to. */
 static const char *const unstored_opts[] = {"output", "init", "resume", "log", "quiet",
                                             "progress", "valid", "train", NULL};
@@ -386,6 +387,10 @@ static int train_parse(train_opts *o, int argc, char **argv, cl_ckpt **ck)
         {"embed-dropout", 0, CLI_FLOAT, &o->embed_dropout, "F",
          .help = "drop this fraction of the characters of the vocabulary from each training "
          "step, every occurrence at once (lm)", .min = 0, .max = 0.95},
+        {"state-reset", 0, CLI_FLOAT, &o->state_reset, "F",
+         .help = "lm: restart each stream from a zero state before a step with probability F, "
+         "so the model learns to read from a zero state anywhere in the text, as evaluation, "
+         "generation and --windows do", .min = 0, .max = 0.5},
 
         {.type = CLI_SECTION, .help = "Optimisation:"},
         {"batch", 0, CLI_INT, &o->batch, "N", .help = "parallel streams (lm) or sentences per step",

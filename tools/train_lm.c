@@ -174,6 +174,7 @@ static int run_task(lm_run *r, const cl_ids *train, const cl_ids *dev, const cl_
     c.batch = o->batch, c.seq = o->seq, c.threads = o->threads;
     c.shares = train_job_shares(o);
     c.reg = (cl_encoder_reg){{o->locked_dropout, (float)o->weight_drop}, (float)o->embed_dropout};
+    c.state_reset = (float)o->state_reset;
     c.dirs = (wants(o, CL_LM_FORWARD) ? CL_LMTRAIN_FORWARD : 0) |
              (wants(o, CL_LM_BACKWARD) ? CL_LMTRAIN_BACKWARD : 0);
     cl_diag d = {{0}};

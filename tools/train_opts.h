@@ -32,6 +32,7 @@ typedef struct {
      * whole characters dropped from a pass */
     int locked_dropout;
     double weight_drop, embed_dropout;
+    double state_reset;     /* lm: chance a stream restarts from a zero state at a step */
     /* optimisation */
     int batch, seq;
     double lr, lr_decay, clip;
