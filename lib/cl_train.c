@@ -54,6 +54,7 @@ struct cl_trainer {
     double t0, run_train_s, run_comm_s, eval_seconds, last_report, items0;
     long run_start;
     cl_train_stats st;
+    int spikes;            /* steps in a row passed over as loss spikes (skip_spike) */
 };
 
 cl_train_config cl_train_defaults(void)
@@ -938,6 +939,25 @@ static int step_grads(cl_trainer *t, double *loss, double *count, cl_diag *d)
     return err;
 }
 
+/* A step whose loss is beyond CL_TRAIN_DIVERGED times chance is not applied
+ * (its batch is passed over, as large-model training passes over loss
+ * spikes): one such batch is a transient (seen: a classifier's naive Bayes
+ * evidence confidently wrong on one batch at step 24 of a fold), while
+ * CL_TRAIN_SPIKES in a row mean the weights themselves went wrong, and
+ * training stops before anything more is updated or saved. */
+static int skip_spike(cl_trainer *t, double mean_loss, cl_diag *d)
+{
+    if (++t->spikes >= CL_TRAIN_SPIKES)
+        return cl_diag_set(d, CL_ENONFINITE, "step %ld: the training loss %.4g is more than %g "
+                           "times that of a uniform guess (%.4g), %d steps in a row; nothing was "
+                           "updated or saved after step %ld", t->step + 1, mean_loss,
+                           CL_TRAIN_DIVERGED, t->task.chance, t->spikes,
+                           t->step - (t->spikes - 1));
+    t->st.skipped++;
+    t->step++, t->epoch_step++;
+    return CL_OK;
+}
+
 static int take_step(cl_trainer *t, cl_diag *d)
 {
     double loss = 0, count = 0;
@@ -947,10 +967,8 @@ static int take_step(cl_trainer *t, cl_diag *d)
     if (!isfinite(loss))
         return non_finite(t, "training loss", loss, d);
     if (t->task.chance > 0 && count > 0 && loss / count > CL_TRAIN_DIVERGED * t->task.chance)
-        return cl_diag_set(d, CL_ENONFINITE, "step %ld: the training loss %.4g is more than %g "
-                           "times that of a uniform guess (%.4g); nothing was updated or saved "
-                           "after step %ld", t->step + 1, loss / count, CL_TRAIN_DIVERGED,
-                           t->task.chance, t->step);
+        return skip_spike(t, loss / count, d);
+    t->spikes = 0;
     double norm = clip_grads(t);
     if (!isfinite(norm))
         return non_finite(t, "gradient norm", norm, d);

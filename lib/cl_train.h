@@ -23,8 +23,9 @@
  *     saved, the schedule and the limits; a resumed run ends with the same
  *     files, byte for byte, as an uninterrupted one (same thread count);
  *   - divergence safety: a non-finite loss, gradient norm or evaluation, or
- *     a loss far beyond a uniform guess, stops training with CL_ENONFINITE
- *     before anything is updated or saved;
+ *     a loss far beyond a uniform guess CL_TRAIN_SPIKES steps in a row,
+ *     stops training with CL_ENONFINITE before anything more is updated or
+ *     saved; a lone step beyond it is passed over (stats.skipped);
  *   - gradient accumulation (several batches per optimizer step) and
  *     data-parallel training over a communicator (cl_dist): each of N ranks
  *     runs this loop on the same model, its task computes its share of every
@@ -144,8 +145,9 @@ typedef struct {
      * the "task" section) and restores in place; NULL: none. */
     float *(*state)(void *ctx, size_t *n);
     /* Loss per item of a uniform guess (ln of the number of outcomes), or 0.
-     * A step whose mean loss exceeds CL_TRAIN_DIVERGED times it has
-     * diverged (finite but exploding, as with a far too high lr). */
+     * A step whose mean loss exceeds CL_TRAIN_DIVERGED times it is a
+     * spike; CL_TRAIN_SPIKES in a row have diverged (finite but exploding,
+     * as with a far too high lr). */
     double chance;
     /* With config.shares, when a process computes k > 1 parts of each
      * batch (shares / ranks): the next step computes its part i (0 <= i
@@ -159,6 +161,9 @@ typedef struct {
 } cl_train_task;
 
 #define CL_TRAIN_DIVERGED 3.0
+/* A step beyond it is passed over (its batch not applied, the step
+ * counted); this many in a row stop training with CL_ENONFINITE. */
+#define CL_TRAIN_SPIKES 4
 
 /* ==== progress and files ================================================= */
 
@@ -184,6 +189,7 @@ typedef struct {
     long run_steps;
     double items_per_sec;   /* this run's training throughput */
     double eta;             /* seconds to the nearest limit, NAN if none */
+    long skipped;           /* this run's steps passed over as loss spikes */
 } cl_train_stats;
 
 typedef struct {

@@ -118,6 +118,82 @@ END_TEST
 START_TEST(nan_loss_stops_before_the_update) { run_toy(3, CL_ENONFINITE); }
 END_TEST
 
+/* Loss spikes: calls [from, to) of the toy report 100 times chance and a
+ * gradient of its own. */
+typedef struct {
+    toy_task k;
+    long from, to;
+} spiky_task;
+
+#define SPIKY_CHANCE 1e4 /* far above the toy's own loss */
+
+static int spiky_step(void *ctx, long i, cl_rng *rng, double *loss, double *count, cl_diag *d)
+{
+    spiky_task *s = ctx;
+    long call = s->k.steps;
+    int err = toy_step(&s->k, i, rng, loss, count, d);
+    if (call >= s->from && call < s->to) {
+        *loss = 100 * SPIKY_CHANCE;
+        for (size_t j = 0; j < s->k.m->params.n_train; j++)
+            s->k.m->params.g[j] = -1e6f;
+    }
+    return err;
+}
+
+/* The weights after `steps` steps with spikes at calls [from, to). */
+static float *spiky_run(long steps, long from, long to, int want_err, long want_skipped,
+                        char *msg, size_t msg_size)
+{
+    cl_model *m = toy_model();
+    spiky_task s = {{m, -1, 0}, from, to};
+    cl_train_task task = {&s, "spiky", NULL, toy_begin, spiky_step, NULL, NULL, SPIKY_CHANCE,
+                          NULL, NULL};
+    cl_train_group g[1] = {{0, m->params.n_train, 0.1f, 0}};
+    cl_train_config c = cl_train_defaults();
+    c.max_steps = steps;
+    cl_trainer *t;
+    cl_diag d = {{0}};
+    ck_assert_int_eq(cl_trainer_create(&t, m, &c, g, 1, &task, NULL, &d), 0);
+    int err = cl_trainer_run(t, NULL, &d);
+    ck_assert_msg(err == want_err, "%d: %s", err, d.msg);
+    ck_assert_int_eq(cl_trainer_stats(t)->skipped, want_skipped);
+    snprintf(msg, msg_size, "%s", d.msg);
+    float *w = malloc(m->params.n_train * sizeof *w);
+    memcpy(w, m->params.w, m->params.n_train * sizeof *w);
+    cl_trainer_free(t);
+    cl_model_free(m);
+    return w;
+}
+
+/* A lone spike is passed over (the run = one without that step's update);
+ * CL_TRAIN_SPIKES in a row stop training with the weights of the last good
+ * step. */
+START_TEST(loss_spikes_are_passed_over_and_streaks_stop)
+{
+    char msg[512];
+    size_t n;
+    {
+        cl_model *m = toy_model();
+        n = m->params.n_train;
+        cl_model_free(m);
+    }
+    float *clean19 = spiky_run(19, -1, -1, CL_OK, 0, msg, sizeof msg);
+    float *last_spiked = spiky_run(20, 19, 20, CL_OK, 1, msg, sizeof msg);
+    ck_assert_mem_eq(last_spiked, clean19, n * sizeof(float));
+    float *clean5 = spiky_run(5, -1, -1, CL_OK, 0, msg, sizeof msg);
+    float *streak = spiky_run(20, 5, 5 + CL_TRAIN_SPIKES, CL_ENONFINITE, CL_TRAIN_SPIKES - 1,
+                              msg, sizeof msg);
+    ck_assert_mem_eq(streak, clean5, n * sizeof(float));
+    ck_assert_msg(strstr(msg, "4 steps in a row; nothing was updated or saved after step 5"),
+                  "%s", msg);
+    /* short of a streak: passed over, the run goes on */
+    float *clean17 = spiky_run(17, -1, -1, CL_OK, 0, msg, sizeof msg);
+    float *three = spiky_run(20, 17, 20, CL_OK, CL_TRAIN_SPIKES - 1, msg, sizeof msg);
+    ck_assert_mem_eq(three, clean17, n * sizeof(float));
+    free(clean19), free(last_spiked), free(clean5), free(streak), free(clean17), free(three);
+}
+END_TEST
+
 /* Batch i pulls w towards i with mean gradient w - i over i + 1 items. */
 static int toy_counted_step(void *ctx, long i, cl_rng *rng, double *loss, double *count,
                             cl_diag *d)
@@ -422,6 +498,7 @@ Suite *suite_train_core(void)
     tcase_add_test(tc, schedule_warmup_step_and_cosine);
     tcase_add_test(tc, frozen_group_stays_trained_group_moves);
     tcase_add_test(tc, nan_loss_stops_before_the_update);
+    tcase_add_test(tc, loss_spikes_are_passed_over_and_streaks_stop);
     tcase_add_test(tc, accumulated_gradient_is_the_mean_over_items);
     tcase_add_test(tc, shares_cover_the_batch);
     suite_add_tcase(s, tc);

@@ -163,6 +163,9 @@ static void summary(const job_run *r, const cl_train_stats *s)
     /* one line for scripts and benchmarks */
     fprintf(stderr, "train %s/s: %.0f (%ld steps, %.1f s in training steps); peak memory %.0f MB\n",
             j->unit, s->items_per_sec, s->run_steps, s->run_train_seconds, ru.ru_maxrss / 1024.0);
+    if (s->skipped > 0)
+        fprintf(stderr, "charlstm " CMD ": %ld step(s) passed over: a batch's loss was more than "
+                "%g times that of a uniform guess\n", s->skipped, CL_TRAIN_DIVERGED);
     if (j->o->dist->size > 1 && s->run_train_seconds > 0)
         fprintf(stderr, "waiting for the gradient sums over %d processes: %.1f s, %.1f %% of the "
                 "training steps\n", j->o->dist->size, s->run_comm_seconds,
