@@ -80,6 +80,8 @@ int cl_annotator_create(cl_annotator **out, cl_model *m, cl_diag *d)
         return CL_ENOMEM;
     cl_tagger_corpus_init(&a->corpus);
     int err = cl_tagger_create(&a->tagger, m, d);
+    if (!err) /* it tags, never trains */
+        cl_tagger_set_inference(a->tagger);
     err = err ? err : cl_tok_create(&a->tok, d);
     err = err ? err : cl_seg_create(&a->seg, &cl_tagger_config_of(a->tagger)->seg, d);
     if (err) {
@@ -353,13 +355,17 @@ static int by_length(const void *x, const void *y, void *start)
 
 /* Room for any batch of ordinary sentences from the start, as
  * cl_tagger_evaluate makes: growing the workspace batch after batch would
- * zero fresh pages again at every step (twice the tagging time). */
+ * zero fresh pages again at every step (twice the tagging time).  Word
+ * positions (longest sentence x sentences, a product) twice the words of a
+ * batch: batches hold sentences of similar length, so little padding (80 x
+ * `batch` positions, 10 times as many, took a fifth of tagging's CPU time
+ * to zero); the text of LM features 8 x 80 characters per sentence. */
 static int reserve_typical(cl_tagger *t, int batch)
 {
     const cl_tagger_config *c = cl_tagger_config_of(t);
-    int Tw = 80;
+    int Tw = (2 * BATCH_WORDS + batch - 1) / batch;
     return cl_tagger_ws_reserve(t, BATCH_WORDS, batch, c->max_word_chars, Tw,
-                                cl_tagger_reads_lm(c) ? 8 * Tw : 1);
+                                cl_tagger_reads_lm(c) ? 8 * 80 : 1);
 }
 
 /* How many of the n sentences order[0..n) go in the next batch. */
@@ -425,10 +431,13 @@ int cl_annotate_tag(cl_annotator *a, cl_ann_doc *doc, int first, int batch, int 
         a->order[k] = (int)k;
     if (!err) /* batches of similar length waste least work */
         qsort_r(a->order, ns, sizeof *a->order, by_length, c->start);
+    /* each distinct word of the chunk once (its char BiLSTM, its projection) */
+    err = err ? err : cl_tagger_types_begin(a->tagger, x, 0);
     for (int k = 0, m; !err && k < (int)ns; k += m) {
         m = batch_size(c->start, a->order + k, (int)ns - k, batch);
         err = cl_tagger_predict_probs(a->tagger, x, a->order + k, m, a->tags, a->probs);
     }
+    cl_tagger_types_end(a->tagger);
     cl_tagger_data_free(x);
     return err ? err : store(a, doc, first, ntags, with_probs);
 }

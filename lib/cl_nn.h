@@ -69,10 +69,15 @@ int cl_rnn_init(const cl_rnn_config *c, float *params, cl_rng *rng);
 
 #define CL_NN_DECLARE(real, S)                                                                 \
     typedef struct cl_rnn##S cl_rnn##S;                                                          \
-    /* Workspace for sequences of up to max_T steps and max_B streams; caller frees            \
+    /* Workspace for up to max_T x max_B positions: T steps of B <= max_B streams with       \
+     * T x B <= max_T x max_B (every buffer is sized by that product); caller frees             \
      * with cl_rnn_free. Allocates everything the forward and backward passes need, and         \
      * picks the gate kernels for the CPU (cl_isa.h; CL_EISA: CHARLSTM_ISA's is absent). */     \
     int cl_rnn_create##S(cl_rnn##S **out, const cl_rnn_config *c, int max_T, int max_B);       \
+    /* The same for inference only: forward with train 0 (train 1: CL_EINVAL), no backward;   \
+     * without the buffers backward needs (about half the memory, all of it zeroed). */       \
+    int cl_rnn_create_inference##S(cl_rnn##S **out, const cl_rnn_config *c, int max_T,        \
+                                   int max_B);                                                 \
     void cl_rnn_free##S(cl_rnn##S *r);                                                          \
     /* OpenMP threads for the recurrence and the large products (rows split among             \
      * them, each running single-threaded OpenBLAS products); 1 by default.  Give              \
@@ -102,6 +107,14 @@ int cl_rnn_init(const cl_rnn_config *c, float *params, cl_rng *rng);
                                 const real *h0, const real *c0, real *Y, real *hT, real *cT,  \
                                 int train, cl_rng *rng);                                       \
     const real *cl_rnn_gates0_grad##S(const cl_rnn##S *r);                                     \
+    /* P [n, G*H] = X [n, I] W_ih0^T (no bias): layer 0's input projection of n rows         \
+     * (n <= max_T * max_B; layer 0, first direction), as cl_rnn_forward computes it, for      \
+     * callers of cl_rnn_forward_gates that project fewer rows than they run (each distinct    \
+     * word once).  convert 0 reuses the bfloat16 copy of W_ih the previous call with          \
+     * convert 1 made (frozen weights; the copy is the stack's own: cl_rnn_forward redoes      \
+     * it).  0, CL_EINVAL or an error of the products. */                                      \
+    int cl_rnn_project0##S(cl_rnn##S *r, const real *params, int n, const real *X, real *P,   \
+                           int convert);                                                       \
     /* Backward through the last training forward: dY [T,B,H*dirs]; dhT, dcT gradients        \
      * w.r.t. the final states or NULL.  grads += dL/dparams; dX [T,B,I], dh0, dc0 are          \
      * written when not NULL. */                                                               \

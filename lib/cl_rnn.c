@@ -204,6 +204,7 @@ struct RNN {
     int max_T, max_B, G, D;
     int threads;       /* for the step loops and OpenBLAS; see row_threads() */
     int T, B, trained; /* shape of the last forward; whether it kept caches */
+    int infer;         /* created for inference: no backward buffers, no training forward */
     const real *x0;    /* layer-0 input of the last forward (caller keeps it); NULL when
                           the caller wrote layer 0's input projection (cl_rnn_forward_gates) */
     CL_R(rnn_cache) * cache; /* [layers * dirs] */
@@ -335,24 +336,31 @@ static int alloc_layers(RNN *r)
     return CL_OK;
 }
 
-static int alloc_scratch(RNN *r)
+/* What backward needs besides the forward's caches (not for inference). */
+static int alloc_backward(RNN *r)
 {
     size_t TB = (size_t)r->max_T * r->max_B, H = r->c.hidden, GH = (size_t)r->G * H;
     size_t wide = (size_t)(r->c.input > r->D * (int)H ? r->c.input : r->D * (int)H);
     r->dG = ws_alloc(TB * GH);
     r->dGh = r->c.cell == CL_CELL_GRU ? ws_alloc(TB * GH) : NULL; /* LSTM reuses dG */
+    r->dx[0] = ws_alloc(TB * wide);
+    r->dx[1] = ws_alloc(TB * wide);
+    return r->dG && r->dx[0] && r->dx[1] && (r->c.cell == CL_CELL_LSTM || r->dGh) ? CL_OK
+                                                                                   : CL_ENOMEM;
+}
+
+static int alloc_scratch(RNN *r)
+{
+    size_t H = r->c.hidden, GH = (size_t)r->G * H;
     r->gh = ws_alloc((size_t)r->max_B * GH);
     r->dh = ws_alloc((size_t)r->max_B * H);
     r->dc = ws_alloc((size_t)r->max_B * H);
-    r->dx[0] = ws_alloc(TB * wide);
-    r->dx[1] = ws_alloc(TB * wide);
-    return r->dG && r->gh && r->dh && r->dc && r->dx[0] && r->dx[1] &&
-                   (r->c.cell == CL_CELL_LSTM || r->dGh)
-               ? CL_OK
-               : CL_ENOMEM;
+    if (!r->gh || !r->dh || !r->dc)
+        return CL_ENOMEM;
+    return r->infer ? CL_OK : alloc_backward(r);
 }
 
-int CL_R(cl_rnn_create)(RNN **out, const cl_rnn_config *c, int max_T, int max_B)
+static int create(RNN **out, const cl_rnn_config *c, int max_T, int max_B, int infer)
 {
     *out = NULL;
     if (cl_rnn_validate(c) || max_T < 1 || max_B < 1)
@@ -363,7 +371,7 @@ int CL_R(cl_rnn_create)(RNN **out, const cl_rnn_config *c, int max_T, int max_B)
     r->c = *c;
     r->max_T = max_T, r->max_B = max_B;
     r->G = cl_rnn_gates(c->cell), r->D = cl_rnn_dirs(c);
-    r->threads = 1;
+    r->threads = 1, r->infer = infer;
 #if !defined(CL_DOUBLE) && !defined(CL_WIDE)
     int err = cl_kern_select(&r->kern);
 #else
@@ -378,6 +386,16 @@ int CL_R(cl_rnn_create)(RNN **out, const cl_rnn_config *c, int max_T, int max_B)
     }
     *out = r;
     return CL_OK;
+}
+
+int CL_R(cl_rnn_create)(RNN **out, const cl_rnn_config *c, int max_T, int max_B)
+{
+    return create(out, c, max_T, max_B, 0);
+}
+
+int CL_R(cl_rnn_create_inference)(RNN **out, const cl_rnn_config *c, int max_T, int max_B)
+{
+    return create(out, c, max_T, max_B, 1);
 }
 
 void CL_R(cl_rnn_set_threads)(RNN *r, int threads) { r->threads = threads > 0 ? threads : 1; }
@@ -436,11 +454,13 @@ static int alloc_bf16(RNN *r)
     r->w16 = bf16_list(LD, w16_size, r);
     r->x16 = bf16_list(r->c.layers, x16_size, r);
     r->hs16 = bf16_list(LD, hs16_size, r);
+    if (!r->w16 || !r->x16 || !r->hs16)
+        return CL_ENOMEM;
+    if (r->infer)
+        return CL_OK;
     r->dG16 = bf16_alloc(TBG);
     r->dGh16 = r->c.cell == CL_CELL_GRU ? bf16_alloc(TBG) : NULL;
-    return r->w16 && r->x16 && r->hs16 && r->dG16 && (r->c.cell == CL_CELL_LSTM || r->dGh16)
-               ? CL_OK
-               : CL_ENOMEM;
+    return r->dG16 && (r->c.cell == CL_CELL_LSTM || r->dGh16) ? CL_OK : CL_ENOMEM;
 }
 
 /* W_hh of every block in oneDNN's layout, for the step products: [nb, H] x
@@ -488,7 +508,7 @@ cl_precision cl_rnn_precision(const RNN *r)
     return r->mm ? cl_mm_precision(r->mm) : CL_PREC_FP32;
 }
 
-static int use_bf16(const RNN *r) { return r->mm && r->dG16; }
+static int use_bf16(const RNN *r) { return r->mm && r->w16; }
 
 void cl_rnn_report_to(RNN *r, const cl_params *p) { r->report = p; }
 
@@ -728,9 +748,11 @@ static void layer_to_bf16(RNN *r, const real *params, int l, const real *x)
 {
     for (int d = 0; d < r->D; d++) {
         CL_R(rnn_job) j = job_at(r, params, l, d, NULL);
-        size_t GH = (size_t)r->G * r->c.hidden;
-        /* W_ih and W_hh are adjacent in the parameters, as in the copy */
-        copy16(r, (uint16_t *)j.wih16, j.w.wih, GH * ((size_t)j.w.in + r->c.hidden));
+        size_t GH = (size_t)r->G * r->c.hidden, skip = x ? 0 : GH * (size_t)j.w.in;
+        /* W_ih and W_hh are adjacent in the parameters, as in the copy; layer 0
+         * of cl_rnn_forward_gates (x NULL) reads no W_ih, forward or backward */
+        copy16(r, j.wih16 ? (uint16_t *)j.wih16 + skip : NULL, j.w.wih + skip,
+               GH * ((size_t)j.w.in + r->c.hidden) - skip);
         pack_whh(r, &j, j.pk_f);
         if (x && d == 0)
             copy16(r, (uint16_t *)j.x16, x, (size_t)r->T * r->B * j.w.in);
@@ -803,7 +825,9 @@ static int forward(RNN *r, const real *params, int T, int B, const real *X, cons
                    const real *c0, real *Y, real *hT, real *cT, int train, cl_rng *rng)
 {
     r->wd_on = train && r->wdrop > 0;
-    if (T < 1 || B < 1 || T > r->max_T || B > r->max_B ||
+    if (train && r->infer)
+        return CL_EINVAL;
+    if (T < 1 || B < 1 || (size_t)T * B > (size_t)r->max_T * r->max_B || B > r->max_B ||
         (((train && r->c.dropout > 0 && r->c.layers > 1) || r->wd_on) && !rng))
         return CL_EINVAL;
     int H = r->c.hidden, D = r->D;
@@ -848,6 +872,26 @@ int CL_R(cl_rnn_forward_gates)(RNN *r, const real *params, int T, int B, const r
 }
 
 const real *CL_R(cl_rnn_gates0_grad)(const RNN *r) { return r->x0 ? NULL : r->dG; }
+
+int CL_R(cl_rnn_project0)(RNN *r, const real *params, int n, const real *X, real *P,
+                         int convert)
+{
+    if (n < 1 || (size_t)n > (size_t)r->max_T * r->max_B)
+        return CL_EINVAL;
+    CL_R(rnn_block) w = block_at(&r->c, params, 0, 0);
+    int GH = r->G * r->c.hidden;
+    uint16_t *w16 = NULL, *x16 = NULL;
+#ifndef CL_DOUBLE
+    if (use_bf16(r))
+        w16 = r->w16[0], x16 = r->x16[0];
+#endif
+    if (convert)
+        copy16(r, w16, w.wih, (size_t)GH * w.in);
+    copy16(r, x16, X, (size_t)n * w.in);
+    r->err = 0;
+    prod(r, r->threads, 'N', 'T', n, GH, w.in, X, x16, w.wih, w16, 0, P);
+    return r->err;
+}
 
 /* ==== one layer, one direction: backward =================================== */
 

@@ -28,6 +28,7 @@ struct SEQ {
     cl_rnn_config c;
     int max_T, max_B, D, H;
     int T, B, trained, dropped; /* last forward: shape, kept caches, used masks */
+    int infer;                  /* created for inference only (no backward buffers) */
     int *len;                   /* [max_B] lengths of the last forward */
     RNN **rnn;                  /* [layers * dirs] one-layer unidirectional runs */
     real **xf, **xr;            /* [layers] layer input [T,B,I_l], and per-sequence reversed */
@@ -80,7 +81,9 @@ static int alloc_layers(SEQ *r)
     for (int l = 0; l < L; l++) {
         cl_rnn_config s = sub_config(r, l);
         for (int d = 0; d < r->D; d++) {
-            int err = CL_R(cl_rnn_create)(&r->rnn[l * r->D + d], &s, r->max_T, r->max_B);
+            RNN **rd = &r->rnn[l * r->D + d];
+            int err = r->infer ? CL_R(cl_rnn_create_inference)(rd, &s, r->max_T, r->max_B)
+                               : CL_R(cl_rnn_create)(rd, &s, r->max_T, r->max_B);
             if (err)
                 return err;
             /* OpenMP's thread count, as the tools set it (cli_threads). */
@@ -90,7 +93,7 @@ static int alloc_layers(SEQ *r)
         r->xr[l] = r->D == 2 ? ws_alloc(TB * s.input) : NULL;
         if (!r->xf[l] || (r->D == 2 && !r->xr[l]))
             return CL_ENOMEM;
-        if (l > 0 && r->c.dropout > 0 && !(r->mask[l] = ws_alloc(TB * DH)))
+        if (l > 0 && r->c.dropout > 0 && !r->infer && !(r->mask[l] = ws_alloc(TB * DH)))
             return CL_ENOMEM;
     }
     return CL_OK;
@@ -102,11 +105,15 @@ static int alloc_scratch(SEQ *r)
     size_t wide = (size_t)r->c.input > DH ? (size_t)r->c.input : DH;
     r->len = calloc(r->max_B, sizeof *r->len);
     r->cat = ws_alloc(TB * DH), r->yd = ws_alloc(TB * r->H);
+    if (!r->len || !r->cat || !r->yd)
+        return CL_ENOMEM;
+    if (r->infer) /* the gradients between layers are backward's */
+        return CL_OK;
     r->dy = ws_alloc(TB * wide), r->dx = ws_alloc(TB * wide), r->dxr = ws_alloc(TB * wide);
-    return r->len && r->cat && r->yd && r->dy && r->dx && r->dxr ? CL_OK : CL_ENOMEM;
+    return r->dy && r->dx && r->dxr ? CL_OK : CL_ENOMEM;
 }
 
-int CL_R(cl_seqrnn_create)(SEQ **out, const cl_rnn_config *c, int max_T, int max_B)
+static int create(SEQ **out, const cl_rnn_config *c, int max_T, int max_B, int infer)
 {
     *out = NULL;
     if (cl_rnn_validate(c) || max_T < 1 || max_B < 1)
@@ -116,6 +123,7 @@ int CL_R(cl_seqrnn_create)(SEQ **out, const cl_rnn_config *c, int max_T, int max
         return CL_ENOMEM;
     r->c = *c;
     r->max_T = max_T, r->max_B = max_B, r->D = cl_rnn_dirs(c), r->H = c->hidden;
+    r->infer = infer;
     int err = alloc_layers(r);
     if (!err)
         err = alloc_scratch(r);
@@ -125,6 +133,16 @@ int CL_R(cl_seqrnn_create)(SEQ **out, const cl_rnn_config *c, int max_T, int max
     }
     *out = r;
     return CL_OK;
+}
+
+int CL_R(cl_seqrnn_create)(SEQ **out, const cl_rnn_config *c, int max_T, int max_B)
+{
+    return create(out, c, max_T, max_B, 0);
+}
+
+int CL_R(cl_seqrnn_create_inference)(SEQ **out, const cl_rnn_config *c, int max_T, int max_B)
+{
+    return create(out, c, max_T, max_B, 1);
 }
 
 #ifndef CL_DOUBLE
@@ -215,14 +233,43 @@ static void layer_input(SEQ *r, int l, const real *X, cl_rng *rng)
         seq_copy(r, view(r->xr[l], in, 0), view(r->xf[l], in, 0), in, 1, 0);
 }
 
-/* Runs layer l's directions and gathers their outputs into cat [T,B,D*H]. */
-static int layer_forward(SEQ *r, const real *params, int l, int train)
+/* Layer 0's gate inputs g [T,B,G*H] of one direction from table rows idx
+ * (see cl_seqrnn_forward_table): per sequence reversed for the reverse
+ * direction, as its input would be; padded steps zero, as a zero input row
+ * projects to. */
+static void gates_from_table(const SEQ *r, real *g, const real *P, const int *idx, int reverse)
+{
+    size_t GH = (size_t)cl_rnn_gates(r->c.cell) * r->H;
+    for (int t = 0; t < r->T; t++)
+        for (int b = 0; b < r->B; b++) {
+            real *o = g + ((size_t)t * r->B + b) * GH;
+            if (t >= r->len[b]) {
+                memset(o, 0, GH * sizeof(real));
+                continue;
+            }
+            int s = reverse ? r->len[b] - 1 - t : t;
+            memcpy(o, P + (size_t)idx[(size_t)s * r->B + b] * GH, GH * sizeof(real));
+        }
+}
+
+/* Runs layer l's directions and gathers their outputs into cat [T,B,D*H];
+ * with a table P (layer 0, inference), its projections instead of the input. */
+static int layer_forward(SEQ *r, const real *params, int l, int train, const real *P,
+                         size_t dstride, const int *idx)
 {
     int H = r->H, DH = r->D * H;
     for (int d = 0; d < r->D; d++) {
-        const real *x = d ? r->xr[l] : r->xf[l];
-        int err = CL_R(cl_rnn_forward)(r->rnn[l * r->D + d], block(r, params, l, d), r->T, r->B,
-                                       x, NULL, NULL, r->yd, NULL, NULL, train, NULL);
+        RNN *rd = r->rnn[l * r->D + d];
+        int err;
+        if (P) {
+            gates_from_table(r, CL_R(cl_rnn_gates0)(rd), P + d * dstride, idx, d);
+            err = CL_R(cl_rnn_forward_gates)(rd, block(r, params, l, d), r->T, r->B, NULL, NULL,
+                                             r->yd, NULL, NULL, 0, NULL);
+        } else {
+            err = CL_R(cl_rnn_forward)(rd, block(r, params, l, d), r->T, r->B,
+                                       d ? r->xr[l] : r->xf[l], NULL, NULL, r->yd, NULL, NULL,
+                                       train, NULL);
+        }
         if (err)
             return err;
         seq_copy(r, view(r->cat, DH, d * H), view(r->yd, H, 0), H, d, 0);
@@ -242,9 +289,17 @@ static void gather_last(const SEQ *r, const real *Y, real *last)
     }
 }
 
+/* The top layer's outputs into Y and, when asked, the final states. */
+static void output(const SEQ *r, real *Y, real *last)
+{
+    memcpy(Y, r->cat, (size_t)r->T * r->B * r->D * r->H * sizeof(real));
+    if (last)
+        gather_last(r, Y, last);
+}
+
 static int check_shape(const SEQ *r, int T, int B, const int *len)
 {
-    if (T < 1 || B < 1 || T > r->max_T || B > r->max_B || !len)
+    if (T < 1 || B < 1 || (size_t)T * B > (size_t)r->max_T * r->max_B || B > r->max_B || !len)
         return CL_EINVAL;
     for (int b = 0; b < B; b++)
         if (len[b] < 1 || len[b] > T)
@@ -257,21 +312,48 @@ int CL_R(cl_seqrnn_forward)(SEQ *r, const real *params, int T, int B, const real
 {
     r->trained = 0;
     int dropped = train && r->c.dropout > 0 && r->c.layers > 1;
-    if (check_shape(r, T, B, len) || (dropped && !rng))
+    if (check_shape(r, T, B, len) || (dropped && !rng) || (train && r->infer))
         return CL_EINVAL;
     r->T = T, r->B = B, r->dropped = dropped;
     memcpy(r->len, len, (size_t)B * sizeof *len);
     for (int l = 0; l < r->c.layers; l++) {
         layer_input(r, l, X, rng);
-        int err = layer_forward(r, params, l, train);
+        int err = layer_forward(r, params, l, train, NULL, 0, NULL);
         if (err)
             return err;
     }
-    memcpy(Y, r->cat, (size_t)T * B * r->D * r->H * sizeof(real));
-    if (last)
-        gather_last(r, Y, last);
+    output(r, Y, last);
     r->trained = train;
     return CL_OK;
+}
+
+int CL_R(cl_seqrnn_project)(SEQ *r, const real *params, int n, const real *X, real *P,
+                            size_t dstride, int convert)
+{
+    int err = CL_OK;
+    for (int d = 0; d < r->D && !err; d++)
+        err = CL_R(cl_rnn_project0)(r->rnn[d], block(r, params, 0, d), n, X, P + d * dstride,
+                                    convert);
+    return err;
+}
+
+int CL_R(cl_seqrnn_forward_table)(SEQ *r, const real *params, int T, int B, const real *P,
+                                  size_t dstride, const int *idx, const int *len, real *Y,
+                                  real *last)
+{
+    r->trained = 0;
+    if (check_shape(r, T, B, len) || !P || !idx)
+        return CL_EINVAL;
+    r->T = T, r->B = B, r->dropped = 0;
+    memcpy(r->len, len, (size_t)B * sizeof *len);
+    int err = layer_forward(r, params, 0, 0, P, dstride, idx);
+    for (int l = 1; l < r->c.layers && !err; l++) {
+        layer_input(r, l, NULL, NULL);
+        err = layer_forward(r, params, l, 0, NULL, 0, NULL);
+    }
+    if (!err)
+        output(r, Y, last);
+    return err;
 }
 
 /* ==== backward ============================================================= */

@@ -23,8 +23,13 @@ CL_API_BEGIN
 
 #define CL_SEQRNN_DECLARE(real, S)                                                            \
     typedef struct cl_seqrnn##S cl_seqrnn##S;                                                   \
-    /* Workspace for up to max_T steps and max_B sequences; free with cl_seqrnn_free. */       \
+    /* Workspace for up to max_T x max_B positions: T steps of B <= max_B sequences with    \
+     * T x B <= max_T x max_B, as cl_rnn_create; free with cl_seqrnn_free. */                  \
     int cl_seqrnn_create##S(cl_seqrnn##S **out, const cl_rnn_config *c, int max_T, int max_B); \
+    /* The same for inference only (forward with train 0, forward_table; no backward),       \
+     * without the buffers of backward: about half the memory. */                             \
+    int cl_seqrnn_create_inference##S(cl_seqrnn##S **out, const cl_rnn_config *c, int max_T,  \
+                                      int max_B);                                              \
     void cl_seqrnn_free##S(cl_seqrnn##S *r);                                                    \
     /* X [T,B,I] time major, sequence b occupying steps 0..len[b]-1 (1 <= len[b] <= T);        \
      * Y [T,B,H*dirs] gets the top layer's outputs, zero at padded steps; last [B,H*dirs]      \
@@ -37,7 +42,21 @@ CL_API_BEGIN
      * (either may be NULL; padded steps of dY are ignored).  grads += dL/dparams; dX           \
      * [T,B,I] is written when not NULL (zero at padded steps). */                             \
     int cl_seqrnn_backward##S(cl_seqrnn##S *r, const real *params, real *grads, const real *dY, \
-                              const real *dlast, real *dX);
+                              const real *dlast, real *dX);                                \
+    /* Layer 0's input projections of n rows X [n,I], without bias, into a table per          \
+     * direction: P + d * dstride [n, G*H] (n <= max_T * max_B), as the forward computes them.  \
+     * When rows repeat (the same word many times) project each once, then run               \
+     * cl_seqrnn_forward_table with the table.  convert as in cl_rnn_project0: 0 when the      \
+     * weights are those of the previous call with convert 1 (frozen). */                      \
+    int cl_seqrnn_project##S(cl_seqrnn##S *r, const real *params, int n, const real *X,       \
+                             real *P, size_t dstride, int convert);                            \
+    /* Inference forward (no dropout, nothing kept for backward) whose layer-0 input          \
+     * projections come from such a table: step t of sequence b reads row idx[t * B + b]      \
+     * (t < len[b]; padded entries are not read) of every direction's table.  Otherwise as     \
+     * cl_seqrnn_forward, with the same results as giving it the rows themselves. */           \
+    int cl_seqrnn_forward_table##S(cl_seqrnn##S *r, const real *params, int T, int B,         \
+                                   const real *P, size_t dstride, const int *idx,              \
+                                   const int *len, real *Y, real *last);
 
 CL_SEQRNN_DECLARE(float, )
 CL_SEQRNN_DECLARE(double, _d)

@@ -621,6 +621,7 @@ void cl_tagger_free(cl_tagger *t)
         return;
     map_free(&t->words), map_free(&t->forms), map_free(&t->tags);
     cl_tagger_ws_free(&t->ws);
+    cl_tagger_types_free(&t->types);
     free(t);
 }
 

@@ -62,6 +62,31 @@ typedef struct {
     int *targets;           /* [Tw * S] */
 } cl_tagger_ws;
 
+/* Distinct words of a data set, for inference without LM features: a word's
+ * input to the word BiLSTM ([char states | features | word]) and that
+ * input's projection by W_ih then depend on the word alone, not on its place
+ * (cl_tagger_types.c).  Between cl_tagger_types_begin and cl_tagger_types_end
+ * predictions over that data compute each distinct word's projections once
+ * and keep them in proj, at most `cap` words (all dropped when it is full),
+ * so the word BiLSTM runs only its recurrences per word of text. */
+typedef struct {
+    const cl_tagger_data *x; /* the data it serves; NULL: off */
+    int ntypes, cap, used;   /* distinct words; rows of proj, rows in use */
+    size_t row, dstride;     /* floats of a row of one direction; between directions */
+    int *type;               /* [nwords] each word's distinct-word id */
+    int *rep;                /* [ntypes] one word of each */
+    int *slot;               /* [ntypes] its row of proj, -1: none */
+    int *held;               /* [cap] the distinct word in each row */
+    int *miss, *reps;        /* [cap] distinct words to compute, one word of each */
+    float *proj;             /* [dirs][cap + CL_TAGGER_TYPES_ROUND][G * word_hidden] x W_ih^T */
+    const void *converted;   /* the word BiLSTM whose W_ih copy is made (NULL: none) */
+} cl_tagger_types;
+
+/* Products over distinct words are rounded up to a multiple of this many
+ * rows: each new number of rows is a new oneDNN primitive, and compiling one
+ * cost more than the product. */
+#define CL_TAGGER_TYPES_ROUND 32
+
 struct cl_tagger {
     cl_model *m;
     const cl_tagger_config *cfg;
@@ -71,6 +96,7 @@ struct cl_tagger {
     int din, lm_dim;        /* word BiLSTM input width; LM features' width (0 without LM) */
     int lm_fdim;            /* the forward LM's part of them (use_lm) */
     int mm;                 /* products through oneDNN in precision prec; 0: OpenBLAS */
+    int infer;              /* workspaces for prediction only (cl_tagger_set_inference) */
     cl_precision prec;
     cl_tagger_ws ws;
     /* The encoder is frozen, so its state at each word's last character never
@@ -79,7 +105,29 @@ struct cl_tagger {
      * [lmc_x[i]->nwords, lm_dim], owned by the trainer; NULL = no cache. */
     const cl_tagger_data *lmc_x[2];
     float *lmc[2];
+    cl_tagger_types types;
 };
+
+/* Turn the distinct-word cache on for predictions over x (without LM
+ * features; otherwise nothing happens) with room for cap words (0: a
+ * default of about 16 MB), until cl_tagger_types_end, which must come
+ * before x is freed.  0 or CL_ENOMEM. */
+int cl_tagger_types_begin(cl_tagger *t, const cl_tagger_data *x, int cap);
+void cl_tagger_types_end(cl_tagger *t);
+void cl_tagger_types_free(cl_tagger_types *c);
+/* Make sure the distinct words of words[0..n) have their rows in the cache:
+ * the types missing are in miss[0..*nmiss) (each once, slot -2), after
+ * dropping every row when they would not fit; the caller computes them
+ * and gives them rows with cl_tagger_types_hold.  Needs n <= cap. */
+void cl_tagger_types_missing(cl_tagger_types *c, const int *words, int n, int *nmiss);
+/* Rows used + i for miss[i], i < n. */
+void cl_tagger_types_hold(cl_tagger_types *c, const int *miss, int n);
+
+/* From now on t only predicts: its workspaces leave out what training needs
+ * (gradients, dropout masks, the stacks' backward buffers), about half the
+ * memory, every byte of which was zeroed at each (re)allocation;
+ * cl_tagger_forward with train then fails. */
+void cl_tagger_set_inference(cl_tagger *t);
 
 /* Room reserved in advance for batches of up to N words, S sentences, Tc
  * chars per word, Tw words per sentence and Tl text chars; (re)allocates

@@ -39,6 +39,23 @@ void cl_tagger_ws_free(cl_tagger_ws *ws)
     memset(ws, 0, sizeof *ws);
 }
 
+/* Gradients and dropout masks: training only. */
+static int ws_alloc_grads(const cl_tagger *t, cl_tagger_ws *ws)
+{
+    const cl_tagger_config *c = t->cfg;
+    size_t N = (size_t)ws->N, TcN = (size_t)ws->Tc * N, TwS = (size_t)ws->Tw * ws->S;
+    size_t C2 = 2 * (size_t)c->char_hidden, F = (size_t)CL_FEAT_SLOTS * c->feat_emb;
+    size_t W2 = 2 * (size_t)c->word_hidden;
+    ws->dslast = falloc(N * C2), ws->dcx = falloc(TcN * c->char_emb);
+    ws->dclast = falloc(N * C2), ws->dfx = falloc(N * F), ws->dwex = falloc(N * c->word_emb);
+    ws->dwx = falloc(TwS * t->din), ws->xmask = falloc(TwS * t->din);
+    ws->dwy = falloc(TwS * W2), ws->ymask = falloc(TwS * W2);
+    return ws->dslast && ws->dcx && ws->dclast && ws->dfx && ws->dwex && ws->dwx && ws->xmask &&
+                   ws->dwy && ws->ymask
+               ? CL_OK
+               : CL_ENOMEM;
+}
+
 static int ws_alloc_bufs(cl_tagger *t, cl_tagger_ws *ws)
 {
     const cl_tagger_config *c = t->cfg;
@@ -46,22 +63,22 @@ static int ws_alloc_bufs(cl_tagger *t, cl_tagger_ws *ws)
     size_t C2 = 2 * (size_t)c->char_hidden, F = (size_t)CL_FEAT_SLOTS * c->feat_emb;
     size_t W2 = 2 * (size_t)c->word_hidden;
     ws->cids = ialloc(TcN), ws->clen = ialloc(N), ws->cord = ialloc(N);
-    ws->slast = falloc(N * C2), ws->dslast = falloc(N * C2);
-    ws->cx = falloc(TcN * c->char_emb), ws->dcx = falloc(TcN * c->char_emb);
-    ws->cy = falloc(TcN * C2), ws->clast = falloc(N * C2), ws->dclast = falloc(N * C2);
-    ws->fids = (int32_t *)ialloc(N * CL_FEAT_SLOTS), ws->fx = falloc(N * F), ws->dfx = falloc(N * F);
-    ws->wids = ialloc(N), ws->wex = falloc(N * c->word_emb), ws->dwex = falloc(N * c->word_emb);
+    ws->slast = falloc(N * C2), ws->cx = falloc(TcN * c->char_emb);
+    ws->cy = falloc(TcN * C2), ws->clast = falloc(N * C2);
+    ws->fids = (int32_t *)ialloc(N * CL_FEAT_SLOTS), ws->fx = falloc(N * F);
+    ws->wids = ialloc(N), ws->wex = falloc(N * c->word_emb);
     ws->tids = ialloc((size_t)ws->Tl * ws->S);
     ws->ly = falloc(t->lm_dim ? (size_t)ws->Tl * ws->S * t->lm_dim : 0);
-    ws->wx = falloc(TwS * t->din), ws->dwx = falloc(TwS * t->din), ws->xmask = falloc(TwS * t->din);
+    ws->wx = falloc(TwS * t->din);
     ws->slen = ialloc((size_t)ws->S), ws->row = ialloc(N);
-    ws->wy = falloc(TwS * W2), ws->dwy = falloc(TwS * W2), ws->ymask = falloc(TwS * W2);
+    ws->wy = falloc(TwS * W2);
     ws->logits = falloc(TwS * c->ntags), ws->targets = ialloc(TwS);
-    int ok = ws->cids && ws->clen && ws->cord && ws->slast && ws->dslast && ws->cx && ws->dcx && ws->cy && ws->clast && ws->dclast &&
-             ws->fids && ws->fx && ws->dfx && ws->wids && ws->wex && ws->dwex && ws->tids &&
-             ws->ly && ws->wx && ws->dwx && ws->xmask && ws->slen && ws->row && ws->wy &&
-             ws->dwy && ws->ymask && ws->logits && ws->targets;
-    return ok ? CL_OK : CL_ENOMEM;
+    int ok = ws->cids && ws->clen && ws->cord && ws->slast && ws->cx && ws->cy && ws->clast &&
+             ws->fids && ws->fx && ws->wids && ws->wex && ws->tids && ws->ly && ws->wx &&
+             ws->slen && ws->row && ws->wy && ws->logits && ws->targets;
+    if (!ok)
+        return CL_ENOMEM;
+    return t->infer ? CL_OK : ws_alloc_grads(t, ws);
 }
 
 /* The workspace's stacks in t's precision (none set: OpenBLAS). */
@@ -87,9 +104,11 @@ static int ws_precision(const cl_tagger *t, cl_tagger_ws *ws)
 static int ws_alloc(cl_tagger *t, cl_tagger_ws *ws)
 {
     int per = (ws->N + CL_TAGGER_CHAR_GROUPS - 1) / CL_TAGGER_CHAR_GROUPS, err = CL_OK;
+    int (*create)(cl_seqrnn **, const cl_rnn_config *, int, int) =
+        t->infer ? cl_seqrnn_create_inference : cl_seqrnn_create;
     for (int g = 0; g < CL_TAGGER_CHAR_GROUPS && !err; g++)
-        err = cl_seqrnn_create(&ws->crnn[g], &t->crnn, ws->Tc, per);
-    err = err ? err : cl_seqrnn_create(&ws->wrnn, &t->wrnn, ws->Tw, ws->S);
+        err = create(&ws->crnn[g], &t->crnn, ws->Tc, per);
+    err = err ? err : create(&ws->wrnn, &t->wrnn, ws->Tw, ws->S);
     if (!err && t->lm_fdim) {
         err = cl_encoder_create(&ws->enc, &t->m->enc, &t->m->params, ws->Tl, ws->S);
         ws->have_enc = !err;
@@ -106,12 +125,20 @@ static int ws_alloc(cl_tagger *t, cl_tagger_ws *ws)
     return err ? err : ws_alloc_bufs(t, ws);
 }
 
+void cl_tagger_set_inference(cl_tagger *t)
+{
+    if (!t->infer)
+        cl_tagger_ws_free(&t->ws); /* made again, smaller, by the next batch */
+    t->infer = 1;
+}
+
 int cl_tagger_set_precision(cl_tagger *t, cl_precision p)
 {
     int err = cl_precision_check(p); /* bf16 refused here and now, not at the first batch */
     if (err)
         return err;
     t->mm = 1, t->prec = cl_precision_resolve(p);
+    t->types.converted = NULL; /* new bf16 copies */
     return t->ws.wrnn ? ws_precision(t, &t->ws) : CL_OK;
 }
 
@@ -143,9 +170,12 @@ static void fit_budget(int *T, int *B, int needT, int needB, size_t budget)
         *T = needT, *B = needB;
 }
 
+/* Word positions are a product: the stacks take any Tw x S up to theirs
+ * (long sentences in small batches, short ones in large batches). */
 static int ws_fits(const cl_tagger_ws *ws, int N, int S, int Tc, int Tw, int Tl)
 {
-    return ws->wrnn && N <= ws->N && S <= ws->S && Tc <= ws->Tc && Tw <= ws->Tw && Tl <= ws->Tl;
+    return ws->wrnn && N <= ws->N && S <= ws->S && Tc <= ws->Tc &&
+           (size_t)Tw * S <= (size_t)ws->Tw * ws->S && Tl <= ws->Tl;
 }
 
 /* Room for a batch of this shape (every dimension at least this). */
@@ -457,6 +487,14 @@ static void batch_words(const cl_tagger_data *x, const int *sents, int S, int *w
             words[n++] = w;
 }
 
+/* Logits [Tw * S, ntags] of the word BiLSTM's outputs. */
+static int output_layer(cl_tagger *t, int Tw, int S)
+{
+    const cl_tagger_config *c = t->cfg;
+    return cl_linear_forward_mm(t->ws.out, t->ws.logits, t->ws.wy, W(t, t->i_ow), W(t, t->i_ob),
+                                Tw * S, 2 * c->word_hidden, c->ntags);
+}
+
 double cl_tagger_forward(cl_tagger *t, const cl_tagger_data *x, const int *sents, int S,
                          int train, cl_rng *rng, long *count)
 {
@@ -465,7 +503,7 @@ double cl_tagger_forward(cl_tagger *t, const cl_tagger_data *x, const int *sents
     int N, Tc, Tw, Tl;
     cl_tagger_batch_shape(x, sents, S, &N, &Tc, &Tw, &Tl);
     /* Only a batch beyond what was reserved allocates (a very long sentence). */
-    if (ws_reserve_batch(t, N, S, Tc, Tw, Tl))
+    if ((train && t->infer) || ws_reserve_batch(t, N, S, Tc, Tw, Tl))
         return NAN;
     /* The word list borrows targets' room until assembly refills it. */
     int *words = ws->targets;
@@ -485,8 +523,7 @@ double cl_tagger_forward(cl_tagger *t, const cl_tagger_data *x, const int *sents
         return NAN;
     if (train && c->dropout > 0)
         dropout(ws->wy, ws->ymask, ny, c->dropout, rng);
-    if (cl_linear_forward_mm(ws->out, ws->logits, ws->wy, W(t, t->i_ow), W(t, t->i_ob), Tw * S,
-                             2 * c->word_hidden, c->ntags))
+    if (output_layer(t, Tw, S))
         return NAN;
     if (*count == 0)
         return 0;
@@ -522,6 +559,8 @@ int cl_tagger_backward(cl_tagger *t, const cl_tagger_data *x, const int *sents, 
     cl_tagger_ws *ws = &t->ws;
     const cl_tagger_config *c = t->cfg;
     int N, Tc, Tw, Tl, H2 = 2 * c->word_hidden;
+    if (t->infer)
+        return CL_EINVAL; /* no gradient buffers */
     cl_tagger_batch_shape(x, sents, S, &N, &Tc, &Tw, &Tl);
     size_t nx = (size_t)Tw * S * t->din, ny = (size_t)Tw * S * H2;
     int err = cl_linear_backward_mm(ws->out, ws->dwy, G(t, t->i_ow), G(t, t->i_ob), ws->logits,
@@ -540,6 +579,73 @@ int cl_tagger_backward(cl_tagger *t, const cl_tagger_data *x, const int *sents, 
                       c->feat_emb);
     cl_embed_backward(G(t, t->i_wemb), ws->wids, N, ws->dwex, c->word_emb);
     return char_backward(t, N, Tc);
+}
+
+/* ==== inference over distinct words (cl_tagger_types) ==================== */
+
+/* Input rows [char states | features | word] of words[0..n) (no LM
+ * features) into wx [n, din], as assemble_row writes them. */
+static int type_rows(cl_tagger *t, const cl_tagger_data *x, const int *words, int n, int Tc)
+{
+    cl_tagger_ws *ws = &t->ws;
+    const cl_tagger_config *c = t->cfg;
+    size_t C2 = 2 * (size_t)c->char_hidden, F = (size_t)CL_FEAT_SLOTS * c->feat_emb;
+    int err = char_forward(t, x, words, n, Tc, 0, NULL);
+    if (err)
+        return err;
+    embed_forward(t, x, words, n, 0, NULL);
+    for (int i = 0; i < n; i++) {
+        float *o = ws->wx + (size_t)i * t->din;
+        memcpy(o, ws->clast + i * C2, C2 * sizeof(float));
+        memcpy(o + C2, ws->fx + i * F, F * sizeof(float));
+        memcpy(o + C2 + F, ws->wex + (size_t)i * c->word_emb, (size_t)c->word_emb * sizeof(float));
+    }
+    return CL_OK;
+}
+
+/* Rows of the cache for the distinct words of the batch's words[0..N) that
+ * have none, computed in blocks of the workspace's words. */
+static int fill_types(cl_tagger *t, const cl_tagger_data *x, const int *words, int N, int Tc)
+{
+    cl_tagger_types *c = &t->types;
+    int m, err = CL_OK, rows = t->ws.Tw * t->ws.S; /* the word BiLSTM's room */
+    cl_tagger_types_missing(c, words, N, &m);
+    for (int i = 0, n; i < m && !err; i += n) {
+        n = m - i < t->ws.N ? m - i : t->ws.N;
+        for (int k = 0; k < n; k++)
+            c->reps[k] = c->rep[c->miss[i + k]];
+        err = type_rows(t, x, c->reps, n, Tc);
+        int np = (n + CL_TAGGER_TYPES_ROUND - 1) / CL_TAGGER_TYPES_ROUND * CL_TAGGER_TYPES_ROUND;
+        /* W_ih's bf16 copy once per data set (and workspace) */
+        int convert = c->converted != t->ws.wrnn;
+        c->converted = t->ws.wrnn;
+        err = err ? err : cl_seqrnn_project(t->ws.wrnn, W(t, t->i_wrnn), np < rows ? np : rows,
+                                            t->ws.wx, c->proj + c->used * c->row, c->dstride,
+                                            convert);
+        if (!err)
+            cl_tagger_types_hold(c, c->miss + i, n);
+    }
+    return err;
+}
+
+/* The batch's logits as cl_tagger_forward computes them (train 0), the word
+ * BiLSTM reading the projections of the cache. */
+static int forward_types(cl_tagger *t, const cl_tagger_data *x, const int *sents, int S, int N,
+                         int Tc, int Tw)
+{
+    cl_tagger_ws *ws = &t->ws;
+    cl_tagger_types *c = &t->types;
+    int *words = ws->row, *idx = ws->targets; /* both borrowed: no assembly follows */
+    batch_words(x, sents, S, words);
+    int err = fill_types(t, x, words, N, Tc);
+    for (int s = 0, n = 0; s < S && !err; s++) {
+        ws->slen[s] = x->start[sents[s] + 1] - x->start[sents[s]];
+        for (int k = 0; k < ws->slen[s]; k++, n++)
+            idx[k * S + s] = c->slot[c->type[words[n]]];
+    }
+    err = err ? err : cl_seqrnn_forward_table(ws->wrnn, W(t, t->i_wrnn), Tw, S, c->proj, c->dstride,
+                                              idx, ws->slen, ws->wy, NULL);
+    return err ? err : output_layer(t, Tw, S);
 }
 
 /* ==== prediction =========================================================== */
@@ -695,10 +801,15 @@ int cl_tagger_predict_probs(cl_tagger *t, const cl_tagger_data *x, const int *se
     int err = ws_reserve_batch(t, N, ns, Tc, Tw, Tl);
     if (err)
         return err;
-    long count;
-    double loss = cl_tagger_forward(t, x, sents, ns, 0, NULL, &count);
-    if (loss != loss)
-        return CL_EINVAL;
+    if (t->types.x == x && N <= t->types.cap) {
+        err = forward_types(t, x, sents, ns, N, Tc, Tw);
+    } else {
+        long count;
+        double loss = cl_tagger_forward(t, x, sents, ns, 0, NULL, &count);
+        err = loss != loss ? CL_EINVAL : CL_OK;
+    }
+    if (err)
+        return err;
     cl_tagger_argmax(t, x, sents, ns, tags);
     if (probs)
         word_probs(t, x, sents, ns, probs);

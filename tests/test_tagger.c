@@ -138,6 +138,15 @@ static void read_sample(cl_tagger_corpus *c)
     ck_assert_int_eq(c->nwords, NSENT * 6);
 }
 
+/* The sample read into c and a fresh model for it (sample_model), rng
+ * seeded with seed: how every test here begins. */
+static cl_model *sample_setup(cl_tagger_corpus *c, cl_rng *rng, uint64_t seed, int use_lm)
+{
+    cl_rng_seed(rng, seed);
+    read_sample(c);
+    return sample_model(c, use_lm, rng);
+}
+
 /* Train the sample's tagger (epochs < 0: not at all); returns its accuracy on the sample. */
 static double train_sample(cl_model *m, const cl_tagger_corpus *c, int epochs)
 {
@@ -163,9 +172,7 @@ START_TEST(tiny_tagger_learns_the_sample)
 {
     cl_tagger_corpus c;
     cl_rng rng;
-    cl_rng_seed(&rng, 7);
-    read_sample(&c);
-    cl_model *m = sample_model(&c, 0, &rng);
+    cl_model *m = sample_setup(&c, &rng, 7, 0);
     double before = train_sample(m, &c, -1); /* untrained */
     double after = train_sample(m, &c, 25);
     printf("tagger: sample accuracy %.3f untrained, %.3f after 25 epochs\n", before, after);
@@ -181,9 +188,7 @@ START_TEST(tagger_generalises_suffixes_and_scores_unseen_words)
 {
     cl_tagger_corpus c, test;
     cl_rng rng;
-    cl_rng_seed(&rng, 11);
-    read_sample(&c);
-    cl_model *m = sample_model(&c, 0, &rng);
+    cl_model *m = sample_setup(&c, &rng, 11, 0);
     ck_assert(train_sample(m, &c, 30) == 1.0);
     const char *forms[6] = {"the", "dangerous", "creation", "painted", "warmly", "."};
     const char *tags[6] = {"DET", "ADJ", "NOUN", "VERB", "ADV", "PUNCT"};
@@ -214,9 +219,7 @@ static float *one_step(float ema, float **init, size_t *n)
 {
     cl_tagger_corpus c;
     cl_rng rng;
-    cl_rng_seed(&rng, 13);
-    read_sample(&c);
-    cl_model *m = sample_model(&c, 0, &rng);
+    cl_model *m = sample_setup(&c, &rng, 13, 0);
     size_t pb, pe;
     cl_model_param_range(m, "head.tagger", &pb, &pe);
     *n = pe - pb;
@@ -275,24 +278,38 @@ static int *predict_sample(cl_model *m, const cl_tagger_corpus *c)
 }
 
 /* Tag probabilities of every word of the sample with t's products in
- * precision p; NULL (and *err) when the CPU refuses p.  Caller frees. */
-static float *sample_probs(cl_model *m, const cl_tagger_corpus *c, cl_precision p, int *err)
+ * precision p, in batches of `batch` sentences, with the distinct-word cache
+ * of cap words when cap > 0 (an inference-only tagger, as cl_annotate
+ * makes; *ntypes gets the sample's distinct words); NULL (and *err) when
+ * the CPU refuses p.  Caller frees. */
+static float *sample_probs(cl_model *m, const cl_tagger_corpus *c, cl_precision p, int batch,
+                           int cap, int *ntypes, int *err)
 {
     cl_tagger *t;
     cl_tagger_data *x;
     ck_assert_int_eq(cl_tagger_create(&t, m, NULL), 0);
-    float *probs = NULL;
-    if (!(*err = cl_tagger_set_precision(t, p))) {
-        ck_assert_int_eq(cl_tagger_data_prepare(&x, t, c, NULL), 0);
-        int ntags = cl_tagger_config_of(t)->ntags, sents[NSENT];
-        int *tags = malloc(sizeof *tags * (size_t)c->nwords);
-        probs = malloc(sizeof *probs * (size_t)c->nwords * ntags);
-        for (int s = 0; s < NSENT; s++)
-            sents[s] = s;
-        ck_assert_int_eq(cl_tagger_predict_probs(t, x, sents, NSENT, tags, probs), 0);
-        free(tags);
-        cl_tagger_data_free(x);
+    if ((*err = cl_tagger_set_precision(t, p))) {
+        cl_tagger_free(t);
+        return NULL;
     }
+    if (cap)
+        cl_tagger_set_inference(t);
+    ck_assert_int_eq(cl_tagger_data_prepare(&x, t, c, NULL), 0);
+    int ntags = cl_tagger_config_of(t)->ntags, sents[NSENT];
+    int *tags = malloc(sizeof *tags * (size_t)c->nwords);
+    float *probs = malloc(sizeof *probs * (size_t)c->nwords * ntags);
+    for (int s = 0; s < NSENT; s++)
+        sents[s] = s;
+    if (cap)
+        ck_assert_int_eq(cl_tagger_types_begin(t, x, cap), 0);
+    for (int s = 0; s < NSENT; s += batch)
+        ck_assert_int_eq(cl_tagger_predict_probs(t, x, sents + s, batch, tags, probs), 0);
+    *ntypes = t->types.ntypes;
+    if (cap) /* it served the batches */
+        ck_assert_int_gt(t->types.used, 0);
+    cl_tagger_types_end(t);
+    free(tags);
+    cl_tagger_data_free(x);
     cl_tagger_free(t);
     return probs;
 }
@@ -305,12 +322,11 @@ START_TEST(bf16_tagging_stays_near_fp32)
 {
     cl_tagger_corpus c;
     cl_rng rng;
-    cl_rng_seed(&rng, 11);
-    read_sample(&c);
-    cl_model *m = sample_model(&c, 1, &rng);
+    cl_model *m = sample_setup(&c, &rng, 11, 1);
     train_sample(m, &c, 10);
-    int e32, e16;
-    float *p32 = sample_probs(m, &c, CL_PREC_FP32, &e32), *p16 = sample_probs(m, &c, CL_PREC_BF16, &e16);
+    int e32, e16, ntypes;
+    float *p32 = sample_probs(m, &c, CL_PREC_FP32, NSENT, 0, &ntypes, &e32);
+    float *p16 = sample_probs(m, &c, CL_PREC_BF16, NSENT, 0, &ntypes, &e16);
     ck_assert_int_eq(e32, 0);
     if (cl_precision_resolve(CL_PREC_AUTO) != CL_PREC_BF16) {
         printf("bf16 tagging: no AVX512-BF16/AMX here (%s); checked that bf16 is refused\n",
@@ -333,13 +349,44 @@ START_TEST(bf16_tagging_stays_near_fp32)
 }
 END_TEST
 
+/* Tagging computes each distinct word's char BiLSTM and input projection
+ * once and keeps them in a bounded cache: the probabilities are those of
+ * the plain batches, also when the cache overflows and starts again. */
+START_TEST(distinct_word_cache_gives_the_batch_probabilities)
+{
+    cl_tagger_corpus c;
+    cl_rng rng;
+    cl_model *m = sample_setup(&c, &rng, 5, 0);
+    train_sample(m, &c, 3);
+    int ntags = ((const cl_tagger_config *)cl_model_head(m, "head.tagger"))->ntags, ntypes;
+    for (int p = CL_PREC_FP32; p <= CL_PREC_BF16; p++) {
+        int err, caps[] = {12, 1000}; /* batches of 2 sentences: 12 words */
+        float *plain = sample_probs(m, &c, (cl_precision)p, 2, 0, &ntypes, &err);
+        if (err)
+            continue; /* no bf16 here */
+        for (int k = 0; k < 2; k++) {
+            float *cached = sample_probs(m, &c, (cl_precision)p, 2, caps[k], &ntypes, &err);
+            ck_assert_int_gt(ntypes, 12);          /* the small cache overflows */
+            ck_assert_int_lt(ntypes, c.nwords / 2); /* and words repeat */
+            double worst = 0;
+            for (size_t i = 0; i < (size_t)c.nwords * ntags; i++)
+                worst = fmax(worst, fabs((double)cached[i] - plain[i]));
+            ck_assert_msg(worst < 1e-6, "%s, cache of %d words: probabilities moved by %g",
+                          cl_precision_name((cl_precision)p), caps[k], worst);
+            free(cached);
+        }
+        free(plain);
+    }
+    cl_model_free(m);
+    cl_tagger_corpus_free(&c);
+}
+END_TEST
+
 START_TEST(model_with_lm_and_tagger_round_trips)
 {
     cl_tagger_corpus c;
     cl_rng rng;
-    cl_rng_seed(&rng, 3);
-    read_sample(&c);
-    cl_model *m = sample_model(&c, 1, &rng), *back;
+    cl_model *m = sample_setup(&c, &rng, 3, 1), *back;
     size_t lb, le;
     cl_model_param_range(m, "head.lm", &lb, &le);
     ck_assert(le > lb);
@@ -377,9 +424,7 @@ START_TEST(cached_lm_states_match_the_batch)
 {
     cl_tagger_corpus c;
     cl_rng rng;
-    cl_rng_seed(&rng, 11);
-    read_sample(&c);
-    cl_model *m = sample_model(&c, 1, &rng);
+    cl_model *m = sample_setup(&c, &rng, 11, 1);
     cl_tagger *t;
     cl_tagger_data *x;
     ck_assert_int_eq(cl_tagger_create(&t, m, NULL), 0);
@@ -419,9 +464,7 @@ static const char *sample_model_file(char *path, size_t size)
 {
     cl_tagger_corpus c;
     cl_rng rng;
-    cl_rng_seed(&rng, 5);
-    read_sample(&c);
-    cl_model *m = sample_model(&c, 0, &rng);
+    cl_model *m = sample_setup(&c, &rng, 5, 0);
     ck_assert(train_sample(m, &c, 25) == 1.0);
     snprintf(path, size, "%s/sample.model", cl_test_tmpdir());
     ck_assert_int_eq(cl_model_save(m, path, NULL, NULL, NULL), 0);
@@ -763,6 +806,7 @@ Suite *suite_tagger(void)
     tcase_add_test(file, model_with_lm_and_tagger_round_trips);
     tcase_add_test(file, cached_lm_states_match_the_batch);
     tcase_add_test(file, bf16_tagging_stays_near_fp32);
+    tcase_add_test(file, distinct_word_cache_gives_the_batch_probabilities);
     suite_add_tcase(s, file);
     TCase *cli = tcase_create("cli");
     tcase_add_test(cli, tag_reads_stdin);
