@@ -46,6 +46,16 @@ static cl_model *tiny_model(cl_cell cell, int layers, uint64_t seed)
     return m;
 }
 
+/* The ids of sample_text in m's vocabulary; returns the code points (the
+ * caller frees them after releasing ids). */
+static int32_t *sample_ids(const cl_model *m, cl_ids *ids)
+{
+    size_t n;
+    int32_t *cps = sample_cps(&n);
+    ck_assert_int_eq(cl_ids_from_cps(ids, cps, (int64_t)n, &m->vocab, NULL), 0);
+    return cps;
+}
+
 static void tmp_path(char *buf, size_t size, const char *name)
 {
     snprintf(buf, size, "%s/%s", cl_test_tmpdir(), name);
@@ -177,11 +187,9 @@ END_TEST
 
 START_TEST(training_lowers_the_loss)
 {
-    size_t n;
-    int32_t *cps = sample_cps(&n);
     cl_model *m = tiny_model(CL_CELL_LSTM, 1, 4);
     cl_ids ids;
-    ck_assert_int_eq(cl_ids_from_cps(&ids, cps, (int64_t)n, &m->vocab, NULL), 0);
+    int32_t *cps = sample_ids(m, &ids);
     double before, after;
     ck_assert_int_eq(cl_lm_evaluate(m, &ids, 4, 16, &before, NULL, NULL), 0);
     train_steps(m, &ids, 300, NULL, NULL);
@@ -475,11 +483,9 @@ static void lmtrain_of(cl_lmtrain **t, cl_model *m, const cl_ids *ids, float p)
 
 START_TEST(state_reset_zeroes_whole_streams)
 {
-    size_t n;
-    int32_t *cps = sample_cps(&n);
     cl_model *m = tiny_model(CL_CELL_LSTM, 2, 3);
     cl_ids ids;
-    ck_assert_int_eq(cl_ids_from_cps(&ids, cps, (int64_t)n, &m->vocab, NULL), 0);
+    int32_t *cps = sample_ids(m, &ids);
     cl_lmtrain *a, *b;
     float p = 0.5f;
     lmtrain_of(&a, m, &ids, p);
