@@ -38,7 +38,17 @@ def test_stop_then_resume_is_exact(data, tmp_path):
     assert (tmp_path / "cut.model.last").read_bytes() == (tmp_path / "ref.model.last").read_bytes()
 
 
-def test_ctrl_c_saves_and_raises(data, tmp_path):
+@pytest.fixture
+def python_ctrl_c():
+    """Python's own SIGINT handler for the test: a process started in the
+    background by a shell without job control inherits SIGINT ignored, and
+    Python then installs no handler, so a Ctrl-C would never arrive."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+def test_ctrl_c_saves_and_raises(data, tmp_path, python_ctrl_c):
     out = tmp_path / "int.model"
 
     pressed = []
@@ -49,8 +59,9 @@ def test_ctrl_c_saves_and_raises(data, tmp_path):
             os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(charlstm.Interrupted) as e:
-        charlstm.train(train=data / "text.txt", output=out, steps=10 ** 8, callback=press_ctrl_c,
-                       **LM)
+        # minutes=2: should the Ctrl-C not arrive, the test fails instead of hanging
+        charlstm.train(train=data / "text.txt", output=out, steps=10 ** 8, minutes=2,
+                       callback=press_ctrl_c, **LM)
     assert "resume with" in str(e.value)
     assert os.path.exists(str(out) + ".last")
     # Python's own Ctrl-C handling is back
@@ -66,7 +77,7 @@ def test_callback_exception_stops_and_propagates(data, tmp_path):
         raise RuntimeError("from the callback")
     with pytest.raises(RuntimeError, match="from the callback"):
         charlstm.train(train=data / "text.txt", output=tmp_path / "x.model", steps=10 ** 8,
-                       callback=boom, **LM)
+                       minutes=2, callback=boom, **LM)
 
 
 def test_other_tasks(data, tmp_path):
