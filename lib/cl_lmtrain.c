@@ -189,7 +189,7 @@ static long task_begin_epoch(void *ctx, long epoch, cl_rng *data_rng, cl_diag *d
  * state is [layer][stream][hidden] (cl_rnn's h0/c0 layout). */
 static void reset_some_streams(const cl_lmtrain *t, lm_side *s, cl_rng *rng)
 {
-    size_t H = (size_t)s->lm.enc.c.rnn.hidden, layers = s->state_n / ((size_t)t->B * H);
+    size_t H = (size_t)s->lm.enc.c.rnn.hidden, layers = (size_t)s->lm.enc.c.rnn.layers;
     for (int b = 0; b < t->B; b++) {
         if (cl_rng_float(rng) >= t->c.state_reset)
             continue;

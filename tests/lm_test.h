@@ -46,4 +46,19 @@ static inline void lm_test_train(cl_model *m, unsigned dirs, const cl_ids *ids, 
     cl_lmtrain_free(t);
 }
 
+/* m saved to NAME in the test directory and loaded back, its weights equal
+ * (test_lm.c, test_bidir.c); the caller frees the copy. */
+static inline cl_model *lm_test_round_trip(const cl_model *m, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", cl_test_tmpdir(), name);
+    cl_model *back;
+    cl_diag d = {{0}};
+    ck_assert_int_eq(cl_model_save(m, path, NULL, NULL, &d), 0);
+    ck_assert_msg(cl_model_load(&back, path, NULL, &d) == 0, "%s", d.msg);
+    ck_assert_int_eq(back->params.n, m->params.n);
+    ck_assert_mem_eq(back->params.w, m->params.w, m->params.n * sizeof(float));
+    return back;
+}
+
 #endif

@@ -161,14 +161,8 @@ static void tmp_path(char *buf, size_t size, const char *name)
 
 START_TEST(two_directions_round_trip)
 {
-    cl_model *m = lm_model(CL_LMTRAIN_FORWARD | CL_LMTRAIN_BACKWARD, 2), *back;
-    char path[512];
-    tmp_path(path, sizeof path, "both.model");
-    cl_diag d = {{0}};
-    ck_assert_int_eq(cl_model_save(m, path, NULL, NULL, &d), 0);
-    ck_assert_msg(cl_model_load(&back, path, NULL, &d) == 0, "%s", d.msg);
-    ck_assert_int_eq(back->params.n, m->params.n);
-    ck_assert_mem_eq(back->params.w, m->params.w, m->params.n * sizeof(float));
+    cl_model *m = lm_model(CL_LMTRAIN_FORWARD | CL_LMTRAIN_BACKWARD, 2);
+    cl_model *back = lm_test_round_trip(m, "both.model");
     const cl_lm_backward_config *a = cl_model_head(m, CL_LM_BACKWARD_SECTION),
                                 *b = cl_model_head(back, CL_LM_BACKWARD_SECTION);
     ck_assert_ptr_nonnull(b);
