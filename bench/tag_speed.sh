@@ -1,7 +1,8 @@
 #!/bin/sh
 # tag_speed.sh: words per second of `charlstm tag` from raw text (the
 # tokenizer included), for a tagger without LM features and one with them
-# (`train --task tagger --init LM`), the two speeds of issue 16 item 5.
+# (`train --task tagger --init LM`), the two speeds of issue 16 item 5, and
+# one reading a forward and a backward LM of the size `make pretrain` trains.
 #
 #   bench/tag_speed.sh [THREADS=2] [REPEAT=4] [PRECISIONS="auto"]
 #
@@ -32,6 +33,12 @@ sed -n 's/^# text = //p' "$tmp/train.conllu" > "$tmp/lm.txt"
     -o "$tmp/nolm.model" -q
 "$tool" train --task tagger --init "$tmp/lm.model" --train "$tmp/train.conllu" --hidden 200 \
     --steps 3 -o "$tmp/lm-tagger.model" -q
+# Flair's two directions: the 1 x 512 forward and backward LMs of `make
+# pretrain` (docs/language-model.md), read for every word
+"$tool" train --task lm --direction both --layers 1 --hidden 512 --emb 64 --steps 3 --batch 8 \
+    --seq 50 --eval-every 0 -o "$tmp/lm2.model" -q "$tmp/lm.txt"
+"$tool" train --task tagger --init "$tmp/lm2.model" --train "$tmp/train.conllu" --hidden 200 \
+    --steps 3 -o "$tmp/lm2-tagger.model" -q
 i=0
 while [ $i -lt "$repeat" ]; do
     sed -n 's/^# text = //p' "$data/dev.conllu" >> "$tmp/in.txt"
@@ -44,9 +51,10 @@ rate() {
     "$tool" tag -m "$2" --threads "$threads" --precision "$3" < "$tmp/in.txt" > "$tmp/out"
     t1=$(date +%s.%N)
     awk -v n="$(wc -w < "$tmp/out")" -v a="$t0" -v b="$t1" -v name="$1" -v p="$3" -v th="$threads" \
-        'BEGIN { printf "tag from raw text, %-26s %-4s %d thread(s): %7d words in %6.2f s = %6.0f words/s\n", name, p, th, n, b - a, n / (b - a) }'
+        'BEGIN { printf "tag from raw text, %-31s %-4s %d thread(s): %7d words in %6.2f s = %6.0f words/s\n", name, p, th, n, b - a, n / (b - a) }'
 }
 for p in $precisions; do
     rate "tagger without LM" "$tmp/nolm.model" "$p"
     rate "tagger with LM features" "$tmp/lm-tagger.model" "$p"
+    rate "tagger, 2 x 512 LMs (pretrain)" "$tmp/lm2-tagger.model" "$p"
 done

@@ -1,6 +1,7 @@
 /* cl_ckpt: writer, validating loader and accessors of the model file.
  * The byte layout is specified in docs/model-format.md. */
 #include "cl_ckpt.h"
+#include "cl_params.h" /* cl_alloc */
 
 #include <ctype.h>
 #include <dirent.h>
@@ -1306,13 +1307,11 @@ static int load_owned(cl_ckpt **out, unsigned char *buf, uint64_t len, const cha
     return 0;
 }
 
-/* A buffer whose start is 64-byte aligned, like the tensor data offsets. */
+/* A buffer whose start is 64-byte aligned, like the tensor data offsets
+ * (cl_alloc: in huge pages when large, which a model's file is). */
 static unsigned char *alloc_aligned(uint64_t len)
 {
-    if (len > SIZE_MAX - CL_CKPT_ALIGN)
-        return NULL;
-    size_t n = ((size_t)len + CL_CKPT_ALIGN - 1) / CL_CKPT_ALIGN * CL_CKPT_ALIGN;
-    return aligned_alloc(CL_CKPT_ALIGN, n ? n : CL_CKPT_ALIGN);
+    return len > SIZE_MAX - CL_CKPT_ALIGN ? NULL : cl_alloc((size_t)len);
 }
 
 int cl_ckpt_load_mem(cl_ckpt **ck, const void *buf, size_t len, const char *name, cl_diag *d)

@@ -27,11 +27,15 @@ static int register_params(const cl_model *m, cl_params *p)
     return err;
 }
 
-/* Register encoder and head tensors in a fresh table and allocate it. */
+/* Register encoder and head tensors in a fresh table and allocate it, with
+ * gradients: a model built here is about to be trained (a loaded one gets
+ * them from the training core, and inference never). */
 static int layout_params(const cl_model *m, cl_params *p)
 {
     int err = register_params(m, p);
-    if (!err && (err = cl_params_alloc(p)))
+    if (!err && (err = cl_params_alloc(p)) == CL_OK)
+        err = cl_params_alloc_grads(p);
+    if (err)
         cl_params_free(p);
     return err;
 }

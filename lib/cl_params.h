@@ -53,7 +53,8 @@ typedef struct cl_params_s {
     size_t n;       /* floats in w, padding included (set by cl_params_alloc) */
     size_t n_train; /* trainable floats: [0, n_train) of w, all of g */
     size_t n_const; /* constant floats, before cl_params_alloc places them */
-    float *w, *g;   /* values and gradients; NULL before cl_params_alloc */
+    float *w, *g;   /* values (cl_params_alloc) and gradients (cl_params_alloc_grads);
+                     * NULL before: a model loaded for inference has no g */
     cl_grad_hook hook; /* set by the training core during a step (above); unset otherwise */
 } cl_params;
 
@@ -68,9 +69,13 @@ int cl_params_add_packed(cl_params *p, const char *name, int ndim, const int *sh
 /* As cl_params_add, for a constant tensor (placed after every trainable
  * one by cl_params_alloc; cl_params_g must not be called on it). */
 int cl_params_add_const(cl_params *p, const char *name, int ndim, const int *shape);
-/* Place the constants after the trainable tensors and allocate w (n floats)
- * and g (n_train floats), zero-filled. */
+/* Place the constants after the trainable tensors and allocate w (n
+ * floats), zero-filled. */
 int cl_params_alloc(cl_params *p);
+/* Allocate g (n_train floats, zero-filled) unless it exists: what training
+ * and backward passes need and inference does not (a loaded tagger's
+ * gradient buffer was as large as its weights, zeroed for nothing). */
+int cl_params_alloc_grads(cl_params *p);
 /* Index of the tensor called name, or -1. */
 int cl_params_find(const cl_params *p, const char *name);
 float *cl_params_w(const cl_params *p, int idx);

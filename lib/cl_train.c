@@ -327,6 +327,8 @@ int cl_trainer_create(cl_trainer **out, cl_model *m, const cl_train_config *c,
     int err = check_config(m, c, groups, ngroups, task, d);
     if (err)
         return err;
+    if ((err = cl_params_alloc_grads(&m->params)) != CL_OK) /* a loaded model has none */
+        return cl_diag_set(d, err, "cannot set up training: %s", cl_strerror(err));
     cl_trainer *t = calloc(1, sizeof *t);
     if (!t)
         return CL_ENOMEM;

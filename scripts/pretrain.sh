@@ -2,11 +2,13 @@
 # make pretrain: character language models on the largest plain English text
 # the registries give (docs/language-model.md, "Pretraining"), for the
 # tagger's and the classifier's --init.  Hours of training, spread over runs:
-# each run trains MINUTES per direction and the next one resumes exactly
+# each run trains MINUTES per model and the next one resumes exactly
 # where it stopped (MODEL.last), so `make pretrain` can simply be run again.
 #
 #   MINUTES=120          minutes of training per direction in this run
-#   DIRECTIONS="forward backward"
+#   DIRECTIONS=both      one file with a forward and a backward LM, trained
+#                        in one run (what the tagger's --init reads); or
+#                        "forward backward" for two files, one after the other
 #   THREADS=2
 #   PRETRAIN_DIR=build/pretrain   corpus, models, logs
 #   LM="--layers 1 --hidden 512 --emb 64"   the model (first run only)
@@ -22,7 +24,7 @@ OUT=${PRETRAIN_DIR:-build/pretrain}
 D=${SHARED_DATA:-../shared/data}
 MINUTES=${MINUTES:-120}
 THREADS=${THREADS:-2}
-DIRECTIONS=${DIRECTIONS-forward backward}
+DIRECTIONS=${DIRECTIONS-both}
 LM=${LM:---layers 1 --hidden 512 --emb 64}
 mkdir -p "$OUT"
 
@@ -73,7 +75,7 @@ train() { # direction
         say "$1: new model $m, $MINUTES minutes"
         # shellcheck disable=SC2086
         "$B" train --task lm --direction "$1" --train "$OUT/train.txt" --dev "$OUT/valid.txt" \
-            -o "$m" $LM --batch 32 --seq 100 --dropout 0.2 --lr 2e-3 --lr-decay 0.95 \
+            -o "$m" $LM --batch 32 --seq 100 --dropout 0.2 --state-reset 0.02 --ema 0.999 --lr 2e-3 --lr-decay 0.95 \
             --decay-every 2000 --eval-every 1000 --minutes "$MINUTES" --threads "$THREADS" \
             --log "$OUT/$1.tsv"
     fi

@@ -58,6 +58,7 @@ static inline cl_model *lm_test_round_trip(const cl_model *m, const char *name)
     ck_assert_msg(cl_model_load(&back, path, NULL, &d) == 0, "%s", d.msg);
     ck_assert_int_eq(back->params.n, m->params.n);
     ck_assert_mem_eq(back->params.w, m->params.w, m->params.n * sizeof(float));
+    ck_assert_ptr_null(back->params.g); /* loaded: no gradients until a trainer asks */
     return back;
 }
 

@@ -372,6 +372,7 @@ static int run_lm(int p, double *loss, float **grads, size_t *n)
     int err = cl_encoder_add_params(&ec, &P);
     err = err ? err : cl_lm_add_params(&ec, &P);
     err = err ? err : cl_params_alloc(&P);
+    err = err ? err : cl_params_alloc_grads(&P);
     cl_rng_seed(&rng, 17);
     err = err ? err : cl_encoder_init_params(&ec, &P, &rng);
     err = err ? err : cl_lm_init_params(&P, &rng);

@@ -93,6 +93,7 @@ static void check_lm_with(cl_cell cell, const cl_encoder_reg *reg, int fold, con
     ck_assert_int_eq(cl_encoder_add_params(&ec, &k.p), 0);
     ck_assert_int_eq(cl_lm_add_params(&ec, &k.p), 0);
     ck_assert_int_eq(cl_params_alloc(&k.p), 0);
+    ck_assert_int_eq(cl_params_alloc_grads(&k.p), 0);
     fill(k.p.w, k.p.n, &rng, 0.6f);
     ck_assert_int_eq(cl_lm_create(&k.lm, &ec, &k.p, 0.4f, LM_T, LM_B), 0);
     if (reg)

@@ -121,6 +121,7 @@ START_TEST(lm_head_dropout_keeps_the_expectation)
     ck_assert_int_eq(cl_encoder_add_params(&ec, &p), 0);
     ck_assert_int_eq(cl_lm_add_params(&ec, &p), 0);
     ck_assert_int_eq(cl_params_alloc(&p), 0);
+    ck_assert_int_eq(cl_params_alloc_grads(&p), 0);
     for (size_t i = 0; i < p.n_train; i++)
         p.w[i] = 2 * cl_rng_float(&rng) - 1;
     ck_assert_int_eq(cl_lm_create(&lm, &ec, &p, 0.5f, T, B), 0);

@@ -34,6 +34,7 @@ static void tiny_init(tiny_lm *m, cl_cell cell, int T, int B, uint64_t seed)
     ck_assert_int_eq(cl_encoder_add_params(&m->ec, &m->p), 0);
     ck_assert_int_eq(cl_lm_add_params(&m->ec, &m->p), 0);
     ck_assert_int_eq(cl_params_alloc(&m->p), 0);
+    ck_assert_int_eq(cl_params_alloc_grads(&m->p), 0);
     cl_rng_seed(&m->rng, seed);
     ck_assert_int_eq(cl_encoder_init_params(&m->ec, &m->p, &m->rng), 0);
     ck_assert_int_eq(cl_lm_init_params(&m->p, &m->rng), 0);
@@ -112,6 +113,47 @@ START_TEST(seed_makes_training_reproducible)
 }
 END_TEST
 
+/* Gradients exist only once asked for (a model loaded to tag or generate
+ * has none), zeroed, and asking again keeps them; cl_alloc gives zeroed,
+ * 64-byte aligned memory at every size (huge-page ones included) and NULL
+ * for a size that cannot be rounded up. */
+START_TEST(gradients_only_when_asked)
+{
+    cl_params p;
+    cl_params_init(&p);
+    int shape[2] = {300, 5000}; /* 6 MB: above cl_alloc's huge-page size */
+    ck_assert_int_ge(cl_params_add(&p, "w", 2, shape), 0);
+    ck_assert_int_eq(cl_params_alloc_grads(&p), CL_EINVAL); /* before the weights */
+    ck_assert_int_eq(cl_params_alloc(&p), 0);
+    ck_assert_ptr_null(p.g);
+    cl_params_zero_grad(&p); /* nothing to zero: no crash */
+    ck_assert_int_eq(cl_params_alloc_grads(&p), 0);
+    float *g = p.g;
+    ck_assert_ptr_nonnull(g);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < p.n_train; i++)
+        nonzero += g[i] != 0.0f || p.w[i] != 0.0f;
+    ck_assert_uint_eq(nonzero, 0);
+    g[7] = 1;
+    ck_assert_int_eq(cl_params_alloc_grads(&p), 0);
+    ck_assert_ptr_eq(p.g, g);
+    ck_assert(p.g[7] == 1.0f);
+    ck_assert_uint_eq((uintptr_t)p.w % 64, 0);
+    cl_params_free(&p);
+    for (size_t n = 0; n < ((size_t)9 << 20); n = n * 3 + 1) {
+        unsigned char *b = cl_alloc(n);
+        ck_assert_ptr_nonnull(b);
+        ck_assert_uint_eq((uintptr_t)b % 64, 0);
+        size_t set = 0;
+        for (size_t i = 0; i < n; i++)
+            set += b[i] != 0;
+        ck_assert_uint_eq(set, 0);
+        free(b);
+    }
+    ck_assert_ptr_null(cl_alloc(SIZE_MAX - 10));
+}
+END_TEST
+
 /* Folding the embedding into layer 0's projection changes only the order of
  * float operations: outputs and every gradient match the plain path. */
 static void run_encoder(cl_cell cell, int fold, float *Y, float *grads)
@@ -123,6 +165,7 @@ static void run_encoder(cl_cell cell, int fold, float *Y, float *grads)
     cl_params_init(&p);
     ck_assert_int_eq(cl_encoder_add_params(&ec, &p), 0);
     ck_assert_int_eq(cl_params_alloc(&p), 0);
+    ck_assert_int_eq(cl_params_alloc_grads(&p), 0);
     cl_rng_seed(&rng, 3);
     ck_assert_int_eq(cl_encoder_init_params(&ec, &p, &rng), 0);
     ck_assert_int_eq(cl_encoder_create(&e, &ec, &p, 4, 3), 0);
@@ -167,6 +210,7 @@ Suite *suite_train(void)
     tcase_add_test(tc, lstm_learns_counting);
     tcase_add_test(tc, gru_learns_counting);
     tcase_add_test(tc, seed_makes_training_reproducible);
+    tcase_add_test(tc, gradients_only_when_asked);
     tcase_add_test(tc, fold_matches_plain_lstm);
     tcase_add_test(tc, fold_matches_plain_gru);
     suite_add_tcase(s, tc);
