@@ -5,7 +5,7 @@
 # each run trains MINUTES per model and the next one resumes exactly
 # where it stopped (MODEL.last), so `make pretrain` can simply be run again.
 #
-#   MINUTES=120          minutes of training per direction in this run
+#   MINUTES=120          minutes of training per model in this run
 #   DIRECTIONS=both      one file with a forward and a backward LM, trained
 #                        in one run (what the tagger's --init reads); or
 #                        "forward backward" for two files, one after the other
@@ -75,8 +75,8 @@ train() { # direction
         say "$1: new model $m, $MINUTES minutes"
         # shellcheck disable=SC2086
         "$B" train --task lm --direction "$1" --train "$OUT/train.txt" --dev "$OUT/valid.txt" \
-            -o "$m" $LM --batch 32 --seq 100 --dropout 0.2 --state-reset 0.02 --ema 0.999 --lr 2e-3 --lr-decay 0.95 \
-            --decay-every 2000 --eval-every 1000 --minutes "$MINUTES" --threads "$THREADS" \
+            -o "$m" $LM --batch 32 --seq 100 --dropout 0.2 --state-reset 0.02 --ema 0.999 \
+            --lr 2e-3 --lr-decay 0.95 --decay-every 2000 --eval-every 1000 --minutes "$MINUTES" --threads "$THREADS" \
             --log "$OUT/$1.tsv"
     fi
 }
